@@ -1,0 +1,5 @@
+#pragma once
+
+// Umbrella header for gamebot::core.
+#include "gamebot/core/error.hpp"
+#include "gamebot/core/uuid.hpp"

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+
+namespace gamebot::testing {
+
+// Connection URL (superuser "postgres", trusted on the unix socket) of the test
+// server that the CTest fixture "postgres" started. Reads GAMEBOT_TEST_PG_URL if
+// set, else GAMEBOT_TEST_PG_DIR. Throws std::runtime_error if neither is set:
+// a postgres test never passes by skipping.
+std::string postgres_url(const std::string& database = "postgres");
+
+// URL of the password-protected role "gamebot_pw" with the given password
+// (empty: the right one, read from the server directory).
+std::string postgres_password_url(const std::string& password = {},
+                                  const std::string& database = "postgres");
+
+// The socket directory of the test server (GAMEBOT_TEST_PG_DIR).
+std::string postgres_socket_dir();
+
+// A fresh, empty, private (0700) directory under the system temp dir,
+// removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace gamebot::testing
