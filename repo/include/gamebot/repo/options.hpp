@@ -1,0 +1,41 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace gamebot::repo {
+
+// PRAGMA synchronous levels.
+enum class SqliteSynchronous { off, normal, full, extra };
+
+// SQLite connection settings. URL parameters (busy_timeout, synchronous, journal_mode,
+// foreign_keys, mode) win over these.
+struct SqliteOptions {
+  bool wal = true;                                            // journal_mode=WAL for file databases
+  std::chrono::milliseconds busy_timeout{5000};               // wait this long on a locked database
+  bool foreign_keys = true;                                   // PRAGMA foreign_keys=ON
+  SqliteSynchronous synchronous = SqliteSynchronous::normal;  // NORMAL is safe with WAL
+  bool create_if_missing = true;                              // create the file when absent
+  std::size_t statement_cache_capacity = 256;  // prepared statements kept per connection
+};
+
+// PostgreSQL connection settings. libpq parameters given in the URL win over these.
+struct PostgresOptions {
+  std::string application_name = "gamebot";        // shown in pg_stat_activity
+  std::chrono::seconds connect_timeout{10};        // libpq connect_timeout (libpq minimum is 2 s)
+  std::chrono::milliseconds statement_timeout{0};  // per statement; 0 = server default
+  bool keepalives = true;                          // TCP keepalives (no effect on unix sockets)
+  std::chrono::seconds keepalives_idle{30};        // idle time before the first probe
+  std::chrono::seconds keepalives_interval{10};    // between unanswered probes
+  int keepalives_count = 3;                        // unanswered probes before the link is dead
+  std::size_t statement_cache_capacity = 256;      // prepared statements kept per connection
+};
+
+// Settings for opening a connection of either driver.
+struct ConnectOptions {
+  SqliteOptions sqlite;      // used when the URL is sqlite:
+  PostgresOptions postgres;  // used when the URL is postgres:// or key=value
+};
+
+}  // namespace gamebot::repo

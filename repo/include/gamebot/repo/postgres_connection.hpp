@@ -1,0 +1,59 @@
+#pragma once
+
+#include <memory>
+
+#include "gamebot/repo/connection.hpp"
+
+struct pg_conn;
+struct pg_result;
+
+namespace gamebot::repo {
+
+// The PostgreSQL driver (libpq). Results are fetched in binary format and converted by column
+// type. Exposed for backends that need libpq features (COPY, pipeline mode, LISTEN/NOTIFY)
+// through native_handle().
+class PostgresConnection final : public Connection {
+ public:
+  // Connects to `url` (must be postgres). Sets application_name, connect_timeout, keepalives
+  // and statement_timeout from `options` unless the URL sets them. Throws DatabaseError
+  // (connectivity / authentication / configuration); the password never appears.
+  static std::unique_ptr<PostgresConnection> open(const DatabaseUrl& url,
+                                                  const PostgresOptions& options = {});
+  ~PostgresConnection() override;
+
+  Driver driver() const noexcept override { return Driver::postgres; }
+  std::int64_t execute_params(std::string_view sql, std::span<const Param> params) override;
+  Result query_params(std::string_view sql, std::span<const Param> params) override;
+  void execute_batch(std::string_view sql) override;
+  void ping() override;
+  bool is_alive() noexcept override;
+  bool in_transaction() const noexcept override;
+  std::size_t cached_statements() const noexcept override;
+  void clear_statement_cache() override;
+
+  // The libpq connection (PGconn*); owned by this object. Use it on the thread that holds the
+  // connection; leave it idle (no pending results, no open COPY) when done.
+  pg_conn* native_handle() const noexcept;
+  // pg_backend_pid() of the server process serving this connection.
+  int backend_pid() const noexcept;
+  // Server version as PQserverVersion reports it (150004 for 15.4).
+  int server_version() const noexcept;
+  // Throws the DatabaseError for a failed libpq call on this connection, classifying the
+  // PGresult (may be null) — for backends calling libpq directly. Marks the connection broken
+  // when libpq reports it lost. Takes ownership of `result` (cleared).
+  [[noreturn]] void throw_error(pg_result* result, std::string_view context);
+
+  class Impl;
+
+ protected:
+  void run_control(std::string_view sql) override;
+
+ private:
+  PostgresConnection(DatabaseUrl url, std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The PostgreSQL driver behind `connection`; throws std::logic_error if it is another driver.
+PostgresConnection& as_postgres(Connection& connection);
+
+}  // namespace gamebot::repo

@@ -1,0 +1,125 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/pool.hpp"
+#include "gamebot/repo/transaction.hpp"
+
+namespace gamebot::repo {
+
+namespace internal {
+struct RepoState;
+struct SandboxState;
+}  // namespace internal
+
+// "The connection the current context dictates", held for a scope. Obtained from
+// Repo::acquire(). Move-only; release it on the thread that acquired it.
+class ConnectionLease {
+ public:
+  ConnectionLease() noexcept;
+  ConnectionLease(ConnectionLease&& other) noexcept;
+  ConnectionLease& operator=(ConnectionLease&& other) noexcept;
+  ConnectionLease(const ConnectionLease&) = delete;
+  ConnectionLease& operator=(const ConnectionLease&) = delete;
+  ~ConnectionLease();
+
+  Connection& connection() const noexcept { return *connection_; }
+  Connection& operator*() const noexcept { return *connection_; }
+  Connection* operator->() const noexcept { return connection_; }
+  explicit operator bool() const noexcept { return connection_ != nullptr; }
+  // The connection is a test sandbox's pinned connection.
+  bool sandboxed() const noexcept;
+  // The lease reuses a connection this thread already holds from the same Repo.
+  bool nested() const noexcept { return nested_; }
+  // Gives the connection back now (no-op when empty). Never throws.
+  void release() noexcept;
+
+ private:
+  friend class Repo;
+  std::shared_ptr<internal::RepoState> repo_;
+  Connection* connection_ = nullptr;
+  PooledConnection pooled_;
+  std::shared_ptr<internal::SandboxState> sandbox_;
+  std::thread::id thread_;
+  bool nested_ = false;
+};
+
+// Repo settings.
+struct RepoOptions {
+  PoolOptions pool;                                      // the pool behind the repo
+  std::chrono::milliseconds sandbox_wait_timeout{5000};  // wait while another thread uses a sandbox
+};
+
+// The data-access entry point: a pool plus the routing rules that decide which connection a
+// call uses. Copies share one state (cheap handle). Thread-safe.
+//
+// acquire() — "run this on the connection the current context dictates":
+//   1. the calling thread already holds a lease from this repo (an enclosing acquire() or
+//      transaction()): the same connection again, so nested work joins the caller's transaction;
+//   2. else the thread owns a Sandbox of this repo, is allowed into one, or a shared sandbox
+//      exists: that sandbox's pinned connection (other users wait for it, up to
+//      sandbox_wait_timeout, then gamebot::Error timeout naming the current user);
+//   3. else, while any sandbox is active: OwnershipError naming the owners (never a silent second
+//      connection that sees different data);
+//   4. else a pool checkout (PoolExhaustedError / DatabaseError as Pool::checkout).
+// Event-store backends and application code call acquire()/transaction() for every operation,
+// and so work inside a caller's transaction and inside test sandboxes unchanged.
+class Repo {
+ public:
+  // A repo with its own pool for `url`.
+  static Repo open(const DatabaseUrl& url, RepoOptions options = {});
+  static Repo open(std::string_view url, RepoOptions options = {});
+  // A repo on an existing pool.
+  explicit Repo(std::shared_ptr<Pool> pool, RepoOptions options = {});
+
+  Pool& pool() const noexcept;
+  const std::shared_ptr<Pool>& shared_pool() const noexcept;
+  const DatabaseUrl& url() const noexcept;
+  Driver driver() const noexcept;
+
+  // See the class comment. `label` tags a pool checkout (default: ScopedCheckoutLabel).
+  ConnectionLease acquire(std::string_view label = {}) const;
+  // A transaction on acquire()'s connection: BEGIN, or a SAVEPOINT when the thread is already
+  // inside one (including a sandbox's).
+  Transaction transaction(const TransactionOptions& options = {},
+                          std::string_view label = {}) const;
+
+  // fn(Connection&) on acquire()'s connection; returns what fn returns.
+  template <typename F>
+  decltype(auto) run(F&& fn, std::string_view label = {}) const {
+    ConnectionLease lease = acquire(label);
+    return std::forward<F>(fn)(*lease);
+  }
+  // fn(Connection&) inside transaction(); commits when fn returns, rolls back when it throws.
+  template <typename F>
+  decltype(auto) run_in_transaction(F&& fn, const TransactionOptions& options = {}) const {
+    Transaction tx = transaction(options);
+    if constexpr (std::is_void_v<decltype(fn(tx.connection()))>) {
+      std::forward<F>(fn)(tx.connection());
+      tx.commit();
+    } else {
+      decltype(auto) value = std::forward<F>(fn)(tx.connection());
+      tx.commit();
+      return value;
+    }
+  }
+
+  // True when some sandbox of this repo is active.
+  bool sandbox_active() const;
+  // True when the calling thread's acquire() would use a sandbox.
+  bool current_thread_sandboxed() const;
+
+  // Internal: the shared state (used by Sandbox).
+  const std::shared_ptr<internal::RepoState>& state() const noexcept { return state_; }
+
+ private:
+  std::shared_ptr<internal::RepoState> state_;
+};
+
+}  // namespace gamebot::repo

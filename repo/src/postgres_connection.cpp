@@ -1,0 +1,734 @@
+#include "gamebot/repo/postgres_connection.hpp"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <unordered_map>
+#include <vector>
+
+#include "gamebot/repo/errors.hpp"
+#include "gamebot/repo/logging.hpp"
+#include "time_format.hpp"
+
+namespace gamebot::repo {
+namespace {
+
+// Type OIDs (pg_type.dat); stable across PostgreSQL versions.
+enum Oid : unsigned {
+  kBool = 16,
+  kBytea = 17,
+  kChar = 18,
+  kName = 19,
+  kInt8 = 20,
+  kInt2 = 21,
+  kInt4 = 23,
+  kText = 25,
+  kOid = 26,
+  kJson = 114,
+  kXml = 142,
+  kFloat4 = 700,
+  kFloat8 = 701,
+  kUnknown = 705,
+  kBpchar = 1042,
+  kVarchar = 1043,
+  kDate = 1082,
+  kTimestamp = 1114,
+  kTimestamptz = 1184,
+  kNumeric = 1700,
+  kUuid = 2950,
+  kJsonb = 3802,
+};
+
+constexpr std::int64_t kPgEpochMicros = 946'684'800'000'000LL;  // 2000-01-01 in Unix micros
+
+bool is_text_oid(unsigned oid) {
+  return oid == kText || oid == kVarchar || oid == kBpchar || oid == kName || oid == kJson ||
+         oid == kXml || oid == kUnknown || oid == kChar;
+}
+
+std::string oid_name(unsigned oid) {
+  switch (oid) {
+    case kBool:
+      return "boolean";
+    case kBytea:
+      return "bytea";
+    case kChar:
+      return "\"char\"";
+    case kName:
+      return "name";
+    case kInt8:
+      return "bigint";
+    case kInt2:
+      return "smallint";
+    case kInt4:
+      return "integer";
+    case kText:
+      return "text";
+    case kOid:
+      return "oid";
+    case kJson:
+      return "json";
+    case kXml:
+      return "xml";
+    case kFloat4:
+      return "real";
+    case kFloat8:
+      return "double precision";
+    case kUnknown:
+      return "unknown";
+    case kBpchar:
+      return "character";
+    case kVarchar:
+      return "character varying";
+    case kDate:
+      return "date";
+    case kTimestamp:
+      return "timestamp";
+    case kTimestamptz:
+      return "timestamptz";
+    case kNumeric:
+      return "numeric";
+    case kUuid:
+      return "uuid";
+    case kJsonb:
+      return "jsonb";
+    default:
+      return fmt::format("type oid {} (cast it to text in SQL)", oid);
+  }
+}
+
+std::uint64_t read_be(const char* data, int bytes) {
+  std::uint64_t value = 0;
+  for (int i = 0; i < bytes; ++i) value = (value << 8) | static_cast<unsigned char>(data[i]);
+  return value;
+}
+
+std::string snippet(std::string_view sql) {
+  constexpr std::size_t limit = 160;
+  std::string out(sql.substr(0, limit));
+  for (char& c : out) {
+    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+  }
+  if (sql.size() > limit) out += "...";
+  return out;
+}
+
+std::string trim(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// Replaces every occurrence of `secret` in `text` (defence in depth: libpq messages do not
+// contain passwords, but nothing we raise or log ever may).
+std::string scrub(std::string text, const std::string& secret) {
+  if (secret.empty()) return text;
+  for (std::size_t pos = text.find(secret); pos != std::string::npos;
+       pos = text.find(secret, pos + 3)) {
+    text.replace(pos, secret.size(), "***");
+  }
+  return text;
+}
+
+// Decodes the binary numeric format to its decimal text.
+std::string numeric_to_string(const char* data, int length) {
+  if (length < 8) return "NaN";
+  int ndigits = static_cast<std::int16_t>(read_be(data, 2));
+  int weight = static_cast<std::int16_t>(read_be(data + 2, 2));
+  unsigned sign = static_cast<unsigned>(read_be(data + 4, 2));
+  int dscale = static_cast<std::int16_t>(read_be(data + 6, 2));
+  if (sign == 0xC000) return "NaN";
+  if (sign == 0xD000) return "Infinity";
+  if (sign == 0xF000) return "-Infinity";
+  if (length < 8 + 2 * ndigits) return "NaN";
+  auto digit = [&](int i) -> int {
+    if (i < 0 || i >= ndigits) return 0;
+    return static_cast<int>(read_be(data + 8 + 2 * i, 2));
+  };
+  std::string out;
+  if (sign == 0x4000) out.push_back('-');
+  if (weight < 0) {
+    out.push_back('0');
+  } else {
+    for (int i = 0; i <= weight; ++i) {
+      out += i == 0 ? std::to_string(digit(i)) : fmt::format("{:04}", digit(i));
+    }
+  }
+  if (dscale > 0) {
+    out.push_back('.');
+    std::string fraction;
+    for (int i = weight + 1; static_cast<int>(fraction.size()) < dscale; ++i) {
+      fraction += fmt::format("{:04}", digit(i));
+    }
+    fraction.resize(static_cast<std::size_t>(dscale));
+    out += fraction;
+  }
+  return out;
+}
+
+class PgCursor final : public internal::Cursor {
+ public:
+  explicit PgCursor(PGresult* result)
+      : result_(result), rows_(PQntuples(result)), columns_(PQnfields(result)) {
+    const char* tuples = PQcmdTuples(result);
+    if (tuples != nullptr && *tuples != '\0') {
+      std::from_chars(tuples, tuples + std::strlen(tuples), affected_);
+    }
+  }
+  ~PgCursor() override { PQclear(result_); }
+
+  bool next() override {
+    if (row_ + 1 >= rows_) {
+      row_ = rows_;
+      return false;
+    }
+    ++row_;
+    return true;
+  }
+  int column_count() const noexcept override { return columns_; }
+  std::string_view column_name(int column) const noexcept override {
+    const char* name = PQfname(result_, column);
+    return name ? name : "";
+  }
+  std::string type_name(int column) const override { return oid_name(oid(column)); }
+  bool is_null(int column) const override { return PQgetisnull(result_, row_, column) != 0; }
+  bool get_bool(int column) const override {
+    if (oid(column) != kBool) mismatch(column, "bool");
+    return *data(column) != 0;
+  }
+  std::int64_t get_int64(int column) const override {
+    switch (oid(column)) {
+      case kInt2:
+        return static_cast<std::int16_t>(read_be(data(column), 2));
+      case kInt4:
+        return static_cast<std::int32_t>(read_be(data(column), 4));
+      case kInt8:
+        return static_cast<std::int64_t>(read_be(data(column), 8));
+      case kOid:
+        return static_cast<std::uint32_t>(read_be(data(column), 4));
+      case kNumeric: {
+        std::string text = numeric_to_string(data(column), length(column));
+        std::size_t dot = text.find('.');
+        if (dot != std::string::npos && text.find_first_not_of('0', dot + 1) != std::string::npos) {
+          bad_value(column, fmt::format("numeric {} is not an integer", text));
+        }
+        std::int64_t value = 0;
+        const char* end = text.data() + (dot == std::string::npos ? text.size() : dot);
+        auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (ec != std::errc() || ptr != end) {
+          bad_value(column, fmt::format("numeric {} does not fit a 64-bit integer", text));
+        }
+        return value;
+      }
+      default:
+        mismatch(column, "an integer");
+    }
+  }
+  double get_double(int column) const override {
+    switch (oid(column)) {
+      case kFloat4: {
+        auto bits = static_cast<std::uint32_t>(read_be(data(column), 4));
+        float value;
+        std::memcpy(&value, &bits, 4);
+        return value;
+      }
+      case kFloat8: {
+        std::uint64_t bits = read_be(data(column), 8);
+        double value;
+        std::memcpy(&value, &bits, 8);
+        return value;
+      }
+      case kInt2:
+      case kInt4:
+      case kInt8:
+      case kOid:
+        return static_cast<double>(get_int64(column));
+      case kNumeric: {
+        std::string text = numeric_to_string(data(column), length(column));
+        if (text == "NaN") return std::numeric_limits<double>::quiet_NaN();
+        if (text == "Infinity") return std::numeric_limits<double>::infinity();
+        if (text == "-Infinity") return -std::numeric_limits<double>::infinity();
+        double value = 0;
+        std::from_chars(text.data(), text.data() + text.size(), value);
+        return value;
+      }
+      default:
+        mismatch(column, "double");
+    }
+  }
+  std::string get_string(int column) const override {
+    unsigned type = oid(column);
+    if (type == kNumeric) return numeric_to_string(data(column), length(column));
+    if (type == kUuid) return get_uuid(column).to_string();
+    return std::string(get_text_view(column));
+  }
+  std::string_view get_text_view(int column) const override {
+    unsigned type = oid(column);
+    if (is_text_oid(type)) {
+      return {data(column), static_cast<std::size_t>(length(column))};
+    }
+    if (type == kJsonb && length(column) >= 1) {
+      return {data(column) + 1, static_cast<std::size_t>(length(column) - 1)};
+    }
+    mismatch(column, "text");
+  }
+  std::span<const std::uint8_t> get_bytes_view(int column) const override {
+    unsigned type = oid(column);
+    if (type != kBytea && !is_text_oid(type)) mismatch(column, "bytes");
+    return {reinterpret_cast<const std::uint8_t*>(data(column)),
+            static_cast<std::size_t>(length(column))};
+  }
+  Uuid get_uuid(int column) const override {
+    unsigned type = oid(column);
+    if (type == kUuid) {
+      if (length(column) != 16) bad_value(column, "uuid value is not 16 bytes");
+      Uuid::Bytes bytes{};
+      std::memcpy(bytes.data(), data(column), 16);
+      return Uuid(bytes);
+    }
+    if (is_text_oid(type)) {
+      auto parsed = Uuid::parse(get_text_view(column));
+      if (!parsed) bad_value(column, "text is not a UUID");
+      return *parsed;
+    }
+    mismatch(column, "uuid");
+  }
+  Timestamp get_timestamp(int column) const override {
+    unsigned type = oid(column);
+    std::int64_t micros = 0;
+    if (type == kTimestamptz || type == kTimestamp) {
+      auto raw = static_cast<std::int64_t>(read_be(data(column), 8));
+      if (raw == std::numeric_limits<std::int64_t>::max() ||
+          raw == std::numeric_limits<std::int64_t>::min()) {
+        bad_value(column, "infinite timestamp");
+      }
+      micros = raw + kPgEpochMicros;
+    } else if (type == kDate) {
+      auto days = static_cast<std::int32_t>(read_be(data(column), 4));
+      if (days == std::numeric_limits<std::int32_t>::max() ||
+          days == std::numeric_limits<std::int32_t>::min()) {
+        bad_value(column, "infinite date");
+      }
+      micros = static_cast<std::int64_t>(days) * 86'400'000'000LL + kPgEpochMicros;
+    } else {
+      mismatch(column, "timestamp");
+    }
+    return Timestamp(
+        std::chrono::duration_cast<Timestamp::duration>(std::chrono::microseconds(micros)));
+  }
+  std::int64_t affected_rows() const noexcept override { return affected_; }
+  void release() noexcept override { delete this; }
+
+ private:
+  unsigned oid(int column) const { return PQftype(result_, column); }
+  const char* data(int column) const { return PQgetvalue(result_, row_, column); }
+  int length(int column) const { return PQgetlength(result_, row_, column); }
+
+  PGresult* result_;
+  int rows_;
+  int columns_;
+  int row_ = -1;
+  std::int64_t affected_ = 0;
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
+struct PgStatement {
+  std::string name;
+  int param_count = 0;
+  std::uint64_t last_used = 0;
+};
+
+void notice_to_log(void*, const char* message) {
+  logger()->debug("postgres notice: {}", trim(message ? message : ""));
+}
+
+}  // namespace
+
+class PostgresConnection::Impl {
+ public:
+  PGconn* conn = nullptr;
+  PostgresOptions options;
+  std::string secret;  // scrubbed from every message
+  std::unordered_map<std::string, PgStatement, StringHash, std::equal_to<>> cache;
+  std::uint64_t tick = 0;
+  std::uint64_t next_name = 0;
+  std::vector<std::string> storage;
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+
+  ~Impl() {
+    if (conn != nullptr) PQfinish(conn);
+  }
+};
+
+std::unique_ptr<PostgresConnection> PostgresConnection::open(const DatabaseUrl& url,
+                                                             const PostgresOptions& options) {
+  if (url.driver() != Driver::postgres) {
+    throw gamebot::Error(FaultClass::configuration,
+                         "PostgresConnection::open needs a postgres URL, got " + url.redacted());
+  }
+  std::vector<std::pair<std::string, std::string>> params;
+  auto set = [&](std::string key, std::string value) {
+    for (auto& p : params) {
+      if (p.first == key) return;  // the URL's value wins
+    }
+    params.emplace_back(std::move(key), std::move(value));
+  };
+  if (!url.host().empty()) set("host", url.host());
+  if (!url.port().empty()) set("port", url.port());
+  if (!url.user().empty()) set("user", url.user());
+  if (url.has_password()) set("password", url.password());
+  if (!url.database().empty()) set("dbname", url.database());
+  std::string options_param;
+  for (const auto& [key, value] : url.parameters()) {
+    if (key == "options") {
+      options_param = value;
+      continue;
+    }
+    set(key, value);
+  }
+  set("application_name", options.application_name);
+  set("connect_timeout",
+      std::to_string(std::max<std::int64_t>(options.connect_timeout.count(), 1)));
+  set("client_encoding", "UTF8");
+  if (options.keepalives) {
+    set("keepalives", "1");
+    set("keepalives_idle", std::to_string(options.keepalives_idle.count()));
+    set("keepalives_interval", std::to_string(options.keepalives_interval.count()));
+    set("keepalives_count", std::to_string(options.keepalives_count));
+  } else {
+    set("keepalives", "0");
+  }
+  if (options.statement_timeout.count() > 0) {
+    if (!options_param.empty()) options_param += ' ';
+    options_param += fmt::format("-c statement_timeout={}", options.statement_timeout.count());
+  }
+  if (!options_param.empty()) set("options", options_param);
+
+  std::vector<const char*> keys;
+  std::vector<const char*> vals;
+  for (const auto& [key, value] : params) {
+    keys.push_back(key.c_str());
+    vals.push_back(value.c_str());
+  }
+  keys.push_back(nullptr);
+  vals.push_back(nullptr);
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (impl->options.statement_cache_capacity == 0) impl->options.statement_cache_capacity = 1;
+  impl->secret = url.password();
+  impl->conn = PQconnectdbParams(keys.data(), vals.data(), 0);
+  if (impl->conn == nullptr) {
+    throw DatabaseError(FaultClass::internal, "libpq could not allocate a connection",
+                        DatabaseErrorDetails{Driver::postgres, {}, 0, {}, false, true});
+  }
+  if (PQstatus(impl->conn) != CONNECTION_OK) {
+    std::string message = scrub(trim(PQerrorMessage(impl->conn)), impl->secret);
+    bool needs_password = PQconnectionNeedsPassword(impl->conn) != 0;
+    FaultClass fault = FaultClass::connectivity;
+    std::string state = "08001";
+    if (needs_password || message.find("password authentication failed") != std::string::npos ||
+        message.find("authentication failed") != std::string::npos ||
+        message.find("no password supplied") != std::string::npos ||
+        message.find("pg_hba.conf") != std::string::npos ||
+        (message.find("role \"") != std::string::npos &&
+         message.find("does not exist") != std::string::npos)) {
+      fault = FaultClass::authentication;
+      state = "28000";
+    } else if (message.find("database \"") != std::string::npos &&
+               message.find("does not exist") != std::string::npos) {
+      fault = FaultClass::configuration;
+      state = "3D000";
+    } else if (message.find("too many clients") != std::string::npos ||
+               message.find("starting up") != std::string::npos ||
+               message.find("shutting down") != std::string::npos) {
+      fault = FaultClass::connectivity;
+      state = message.find("too many") != std::string::npos ? "53300" : "57P03";
+    }
+    std::string text =
+        fmt::format("cannot connect to PostgreSQL ({}): {}", url.describe_target(), message);
+    throw DatabaseError(fault, std::move(text),
+                        DatabaseErrorDetails{Driver::postgres, state, 0, {}, false, true});
+  }
+  PQsetNoticeProcessor(impl->conn, notice_to_log, nullptr);
+  return std::unique_ptr<PostgresConnection>(new PostgresConnection(url, std::move(impl)));
+}
+
+PostgresConnection::PostgresConnection(DatabaseUrl url, std::unique_ptr<Impl> impl)
+    : Connection(std::move(url)), impl_(std::move(impl)) {}
+
+PostgresConnection::~PostgresConnection() = default;
+
+void PostgresConnection::throw_error(pg_result* result, std::string_view context) {
+  PGconn* conn = impl_->conn;
+  std::string state;
+  std::string primary;
+  std::string detail;
+  std::string constraint;
+  if (result != nullptr) {
+    if (const char* s = PQresultErrorField(result, PG_DIAG_SQLSTATE)) state = s;
+    if (const char* s = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY)) primary = s;
+    if (const char* s = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL)) detail = s;
+    if (const char* s = PQresultErrorField(result, PG_DIAG_CONSTRAINT_NAME)) constraint = s;
+    if (primary.empty()) primary = trim(PQresultErrorMessage(result));
+    PQclear(result);
+  }
+  if (primary.empty()) primary = trim(PQerrorMessage(conn));
+  bool lost = PQstatus(conn) == CONNECTION_BAD;
+  if (lost) mark_broken();
+  FaultClass fault = state.empty() ? (lost ? FaultClass::connectivity : FaultClass::internal)
+                                   : classify_sqlstate(state);
+  if (lost && fault != FaultClass::connectivity && fault != FaultClass::authentication) {
+    fault = FaultClass::connectivity;
+  }
+  std::string message = primary;
+  if (!detail.empty()) message += " (" + detail + ")";
+  if (!context.empty()) message += " [in: " + snippet(context) + "]";
+  message = scrub(std::move(message), impl_->secret);
+  DatabaseErrorDetails details{Driver::postgres,
+                               state,
+                               0,
+                               std::move(constraint),
+                               sqlstate_transaction_retryable(state),
+                               lost};
+  throw DatabaseError(fault, std::move(message), std::move(details));
+}
+
+namespace {
+
+bool result_ok(PGresult* result) {
+  if (result == nullptr) return false;
+  ExecStatusType status = PQresultStatus(result);
+  return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY;
+}
+
+[[noreturn]] void throw_usage(std::string message) {
+  throw DatabaseError(FaultClass::internal, std::move(message),
+                      DatabaseErrorDetails{Driver::postgres, {}, 0, {}, false, false});
+}
+
+}  // namespace
+
+std::int64_t PostgresConnection::execute_params(std::string_view sql,
+                                                std::span<const Param> params) {
+  Result result = query_params(sql, params);
+  return result.affected_rows();
+}
+
+Result PostgresConnection::query_params(std::string_view sql, std::span<const Param> params) {
+  Impl& d = *impl_;
+  if (broken()) {
+    throw DatabaseError(FaultClass::connectivity,
+                        fmt::format("connection #{} is broken (lost earlier)", id()),
+                        DatabaseErrorDetails{Driver::postgres, {}, 0, {}, false, true});
+  }
+  for (int attempt = 0;; ++attempt) {
+    auto it = d.cache.find(sql);
+    if (it == d.cache.end()) {
+      if (d.cache.size() >= d.options.statement_cache_capacity) {
+        auto victim = d.cache.begin();
+        for (auto i = d.cache.begin(); i != d.cache.end(); ++i) {
+          if (i->second.last_used < victim->second.last_used) victim = i;
+        }
+        if (PQtransactionStatus(d.conn) != PQTRANS_INERROR) {
+          PQclear(PQexec(d.conn, ("DEALLOCATE " + victim->second.name).c_str()));
+        }
+        d.cache.erase(victim);
+      }
+      PgStatement statement;
+      statement.name = fmt::format("gb_{}", ++d.next_name);
+      std::string text(sql);
+      PGresult* prepared = PQprepare(d.conn, statement.name.c_str(), text.c_str(), 0, nullptr);
+      if (!result_ok(prepared)) throw_error(prepared, sql);
+      PQclear(prepared);
+      PGresult* described = PQdescribePrepared(d.conn, statement.name.c_str());
+      if (!result_ok(described)) throw_error(described, sql);
+      statement.param_count = PQnparams(described);
+      PQclear(described);
+      it = d.cache.emplace(std::move(text), std::move(statement)).first;
+    }
+    PgStatement& statement = it->second;
+    statement.last_used = ++d.tick;
+    if (static_cast<int>(params.size()) != statement.param_count) {
+      throw_usage(fmt::format("statement takes {} parameters, {} given [in: {}]",
+                              statement.param_count, params.size(), snippet(sql)));
+    }
+    std::size_t n = params.size();
+    if (d.storage.size() < n) d.storage.resize(n);
+    d.values.resize(n);
+    d.lengths.resize(n);
+    d.formats.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const Param& p = params[i];
+      std::string& buffer = d.storage[i];
+      d.lengths[i] = 0;
+      d.formats[i] = 0;
+      switch (p.type()) {
+        case Param::Type::null:
+          d.values[i] = nullptr;
+          continue;
+        case Param::Type::boolean:
+          d.values[i] = p.as_bool() ? "t" : "f";
+          continue;
+        case Param::Type::int64: {
+          char digits[24];
+          auto [end, ec] = std::to_chars(digits, digits + sizeof digits, p.as_int64());
+          buffer.assign(digits, end);
+          break;
+        }
+        case Param::Type::float64: {
+          double value = p.as_double();
+          if (std::isnan(value)) {
+            buffer = "NaN";
+          } else if (std::isinf(value)) {
+            buffer = value > 0 ? "Infinity" : "-Infinity";
+          } else {
+            char digits[32];
+            auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+            buffer.assign(digits, end);
+          }
+          break;
+        }
+        case Param::Type::text:
+          buffer.assign(p.as_text());
+          break;
+        case Param::Type::bytes: {
+          static const char empty = 0;
+          auto bytes = p.as_bytes();
+          d.values[i] = bytes.empty() ? &empty : reinterpret_cast<const char*>(bytes.data());
+          d.lengths[i] = static_cast<int>(bytes.size());
+          d.formats[i] = 1;
+          continue;
+        }
+        case Param::Type::uuid:
+          buffer = p.as_uuid().to_string();
+          break;
+        case Param::Type::timestamp:
+          buffer = internal::format_timestamp_utc(p.as_unix_micros());
+          break;
+      }
+      d.values[i] = buffer.c_str();
+    }
+    PGresult* result = PQexecPrepared(d.conn, statement.name.c_str(), static_cast<int>(n),
+                                      d.values.data(), d.lengths.data(), d.formats.data(), 1);
+    if (result_ok(result)) return Result(new PgCursor(result));
+    const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    bool stale =
+        state != nullptr && (std::strcmp(state, "26000") == 0 || std::strcmp(state, "0A000") == 0);
+    if (stale) {
+      // The server forgot the statement (DISCARD/DEALLOCATE) or its result type changed after
+      // DDL: drop it so the next use prepares it afresh; retry once outside a transaction.
+      d.cache.erase(it);
+      if (attempt == 0 && PQtransactionStatus(d.conn) == PQTRANS_IDLE) {
+        PQclear(result);
+        continue;
+      }
+    }
+    throw_error(result, sql);
+  }
+}
+
+void PostgresConnection::execute_batch(std::string_view sql) {
+  std::string script(sql);
+  PGresult* result = PQexec(impl_->conn, script.c_str());
+  if (!result_ok(result)) throw_error(result, sql);
+  PQclear(result);
+}
+
+void PostgresConnection::run_control(std::string_view sql) {
+  std::string text(sql);
+  PGresult* result = PQexec(impl_->conn, text.c_str());
+  if (!result_ok(result)) throw_error(result, sql);
+  PQclear(result);
+}
+
+void PostgresConnection::ping() {
+  PGresult* result = PQexec(impl_->conn, "");
+  if (!result_ok(result)) throw_error(result, "ping");
+  PQclear(result);
+}
+
+bool PostgresConnection::is_alive() noexcept {
+  if (broken()) return false;
+  PGconn* conn = impl_->conn;
+  if (PQstatus(conn) != CONNECTION_OK) {
+    mark_broken();
+    return false;
+  }
+  pollfd fd{};
+  fd.fd = PQsocket(conn);
+  fd.events = POLLIN | POLLRDHUP;
+  if (fd.fd < 0) {
+    mark_broken();
+    return false;
+  }
+  int ready = ::poll(&fd, 1, 0);
+  if (ready <= 0) return ready == 0;
+  if ((fd.revents & (POLLHUP | POLLERR | POLLNVAL | POLLRDHUP)) != 0) {
+    mark_broken();
+    return false;
+  }
+  if ((fd.revents & POLLIN) != 0) {
+    if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK) {
+      mark_broken();
+      return false;
+    }
+  }
+  return true;
+}
+
+bool PostgresConnection::in_transaction() const noexcept {
+  PGTransactionStatusType status = PQtransactionStatus(impl_->conn);
+  return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
+}
+
+std::size_t PostgresConnection::cached_statements() const noexcept {
+  return impl_->cache.size();
+}
+
+void PostgresConnection::clear_statement_cache() {
+  if (!impl_->cache.empty() && PQtransactionStatus(impl_->conn) != PQTRANS_INERROR) {
+    PGresult* result = PQexec(impl_->conn, "DEALLOCATE ALL");
+    if (!result_ok(result)) {
+      impl_->cache.clear();
+      throw_error(result, "DEALLOCATE ALL");
+    }
+    PQclear(result);
+  }
+  impl_->cache.clear();
+}
+
+pg_conn* PostgresConnection::native_handle() const noexcept {
+  return impl_->conn;
+}
+
+int PostgresConnection::backend_pid() const noexcept {
+  return PQbackendPID(impl_->conn);
+}
+
+int PostgresConnection::server_version() const noexcept {
+  return PQserverVersion(impl_->conn);
+}
+
+PostgresConnection& as_postgres(Connection& connection) {
+  if (connection.driver() != Driver::postgres) {
+    throw std::logic_error("as_postgres: connection #" + std::to_string(connection.id()) +
+                           " is a " + std::string(to_string(connection.driver())) + " connection");
+  }
+  return static_cast<PostgresConnection&>(connection);
+}
+
+}  // namespace gamebot::repo
