@@ -1,0 +1,104 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gamebot/harness/run_marker.hpp"
+
+namespace gamebot::harness {
+
+struct EphemeralPostgresOptions {
+  std::string bindir;  // empty: `pg_config --bindir`, else newest /usr/lib/postgresql/*/bin
+  std::filesystem::path base_dir;      // empty: $TMPDIR or /tmp; parent of the server directories
+  std::filesystem::path cache_dir;     // empty: $XDG_CACHE_HOME/gamebot/pg-<version>-<uid>, else
+                                       // /tmp/gamebot-pg-cache-<uid>-<version>
+  bool use_cache = true;               // start from a cached cluster image (initdb once)
+  std::string run_as_user = "nobody";  // server owner when this process runs as root
+  std::string superuser = "postgres";  // superuser role, trusted on the private socket
+  std::chrono::seconds start_timeout{60};                     // pg_ctl start -w -t
+  std::vector<std::pair<std::string, std::string>> settings;  // extra postgresql.conf settings
+  bool reap_orphans = true;  // reap servers of dead owners in base_dir before starting
+  std::chrono::seconds orphan_grace = kDefaultOrphanGrace;  // see is_orphan()
+  bool register_teardown = true;  // also stop on exit/SIGINT/SIGTERM (process_teardown())
+  std::string run_id;             // recorded in the marker; empty: a new RunId
+};
+
+// How a start went (for telemetry and the benchmark).
+struct EphemeralPostgresTimings {
+  bool from_cache = false;             // the cluster was copied from the cached image
+  std::chrono::nanoseconds initdb{0};  // initdb (zero when from the cache)
+  std::chrono::nanoseconds copy{0};    // copying the image in or the fresh cluster to the cache
+  std::chrono::nanoseconds start{0};   // pg_ctl start -w
+  std::chrono::nanoseconds total{0};   // constructor entry to ready
+};
+
+// A private, throwaway PostgreSQL server for one run: a 0700 directory under
+// base_dir holding the cluster, the unix socket (no TCP: listen_addresses='')
+// and a RunMarker; tuned for tests (fsync, synchronous_commit and
+// full_page_writes off). Runs as `run_as_user` when this process is root.
+// The first start runs initdb and keeps the cluster as a cached image; later
+// starts copy it. Stopped (`pg_ctl stop -m immediate`) and deleted by the
+// destructor, on exit and signals (register_teardown), or — after SIGKILL —
+// by the next start's reaper. Concurrent instances (threads or processes)
+// never share anything but the read-only cached image.
+//
+// Move-only. The accessors are thread-safe; construction and destruction are not
+// (one owner).
+class EphemeralPostgres {
+ public:
+  // Starts the server; ready to accept connections when it returns. Throws
+  // gamebot::Error(configuration) when the server binaries are missing (naming
+  // the Debian package `postgresql`), the run-as user does not exist or
+  // base_dir is unusable; gamebot::Error(provisioning) when initdb or the start
+  // fails (with the tail of the server log). Nothing is left behind on failure.
+  explicit EphemeralPostgres(EphemeralPostgresOptions options = {});
+  // Stops the server and deletes its directory. noexcept; a failure is logged
+  // and the directory kept with its marker for the next reaper.
+  ~EphemeralPostgres();
+  EphemeralPostgres(EphemeralPostgres&&) noexcept;
+  EphemeralPostgres& operator=(EphemeralPostgres&&) noexcept;
+  EphemeralPostgres(const EphemeralPostgres&) = delete;
+  EphemeralPostgres& operator=(const EphemeralPostgres&) = delete;
+
+  // libpq URL for the superuser on the socket:
+  // postgresql://postgres@/<database>?host=<socket dir>&port=<port>. Has no password.
+  std::string url(std::string_view database = "postgres") const;
+  const std::filesystem::path& directory() const noexcept;  // the server directory
+  std::filesystem::path socket_dir() const;                 // == directory()
+  std::filesystem::path data_dir() const;                   // directory()/data
+  int port() const noexcept;
+  const std::string& superuser() const noexcept;
+  const EphemeralPostgresTimings& timings() const noexcept;
+  bool running() const noexcept;
+
+  // Stops and deletes now (idempotent); the destructor then does nothing.
+  void stop() noexcept;
+
+  // The directory of server binaries per the rules of `bindir` above. Throws
+  // gamebot::Error(configuration) saying to install `postgresql` if none has
+  // initdb, pg_ctl and postgres.
+  static std::string find_bindir(const std::string& override_bindir = {});
+
+  // Stops and deletes every server directory under `base_dir` (empty: the
+  // default) whose marker says its owner is gone (is_orphan with this host).
+  // Directories without a marker or owned by another user are never touched.
+  // Returns the directories reaped. Logs each; errors are logged, not thrown.
+  static std::vector<std::filesystem::path> reap_orphans(
+      const std::filesystem::path& base_dir = {}, std::chrono::seconds grace = kDefaultOrphanGrace);
+
+  // Name of the marker file inside a server directory, and the prefix of the
+  // server directories' names.
+  static constexpr std::string_view kMarkerFile = "gamebot-run-marker";
+  static constexpr std::string_view kDirectoryPrefix = "gamebot-pg-";
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gamebot::harness

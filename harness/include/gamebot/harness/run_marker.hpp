@@ -1,0 +1,61 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace gamebot::harness {
+
+// Default age past which any marker counts as an orphan, whatever its host.
+inline constexpr std::chrono::hours kDefaultOrphanGrace{24};
+
+// The ownership record the harness attaches to everything it creates (a
+// database, a directory, a server), written BEFORE the resource is created and
+// removed LAST, so a resource without a live owner can always be found and
+// reaped, and a resource without a marker is never touched.
+struct RunMarker {
+  std::string run_id;           // RunId::str() of the owning run
+  std::string resource;         // what is marked ("ephemeral-postgres", "database")
+  std::string host;             // owner host name
+  long pid = 0;                 // owner pid on that host
+  std::uint64_t pid_start = 0;  // owner start time in clock ticks since boot; 0: unknown
+  std::string boot_id;          // owner host's boot id; empty: unknown
+  std::chrono::system_clock::time_point started_at{};  // when the owner created the marker
+  std::string harness_version;                         // harness_version() of the owner
+
+  // A marker owned by this process, started now. Thread-safe.
+  static RunMarker for_this_process(std::string run_id, std::string resource);
+
+  // `key=value` lines after a header line; values escaped so they fit on one line.
+  std::string serialize() const;
+  // Parses serialize()'s output; unknown keys are ignored (newer versions may
+  // add some). Throws gamebot::Error(integrity) for anything malformed.
+  static RunMarker parse(std::string_view text);
+
+  friend bool operator==(const RunMarker&, const RunMarker&) = default;
+};
+
+// This machine's host name (gethostname). Thread-safe.
+std::string this_host_name();
+
+// Whether the marker's owner is gone: the marker is older than `grace`; or it
+// belongs to `this_host` and either the host rebooted since (boot id differs),
+// the pid does not exist (kill(pid, 0) fails with ESRCH), or the pid now
+// belongs to a process started at another time (pid reuse). A marker of another
+// host is never an orphan before `grace` has passed. Thread-safe.
+bool is_orphan(const RunMarker& marker, std::chrono::system_clock::time_point now,
+               std::chrono::seconds grace, std::string_view this_host);
+
+// Writes the marker file atomically (temporary file + rename; no fsync: a
+// marker guards against dead processes, not power loss). Throws
+// gamebot::Error(provisioning) naming the path on failure.
+void write_marker_file(const std::filesystem::path& path, const RunMarker& marker);
+
+// Reads a marker file; nullopt when the file does not exist. Throws
+// gamebot::Error(integrity) for a malformed file, (provisioning) when unreadable.
+std::optional<RunMarker> read_marker_file(const std::filesystem::path& path);
+
+}  // namespace gamebot::harness

@@ -1,0 +1,294 @@
+#include "gamebot/harness/options.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <utility>
+
+#include "gamebot/core/error.hpp"
+#include "gamebot/harness/url.hpp"
+
+namespace gamebot::harness {
+namespace {
+
+[[noreturn]] void configuration_error(std::string message) {
+  throw Error(FaultClass::configuration, std::move(message));
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// One option's value and where it came from ("--backend" or "GAMEBOT_TEST_BACKEND").
+struct Source {
+  std::string value;
+  std::string name;
+  bool from_flag = false;
+};
+
+std::optional<Source> pick(const std::optional<std::string>& flag, std::string_view flag_name,
+                           const EnvGetter& env, std::string_view env_name) {
+  if (flag) return Source{*flag, std::string(flag_name), true};
+  if (env) {
+    if (auto value = env(std::string(env_name)); value && !value->empty()) {
+      return Source{*value, std::string(env_name), false};
+    }
+  }
+  return std::nullopt;
+}
+
+bool parse_bool(const Source& source) {
+  std::string value = lower(source.value);
+  if (value == "1" || value == "true" || value == "yes" || value == "on") return true;
+  if (value == "0" || value == "false" || value == "no" || value == "off") return false;
+  configuration_error(
+      fmt::format("{}: invalid value '{}' (expected true/false, 1/0, yes/no, on/off)", source.name,
+                  source.value));
+}
+
+std::chrono::milliseconds parse_deadline(const Source& source) {
+  const std::string& text = source.value;
+  double seconds = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, seconds);
+  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(seconds) || seconds <= 0 ||
+      seconds > 86'400) {
+    configuration_error(
+        fmt::format("{}: invalid deadline '{}' (expected a number of seconds, > 0 and <= 86400)",
+                    source.name, text));
+  }
+  auto millis = static_cast<long long>(std::llround(seconds * 1000.0));
+  return std::chrono::milliseconds(std::max(1LL, millis));
+}
+
+std::string describe_source(const Source& source, bool redact) {
+  return fmt::format("{} '{}'", source.name, redact ? redact_url(source.value) : source.value);
+}
+
+}  // namespace
+
+std::string_view to_string(Backend backend) noexcept {
+  switch (backend) {
+    case Backend::memory:
+      return "memory";
+    case Backend::sqlite:
+      return "sqlite";
+    case Backend::postgres:
+      return "postgres";
+  }
+  return "sqlite";
+}
+
+std::string_view to_string(Isolation isolation) noexcept {
+  switch (isolation) {
+    case Isolation::transaction:
+      return "transaction";
+    case Isolation::schema:
+      return "schema";
+    case Isolation::database:
+      return "database";
+    case Isolation::none:
+      return "none";
+  }
+  return "transaction";
+}
+
+Backend parse_backend(std::string_view text, std::string_view option_name) {
+  std::string value = lower(text);
+  if (value == "memory") return Backend::memory;
+  if (value == "sqlite") return Backend::sqlite;
+  if (value == "postgres" || value == "postgresql") return Backend::postgres;
+  configuration_error(fmt::format("{}: invalid backend '{}' (expected memory, sqlite or postgres)",
+                                  option_name, text));
+}
+
+Isolation parse_isolation(std::string_view text, std::string_view option_name) {
+  std::string value = lower(text);
+  for (Isolation isolation :
+       {Isolation::transaction, Isolation::schema, Isolation::database, Isolation::none}) {
+    if (value == to_string(isolation)) return isolation;
+  }
+  configuration_error(
+      fmt::format("{}: invalid isolation '{}' (expected transaction, schema, database or none)",
+                  option_name, text));
+}
+
+std::string describe(const HarnessOptions& options) {
+  return fmt::format(
+      "backend={} url={} isolation={} keep={} report={} connect-deadline={}s log-level={}",
+      to_string(options.backend),
+      options.database_url.empty() ? "(harness-provided)" : redact_url(options.database_url),
+      to_string(options.isolation), options.keep ? "yes" : "no",
+      options.report_path.empty() ? "(none)" : options.report_path,
+      static_cast<double>(options.connect_deadline.count()) / 1000.0, to_string(options.log_level));
+}
+
+EnvGetter process_environment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr || *value == '\0') return std::nullopt;
+    return std::string(value);
+  };
+}
+
+EnvGetter fixed_environment(std::vector<std::pair<std::string, std::string>> variables) {
+  std::map<std::string, std::string> table(variables.begin(), variables.end());
+  return [table = std::move(table)](const std::string& name) -> std::optional<std::string> {
+    auto it = table.find(name);
+    if (it == table.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+}
+
+ResolvedOptions resolve_options(const OptionInputs& flags, const EnvGetter& env) {
+  ResolvedOptions resolved;
+  HarnessOptions& options = resolved.options;
+
+  auto backend = pick(flags.backend, "--backend", env, kEnvBackend);
+  auto url = pick(flags.database_url, "--database-url", env, kEnvDatabaseUrl);
+  std::optional<Backend> explicit_backend;
+  if (backend) explicit_backend = parse_backend(backend->value, backend->name);
+  std::optional<Backend> url_backend;
+  if (url) {
+    if (url->value.empty()) configuration_error(url->name + ": empty database URL");
+    url_backend = backend_of_url(url->value, url->name);
+  }
+  if (explicit_backend && url_backend && *explicit_backend != *url_backend) {
+    if (backend->from_flag && !url->from_flag) {
+      resolved.notes.push_back(fmt::format("{} ignored: {} {} chooses another backend",
+                                           describe_source(*url, true), backend->name,
+                                           backend->value));
+      url.reset();
+      url_backend.reset();
+    } else if (!backend->from_flag && url->from_flag) {
+      resolved.notes.push_back(fmt::format("{} overridden by {} (a {} URL)",
+                                           describe_source(*backend, false), url->name,
+                                           to_string(*url_backend)));
+      explicit_backend.reset();
+    } else {
+      configuration_error(fmt::format("{} is a {} URL but {} is {}: they contradict",
+                                      describe_source(*url, true), to_string(*url_backend),
+                                      backend->name, backend->value));
+    }
+  }
+  if (url) options.database_url = url->value;
+  options.backend =
+      explicit_backend ? *explicit_backend : (url_backend ? *url_backend : Backend::sqlite);
+
+  if (auto isolation = pick(flags.isolation, "--isolation", env, kEnvIsolation)) {
+    options.isolation = parse_isolation(isolation->value, isolation->name);
+    if (options.isolation == Isolation::schema && options.backend != Backend::postgres) {
+      configuration_error(
+          fmt::format("{}: isolation 'schema' needs the postgres backend (the "
+                      "backend is {}; use transaction or database)",
+                      isolation->name, to_string(options.backend)));
+    }
+  }
+  if (auto keep = pick(flags.keep, "--keep", env, kEnvKeep)) options.keep = parse_bool(*keep);
+  if (auto report = pick(flags.report_path, "--report", env, kEnvReport)) {
+    if (report->value.empty()) configuration_error(report->name + ": empty file name");
+    options.report_path = report->value;
+  }
+  if (auto deadline =
+          pick(flags.connect_deadline, "--connect-deadline", env, kEnvConnectDeadline)) {
+    options.connect_deadline = parse_deadline(*deadline);
+  }
+  if (auto level = pick(flags.log_level, "--log-level", env, kEnvLogLevel)) {
+    options.log_level = parse_log_level(level->value, level->name);
+  }
+  return resolved;
+}
+
+std::vector<const char*> ParsedOptions::remaining_argv() const {
+  std::vector<const char*> pointers;
+  pointers.reserve(remaining.size());
+  for (const std::string& argument : remaining) pointers.push_back(argument.c_str());
+  return pointers;
+}
+
+ParsedOptions parse_options(int argc, const char* const* argv, const EnvGetter& env) {
+  struct Valued {
+    std::string_view name;
+    std::optional<std::string> OptionInputs::*field;
+  };
+  static constexpr Valued valued[] = {
+      {"--backend", &OptionInputs::backend},
+      {"--database-url", &OptionInputs::database_url},
+      {"--isolation", &OptionInputs::isolation},
+      {"--report", &OptionInputs::report_path},
+      {"--connect-deadline", &OptionInputs::connect_deadline},
+      {"--log-level", &OptionInputs::log_level},
+  };
+  OptionInputs inputs;
+  ParsedOptions parsed;
+  if (argc > 0 && argv != nullptr && argv[0] != nullptr) parsed.remaining.emplace_back(argv[0]);
+  for (int i = 1; i < argc; ++i) {
+    std::string_view argument = argv[i];
+    if (argument == "--") {
+      for (; i < argc; ++i) parsed.remaining.emplace_back(argv[i]);
+      break;
+    }
+    if (argument == "--keep") {
+      inputs.keep = "true";
+      continue;
+    }
+    if (argument.starts_with("--keep=")) {
+      inputs.keep = std::string(argument.substr(7));
+      continue;
+    }
+    bool consumed = false;
+    for (const Valued& option : valued) {
+      if (argument == option.name) {
+        if (i + 1 >= argc || std::string_view(argv[i + 1]).starts_with("--")) {
+          configuration_error(fmt::format("{} needs a value", option.name));
+        }
+        inputs.*option.field = std::string(argv[++i]);
+        consumed = true;
+        break;
+      }
+      if (argument.size() > option.name.size() && argument.starts_with(option.name) &&
+          argument[option.name.size()] == '=') {
+        inputs.*option.field = std::string(argument.substr(option.name.size() + 1));
+        consumed = true;
+        break;
+      }
+    }
+    if (!consumed) parsed.remaining.emplace_back(argument);
+  }
+  ResolvedOptions resolved = resolve_options(inputs, env);
+  parsed.options = std::move(resolved.options);
+  parsed.notes = std::move(resolved.notes);
+  return parsed;
+}
+
+std::string_view options_help() noexcept {
+  return "Harness options (each also settable by the environment variable shown; flags win):\n"
+         "  --backend memory|sqlite|postgres  store to test on (GAMEBOT_TEST_BACKEND; default "
+         "sqlite,\n"
+         "                                    or the backend of --database-url)\n"
+         "  --database-url URL                memory:, sqlite:PATH, sqlite::memory:, "
+         "postgres://... \n"
+         "                                    (GAMEBOT_TEST_DATABASE_URL; postgres without a URL "
+         "starts\n"
+         "                                    a private server)\n"
+         "  --isolation transaction|schema|database|none  per-test isolation "
+         "(GAMEBOT_TEST_ISOLATION)\n"
+         "  --keep                            keep the run's databases (GAMEBOT_TEST_KEEP=1)\n"
+         "  --report FILE                     write the JSON run report (GAMEBOT_TEST_REPORT)\n"
+         "  --connect-deadline SECONDS        connectivity deadline, default 30 "
+         "(GAMEBOT_TEST_CONNECT_DEADLINE)\n"
+         "  --log-level LEVEL                 trace|debug|info|warn|error|critical|off, default "
+         "info\n"
+         "                                    (GAMEBOT_TEST_LOG_LEVEL)\n";
+}
+
+}  // namespace gamebot::harness
