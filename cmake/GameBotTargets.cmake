@@ -36,7 +36,11 @@ function(gamebot_add_test)
   add_executable(${ARG_NAME} ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_LIBS})
   gamebot_configure_target(${ARG_NAME})
+  # Several labels form a list; escape its separators so they survive the two
+  # list expansions inside catch_discover_tests (else only the first label
+  # sticks and `ctest -L <backend>` finds nothing).
+  string(REPLACE ";" "\\\\\\\\;" labels "${ARG_LABELS}")
   catch_discover_tests(${ARG_NAME}
     TEST_PREFIX "${ARG_NAME}: "
-    PROPERTIES LABELS "${ARG_LABELS}" ${ARG_PROPERTIES})
+    PROPERTIES LABELS "${labels}" ${ARG_PROPERTIES})
 endfunction()
