@@ -18,8 +18,8 @@ struct Migration {
 // Migrator settings.
 struct MigratorOptions {
   std::string table = "gamebot_schema_migrations";  // where applied migrations are recorded
-  std::string schema;  // PostgreSQL: schema of the table, created if missing and used as
-                       // search_path while migrating; empty = the current search_path
+  std::string schema{};  // PostgreSQL: schema of the table, created if missing and used as
+                         // search_path while migrating; empty = the current search_path
 };
 
 // One applied migration as recorded in the database.

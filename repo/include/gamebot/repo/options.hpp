@@ -34,8 +34,8 @@ struct PostgresOptions {
 
 // Settings for opening a connection of either driver.
 struct ConnectOptions {
-  SqliteOptions sqlite;      // used when the URL is sqlite:
-  PostgresOptions postgres;  // used when the URL is postgres:// or key=value
+  SqliteOptions sqlite{};      // used when the URL is sqlite:
+  PostgresOptions postgres{};  // used when the URL is postgres:// or key=value
 };
 
 }  // namespace gamebot::repo

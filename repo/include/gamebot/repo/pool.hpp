@@ -25,7 +25,7 @@ struct PoolOptions {
   std::chrono::milliseconds checkout_timeout{5000};     // wait this long for a free connection
   std::chrono::milliseconds validate_after_idle{5000};  // ping idle-longer connections at checkout
   std::chrono::milliseconds max_lifetime{std::chrono::minutes(30)};  // retire older; 0 = never
-  ConnectOptions connect;  // driver settings for new connections
+  ConnectOptions connect{};  // driver settings for new connections
 };
 
 // Who holds a checked-out connection.

@@ -52,7 +52,7 @@ class ConnectionLease {
 
 // Repo settings.
 struct RepoOptions {
-  PoolOptions pool;                                      // the pool behind the repo
+  PoolOptions pool{};                                    // the pool behind the repo
   std::chrono::milliseconds sandbox_wait_timeout{5000};  // wait while another thread uses a sandbox
 };
 

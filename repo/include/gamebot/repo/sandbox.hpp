@@ -12,9 +12,9 @@ namespace gamebot::repo {
 
 // Sandbox settings.
 struct SandboxOptions {
-  std::string label;               // owner name in errors and pool holder lists (the test name)
-  bool shared = false;             // every thread without its own sandbox uses this one
-  TransactionOptions transaction;  // options of the pinned outer transaction
+  std::string label{};               // owner name in errors and pool holder lists (the test name)
+  bool shared = false;               // every thread without its own sandbox uses this one
+  TransactionOptions transaction{};  // options of the pinned outer transaction
 };
 
 // Per-test isolation by transaction (the idea of Ecto's SQL sandbox). Construction checks out

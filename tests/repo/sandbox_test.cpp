@@ -1,0 +1,107 @@
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "gamebot/repo/repo.hpp"
+#include "support/test_database.hpp"
+
+using namespace gamebot;
+using namespace gamebot::repo;
+using gamebot::repo::testing::TestDatabase;
+
+namespace {
+Repo make_repo(const TestDatabase& db) {
+  RepoOptions options;
+  options.pool.max_size = 4;
+  options.sandbox_wait_timeout = std::chrono::milliseconds(2000);
+  Repo repo = Repo::open(db.url(), options);
+  repo.run([](Connection& c) { c.execute_batch("CREATE TABLE t (x integer)"); });
+  return repo;
+}
+
+std::int64_t count_outside(const Repo& repo) {
+  // A fresh pool connection, bypassing any sandbox.
+  return repo.pool().checkout("observer")->query_value<std::int64_t>("SELECT count(*) FROM t").value();
+}
+}  // namespace
+
+TEST_CASE("acquire nests on the same thread and transaction() becomes a savepoint", "[repo][facade]") {
+  TestDatabase db;
+  Repo repo = make_repo(db);
+  ConnectionLease outer = repo.acquire("outer");
+  CHECK_FALSE(outer.nested());
+  ConnectionLease inner = repo.acquire("inner");
+  CHECK(inner.nested());
+  CHECK(&*inner == &*outer);
+  {
+    Transaction tx = repo.transaction();
+    CHECK_FALSE(tx.is_savepoint());
+    Transaction nested = repo.transaction();
+    CHECK(nested.is_savepoint());
+    CHECK(&nested.connection() == &*outer);
+    nested->execute("INSERT INTO t VALUES (1)");
+    nested.commit();
+    tx.commit();
+  }
+  CHECK(repo.pool().stats().in_use == 1);
+  inner.release();
+  outer.release();
+  CHECK(repo.pool().stats().in_use == 0);
+  CHECK(count_outside(repo) == 1);
+}
+
+TEST_CASE("run_in_transaction commits on return and rolls back on throw", "[repo][facade]") {
+  TestDatabase db;
+  Repo repo = make_repo(db);
+  int value = repo.run_in_transaction([](Connection& c) {
+    c.execute("INSERT INTO t VALUES (1)");
+    return 42;
+  });
+  CHECK(value == 42);
+  CHECK_THROWS_AS(repo.run_in_transaction([](Connection& c) {
+    c.execute("INSERT INTO t VALUES (2)");
+    throw std::runtime_error("no");
+  }),
+                  std::runtime_error);
+  CHECK(count_outside(repo) == 1);
+}
+
+TEST_CASE("a sandbox pins one connection and rolls everything back at the end", "[repo][sandbox]") {
+  TestDatabase db;
+  Repo repo = make_repo(db);
+  {
+    Sandbox sandbox(repo, SandboxOptions{.label = "test one"});
+    CHECK(repo.sandbox_active());
+    CHECK(repo.current_thread_sandboxed());
+    repo.run([](Connection& c) { c.execute("INSERT INTO t VALUES (1)"); });
+    std::uint64_t first = repo.acquire()->id();
+    CHECK(repo.acquire()->id() == first);
+    CHECK(repo.run([](Connection& c) { return c.query_value<std::int64_t>("SELECT count(*) FROM t"); }) == 1);
+    if (gamebot::repo::testing::backend_name() != "sqlite-memory") CHECK(count_outside(repo) == 0);
+    // Code under test commits its own transaction: a savepoint inside the sandbox.
+    repo.run_in_transaction([](Connection& c) { c.execute("INSERT INTO t VALUES (2)"); });
+    {
+      Transaction tx = repo.transaction();
+      CHECK(tx.is_savepoint());
+      tx->execute("INSERT INTO t VALUES (3)");
+    }  // rolled back to its savepoint only
+    CHECK(repo.run([](Connection& c) { return c.query_value<std::int64_t>("SELECT sum(x) FROM t"); }) == 3);
+  }
+  CHECK_FALSE(repo.sandbox_active());
+  CHECK(count_outside(repo) == 0);
+  CHECK(repo.pool().stats().in_use == 0);
+}
+
+TEST_CASE("a sandbox rolls back even when the test throws", "[repo][sandbox]") {
+  TestDatabase db;
+  Repo repo = make_repo(db);
+  try {
+    Sandbox sandbox(repo, SandboxOptions{.label = "failing test"});
+    repo.run([](Connection& c) { c.execute("INSERT INTO t VALUES (1)"); });
+    throw std::runtime_error("assertion failed");
+  } catch (const std::runtime_error&) {
+  }
+  CHECK(count_outside(repo) == 0);
+  CHECK(repo.pool().leak_report().empty());
+}
+
