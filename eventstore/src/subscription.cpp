@@ -1,0 +1,381 @@
+#include "gamebot/eventstore/subscription.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "gamebot/eventstore/errors.hpp"
+#include "store_core.hpp"
+
+namespace gamebot::eventstore {
+
+namespace detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Clock::time_point wait_until(Clock::time_point deadline, std::chrono::milliseconds poll) {
+  return std::min(deadline, Clock::now() + poll);
+}
+
+}  // namespace
+
+// ---- transient ---------------------------------------------------------------
+
+TransientSubscription::TransientSubscription(std::shared_ptr<StoreCore> core, std::string stream_id,
+                                             SubscriptionOptions options)
+    : SubscriptionImpl(std::move(core), std::move(stream_id), {}),
+      options_(std::move(options)),
+      cursor_(core_->current_event_number(stream_id_)) {}
+
+bool TransientSubscription::fill() {
+  ReadResult page =
+      core_->read(stream_id_, cursor_ + 1, core_->options.page_size, Direction::forward);
+  if (page.events.empty()) return false;
+  for (RecordedEvent& event : page.events) {
+    cursor_ = event.event_number;
+    if (!options_.selector || options_.selector(event)) buffer_.push_back(std::move(event));
+  }
+  return true;
+}
+
+std::optional<RecordedEvent> TransientSubscription::next(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  ChangeNotifier& changes = core_->backend->changes();
+  for (;;) {
+    if (cancelled_.load()) return std::nullopt;
+    if (!buffer_.empty()) {
+      RecordedEvent event = std::move(buffer_.front());
+      buffer_.pop_front();
+      return event;
+    }
+    const std::uint64_t seen = changes.sequence();
+    if (fill()) continue;
+    if (Clock::now() >= deadline) return std::nullopt;
+    changes.wait_for_change(seen, wait_until(deadline, core_->options.poll_interval));
+  }
+}
+
+// ---- persistent ----------------------------------------------------------------
+
+PersistentGroup::PersistentGroup(std::shared_ptr<StoreCore> core, std::string name,
+                                 std::string stream_id, PersistentSubscriptionOptions options)
+    : core_(std::move(core)),
+      name_(std::move(name)),
+      stream_id_(std::move(stream_id)),
+      options_(std::move(options)) {}
+
+PersistentGroup::Consumer* PersistentGroup::attach() {
+  std::lock_guard lock(mutex_);
+  if (closed_) return nullptr;
+  if (consumers_.size() >= options_.concurrency_limit) {
+    throw SubscriptionLimitReached(fmt::format(
+        "persistent subscription '{}' on '{}' already has {} subscriber(s) (concurrency_limit)",
+        name_, stream_id_, consumers_.size()));
+  }
+  consumers_.push_back(std::make_unique<Consumer>());
+  return consumers_.back().get();
+}
+
+void PersistentGroup::detach(Consumer* consumer) noexcept {
+  std::unique_lock lock(mutex_);
+  auto it = std::find_if(consumers_.begin(), consumers_.end(),
+                         [&](const auto& c) { return c.get() == consumer; });
+  if (it == consumers_.end()) return;
+  std::unique_ptr<Consumer> gone = std::move(*it);
+  consumers_.erase(it);
+  std::erase_if(partitions_, [&](const auto& entry) { return entry.second == consumer; });
+
+  if (consumers_.empty()) {
+    // The last subscriber: write the checkpoint (losing it only means
+    // redelivery) and let another store or process take the subscription.
+    closed_ = true;
+    if (started_ && checkpoint_ != stored_) {
+      try {
+        core_->backend->store_checkpoint(name_, stream_id_, checkpoint_);
+        stored_ = checkpoint_;
+      } catch (...) {
+        // At-least-once: events after the last stored checkpoint come again.
+      }
+    }
+    lease_.reset();
+    return;
+  }
+  // Its undelivered and un-acked events go to the others, in order.
+  std::vector<RecordedEvent> moved(std::make_move_iterator(gone->queue.begin()),
+                                   std::make_move_iterator(gone->queue.end()));
+  queued_ += gone->in_flight.size();
+  for (auto& [number, event] : gone->in_flight) moved.push_back(std::move(event));
+  for (RecordedEvent& event : moved) {
+    try {
+      dispatch(std::move(event), nullptr);
+    } catch (...) {
+      // partition_by threw or memory ran out: the event stays un-acked, so the
+      // checkpoint cannot pass it and a restart delivers it again.
+      --queued_;
+    }
+  }
+  lock.unlock();
+  wake_others();
+}
+
+void PersistentGroup::start() {
+  std::lock_guard lock(mutex_);
+  ensure_started();
+}
+
+bool PersistentGroup::ensure_started() {
+  if (started_) return true;
+  Backend& backend = *core_->backend;
+  if (!lease_) {
+    lease_ = backend.try_acquire_subscription(name_, stream_id_);
+    if (!lease_) return false;
+  }
+  std::optional<StreamVersion> stored = backend.load_checkpoint(name_, stream_id_);
+  if (!stored) {
+    switch (options_.start_from.kind()) {
+      case StartFrom::Kind::origin:
+        stored = 0;
+        break;
+      case StartFrom::Kind::current:
+        stored = core_->current_event_number(stream_id_);
+        break;
+      case StartFrom::Kind::position:
+        stored = options_.start_from.value();
+        break;
+    }
+    // Stored at once, so a restart before the first ack resumes from the same place.
+    backend.store_checkpoint(name_, stream_id_, *stored);
+  }
+  cursor_ = checkpoint_ = stored_ = *stored;
+  started_ = true;
+  return true;
+}
+
+namespace {
+
+// Queues stay sorted by event_number, also when a departing subscriber's
+// events come back.
+void insert_in_order(std::deque<RecordedEvent>& queue, RecordedEvent event) {
+  auto at = std::upper_bound(queue.begin(), queue.end(), event.event_number,
+                             [](StreamVersion number, const RecordedEvent& queued) {
+                               return number < queued.event_number;
+                             });
+  queue.insert(at, std::move(event));
+}
+
+}  // namespace
+
+bool PersistentGroup::dispatch(RecordedEvent event, Consumer* caller) {
+  Consumer* target = nullptr;
+  if (options_.partition_by) {
+    std::string key = options_.partition_by(event);
+    auto it = partitions_.find(key);
+    if (it != partitions_.end()) {
+      target = it->second;
+    } else {
+      // A new partition goes to the least busy subscriber and stays there.
+      target =
+          std::min_element(consumers_.begin(), consumers_.end(), [](const auto& a, const auto& b) {
+            return a->queue.size() + a->in_flight.size() < b->queue.size() + b->in_flight.size();
+          })->get();
+      partitions_.emplace(std::move(key), target);
+    }
+    insert_in_order(target->queue, std::move(event));
+  } else {
+    insert_in_order(shared_queue_, std::move(event));
+  }
+  return target != caller;
+}
+
+void PersistentGroup::pump(Consumer* caller) {
+  bool others = false;  // events went where other subscribers can take them
+  const std::size_t page_size = core_->options.page_size;
+  while (queued_ < page_size) {
+    ReadResult page = core_->read(stream_id_, cursor_ + 1, page_size, Direction::forward);
+    for (RecordedEvent& event : page.events) {
+      // The selector or partition_by may throw: then nothing about this event
+      // has been recorded yet, and the next pump reads it again.
+      const StreamVersion number = event.event_number;
+      const bool selected = !options_.selector || options_.selector(event);
+      if (selected) {
+        others |= dispatch(std::move(event), caller);
+        ++queued_;
+      }
+      pending_.push_back(Pending{number, !selected});
+      cursor_ = number;
+    }
+    if (page.events.size() < page_size) break;
+  }
+  advance_checkpoint();
+  if (others && consumers_.size() > 1) wake_others();
+}
+
+std::optional<RecordedEvent> PersistentGroup::next(Consumer* consumer,
+                                                   std::chrono::milliseconds timeout,
+                                                   const std::atomic<bool>& cancelled) {
+  const auto deadline = Clock::now() + timeout;
+  ChangeNotifier& changes = core_->backend->changes();
+  for (;;) {
+    if (cancelled.load()) return std::nullopt;
+    const std::uint64_t seen = changes.sequence();
+    {
+      std::lock_guard lock(mutex_);
+      if (ensure_started() && consumer->in_flight.size() < options_.max_in_flight) {
+        if (consumer->queue.empty() && shared_queue_.empty()) pump(consumer);
+        std::deque<RecordedEvent>* source = !consumer->queue.empty() ? &consumer->queue
+                                            : !shared_queue_.empty() ? &shared_queue_
+                                                                     : nullptr;
+        if (source != nullptr) {
+          RecordedEvent event = std::move(source->front());
+          source->pop_front();
+          --queued_;
+          consumer->in_flight.emplace(event.event_number, event);
+          return event;
+        }
+      }
+    }
+    if (Clock::now() >= deadline) return std::nullopt;
+    changes.wait_for_change(seen, wait_until(deadline, core_->options.poll_interval));
+  }
+}
+
+void PersistentGroup::ack(Consumer* consumer, StreamVersion event_number) {
+  std::lock_guard lock(mutex_);
+  if (consumer->in_flight.erase(event_number) == 0) return;
+  auto it = std::lower_bound(
+      pending_.begin(), pending_.end(), event_number,
+      [](const Pending& pending, StreamVersion number) { return pending.event_number < number; });
+  if (it != pending_.end() && it->event_number == event_number) it->acked = true;
+  advance_checkpoint();
+}
+
+void PersistentGroup::advance_checkpoint() {
+  while (!pending_.empty() && pending_.front().acked) {
+    checkpoint_ = pending_.front().event_number;
+    pending_.pop_front();
+    ++unstored_advances_;
+  }
+  if (checkpoint_ != stored_ && unstored_advances_ >= options_.checkpoint_every) {
+    core_->backend->store_checkpoint(name_, stream_id_, checkpoint_);
+    stored_ = checkpoint_;
+    unstored_advances_ = 0;
+  }
+}
+
+std::optional<StreamVersion> PersistentGroup::checkpoint() const {
+  std::lock_guard lock(mutex_);
+  if (!started_) return std::nullopt;
+  return stored_;
+}
+
+}  // namespace detail
+
+// ---- Subscription handle ---------------------------------------------------------
+
+Subscription::Subscription() = default;
+Subscription::Subscription(std::unique_ptr<detail::SubscriptionImpl> impl)
+    : impl_(std::move(impl)) {}
+Subscription::Subscription(Subscription&&) noexcept = default;
+Subscription& Subscription::operator=(Subscription&&) noexcept = default;
+Subscription::~Subscription() = default;
+
+namespace {
+
+detail::SubscriptionImpl& checked(const std::unique_ptr<detail::SubscriptionImpl>& impl) {
+  if (!impl) throw InvalidArgument("use of an empty (moved-from) Subscription");
+  return *impl;
+}
+
+}  // namespace
+
+std::optional<RecordedEvent> Subscription::next(std::chrono::milliseconds timeout) {
+  return checked(impl_).next(timeout);
+}
+
+std::optional<RecordedEvent> Subscription::wait_for(
+    const std::function<bool(const RecordedEvent&)>& predicate, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    std::optional<RecordedEvent> event =
+        checked(impl_).next(std::max(left, std::chrono::milliseconds(0)));
+    if (!event) return std::nullopt;
+    if (predicate(*event)) return event;
+    impl_->ack(event->event_number);
+  }
+}
+
+void Subscription::ack(const RecordedEvent& event) {
+  checked(impl_).ack(event.event_number);
+}
+void Subscription::ack(StreamVersion event_number) {
+  checked(impl_).ack(event_number);
+}
+
+void Subscription::cancel() noexcept {
+  if (impl_) impl_->cancel();
+}
+
+bool Subscription::persistent() const noexcept {
+  return impl_ && impl_->persistent();
+}
+
+const std::string& Subscription::stream_id() const noexcept {
+  static const std::string empty;
+  return impl_ ? impl_->stream_id() : empty;
+}
+
+const std::string& Subscription::name() const noexcept {
+  static const std::string empty;
+  return impl_ ? impl_->name() : empty;
+}
+
+std::optional<StreamVersion> Subscription::checkpoint() const {
+  return impl_ ? impl_->checkpoint() : std::nullopt;
+}
+
+// ---- SubscriptionWorker ------------------------------------------------------------
+
+SubscriptionWorker::SubscriptionWorker(Subscription subscription, Handler handler)
+    : subscription_(std::move(subscription)), handler_(std::move(handler)) {
+  if (!subscription_) throw InvalidArgument("SubscriptionWorker needs a subscription");
+  if (!handler_) throw InvalidArgument("SubscriptionWorker needs a handler");
+  thread_ = std::thread([this] { run(); });
+}
+
+SubscriptionWorker::~SubscriptionWorker() {
+  stop();
+}
+
+void SubscriptionWorker::stop() noexcept {
+  stop_.store(true);
+  subscription_.cancel();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+std::exception_ptr SubscriptionWorker::error() const {
+  std::lock_guard lock(error_mutex_);
+  return error_;
+}
+
+void SubscriptionWorker::run() noexcept {
+  while (!stop_.load()) {
+    try {
+      std::optional<RecordedEvent> event = subscription_.next(std::chrono::seconds(1));
+      if (!event) continue;
+      handler_(*event);
+      handled_.fetch_add(1);
+      subscription_.ack(*event);
+    } catch (...) {
+      std::lock_guard lock(error_mutex_);
+      error_ = std::current_exception();
+      break;
+    }
+  }
+  running_.store(false);
+}
+
+}  // namespace gamebot::eventstore

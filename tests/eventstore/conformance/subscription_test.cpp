@@ -1,0 +1,414 @@
+// Conformance: transient and persistent subscriptions through the pull API,
+// driven from one thread (the threaded cases are in concurrency_test.cpp).
+
+#include <catch2/catch.hpp>
+#include <map>
+#include <set>
+
+#include "conformance.hpp"
+
+namespace gamebot::eventstore::conformance {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Long enough for any backend to deliver an event that is already committed.
+constexpr auto kDeliver = 5s;
+// How long the suite waits to conclude that nothing (more) is delivered.
+constexpr auto kNothing = 150ms;
+
+std::vector<StreamVersion> take(Subscription& sub, std::size_t n, bool ack = true) {
+  std::vector<StreamVersion> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto e = sub.next(kDeliver);
+    if (!e) break;
+    out.push_back(e->event_number);
+    if (ack) sub.ack(*e);
+  }
+  return out;
+}
+
+PersistentSubscriptionOptions from(StartFrom start) {
+  PersistentSubscriptionOptions options;
+  options.start_from = start;
+  return options;
+}
+
+TEST_CASE("a transient subscription delivers only events committed after it was created",
+          "[eventstore][subscription][transient]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(3)).ok());
+  Subscription all = f.store.subscribe(std::string(kAllStream));
+  Subscription stream = f.store.subscribe("s");
+  CHECK_FALSE(all.persistent());
+  CHECK_FALSE(all.next(kNothing).has_value());
+  REQUIRE(f.store.append("s", 3, events(2, "Live")).ok());
+  REQUIRE(f.store.append("t", 0, events(1, "Other")).ok());
+  CHECK(take(all, 3) == std::vector<StreamVersion>{4, 5, 6});
+  CHECK(take(stream, 2) == std::vector<StreamVersion>{4, 5});
+  CHECK_FALSE(all.next(kNothing).has_value());
+  CHECK_FALSE(stream.next(kNothing).has_value());
+}
+
+TEST_CASE("a transient subscription to a stream that does not exist yet sees its creation",
+          "[eventstore][subscription][transient]") {
+  Fixture f;
+  Subscription sub = f.store.subscribe("later");
+  REQUIRE(f.store.append("else", 0, events(2)).ok());
+  REQUIRE(f.store.append("later", 0, events(2)).ok());
+  const auto e = sub.next(kDeliver);
+  REQUIRE(e.has_value());
+  CHECK(e->stream_id == "later");
+  CHECK(e->event_number == 1);
+  CHECK(take(sub, 1) == std::vector<StreamVersion>{2});
+}
+
+TEST_CASE("a selector filters what a transient subscription delivers",
+          "[eventstore][subscription][transient][selector]") {
+  Fixture f;
+  SubscriptionOptions options;
+  options.selector = [](const RecordedEvent& e) { return e.type == "Wanted"; };
+  Subscription sub = f.store.subscribe(std::string(kAllStream), options);
+  REQUIRE(f.store
+              .append("s", ExpectedVersion::any(),
+                      {event("Unwanted"), event("Wanted", "1"), event("Unwanted"),
+                       event("Wanted", "2")})
+              .ok());
+  auto first = sub.next(kDeliver);
+  auto second = sub.next(kDeliver);
+  REQUIRE(first.has_value());
+  REQUIRE(second.has_value());
+  CHECK(first->data == "1");
+  CHECK(second->data == "2");
+  CHECK_FALSE(sub.next(kNothing).has_value());
+}
+
+TEST_CASE("subscriptions step over hard-deleted events", "[eventstore][subscription][hard]") {
+  Fixture f;
+  Subscription transient = f.store.subscribe(std::string(kAllStream));
+  REQUIRE(f.store.append("gone", 0, events(2, "Gone")).ok());
+  REQUIRE(f.store.append("kept", 0, events(1, "Kept")).ok());
+  REQUIRE(f.store.delete_stream("gone", 2, DeleteMode::hard).ok());
+  Subscription persistent = f.store.subscribe_persistent("p", std::string(kAllStream));
+  const auto t = transient.next(kDeliver);
+  const auto p = persistent.next(kDeliver);
+  REQUIRE(t.has_value());
+  REQUIRE(p.has_value());
+  CHECK(t->global_position == 3);
+  CHECK(p->global_position == 3);
+  persistent.ack(*p);
+  CHECK(persistent.checkpoint() == 3);
+}
+
+TEST_CASE("a persistent subscription catches up from the origin, then delivers live events",
+          "[eventstore][subscription][persistent]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(5)).ok());
+  Subscription sub = f.store.subscribe_persistent("catch-up", std::string(kAllStream));
+  CHECK(sub.persistent());
+  CHECK(sub.name() == "catch-up");
+  CHECK(sub.stream_id() == kAllStream);
+  CHECK(take(sub, 5) == range(1, 5));
+  CHECK_FALSE(sub.next(kNothing).has_value());
+  REQUIRE(f.store.append("s", 5, events(3)).ok());
+  CHECK(take(sub, 3) == range(6, 8));
+  CHECK(sub.checkpoint() == 8);
+  CHECK_FALSE(sub.next(kNothing).has_value());
+}
+
+TEST_CASE("persistent start_from: origin, current and an exclusive position",
+          "[eventstore][subscription][persistent][start_from]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(5)).ok());
+  REQUIRE(f.store.append("t", 0, events(5)).ok());
+
+  Subscription origin = f.store.subscribe_persistent("origin", "s", from(StartFrom::origin()));
+  Subscription current = f.store.subscribe_persistent("current", "s", from(StartFrom::current()));
+  Subscription after3 = f.store.subscribe_persistent("after3", "s", from(StartFrom::position(3)));
+  Subscription all_after7 =
+      f.store.subscribe_persistent("all7", std::string(kAllStream), from(StartFrom::position(7)));
+  CHECK(take(origin, 5) == range(1, 5));
+  CHECK_FALSE(current.next(kNothing).has_value());
+  CHECK(take(after3, 2) == range(4, 5));
+  CHECK(take(all_after7, 3) == range(8, 10));
+
+  REQUIRE(f.store.append("s", 5, events(1)).ok());
+  CHECK(take(current, 1) == std::vector<StreamVersion>{6});
+  CHECK(take(after3, 1) == std::vector<StreamVersion>{6});
+  CHECK(take(origin, 1) == std::vector<StreamVersion>{6});
+}
+
+TEST_CASE("start_from applies only the first time; later subscribes resume from the checkpoint",
+          "[eventstore][subscription][persistent][start_from]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(5)).ok());
+  {
+    Subscription sub = f.store.subscribe_persistent("once", "s", from(StartFrom::origin()));
+    CHECK(take(sub, 2) == range(1, 2));
+  }
+  Subscription again = f.store.subscribe_persistent("once", "s", from(StartFrom::current()));
+  CHECK(take(again, 3) == range(3, 5));
+
+  // start_from current is fixed when the subscription is created, not when it restarts.
+  {
+    Subscription sub = f.store.subscribe_persistent("fixed", "s", from(StartFrom::current()));
+    CHECK_FALSE(sub.next(kNothing).has_value());
+  }
+  REQUIRE(f.store.append("s", 5, events(2)).ok());
+  Subscription resumed = f.store.subscribe_persistent("fixed", "s", from(StartFrom::current()));
+  CHECK(take(resumed, 2) == range(6, 7));
+}
+
+TEST_CASE("a restarted persistent subscriber resumes after its last ack (at-least-once)",
+          "[eventstore][subscription][persistent][resume]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(6)).ok());
+  {
+    Subscription sub = f.store.subscribe_persistent("resume", "s");
+    CHECK(take(sub, 3) == range(1, 3));
+    const auto unacked = sub.next(kDeliver);
+    REQUIRE(unacked.has_value());
+    CHECK(unacked->event_number == 4);
+    CHECK(sub.checkpoint() == 3);
+  }
+  Subscription sub = f.store.subscribe_persistent("resume", "s");
+  CHECK(sub.checkpoint() == 3);
+  CHECK(take(sub, 3) == range(4, 6));
+}
+
+TEST_CASE("a persistent subscription resumes after the store is reopened",
+          "[eventstore][subscription][persistent][resume][reopen]") {
+  auto backend = make_conformance_backend();
+  {
+    EventStore store = backend->open(suite_options());
+    REQUIRE(store.append("s", 0, events(4)).ok());
+    Subscription sub = store.subscribe_persistent("durable", "s");
+    CHECK(take(sub, 2) == range(1, 2));
+    REQUIRE(sub.next(kDeliver).has_value());  // 3: delivered, never acked
+  }
+  EventStore store = backend->open(suite_options());
+  REQUIRE(store.append("s", 4, events(1)).ok());
+  Subscription sub = store.subscribe_persistent("durable", "s", from(StartFrom::current()));
+  CHECK(take(sub, 3) == range(3, 5));
+  CHECK(sub.checkpoint() == 5);
+}
+
+TEST_CASE("out-of-order acks advance the checkpoint over the acknowledged prefix",
+          "[eventstore][subscription][persistent][ack]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(5)).ok());
+  PersistentSubscriptionOptions options;
+  options.max_in_flight = 3;
+  {
+    Subscription sub = f.store.subscribe_persistent("ooo", "s", options);
+    const auto got = take(sub, 3, false);
+    REQUIRE(got == range(1, 3));
+    CHECK_FALSE(sub.next(kNothing).has_value());  // three in flight: the limit
+    sub.ack(3);
+    CHECK(sub.checkpoint() == 0);
+    sub.ack(1);
+    CHECK(sub.checkpoint() == 1);
+    sub.ack(99);  // unknown: ignored
+    sub.ack(2);
+    CHECK(sub.checkpoint() == 3);
+    const auto fourth = sub.next(kDeliver);
+    REQUIRE(fourth.has_value());
+    CHECK(fourth->event_number == 4);
+  }
+  Subscription sub = f.store.subscribe_persistent("ooo", "s", options);
+  CHECK(take(sub, 2) == range(4, 5));
+}
+
+TEST_CASE("max_in_flight holds back delivery until an ack",
+          "[eventstore][subscription][persistent]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(3)).ok());
+  Subscription sub = f.store.subscribe_persistent("one-at-a-time", "s");
+  auto first = sub.next(kDeliver);
+  REQUIRE(first.has_value());
+  CHECK_FALSE(sub.next(kNothing).has_value());
+  sub.ack(*first);
+  auto second = sub.next(kDeliver);
+  REQUIRE(second.has_value());
+  CHECK(second->event_number == 2);
+}
+
+TEST_CASE("a persistent selector delivers matching events and counts the rest as acked",
+          "[eventstore][subscription][persistent][selector]") {
+  Fixture f;
+  PersistentSubscriptionOptions options;
+  options.selector = [](const RecordedEvent& e) { return e.type == "X"; };
+  REQUIRE(
+      f.store.append("s", 0, {event("X"), event("Y"), event("Y"), event("X"), event("Y")}).ok());
+  Subscription sub = f.store.subscribe_persistent("selective", "s", options);
+  CHECK(take(sub, 2) == std::vector<StreamVersion>{1, 4});
+  CHECK(sub.checkpoint() == 5);
+  CHECK_FALSE(sub.next(kNothing).has_value());
+}
+
+TEST_CASE("partition_by gives each partition to one subscriber, in order",
+          "[eventstore][subscription][persistent][partition]") {
+  Fixture f;
+  PersistentSubscriptionOptions options;
+  options.concurrency_limit = 2;
+  options.max_in_flight = 100;
+  options.partition_by = [](const RecordedEvent& e) { return std::string(e.stream_id); };
+  for (int round = 0; round < 5; ++round) {
+    for (int p = 0; p < 4; ++p) {
+      REQUIRE(f.store.append("p" + std::to_string(p), ExpectedVersion::any(), event("E")).ok());
+    }
+  }
+  Subscription a = f.store.subscribe_persistent("parts", std::string(kAllStream), options);
+  Subscription b = f.store.subscribe_persistent("parts", std::string(kAllStream), options);
+
+  std::map<std::string, std::vector<std::pair<char, StreamVersion>>> seen;
+  std::vector<RecordedEvent> delivered;
+  for (int spins = 0; delivered.size() < 20 && spins < 100; ++spins) {
+    for (auto [sub, name] : {std::pair{&a, 'a'}, std::pair{&b, 'b'}}) {
+      while (auto e = sub->next(20ms)) {
+        seen[std::string(e->stream_id)].emplace_back(name, e->stream_version);
+        delivered.push_back(*e);
+      }
+    }
+  }
+  REQUIRE(delivered.size() == 20);
+  std::set<char> subscribers_used;
+  for (const auto& [partition, list] : seen) {
+    INFO("partition " << partition);
+    REQUIRE(list.size() == 5);
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      CHECK(list[i].first == list[0].first);                       // one subscriber per partition
+      CHECK(list[i].second == static_cast<StreamVersion>(i + 1));  // in order
+    }
+    subscribers_used.insert(list[0].first);
+  }
+  CHECK(subscribers_used.size() == 2);  // the work was shared
+  for (const auto& e : delivered) {
+    a.ack(e);
+    b.ack(e);
+  }
+  CHECK(a.checkpoint() == 20);
+}
+
+TEST_CASE("the concurrency limit caps subscribers per subscription name",
+          "[eventstore][subscription][persistent]") {
+  Fixture f;
+  Subscription only = f.store.subscribe_persistent("single", "s");
+  CHECK_THROWS_AS(f.store.subscribe_persistent("single", "s"), SubscriptionLimitReached);
+  Subscription other_stream = f.store.subscribe_persistent("single", "t");  // another key
+  PersistentSubscriptionOptions two;
+  two.concurrency_limit = 2;
+  Subscription a = f.store.subscribe_persistent("double", "s", two);
+  Subscription b = f.store.subscribe_persistent("double", "s", two);
+  try {
+    f.store.subscribe_persistent("double", "s", two);
+    FAIL("a third subscriber was accepted");
+  } catch (const SubscriptionLimitReached& error) {
+    CHECK(error.fault() == FaultClass::concurrency);
+  }
+}
+
+TEST_CASE("a departing subscriber's un-acked events go to the remaining subscriber",
+          "[eventstore][subscription][persistent]") {
+  Fixture f;
+  PersistentSubscriptionOptions options;
+  options.concurrency_limit = 2;
+  options.max_in_flight = 2;
+  REQUIRE(f.store.append("s", 0, events(4)).ok());
+  Subscription stays = f.store.subscribe_persistent("handover", "s", options);
+  auto leaving =
+      std::make_unique<Subscription>(f.store.subscribe_persistent("handover", "s", options));
+  const auto one = leaving->next(kDeliver);
+  const auto two = leaving->next(kDeliver);
+  REQUIRE(one.has_value());
+  REQUIRE(two.has_value());
+  leaving.reset();
+  std::vector<StreamVersion> got;
+  for (int i = 0; i < 4; ++i) {
+    auto e = stays.next(kDeliver);
+    REQUIRE(e.has_value());
+    got.push_back(e->event_number);
+    stays.ack(*e);
+  }
+  std::sort(got.begin(), got.end());
+  CHECK(got == range(1, 4));
+  CHECK(stays.checkpoint() == 4);
+}
+
+TEST_CASE("wait_for skips to the first matching event and acks the skipped ones",
+          "[eventstore][subscription][wait_for]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, {event("A"), event("B"), event("Target", "t"), event("C")}).ok());
+  Subscription sub = f.store.subscribe_persistent("waiter", "s");
+  const auto found =
+      sub.wait_for([](const RecordedEvent& e) { return e.type == "Target"; }, kDeliver);
+  REQUIRE(found.has_value());
+  CHECK(found->data == "t");
+  sub.ack(*found);
+  CHECK(sub.checkpoint() == 3);
+  CHECK_FALSE(sub.wait_for([](const RecordedEvent& e) { return e.type == "Never"; }, kNothing));
+
+  Subscription live = f.store.subscribe(std::string(kAllStream));
+  REQUIRE(f.store.append("s", ExpectedVersion::any(), {event("X"), event("Y", "y")}).ok());
+  const auto y = live.wait_for([](const RecordedEvent& e) { return e.type == "Y"; }, kDeliver);
+  REQUIRE(y.has_value());
+  CHECK(y->data == "y");
+}
+
+TEST_CASE("deleting a persistent subscription forgets its checkpoint",
+          "[eventstore][subscription][persistent]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(3)).ok());
+  {
+    Subscription sub = f.store.subscribe_persistent("forget", "s");
+    CHECK(take(sub, 3) == range(1, 3));
+  }
+  CHECK(f.store.delete_subscription("forget", "s"));
+  CHECK_FALSE(f.store.delete_subscription("forget", "s"));
+  Subscription sub = f.store.subscribe_persistent("forget", "s");
+  CHECK(take(sub, 1) == std::vector<StreamVersion>{1});
+}
+
+TEST_CASE("a subscription owned by another store waits until it is released",
+          "[eventstore][subscription][persistent][ownership]") {
+  auto backend = make_conformance_backend();
+  EventStore first = backend->open(suite_options());
+  EventStore second = backend->open(suite_options());
+  REQUIRE(first.append("s", 0, events(3)).ok());
+  auto owner = std::make_unique<Subscription>(first.subscribe_persistent("owned", "s"));
+  CHECK(take(*owner, 1) == std::vector<StreamVersion>{1});
+  Subscription standby = second.subscribe_persistent("owned", "s");
+  CHECK_FALSE(standby.next(kNothing).has_value());
+  owner.reset();
+  CHECK(take(standby, 2) == range(2, 3));
+}
+
+TEST_CASE("a persistent subscription to a stream of links counts in link versions",
+          "[eventstore][subscription][persistent][link]") {
+  Fixture f;
+  REQUIRE(f.store.append("a", 0, events(3)).ok());
+  const auto a = f.store.read_stream_forward("a").events;
+  REQUIRE(f.store.link("l", 0, std::vector<RecordedEvent>{a[2], a[0]}).ok());
+  Subscription sub = f.store.subscribe_persistent("links", "l");
+  auto first = sub.next(kDeliver);
+  REQUIRE(first.has_value());
+  CHECK(first->event_number == 1);
+  CHECK(first->stream_version == 3);
+  sub.ack(*first);
+  auto second = sub.next(kDeliver);
+  REQUIRE(second.has_value());
+  CHECK(second->event_number == 2);
+  CHECK(second->stream_version == 1);
+}
+
+TEST_CASE("cancel makes a waiting next return at once", "[eventstore][subscription]") {
+  Fixture f;
+  Subscription sub = f.store.subscribe(std::string(kAllStream));
+  sub.cancel();
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_FALSE(sub.next(10s).has_value());
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+}  // namespace
+}  // namespace gamebot::eventstore::conformance
