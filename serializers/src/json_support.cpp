@@ -1,0 +1,498 @@
+// Error translation for the codecs, the jsonb compatibility check of JSON
+// output, the nesting guard for JSON input, and JSON paths for messages.
+
+// clang-format off
+// First: cereal must configure rapidjson (throwing assertions) before anything includes it.
+#include "gamebot/serializers/internal/codec_io.hpp"
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+// clang-format on
+
+#include <fmt/format.h>
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "gamebot/serializers/error.hpp"
+
+// cereal::JSONInputArchive keeps its position (a stack of iterators) private.
+// An explicit instantiation may name private members ([temp.explicit]: access
+// checking does not apply to its template arguments), which is the one portable
+// way to read it; we only read it after a decode failed, to say where.
+namespace gamebot::serializers::internal {
+namespace {
+
+struct IteratorStackTag {};
+struct IteratorIndexTag {};
+struct IteratorSizeTag {};
+struct IteratorTypeTag {};
+
+template <class Tag, auto Member>
+struct PrivateMember {
+  friend auto private_member(Tag) { return Member; }
+};
+
+auto private_member(IteratorStackTag);
+auto private_member(IteratorIndexTag);
+auto private_member(IteratorSizeTag);
+auto private_member(IteratorTypeTag);
+
+template struct PrivateMember<IteratorStackTag, &cereal::JSONInputArchive::itsIteratorStack>;
+template struct PrivateMember<IteratorIndexTag, &cereal::JSONInputArchive::Iterator::itsIndex>;
+template struct PrivateMember<IteratorSizeTag, &cereal::JSONInputArchive::Iterator::itsSize>;
+template struct PrivateMember<IteratorTypeTag, &cereal::JSONInputArchive::Iterator::itsType>;
+
+// rapidjson recurses once per nesting level; this keeps the stack use small on
+// any thread. cereal data nests a handful of levels.
+constexpr std::size_t kMaxJsonDepth = 256;
+
+bool is_identifier(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    if (!ok) return false;
+  }
+  return !(name[0] >= '0' && name[0] <= '9');
+}
+
+void append_member(std::string& path, std::string_view name) {
+  if (is_identifier(name)) {
+    path += '.';
+    path += name;
+  } else {
+    path += "[\"";
+    for (char c : name) {
+      if (c == '"' || c == '\\') path += '\\';
+      path += c;
+    }
+    path += "\"]";
+  }
+}
+
+// cereal reports a JSON value of the wrong kind as a failed rapidjson assertion.
+std::string explain_rapidjson_assertion(std::string_view what) {
+  struct Known {
+    std::string_view assertion;
+    std::string_view meaning;
+  };
+  static constexpr Known known[] = {
+      {"IsObject()", "expected a JSON object"},
+      {"IsArray()", "expected a JSON array"},
+      {"IsString()", "expected a JSON string"},
+      {"IsBool()", "expected a JSON boolean"},
+      {"IsNumber()", "expected a JSON number"},
+      {"IsNull()", "expected JSON null"},
+      {"kIntFlag", "expected an integer that fits in 32 bits"},
+      {"kUintFlag", "expected a non-negative integer that fits in 32 bits"},
+      {"kInt64Flag", "expected an integer that fits in 64 bits"},
+      {"kUint64Flag", "expected a non-negative integer that fits in 64 bits"},
+  };
+  for (const Known& k : known) {
+    if (what.find(k.assertion) != std::string_view::npos) {
+      return fmt::format("{} ({})", k.meaning, what);
+    }
+  }
+  return std::string(what);
+}
+
+std::string current_exception_text() {
+  try {
+    throw;
+  } catch (const cereal::RapidJSONException& e) {
+    return explain_rapidjson_assertion(e.what());
+  } catch (const cereal::Exception& e) {
+    return fmt::format("cereal: {}", e.what());
+  } catch (const std::bad_alloc&) {
+    return "out of memory";
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+// cereal's message when a named value is missing: "... provided NVP (name) not found".
+std::string missing_nvp_name(std::string_view message) {
+  constexpr std::string_view open = "provided NVP (";
+  constexpr std::string_view close = ") not found";
+  const auto begin = message.find(open);
+  if (begin == std::string_view::npos) return {};
+  const auto end = message.rfind(close);
+  if (end == std::string_view::npos || end < begin + open.size()) return {};
+  return std::string(message.substr(begin + open.size(), end - begin - open.size()));
+}
+
+std::string archive_json_path(const cereal::JSONInputArchive& archive, std::string_view message) {
+  const auto& stack = archive.*private_member(IteratorStackTag{});
+  const std::string missing = missing_nvp_name(message);
+  std::string path = "$";
+  for (std::size_t level = 0; level < stack.size(); ++level) {
+    const auto& iterator = stack[level];
+    const bool top = level + 1 == stack.size();
+    if (top && !missing.empty()) {
+      append_member(path, missing);
+      break;
+    }
+    const std::size_t index = iterator.*private_member(IteratorIndexTag{});
+    const std::size_t size = iterator.*private_member(IteratorSizeTag{});
+    // Iterator::Type is {Value, Member, Null_}: an array, an object, or empty.
+    const int type = static_cast<int>(iterator.*private_member(IteratorTypeTag{}));
+    if (const char* name = iterator.name()) {
+      append_member(path, name);
+    } else if (type == 0 || (type == 1 && index >= size)) {
+      path += fmt::format("[{}]", index);
+    }
+  }
+  return path;
+}
+
+struct ParseOutcome {
+  bool ok = true;
+  std::size_t offset = 0;
+  std::string message;
+};
+
+ParseOutcome parse_json(std::string_view json) {
+  rapidjson::MemoryStream stream(json.data(), json.size());
+  rapidjson::Reader reader;
+  rapidjson::BaseReaderHandler<> handler;
+  const rapidjson::ParseResult result =
+      reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag |
+                   rapidjson::kParseNanAndInfFlag>(stream, handler);
+  if (!result) {
+    return {false, result.Offset(), rapidjson::GetParseError_En(result.Code())};
+  }
+  return {};
+}
+
+std::string_view root_kind(std::string_view json) {
+  for (char c : json) {
+    switch (c) {
+      case ' ':
+      case '\t':
+      case '\n':
+      case '\r':
+        continue;
+      case '[':
+        return "an array";
+      case '"':
+        return "a string";
+      case 't':
+      case 'f':
+        return "a boolean";
+      case 'n':
+        return "null";
+      default:
+        return "a number";
+    }
+  }
+  return "empty";
+}
+
+// Lexes `json` up to `offset` and names the member or element there.
+std::string json_path_at(std::string_view json, std::size_t offset) {
+  struct Frame {
+    bool object;
+    bool expecting_key;
+    std::size_t index;
+    std::string key;
+  };
+  std::vector<Frame> frames;
+  std::size_t i = 0;
+  while (i < json.size() && i < offset) {
+    const char c = json[i];
+    if (c == '"') {
+      std::string text;
+      std::size_t end = i + 1;
+      while (end < json.size() && json[end] != '"') {
+        if (json[end] == '\\' && end + 1 < json.size()) ++end;
+        text += json[end];
+        ++end;
+      }
+      if (!frames.empty() && frames.back().object && frames.back().expecting_key) {
+        frames.back().key = std::move(text);
+        frames.back().expecting_key = false;
+      }
+      if (end >= offset) break;
+      i = end + 1;
+      continue;
+    }
+    switch (c) {
+      case '{':
+        frames.push_back({true, true, 0, {}});
+        break;
+      case '[':
+        frames.push_back({false, false, 0, {}});
+        break;
+      case '}':
+      case ']':
+        if (!frames.empty()) frames.pop_back();
+        break;
+      case ',':
+        if (!frames.empty()) {
+          if (frames.back().object) {
+            frames.back().expecting_key = true;
+          } else {
+            ++frames.back().index;
+          }
+        }
+        break;
+      default:
+        break;
+    }
+    ++i;
+  }
+  std::string path = "$";
+  for (const Frame& frame : frames) {
+    if (frame.object) {
+      if (!frame.key.empty()) append_member(path, frame.key);
+    } else {
+      path += fmt::format("[{}]", frame.index);
+    }
+  }
+  return path;
+}
+
+// Tracks whether a position of JSON text is inside a string, lexing forward
+// only as far as asked (positions are asked in increasing order).
+class StringStateLexer {
+ public:
+  explicit StringStateLexer(std::string_view json) : json_(json) {}
+  bool inside_string(std::size_t position) {
+    while (position_ < position) {
+      const char c = json_[position_];
+      if (in_string_ && c == '\\') {
+        position_ += 2;
+        continue;
+      }
+      if (c == '"') in_string_ = !in_string_;
+      ++position_;
+    }
+    return in_string_;
+  }
+
+ private:
+  std::string_view json_;
+  std::size_t position_ = 0;
+  bool in_string_ = false;
+};
+
+// Length of the valid UTF-8 sequence at `p` (with `left` bytes), or 0. Strict
+// like PostgreSQL: no overlong forms, no surrogates, nothing above U+10FFFF.
+std::size_t utf8_sequence_length(const unsigned char* p, std::size_t left) {
+  const unsigned char b0 = p[0];
+  auto cont = [&](std::size_t k, unsigned char low = 0x80, unsigned char high = 0xBF) {
+    return k < left && p[k] >= low && p[k] <= high;
+  };
+  if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
+  if (b0 == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
+  if ((b0 >= 0xE1 && b0 <= 0xEC) || b0 == 0xEE || b0 == 0xEF) return cont(1) && cont(2) ? 3 : 0;
+  if (b0 == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
+  if (b0 == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (b0 >= 0xF1 && b0 <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (b0 == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+
+constexpr std::uint64_t has_zero_byte(std::uint64_t v) {
+  return (v - kOnes) & ~v & kHighs;
+}
+constexpr std::uint64_t has_byte(std::uint64_t v, unsigned char c) {
+  return has_zero_byte(v ^ (kOnes * c));
+}
+
+// Bytes that need a closer look in JSON output: non-ASCII, 'N' (NaN), 'I'
+// (Infinity) and '\' (escapes, for \u0000).
+constexpr bool word_needs_look(std::uint64_t w) {
+  return ((w & kHighs) | has_byte(w, 'N') | has_byte(w, 'I') | has_byte(w, '\\')) != 0;
+}
+
+[[noreturn]] void throw_unrepresentable(const CodecContext& context, std::string_view json,
+                                        std::size_t offset, std::string detail) {
+  SerializationErrorInfo info;
+  info.kind = SerializationErrorKind::unrepresentable;
+  info.type_name = std::string(context.type_name);
+  info.version = context.version;
+  info.codec = context.codec;
+  info.json_path = json_path_at(json, offset);
+  info.detail = std::move(detail);
+  throw SerializationError(std::move(info));
+}
+
+// Number of '{' and '[' bytes ('[' | 0x20 == '{').
+std::size_t count_openers(std::string_view json) {
+  std::size_t count = 0;
+  std::size_t i = 0;
+  constexpr std::uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
+  for (; i + 8 <= json.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, json.data() + i, 8);
+    const std::uint64_t x = (w | (kOnes * 0x20)) ^ (kOnes * '{');
+    const std::uint64_t nonzero = (((x & kLow7) + kLow7) | x) & kHighs;
+    count += static_cast<std::size_t>(std::popcount(~nonzero & kHighs));
+  }
+  for (; i < json.size(); ++i) count += (json[i] | 0x20) == '{' ? 1 : 0;
+  return count;
+}
+
+}  // namespace
+
+void check_json_output(std::string_view json, const CodecContext& context) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(json.data());
+  const std::size_t size = json.size();
+  StringStateLexer lexer(json);
+  std::size_t i = 0;
+  while (i < size) {
+    while (i + 8 <= size) {
+      std::uint64_t w;
+      std::memcpy(&w, bytes + i, 8);
+      if (word_needs_look(w)) break;
+      i += 8;
+    }
+    const std::size_t stop = std::min(size, i + 8);
+    while (i < stop) {
+      const unsigned char c = bytes[i];
+      if (c >= 0x80) {
+        const std::size_t length = utf8_sequence_length(bytes + i, size - i);
+        if (length == 0) {
+          throw_unrepresentable(context, json, i,
+                                fmt::format("invalid UTF-8 (byte 0x{:02x}) in a string; JSON and "
+                                            "PostgreSQL jsonb need valid UTF-8",
+                                            c));
+        }
+        i += length;
+      } else if (c == '\\') {
+        if (json.substr(i, 6) == "\\u0000") {
+          throw_unrepresentable(context, json, i,
+                                "a string contains U+0000, which PostgreSQL jsonb rejects");
+        }
+        i += 2;
+      } else if (c == 'N' && json.substr(i, 3) == "NaN" && !lexer.inside_string(i)) {
+        throw_unrepresentable(context, json, i, "NaN is not representable in JSON");
+      } else if (c == 'I' && json.substr(i, 8) == "Infinity" && !lexer.inside_string(i)) {
+        throw_unrepresentable(context, json, i, "an infinity is not representable in JSON");
+      } else {
+        ++i;
+      }
+    }
+  }
+}
+
+void check_json_input(std::string_view json, const CodecContext& context) {
+  if (json.size() <= kMaxJsonDepth || count_openers(json) <= kMaxJsonDepth) return;
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) {
+        SerializationErrorInfo info;
+        info.kind = SerializationErrorKind::malformed_input;
+        info.type_name = std::string(context.type_name);
+        info.version = context.version;
+        info.codec = context.codec;
+        info.byte_offset = i;
+        info.detail = fmt::format("JSON nests deeper than {} levels", kMaxJsonDepth);
+        throw SerializationError(std::move(info));
+      }
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+}
+
+void rethrow_encode_failure(const CodecContext& context) {
+  try {
+    throw;
+  } catch (const SerializationError&) {
+    throw;
+  } catch (...) {
+    SerializationErrorInfo info;
+    info.kind = SerializationErrorKind::encode_failed;
+    info.type_name = std::string(context.type_name);
+    info.version = context.version;
+    info.codec = context.codec;
+    info.detail = current_exception_text();
+    throw SerializationError(std::move(info));
+  }
+}
+
+void rethrow_json_decode_failure(const CodecContext& context, std::string_view json,
+                                 const cereal::JSONInputArchive* archive) {
+  try {
+    throw;
+  } catch (const SerializationError&) {
+    throw;
+  } catch (...) {
+    SerializationErrorInfo info;
+    info.kind = SerializationErrorKind::malformed_input;
+    info.type_name = std::string(context.type_name);
+    info.version = context.version;
+    info.codec = context.codec;
+    std::string cause = current_exception_text();
+    if (archive != nullptr) {
+      info.json_path = archive_json_path(*archive, cause);
+      info.detail = std::move(cause);
+    } else {
+      const ParseOutcome parsed = parse_json(json);
+      if (!parsed.ok) {
+        info.byte_offset = parsed.offset;
+        info.json_path = json_path_at(json, parsed.offset);
+        info.detail = fmt::format("invalid JSON: {}", parsed.message);
+      } else {
+        info.detail = fmt::format("the JSON document is {}, expected an object", root_kind(json));
+      }
+    }
+    throw SerializationError(std::move(info));
+  }
+}
+
+void rethrow_binary_decode_failure(const CodecContext& context, std::size_t offset) {
+  try {
+    throw;
+  } catch (const SerializationError&) {
+    throw;
+  } catch (...) {
+    SerializationErrorInfo info;
+    info.kind = SerializationErrorKind::malformed_input;
+    info.type_name = std::string(context.type_name);
+    info.version = context.version;
+    info.codec = context.codec;
+    info.byte_offset = offset;
+    info.detail = current_exception_text();
+    throw SerializationError(std::move(info));
+  }
+}
+
+void throw_trailing_bytes(const CodecContext& context, std::size_t offset, std::size_t size) {
+  SerializationErrorInfo info;
+  info.kind = SerializationErrorKind::malformed_input;
+  info.type_name = std::string(context.type_name);
+  info.version = context.version;
+  info.codec = context.codec;
+  info.byte_offset = offset;
+  info.detail = fmt::format("{} trailing bytes after the value", size - offset);
+  throw SerializationError(std::move(info));
+}
+
+}  // namespace gamebot::serializers::internal
