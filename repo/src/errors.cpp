@@ -49,6 +49,7 @@ FaultClass classify_sqlstate(std::string_view state) noexcept {
   if (state == "53300") return FaultClass::connectivity;   // too many connections: try later
   if (state == "3D000") return FaultClass::configuration;  // no such database
   if (state == "42501") return FaultClass::configuration;  // insufficient privilege
+  if (state == "42601") return FaultClass::internal;       // syntax error: a bug in our SQL
   if (cls == "08") return FaultClass::connectivity;
   if (cls == "28") return FaultClass::authentication;
   if (cls == "23" || cls == "22") return FaultClass::integrity;

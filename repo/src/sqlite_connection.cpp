@@ -434,7 +434,9 @@ std::unique_ptr<SqliteConnection> SqliteConnection::open(const DatabaseUrl& url,
   static constexpr const char* kSync[] = {"OFF", "NORMAL", "FULL", "EXTRA"};
   std::string sync = kSync[to_journal_sync_level(options.synchronous)];
   if (auto value = url.parameter("synchronous")) sync = *value;
-  apply_pragma(impl->db, "PRAGMA synchronous=" + sync);
+  // In-memory databases have nothing to sync; skipping the PRAGMA also keeps opening a
+  // connection from needing a lock another connection's write transaction may hold.
+  if (!url.sqlite_in_memory()) apply_pragma(impl->db, "PRAGMA synchronous=" + sync);
 
   return std::unique_ptr<SqliteConnection>(new SqliteConnection(url, std::move(impl)));
 }

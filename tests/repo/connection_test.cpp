@@ -156,7 +156,7 @@ TEST_CASE("placeholders may repeat and appear out of order", "[repo][connection]
   TestDatabase db;
   auto c = db.connect();
   create_items(db, *c);
-  c->execute("INSERT INTO items (id, score, name) VALUES ($2, $2 + $1, $3)", 10, 5, "a");
+  c->execute("INSERT INTO items (id, score, name) VALUES ($2, CAST($1 AS bigint) + $2, $3)", 10, 5, "a");
   Result r = c->query("SELECT id, score FROM items");
   REQUIRE(r.next());
   CHECK(r.row().get<int>(0) == 5);
@@ -208,6 +208,8 @@ TEST_CASE("prepared statements are cached per connection", "[repo][connection]")
   while (inner.next()) ++inner_rows;
   CHECK(outer_rows == 3);
   CHECK(inner_rows == 2);
+  outer.reset();
+  inner.reset();
   c->clear_statement_cache();
   CHECK(c->cached_statements() == 0);
   CHECK(c->query_value<std::int64_t>("SELECT count(*) FROM items") == 20);

@@ -123,13 +123,13 @@ TEST_CASE("isolation level and locking options reach the database", "[repo][tran
   TransactionOptions options;
   options.isolation = IsolationLevel::serializable;
   options.sqlite_locking = SqliteLocking::immediate;
+  std::unique_ptr<Connection> other;
+  if (!db.postgres()) other = connect(db.url().with_parameter("busy_timeout", "0"));
   Transaction tx(*c, options);
   if (db.postgres()) {
     CHECK(c->query_value<std::string>("SHOW transaction_isolation") == "serializable");
   } else {
     // BEGIN IMMEDIATE holds the write lock: a second writer cannot start.
-    DatabaseUrl url = db.url().with_parameter("busy_timeout", "0");
-    auto other = connect(url);
     TransactionOptions immediate;
     immediate.sqlite_locking = SqliteLocking::immediate;
     try {

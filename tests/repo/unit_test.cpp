@@ -129,6 +129,7 @@ TEST_CASE("SQLSTATEs and sqlite codes map to fault classes", "[repo][errors]") {
   CHECK_FALSE(sqlstate_transaction_retryable("23505"));
   CHECK(classify_sqlstate("23505") == FaultClass::integrity);
   CHECK(classify_sqlstate("42P01") == FaultClass::schema);
+  CHECK(classify_sqlstate("42601") == FaultClass::internal);
   CHECK(classify_sqlstate("57014") == FaultClass::timeout);
   CHECK(classify_sqlstate("57P01") == FaultClass::connectivity);
   CHECK(classify_sqlstate("3D000") == FaultClass::configuration);

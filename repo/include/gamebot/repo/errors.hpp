@@ -62,7 +62,8 @@ class OwnershipError : public gamebot::Error {
 };
 
 // Classification in one place. SQLSTATE classes: 08 connectivity, 28 authentication,
-// 40001/40P01 concurrency (transaction-retryable), 23 integrity, 42/3F schema, 57014/55P03
+// 40001/40P01 concurrency (transaction-retryable), 23 integrity, 42/3F schema (but 42601
+// syntax error internal), 57014/55P03
 // timeout, 57P0x connectivity, 53300 connectivity, 3D000 configuration, others internal.
 FaultClass classify_sqlstate(std::string_view sqlstate) noexcept;
 bool sqlstate_transaction_retryable(std::string_view sqlstate) noexcept;
