@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -85,8 +86,12 @@ TEST_CASE("a pooled connection killed by the server is replaced, not handed out"
   {
     PooledConnection c = pool->checkout("first");
     pid = as_postgres(*c).backend_pid();
-  }
-  terminate_backend(pid);
+    terminate_backend(pid);
+    // The backend leaves pg_stat_activity slightly before its socket closes: wait for the
+    // hang-up to reach this side so the check below is deterministic.
+    pollfd fd{PQsocket(as_postgres(*c).native_handle()), POLLIN | POLLRDHUP, 0};
+    REQUIRE(::poll(&fd, 1, 5000) == 1);
+  }  // back to the pool as an idle connection that looks fine until checked
   PooledConnection c = pool->checkout("second");
   CHECK(as_postgres(*c).backend_pid() != pid);
   c->ping();
