@@ -1,7 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include <atomic>
 #include <barrier>
+#include <catch2/catch.hpp>
 #include <latch>
 #include <thread>
 

@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <string>
 
@@ -35,14 +34,15 @@ TEST_CASE("every parameter type round-trips through insert and select", "[repo][
   Timestamp at = micros(1'700'000'000'123'456);
   REQUIRE(c->execute("INSERT INTO items (id, flag, score, name, data, uid, at) VALUES ($1, $2, $3, "
                      "$4, $5, $6, $7)",
-                     std::int64_t{9'000'000'000}, true, 2.5, std::string("héllo"), data, id, at) ==
-          1);
+                     std::int64_t{9'000'000'000}, true, 2.5, std::string("héllo"), data, id,
+                     at) == 1);
   REQUIRE(c->execute("INSERT INTO items (id, flag, score, name, data, uid, at) VALUES ($1, $2, $3, "
                      "$4, $5, $6, $7)",
                      2, nullptr, std::nullopt, std::optional<std::string>(), Bytes{}, std::nullopt,
                      std::optional<Timestamp>()) == 1);
 
-  Result result = c->query("SELECT id, flag, score, name, data, uid, at FROM items ORDER BY id DESC");
+  Result result =
+      c->query("SELECT id, flag, score, name, data, uid, at FROM items ORDER BY id DESC");
   REQUIRE(result.next());
   Row row = result.row();
   CHECK(row.get<std::int64_t>(0) == 9'000'000'000);
@@ -69,7 +69,8 @@ TEST_CASE("rows are read by index and by name and iterate with range-for", "[rep
   TestDatabase db;
   auto c = db.connect();
   create_items(db, *c);
-  for (int i = 1; i <= 5; ++i) c->execute("INSERT INTO items (id, name) VALUES ($1, $2)", i, "n" + std::to_string(i));
+  for (int i = 1; i <= 5; ++i)
+    c->execute("INSERT INTO items (id, name) VALUES ($1, $2)", i, "n" + std::to_string(i));
   std::int64_t sum = 0;
   std::string names;
   Result result = c->query("SELECT id, name FROM items WHERE id > $1 ORDER BY id", 2);
@@ -104,8 +105,9 @@ TEST_CASE("reading a value as the wrong type is a typed ConversionError", "[repo
   }
   SECTION("NULL read as a non-optional is a schema fault") {
     CHECK_THROWS_MATCHES(row.get<double>(2), ConversionError,
-                         Catch::Matchers::Predicate<ConversionError>(
-                             [](const ConversionError& e) { return e.fault() == FaultClass::schema; }));
+                         Catch::Matchers::Predicate<ConversionError>([](const ConversionError& e) {
+                           return e.fault() == FaultClass::schema;
+                         }));
   }
   SECTION("a value out of the target range is an integrity fault") {
     CHECK_THROWS_MATCHES(row.get<std::int8_t>(0), ConversionError,
@@ -156,7 +158,8 @@ TEST_CASE("placeholders may repeat and appear out of order", "[repo][connection]
   TestDatabase db;
   auto c = db.connect();
   create_items(db, *c);
-  c->execute("INSERT INTO items (id, score, name) VALUES ($2, CAST($1 AS bigint) + $2, $3)", 10, 5, "a");
+  c->execute("INSERT INTO items (id, score, name) VALUES ($2, CAST($1 AS bigint) + $2, $3)", 10, 5,
+             "a");
   Result r = c->query("SELECT id, score FROM items");
   REQUIRE(r.next());
   CHECK(r.row().get<int>(0) == 5);
@@ -172,7 +175,8 @@ TEST_CASE("a wrong parameter count is reported before execution", "[repo][connec
   CHECK(c->query_value<std::int64_t>("SELECT count(*) FROM items") == 0);
 }
 
-TEST_CASE("a missing table is a schema fault and a syntax error is internal", "[repo][connection]") {
+TEST_CASE("a missing table is a schema fault and a syntax error is internal",
+          "[repo][connection]") {
   TestDatabase db;
   auto c = db.connect();
   try {

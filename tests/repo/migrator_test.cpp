@@ -11,14 +11,16 @@ namespace {
 std::vector<Migration> base_set() {
   return {
       {1, "create_players", "CREATE TABLE players (id integer PRIMARY KEY, name text NOT NULL)"},
-      {2, "create_scores", "CREATE TABLE scores (player integer, points integer); CREATE INDEX scores_player ON scores (player)"},
+      {2, "create_scores",
+       "CREATE TABLE scores (player integer, points integer); CREATE INDEX scores_player ON scores "
+       "(player)"},
   };
 }
 
 bool table_exists(Connection& c, const std::string& name) {
   if (c.driver() == Driver::sqlite) {
     return c.query_value<std::int64_t>(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1", name) == 1;
+               "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1", name) == 1;
   }
   return c.query_value<bool>("SELECT to_regclass($1) IS NOT NULL", name).value_or(false);
 }
@@ -96,7 +98,8 @@ TEST_CASE("a failing migration names itself and keeps nothing", "[repo][migrator
   TestDatabase db;
   auto c = db.connect();
   auto broken = base_set();
-  broken.push_back({3, "broken_step", "CREATE TABLE ok_table (x integer); CREATE TABLE players (id integer)"});
+  broken.push_back(
+      {3, "broken_step", "CREATE TABLE ok_table (x integer); CREATE TABLE players (id integer)"});
   try {
     Migrator(broken).migrate(*c);
     FAIL("no exception");

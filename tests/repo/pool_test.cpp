@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <thread>
 
 #include "gamebot/repo/repo.hpp"
@@ -82,7 +81,8 @@ TEST_CASE("checkout timeout names every holder and since when", "[repo][pool]") 
 
 TEST_CASE("resize grows and shrinks the pool at run time", "[repo][pool]") {
   TestDatabase db;
-  auto pool = Pool::create(db.url(), PoolOptions{.min_size = 0, .max_size = 1, .checkout_timeout = 20ms});
+  auto pool =
+      Pool::create(db.url(), PoolOptions{.min_size = 0, .max_size = 1, .checkout_timeout = 20ms});
   PooledConnection a = pool->checkout("a");
   CHECK_THROWS_AS(pool->checkout("b"), PoolExhaustedError);
   pool->resize(2, 3);

@@ -1,17 +1,15 @@
-#include <catch2/catch.hpp>
-
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <sstream>
 #include <thread>
-
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 
 #include "gamebot/repo/postgres_connection.hpp"
 #include "gamebot/repo/repo.hpp"
@@ -185,8 +183,7 @@ TEST_CASE("the right password connects and never appears in logs", "[repo][postg
   CHECK(logged.find(secret) == std::string::npos);
 }
 
-TEST_CASE("application_name, statement_timeout and keepalives are applied",
-          "[repo][postgres]") {
+TEST_CASE("application_name, statement_timeout and keepalives are applied", "[repo][postgres]") {
   TestDatabase db;
   PostgresOptions options;
   options.application_name = "gamebot-repo-test";

@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <thread>
 
 #include "gamebot/repo/repo.hpp"
@@ -21,11 +20,15 @@ Repo make_repo(const TestDatabase& db) {
 
 std::int64_t count_outside(const Repo& repo) {
   // A fresh pool connection, bypassing any sandbox.
-  return repo.pool().checkout("observer")->query_value<std::int64_t>("SELECT count(*) FROM t").value();
+  return repo.pool()
+      .checkout("observer")
+      ->query_value<std::int64_t>("SELECT count(*) FROM t")
+      .value();
 }
 }  // namespace
 
-TEST_CASE("acquire nests on the same thread and transaction() becomes a savepoint", "[repo][facade]") {
+TEST_CASE("acquire nests on the same thread and transaction() becomes a savepoint",
+          "[repo][facade]") {
   TestDatabase db;
   Repo repo = make_repo(db);
   ConnectionLease outer = repo.acquire("outer");
@@ -76,7 +79,9 @@ TEST_CASE("a sandbox pins one connection and rolls everything back at the end", 
     repo.run([](Connection& c) { c.execute("INSERT INTO t VALUES (1)"); });
     std::uint64_t first = repo.acquire()->id();
     CHECK(repo.acquire()->id() == first);
-    CHECK(repo.run([](Connection& c) { return c.query_value<std::int64_t>("SELECT count(*) FROM t"); }) == 1);
+    CHECK(repo.run([](Connection& c) {
+      return c.query_value<std::int64_t>("SELECT count(*) FROM t");
+    }) == 1);
     if (gamebot::repo::testing::backend_name() != "sqlite-memory") CHECK(count_outside(repo) == 0);
     // Code under test commits its own transaction: a savepoint inside the sandbox.
     repo.run_in_transaction([](Connection& c) { c.execute("INSERT INTO t VALUES (2)"); });
@@ -85,7 +90,9 @@ TEST_CASE("a sandbox pins one connection and rolls everything back at the end", 
       CHECK(tx.is_savepoint());
       tx->execute("INSERT INTO t VALUES (3)");
     }  // rolled back to its savepoint only
-    CHECK(repo.run([](Connection& c) { return c.query_value<std::int64_t>("SELECT sum(x) FROM t"); }) == 3);
+    CHECK(repo.run([](Connection& c) {
+      return c.query_value<std::int64_t>("SELECT sum(x) FROM t");
+    }) == 3);
   }
   CHECK_FALSE(repo.sandbox_active());
   CHECK(count_outside(repo) == 0);
@@ -104,4 +111,3 @@ TEST_CASE("a sandbox rolls back even when the test throws", "[repo][sandbox]") {
   CHECK(count_outside(repo) == 0);
   CHECK(repo.pool().leak_report().empty());
 }
-

@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <thread>
 
 #include "gamebot/repo/repo.hpp"
@@ -21,7 +20,10 @@ Repo make_repo(const TestDatabase& db) {
 
 std::int64_t count_outside(const Repo& repo) {
   // A fresh pool connection, bypassing any sandbox.
-  return repo.pool().checkout("observer")->query_value<std::int64_t>("SELECT count(*) FROM t").value();
+  return repo.pool()
+      .checkout("observer")
+      ->query_value<std::int64_t>("SELECT count(*) FROM t")
+      .value();
 }
 }  // namespace
 
@@ -63,7 +65,9 @@ TEST_CASE("an allowed thread shares the sandbox's connection and data", "[repo][
   worker.join();
   CHECK(sandboxed);
   CHECK(seen == 5);
-  CHECK(repo.run([](Connection& c) { return c.query_value<std::int64_t>("SELECT sum(x) FROM t"); }) == 11);
+  CHECK(repo.run([](Connection& c) {
+    return c.query_value<std::int64_t>("SELECT sum(x) FROM t");
+  }) == 11);
   sandbox.close();
   CHECK(sandbox.closed());
   CHECK(count_outside(repo) == 0);
@@ -80,7 +84,9 @@ TEST_CASE("a shared sandbox serves every thread", "[repo][sandbox]") {
     });
   }
   for (auto& w : workers) w.join();
-  CHECK(repo.run([](Connection& c) { return c.query_value<std::int64_t>("SELECT sum(x) FROM t"); }) == 6);
+  CHECK(repo.run([](Connection& c) {
+    return c.query_value<std::int64_t>("SELECT sum(x) FROM t");
+  }) == 6);
   CHECK(repo.pool().stats().in_use == 1);
   sandbox.close();
   CHECK(count_outside(repo) == 0);

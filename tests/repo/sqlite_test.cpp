@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include <sqlite3.h>
+
+#include <catch2/catch.hpp>
 
 #include "gamebot/repo/repo.hpp"
 #include "gamebot/repo/sqlite_connection.hpp"
@@ -23,7 +23,8 @@ TEST_CASE("sqlite files open with WAL, foreign keys, synchronous=NORMAL and busy
   auto tuned = SqliteConnection::open(DatabaseUrl::sqlite_file(dir.path() + "/db.sqlite"), options);
   CHECK(tuned->query_value<int>("PRAGMA synchronous") == 2);
   CHECK(tuned->query_value<int>("PRAGMA busy_timeout") == 250);
-  auto by_url = connect(DatabaseUrl::parse("sqlite:" + dir.path() + "/db.sqlite?synchronous=off&foreign_keys=off"));
+  auto by_url = connect(
+      DatabaseUrl::parse("sqlite:" + dir.path() + "/db.sqlite?synchronous=off&foreign_keys=off"));
   CHECK(by_url->query_value<int>("PRAGMA synchronous") == 0);
   CHECK(by_url->query_value<int>("PRAGMA foreign_keys") == 0);
 }
@@ -41,7 +42,8 @@ TEST_CASE("the native sqlite handle is reachable for driver-specific features", 
 
 TEST_CASE("a foreign key violation is an integrity error", "[repo][sqlite]") {
   auto c = connect(DatabaseUrl::parse("sqlite::memory:"));
-  c->execute_batch("CREATE TABLE p (id integer PRIMARY KEY); CREATE TABLE ch (p integer REFERENCES p(id))");
+  c->execute_batch(
+      "CREATE TABLE p (id integer PRIMARY KEY); CREATE TABLE ch (p integer REFERENCES p(id))");
   try {
     c->execute("INSERT INTO ch VALUES ($1)", 9);
     FAIL("no exception");

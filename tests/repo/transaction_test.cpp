@@ -8,7 +8,9 @@ using namespace gamebot::repo;
 using gamebot::repo::testing::TestDatabase;
 
 namespace {
-std::int64_t count(Connection& c) { return c.query_value<std::int64_t>("SELECT count(*) FROM t").value(); }
+std::int64_t count(Connection& c) {
+  return c.query_value<std::int64_t>("SELECT count(*) FROM t").value();
+}
 
 DatabaseError retryable_error() {
   DatabaseErrorDetails details;
@@ -19,7 +21,8 @@ DatabaseError retryable_error() {
 }
 }  // namespace
 
-TEST_CASE("a committed transaction persists and an uncommitted one rolls back", "[repo][transaction]") {
+TEST_CASE("a committed transaction persists and an uncommitted one rolls back",
+          "[repo][transaction]") {
   TestDatabase db;
   auto c = db.connect();
   c->execute_batch("CREATE TABLE t (x integer)");
@@ -143,7 +146,8 @@ TEST_CASE("isolation level and locking options reach the database", "[repo][tran
   tx.commit();
 }
 
-TEST_CASE("with_retry reruns the whole transaction on retryable errors only", "[repo][transaction]") {
+TEST_CASE("with_retry reruns the whole transaction on retryable errors only",
+          "[repo][transaction]") {
   TestDatabase db;
   auto c = db.connect();
   c->execute_batch("CREATE TABLE t (x integer)");

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include <sqlite3.h>
+
+#include <catch2/catch.hpp>
 
 #include "gamebot/repo/repo.hpp"
 
@@ -45,7 +45,8 @@ TEST_CASE("sqlite URLs parse to a path or an in-memory database", "[repo][url]")
 
 TEST_CASE("postgres URIs parse user, password, hosts, port, database and parameters",
           "[repo][url]") {
-  auto url = DatabaseUrl::parse("postgresql://me:s%40cret@db.example:6543/app?application_name=x&sslmode=disable");
+  auto url = DatabaseUrl::parse(
+      "postgresql://me:s%40cret@db.example:6543/app?application_name=x&sslmode=disable");
   CHECK(url.driver() == Driver::postgres);
   CHECK(url.user() == "me");
   CHECK(url.password() == "s@cret");
@@ -53,7 +54,8 @@ TEST_CASE("postgres URIs parse user, password, hosts, port, database and paramet
   CHECK(url.port() == "6543");
   CHECK(url.database() == "app");
   CHECK(url.parameter("application_name") == "x");
-  CHECK(url.redacted() == "postgresql://me:***@db.example:6543/app?application_name=x&sslmode=disable");
+  CHECK(url.redacted() ==
+        "postgresql://me:***@db.example:6543/app?application_name=x&sslmode=disable");
 
   auto socket = DatabaseUrl::parse("postgres://postgres@%2Ftmp%2Fpg%20dir/db");
   CHECK(socket.host() == "/tmp/pg dir");
@@ -93,12 +95,11 @@ TEST_CASE("malformed URLs are configuration errors naming the bad part", "[repo]
 
 TEST_CASE("no URL error or rendering contains the password", "[repo][url]") {
   const std::string secret = "Hunter2Secret";
-  for (std::string text : {"postgresql://u:" + secret + "@h:notaport/db",
-                           "postgresql://u:" + secret + "@h/db?bogus=1",
-                           "postgresql://u:" + secret + "/x@h/db",
-                           "postgresql://u:" + secret + "?x@h/db",
-                           "postgresql://u@h/db?password=" + secret + "&bad%zz=1",
-                           "user=u password=" + secret + " port=0"}) {
+  for (std::string text :
+       {"postgresql://u:" + secret + "@h:notaport/db", "postgresql://u:" + secret + "@h/db?bogus=1",
+        "postgresql://u:" + secret + "/x@h/db", "postgresql://u:" + secret + "?x@h/db",
+        "postgresql://u@h/db?password=" + secret + "&bad%zz=1",
+        "user=u password=" + secret + " port=0"}) {
     CHECK(message_of(text).find(secret) == std::string::npos);
   }
   auto ok = DatabaseUrl::parse("postgresql://u@h/db?password=" + secret);
@@ -147,8 +148,10 @@ TEST_CASE("SQLSTATEs and sqlite codes map to fault classes", "[repo][errors]") {
 }
 
 TEST_CASE("migration checksums are SHA-256", "[repo][migrator]") {
-  CHECK(Migrator::checksum("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  CHECK(Migrator::checksum("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(Migrator::checksum("") ==
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(Migrator::checksum("abc") ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   CHECK(Migrator::checksum(std::string(1000000, 'a')) ==
         "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
   CHECK(Migrator::checksum("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==

@@ -10,7 +10,9 @@
 
 namespace gamebot::repo::testing {
 
-std::string_view backend_name() { return GAMEBOT_REPO_TEST_BACKEND; }
+std::string_view backend_name() {
+  return GAMEBOT_REPO_TEST_BACKEND;
+}
 
 std::unique_ptr<Connection> postgres_admin() {
   return repo::connect(DatabaseUrl::parse(gamebot::testing::postgres_url()));
@@ -26,10 +28,13 @@ TestDatabase::TestDatabase() {
     url_ = DatabaseUrl::sqlite_memory("repo-test-" + unique);
     anchor_ = repo::connect(url_);
   } else if (backend == "postgres") {
-    pg_database_ = "gbrepo_" + unique.substr(0, 8) + unique.substr(9, 4);
+    // A schema per test is far cheaper than a database; the URL puts it first on the
+    // search_path, so unqualified names (and the migrations table) land there.
+    pg_schema_ = "gbrepo_" + unique.substr(0, 8) + unique.substr(9, 4);
     auto admin = postgres_admin();
-    admin->execute_batch("CREATE DATABASE " + quote_identifier(pg_database_));
-    url_ = DatabaseUrl::parse(gamebot::testing::postgres_url(pg_database_));
+    admin->execute_batch("CREATE SCHEMA " + quote_identifier(pg_schema_));
+    url_ = DatabaseUrl::parse(gamebot::testing::postgres_url())
+               .with_parameter("options", "-c search_path=" + pg_schema_);
   } else {
     throw std::logic_error("unknown test backend " + backend);
   }
@@ -37,11 +42,10 @@ TestDatabase::TestDatabase() {
 
 TestDatabase::~TestDatabase() {
   anchor_.reset();
-  if (!pg_database_.empty()) {
+  if (!pg_schema_.empty()) {
     try {
       auto admin = postgres_admin();
-      admin->execute_batch("DROP DATABASE IF EXISTS " + quote_identifier(pg_database_) +
-                           " WITH (FORCE)");
+      admin->execute_batch("DROP SCHEMA IF EXISTS " + quote_identifier(pg_schema_) + " CASCADE");
     } catch (...) {
       // The fixture server is removed after the run anyway.
     }

@@ -15,7 +15,7 @@ std::string_view backend_name();
 
 // A fresh, empty database for one test on the executable's backend, removed by the destructor:
 // a file in a temp dir, a named shared in-memory database (kept alive by an anchor connection),
-// or a PostgreSQL database created on the CTest fixture's server.
+// or a PostgreSQL schema (first on the search_path) on the CTest fixture's server.
 class TestDatabase {
  public:
   TestDatabase();
@@ -35,7 +35,7 @@ class TestDatabase {
  private:
   std::unique_ptr<gamebot::testing::TempDir> dir_;
   std::unique_ptr<Connection> anchor_;
-  std::string pg_database_;
+  std::string pg_schema_;
   DatabaseUrl url_;
 };
 
