@@ -233,19 +233,34 @@ void copy_range(int in, int out, off_t offset, off_t end, const fs::path& path) 
   }
 }
 
-// Copies a regular file. `make_sparse`: all-zero 64 KiB blocks become holes
-// (used when storing the image: the 16 MB WAL segment is mostly zeros); else
-// the source's holes are skipped (SEEK_DATA/SEEK_HOLE), so sparse stays sparse.
-void copy_file(const fs::path& from, const fs::path& to, mode_t mode,
-               const std::optional<Identity>& owner, bool make_sparse) {
-  Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) copy_error(from, "open");
-  struct stat info {};
-  if (::fstat(in.get(), &info) != 0) copy_error(from, "stat");
-  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777));
+// The process umask (from /proc, without the racy umask() round trip); 0777
+// if unknown, so that every mode is then set explicitly.
+mode_t process_umask() {
+  static const mode_t mask = [] {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.starts_with("Umask:"))
+        return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
+    }
+    return static_cast<mode_t>(0777);
+  }();
+  return mask;
+}
+
+// Copies a regular file (`info`: its lstat). `make_sparse`: all-zero 64 KiB
+// blocks become holes (used when storing the image: the 16 MB WAL segment is
+// mostly zeros); else the source's holes are skipped (SEEK_DATA/SEEK_HOLE), so
+// sparse stays sparse. Few system calls per file: a cluster has ~1,000 of them.
+void copy_file(int from_dir, const char* name, const struct stat& info, int to_dir,
+               const fs::path& to, const std::optional<Identity>& owner, bool make_sparse) {
+  const mode_t mode = info.st_mode & 07777;
+  Fd in(::openat(from_dir, name, O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) copy_error(to, "open the source of");
+  Fd out(::openat(to_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (out.get() < 0) copy_error(to, "create");
   if (owner && ::fchown(out.get(), owner->uid, owner->gid) != 0) copy_error(to, "chown");
-  if (::fchmod(out.get(), mode & 07777) != 0) copy_error(to, "chmod");
+  if ((mode & process_umask()) != 0 && ::fchmod(out.get(), mode) != 0) copy_error(to, "chmod");
   const off_t size = info.st_size;
   if (make_sparse) {
     constexpr std::size_t kBlock = 64 * 1024;
@@ -255,61 +270,91 @@ void copy_file(const fs::path& from, const fs::path& to, mode_t mode,
     while (offset < size) {
       ssize_t got = ::pread(in.get(), buffer.data(), kBlock, offset);
       if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) copy_error(from, "read");
+      if (got <= 0) copy_error(to, "read the source of");
       if (std::memcmp(buffer.data(), zeros.data(), static_cast<std::size_t>(got)) != 0) {
         if (::lseek(out.get(), offset, SEEK_SET) < 0) copy_error(to, "seek");
         write_all(out.get(), buffer.data(), static_cast<std::size_t>(got), to);
       }
       offset += got;
     }
-  } else {
-    off_t position = 0;
-    while (position < size) {
-      off_t data = ::lseek(in.get(), position, SEEK_DATA);
-      if (data < 0) {
-        if (errno == ENXIO) break;  // only a hole is left
-        data = position;            // no SEEK_DATA support: copy the rest
-      }
-      off_t hole = ::lseek(in.get(), data, SEEK_HOLE);
-      if (hole < 0) hole = size;
-      copy_range(in.get(), out.get(), data, std::min(hole, size), from);
-      position = hole;
+    if (::ftruncate(out.get(), size) != 0) copy_error(to, "truncate");
+    return;
+  }
+  if (static_cast<off_t>(info.st_blocks) * 512 >= size) {
+    copy_range(in.get(), out.get(), 0, size, to);  // dense: one copy, no hole probing
+    return;
+  }
+  off_t position = 0;
+  while (position < size) {
+    off_t data = ::lseek(in.get(), position, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // only a hole is left
+      data = position;            // no SEEK_DATA support: copy the rest
     }
+    off_t hole = ::lseek(in.get(), data, SEEK_HOLE);
+    if (hole < 0) hole = size;
+    copy_range(in.get(), out.get(), data, std::min(hole, size), to);
+    position = hole;
   }
   if (::ftruncate(out.get(), size) != 0) copy_error(to, "truncate");
 }
 
-void copy_tree(const fs::path& from, const fs::path& to, const std::optional<Identity>& owner,
-               bool make_sparse) {
-  struct stat info {};
-  if (::lstat(from.c_str(), &info) != 0) copy_error(from, "stat");
-  if (::mkdir(to.c_str(), 0700) != 0) copy_error(to, "mkdir");
-  if (owner && ::chown(to.c_str(), owner->uid, owner->gid) != 0) copy_error(to, "chown");
-  if (::chmod(to.c_str(), info.st_mode & 07777) != 0) copy_error(to, "chmod");
-  DIR* dir = ::opendir(from.c_str());
-  if (dir == nullptr) copy_error(from, "opendir");
-  std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, ::closedir);
-  while (struct dirent* entry = ::readdir(dir)) {
-    std::string_view name = entry->d_name;
-    if (name == "." || name == "..") continue;
-    fs::path source = from / name;
-    fs::path target = to / name;
+// Copies the contents of the open directory `from_dir` into `to_dir`.
+void copy_directory_contents(int from_dir, int to_dir, const fs::path& to,
+                             const std::optional<Identity>& owner, bool make_sparse) {
+  const int listing_fd = ::dup(from_dir);
+  if (listing_fd < 0) copy_error(to, "list the source of");
+  DIR* listing = ::fdopendir(listing_fd);
+  if (listing == nullptr) {
+    ::close(listing_fd);
+    copy_error(to, "list the source of");
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> closer(listing, ::closedir);
+  while (struct dirent* entry = ::readdir(listing)) {
+    const char* name = entry->d_name;
+    if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) continue;
+    const fs::path target = to / name;
     struct stat child {};
-    if (::lstat(source.c_str(), &child) != 0) copy_error(source, "stat");
+    if (::fstatat(from_dir, name, &child, AT_SYMLINK_NOFOLLOW) != 0) {
+      copy_error(target, "stat the source of");
+    }
     if (S_ISDIR(child.st_mode)) {
-      copy_tree(source, target, owner, make_sparse);
+      if (::mkdirat(to_dir, name, 0700) != 0) copy_error(target, "mkdir");
+      Fd source(::openat(from_dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      Fd created(::openat(to_dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (source.get() < 0 || created.get() < 0) copy_error(target, "open");
+      if (owner && ::fchown(created.get(), owner->uid, owner->gid) != 0) {
+        copy_error(target, "chown");
+      }
+      copy_directory_contents(source.get(), created.get(), target, owner, make_sparse);
+      if (::fchmod(created.get(), child.st_mode & 07777) != 0) copy_error(target, "chmod");
     } else if (S_ISREG(child.st_mode)) {
-      copy_file(source, target, child.st_mode, owner, make_sparse);
+      copy_file(from_dir, name, child, to_dir, target, owner, make_sparse);
     } else if (S_ISLNK(child.st_mode)) {
       std::array<char, 4096> link{};
-      ssize_t length = ::readlink(source.c_str(), link.data(), link.size() - 1);
-      if (length < 0) copy_error(source, "readlink");
-      if (::symlink(link.data(), target.c_str()) != 0) copy_error(target, "symlink");
-      if (owner && ::lchown(target.c_str(), owner->uid, owner->gid) != 0) {
+      ssize_t length = ::readlinkat(from_dir, name, link.data(), link.size() - 1);
+      if (length < 0) copy_error(target, "readlink");
+      if (::symlinkat(link.data(), to_dir, name) != 0) copy_error(target, "symlink");
+      if (owner && ::fchownat(to_dir, name, owner->uid, owner->gid, AT_SYMLINK_NOFOLLOW) != 0) {
         copy_error(target, "chown");
       }
     }
   }
+}
+
+// Copies the tree `from` to the new directory `to`, owned by `owner` if given.
+void copy_tree(const fs::path& from, const fs::path& to, const std::optional<Identity>& owner,
+               bool make_sparse) {
+  Fd source(::open(from.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (source.get() < 0) copy_error(from, "open");
+  struct stat info {};
+  if (::fstat(source.get(), &info) != 0) copy_error(from, "stat");
+  if (::mkdir(to.c_str(), 0700) != 0) copy_error(to, "mkdir");
+  Fd target(::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (target.get() < 0) copy_error(to, "open");
+  if (owner && ::fchown(target.get(), owner->uid, owner->gid) != 0) copy_error(to, "chown");
+  copy_directory_contents(source.get(), target.get(), to, owner, make_sparse);
+  if (::fchmod(target.get(), info.st_mode & 07777) != 0) copy_error(to, "chmod");
 }
 
 // --- the cluster image cache ------------------------------------------------------
@@ -372,6 +417,83 @@ std::optional<fs::path> usable_cache_root(const EphemeralPostgresOptions& option
     return std::nullopt;
   }
   return root;
+}
+
+fs::path image_path(const fs::path& cache, const std::string& superuser) {
+  return cache / fmt::format("image-{}-{}", kImageFormat, stable_hash(superuser));
+}
+
+// Spares are owned by the server's user, so they are kept per user.
+fs::path spares_path(const fs::path& image, const std::optional<Identity>& owner) {
+  return image.string() +
+         fmt::format(".spares-{}", owner ? owner->uid : static_cast<uid_t>(::geteuid()));
+}
+
+// Moves a ready spare cluster to `data`. Atomic: two processes never get the same one.
+bool claim_spare(const fs::path& spares, const fs::path& data) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(spares, error)) {
+    if (!entry.path().filename().string().starts_with("ready-")) continue;
+    if (::rename(entry.path().c_str(), data.c_str()) == 0) return true;
+    if (errno != ENOENT) return false;  // e.g. another file system: spares do not help
+  }
+  return false;
+}
+
+// Tops the spares up to `count` from the image; runs in the background.
+void replenish_spares(const fs::path& image, const fs::path& spares,
+                      const std::optional<Identity>& owner, int count,
+                      const fs::path& lock_path) noexcept {
+  fs::path in_progress;
+  try {
+    if (::mkdir(spares.c_str(), 0700) != 0 && errno != EEXIST) return;
+    int ready = 0;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(spares, error)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with("ready-")) {
+        ++ready;
+      } else if (name.starts_with("tmp-")) {
+        // tmp-<pid>-<random>: left by a process that died while copying?
+        long pid = std::atol(name.c_str() + 4);
+        if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+          std::error_code ignored;
+          fs::remove_all(entry.path(), ignored);
+        }
+      }
+    }
+    if (ready >= count) return;
+    FileLock shared(lock_path, LOCK_SH, Clock::now() + std::chrono::seconds(30));
+    if (!shared.locked() || !fs::exists(image / "PG_VERSION")) return;
+    in_progress = spares / fmt::format("tmp-{}-{}", static_cast<long>(::getpid()), random_suffix());
+    copy_tree(image, in_progress, owner, false);
+    fs::rename(in_progress, spares / ("ready-" + random_suffix()));
+    in_progress.clear();
+  } catch (const std::exception& e) {
+    detail::log().debug("ephemeral postgres: preparing a spare cluster: {}", e.what());
+  }
+  if (!in_progress.empty()) {
+    std::error_code ignored;
+    fs::remove_all(in_progress, ignored);
+  }
+}
+
+// Removes a cached image that failed to start, and the spares copied from it.
+void discard_image(const fs::path& cache, const fs::path& image,
+                   std::chrono::steady_clock::time_point deadline) {
+  FileLock exclusive(cache / "lock", LOCK_EX, deadline);
+  if (!exclusive.locked()) return;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(cache, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name == image.filename().string() ||
+        name.starts_with(image.filename().string() + ".spares-")) {
+      const fs::path trash = cache / ("staging-" + random_suffix());
+      std::error_code ignored;
+      fs::rename(entry.path(), trash, ignored);
+      fs::remove_all(trash, ignored);
+    }
+  }
 }
 
 // --- server directory lifecycle ---------------------------------------------------
@@ -541,8 +663,20 @@ struct EphemeralPostgres::Impl {
   fs::path directory;
   EphemeralPostgresTimings timings;
   std::shared_ptr<std::atomic<bool>> running = std::make_shared<std::atomic<bool>>(false);
+  std::optional<fs::path> cache;  // the usable cache root, if any
+  std::thread replenisher;        // prepares spare clusters after the start
+  pid_t replenisher_owner = 0;    // a forked child must not join its parent's thread
   std::unique_ptr<TeardownRegistry> private_teardown;  // when !options.register_teardown
   TeardownHandle teardown;                             // stops and deletes; declared last
+
+  ~Impl() {
+    if (!replenisher.joinable()) return;
+    if (replenisher_owner == ::getpid()) {
+      replenisher.join();
+    } else {
+      replenisher.detach();
+    }
+  }
 
   void start();
   void prepare_cluster(bool allow_cache);
@@ -575,14 +709,22 @@ void EphemeralPostgres::Impl::run_initdb() {
 }
 
 void EphemeralPostgres::Impl::prepare_cluster(bool allow_cache) {
-  std::optional<fs::path> cache;
+  cache.reset();
   if (allow_cache && options.use_cache) cache = usable_cache_root(options, version);
   if (!cache) {
     run_initdb();
     return;
   }
-  const fs::path image =
-      *cache / fmt::format("image-{}-{}", kImageFormat, stable_hash(options.superuser));
+  const fs::path image = image_path(*cache, options.superuser);
+  if (options.spare_clusters > 0) {
+    const auto begin = Clock::now();
+    if (claim_spare(spares_path(image, owner), data())) {
+      timings.copy += Clock::now() - begin;
+      timings.from_cache = true;
+      timings.from_spare = true;
+      return;
+    }
+  }
   const fs::path lock_path = *cache / "lock";
   const auto deadline = Clock::now() + options.start_timeout;
   auto copy_image = [&] {
@@ -701,18 +843,13 @@ void EphemeralPostgres::Impl::start() {
       // A damaged image must not fail every later run: rebuild it once.
       detail::log().warn("ephemeral postgres: start from the cached image failed; rebuilding it");
       stop_server(directory, bindir);
-      if (auto cache = usable_cache_root(options, version)) {
-        FileLock exclusive(*cache / "lock", LOCK_EX, Clock::now() + options.start_timeout);
-        if (exclusive.locked()) {
-          fs::path image =
-              *cache / fmt::format("image-{}-{}", kImageFormat, stable_hash(options.superuser));
-          fs::path trash = *cache / ("staging-" + random_suffix());
-          fs::rename(image, trash, error);
-          fs::remove_all(trash, error);
-        }
+      if (cache) {
+        discard_image(*cache, image_path(*cache, options.superuser),
+                      Clock::now() + options.start_timeout);
       }
       fs::remove_all(data(), error);
       timings.from_cache = false;
+      timings.from_spare = false;
       prepare_cluster(true);
       append_configuration(directory, options);
       if (!start_server(failure)) provisioning_error(failure);
@@ -722,9 +859,27 @@ void EphemeralPostgres::Impl::start() {
     throw;
   }
   timings.total = Clock::now() - begin;
-  detail::log().info("ephemeral PostgreSQL {} ready in {:.0f} ms ({}) at {}", version,
-                     std::chrono::duration<double, std::milli>(timings.total).count(),
-                     timings.from_cache ? "from the cached image" : "initdb", directory.string());
+  if (cache && options.spare_clusters > 0) {
+    const fs::path image = image_path(*cache, options.superuser);
+    try {
+      replenisher = std::thread(replenish_spares, image, spares_path(image, owner), owner,
+                                options.spare_clusters, *cache / "lock");
+      replenisher_owner = ::getpid();
+    } catch (const std::system_error& e) {
+      detail::log().debug("ephemeral postgres: no spare cluster: {}", e.what());
+    }
+  }
+  auto ms = [](std::chrono::nanoseconds d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  };
+  detail::log().info(
+      "ephemeral PostgreSQL {} ready in {:.0f} ms ({}; initdb {:.0f} ms, copy {:.0f} ms, start "
+      "{:.0f} ms) at {}",
+      version, ms(timings.total),
+      timings.from_spare   ? "a spare of the cached image"
+      : timings.from_cache ? "copied from the cached image"
+                           : "initdb",
+      ms(timings.initdb), ms(timings.copy), ms(timings.start), directory.string());
 }
 
 EphemeralPostgres::EphemeralPostgres(EphemeralPostgresOptions options)

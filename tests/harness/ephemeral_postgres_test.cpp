@@ -121,7 +121,7 @@ TEST_CASE("an ephemeral server answers on its private socket and stop deletes it
   server.stop();  // idempotent
 }
 
-TEST_CASE("the first start runs initdb and caches it, later starts copy the image",
+TEST_CASE("the first start runs initdb and caches it, later starts reuse the image",
           "[harness][ephemeral_postgres]") {
   BaseDir base;
   gamebot::testing::TempDir cache;
@@ -131,14 +131,23 @@ TEST_CASE("the first start runs initdb and caches it, later starts copy the imag
     CHECK_FALSE(first.timings().from_cache);
     CHECK(first.timings().initdb > 0ns);
     CHECK(accepts_connections(first.url()));
-  }
+  }  // the destructor waits for the spare prepared in the background
   REQUIRE_FALSE(image_in(cache.path()).empty());
-  EphemeralPostgres second(options);
-  CHECK(second.timings().from_cache);
-  CHECK(second.timings().initdb == 0ns);
-  Connection connection = connect(second.url());
-  CHECK(query_one(connection.get(),
-                  "SELECT count(*) FROM pg_database WHERE datname = 'postgres'") == "1");
+  {
+    EphemeralPostgres from_spare(options);
+    CHECK(from_spare.timings().from_cache);
+    CHECK(from_spare.timings().from_spare);
+    CHECK(from_spare.timings().initdb == 0ns);
+    Connection connection = connect(from_spare.url());
+    CHECK(query_one(connection.get(),
+                    "SELECT count(*) FROM pg_database WHERE datname = 'postgres'") == "1");
+  }
+  options.spare_clusters = 0;
+  EphemeralPostgres copied(options);
+  CHECK(copied.timings().from_cache);
+  CHECK_FALSE(copied.timings().from_spare);
+  CHECK(copied.timings().copy > 0ns);
+  CHECK(accepts_connections(copied.url()));
 }
 
 TEST_CASE("a damaged cached image is rebuilt instead of failing every run",
@@ -146,6 +155,7 @@ TEST_CASE("a damaged cached image is rebuilt instead of failing every run",
   BaseDir base;
   gamebot::testing::TempDir cache;
   EphemeralPostgresOptions options = options_in(base, cache);
+  options.spare_clusters = 0;  // the damaged image itself must be started
   { EphemeralPostgres warm(options); }
   const fs::path image = image_in(cache.path());
   REQUIRE(fs::remove(image / "global" / "pg_control"));
@@ -157,7 +167,7 @@ TEST_CASE("a damaged cached image is rebuilt instead of failing every run",
 
 TEST_CASE("two concurrent ephemeral servers do not collide", "[harness][ephemeral_postgres]") {
   EphemeralPostgres one;
-  EphemeralPostgres two;
+  EphemeralPostgres two;  // the spare, if any, went to `one`
   CHECK(one.directory() != two.directory());
   CHECK(one.url() != two.url());
   Connection a = connect(one.url());
@@ -202,11 +212,10 @@ TEST_CASE("two processes starting with an empty cache both get their own server"
 TEST_CASE("the server of a SIGKILLed owner is reaped, live and unmarked ones are not",
           "[harness][ephemeral_postgres]") {
   BaseDir base;
-  gamebot::testing::TempDir cache;
   const fs::path unmarked = base.path() / "gamebot-pg-notours";
   fs::create_directory(unmarked);
 
-  ChildProcess owner({GAMEBOT_HARNESS_TEST_CHILD, "pg-start", base.path().string(), cache.path()});
+  ChildProcess owner({GAMEBOT_HARNESS_TEST_CHILD, "pg-start", base.path().string()});
   auto line = owner.read_line(20s);
   REQUIRE(line);
   const fs::path orphan_dir = line->substr(6);
@@ -218,7 +227,8 @@ TEST_CASE("the server of a SIGKILLed owner is reaped, live and unmarked ones are
   CHECK(fs::exists(orphan_dir));
   CHECK(accepts_connections(socket_url(orphan_dir)));
 
-  EphemeralPostgresOptions options = options_in(base, cache);
+  EphemeralPostgresOptions options;
+  options.base_dir = base.path();
   options.reap_orphans = false;  // the explicit call below does it
   EphemeralPostgres live(options);
 
@@ -235,15 +245,16 @@ TEST_CASE("the server of a SIGKILLed owner is reaped, live and unmarked ones are
 TEST_CASE("starting a server reaps orphans in its base directory first",
           "[harness][ephemeral_postgres]") {
   BaseDir base;
-  gamebot::testing::TempDir cache;
-  ChildProcess owner({GAMEBOT_HARNESS_TEST_CHILD, "pg-start", base.path().string(), cache.path()});
+  ChildProcess owner({GAMEBOT_HARNESS_TEST_CHILD, "pg-start", base.path().string()});
   auto line = owner.read_line(20s);
   REQUIRE(line);
   const fs::path orphan_dir = line->substr(6);
   owner.signal(SIGKILL);
   owner.wait();
   REQUIRE(fs::exists(orphan_dir));
-  EphemeralPostgres server(options_in(base, cache));
+  EphemeralPostgresOptions options;
+  options.base_dir = base.path();
+  EphemeralPostgres server(options);
   CHECK_FALSE(fs::exists(orphan_dir));
   CHECK(accepts_connections(server.url()));
 }

@@ -18,6 +18,7 @@ struct EphemeralPostgresOptions {
   std::filesystem::path cache_dir;     // empty: $XDG_CACHE_HOME/gamebot/pg-<version>-<uid>, else
                                        // /tmp/gamebot-pg-cache-<uid>-<version>
   bool use_cache = true;               // start from a cached cluster image (initdb once)
+  int spare_clusters = 1;              // copies of the image kept ready in the cache (0: none)
   std::string run_as_user = "nobody";  // server owner when this process runs as root
   std::string superuser = "postgres";  // superuser role, trusted on the private socket
   std::chrono::seconds start_timeout{60};                     // pg_ctl start -w -t
@@ -30,7 +31,8 @@ struct EphemeralPostgresOptions {
 
 // How a start went (for telemetry and the benchmark).
 struct EphemeralPostgresTimings {
-  bool from_cache = false;             // the cluster was copied from the cached image
+  bool from_cache = false;             // the cluster came from the cached image
+  bool from_spare = false;             // ... as a spare copy prepared by an earlier start
   std::chrono::nanoseconds initdb{0};  // initdb (zero when from the cache)
   std::chrono::nanoseconds copy{0};    // copying the image in or the fresh cluster to the cache
   std::chrono::nanoseconds start{0};   // pg_ctl start -w
@@ -42,10 +44,14 @@ struct EphemeralPostgresTimings {
 // and a RunMarker; tuned for tests (fsync, synchronous_commit and
 // full_page_writes off). Runs as `run_as_user` when this process is root.
 // The first start runs initdb and keeps the cluster as a cached image; later
-// starts copy it. Stopped (`pg_ctl stop -m immediate`) and deleted by the
-// destructor, on exit and signals (register_teardown), or — after SIGKILL —
-// by the next start's reaper. Concurrent instances (threads or processes)
-// never share anything but the read-only cached image.
+// starts copy it. Copying ~1,000 files is most of a start, so after each start
+// a background thread prepares `spare_clusters` copies next to the image, and
+// the next start (in any process) takes one with a rename; the destructor waits
+// for that thread. A spare or image left half-made by a crash is never used
+// (they are renamed into place only when complete) and is cleaned up later. Stopped (`pg_ctl stop
+// -m immediate`) and deleted by the destructor, on exit and signals (register_teardown), or — after
+// SIGKILL — by the next start's reaper. Concurrent instances (threads or processes) never share
+// anything but the read-only cached image.
 //
 // Move-only. The accessors are thread-safe; construction and destruction are not
 // (one owner).
