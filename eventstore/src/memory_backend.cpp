@@ -48,11 +48,14 @@ std::string_view name_of(const State& state, const NameRef& name) noexcept {
   return state.arena.view(name.ref, 0, name.size);
 }
 
+// The stream index compares names through this, next to the stream's state.
+auto name_at(const State& state) {
+  return
+      [&state](std::uint32_t index) -> std::string_view { return state.streams[index].get().text; };
+}
+
 std::optional<std::uint32_t> find_stream(const State& state, std::string_view stream_id) {
-  const auto& names = state.stream_names.get();
-  auto it = names.find(stream_id);
-  if (it == names.end()) return std::nullopt;
-  return it->second;
+  return state.stream_names.get().find(stream_id, name_at(state));
 }
 
 StreamVersion version_of(const State& state, std::uint32_t stream) noexcept {
@@ -66,11 +69,12 @@ std::uint32_t create_stream(State& state, std::string_view stream_id) {
   StreamState stream;
   stream.name.ref = state.arena.write(stream_id);
   stream.name.size = static_cast<std::uint32_t>(stream_id.size());
+  stream.text = std::string(stream_id);
   stream.created_at = now();
   const auto index = static_cast<std::uint32_t>(state.streams.size());
   state.streams.emplace_back(std::move(stream));
   try {
-    state.stream_names.mut().emplace(name_of(state, state.streams.back().get().name), index);
+    state.stream_names.mut().insert(stream_id, index, name_at(state));
   } catch (...) {
     state.streams.pop_back();
     throw;
@@ -79,7 +83,8 @@ std::uint32_t create_stream(State& state, std::string_view stream_id) {
 }
 
 void remove_created_stream(State& state, std::uint32_t index) noexcept {
-  state.stream_names.mut().erase(name_of(state, state.streams[index].get().name));
+  // The index was written (so owned) when the stream was created: no copy here.
+  state.stream_names.mut().erase(state.streams[index].get().text, name_at(state));
   state.streams.pop_back();
 }
 
@@ -371,7 +376,7 @@ WriteResult MemoryBackend::delete_stream(std::string_view stream_id, ExpectedVer
       s.ids.erase(record.id, id_at);
       s.events.mutable_at(index).flags |= EventRecord::kDeleted;
     }
-    s.stream_names.mut().erase(name_of(s, stream.name));
+    s.stream_names.mut().erase(stream.text, name_at(s));
     stream.hard_deleted = true;
     std::vector<GlobalPosition>().swap(stream.entries);
   }

@@ -57,7 +57,9 @@ class ChunkedLog {
 
  public:
   std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
   const T& operator[](std::size_t i) const noexcept { return slots_[i / N].chunk->items[i % N]; }
+  const T& back() const noexcept { return (*this)[size_ - 1]; }
 
   T& mutable_at(std::size_t i) {
     Slot& slot = slots_[i / N];
@@ -161,11 +163,11 @@ class ByteArena {
   bool tail_writable_ = false;
 };
 
-// Event id -> global position. Open addressing with linear probing in 64
-// copy-on-write shards; a slot is 8 bytes: the low 24 bits of the id's hash
-// (to rehash without touching the records, and to filter probes) and a 40-bit
-// position. Full ids are compared through `id_at(position)`.
-class IdIndex {
+// Event id -> global position for ids in no particular order. Open addressing
+// with linear probing in 64 copy-on-write shards; a slot is 8 bytes: the low 24
+// bits of the id's hash (to rehash without touching the records, and to filter
+// probes) and a 40-bit position. Full ids are compared through `id_at(position)`.
+class IdHashTable {
  public:
   static std::uint64_t hash(const Uuid& id) noexcept {
     std::uint64_t a;
@@ -301,6 +303,159 @@ class IdIndex {
   std::array<Shard, std::size_t{1} << kShardBits> shards_{};
 };
 
+// Event id -> global position. UUIDv7 ids (the default) arrive in increasing
+// order, so they go to an append-only sorted run whose end is always in cache;
+// a hash table, consulted first, takes every id that arrives out of order.
+// Without this split every insert is a cache miss into a table of 16+ MB.
+class IdIndex {
+ public:
+  template <typename IdAt>
+  std::optional<GlobalPosition> find(const Uuid& id, IdAt&& id_at) const {
+    if (auto position = hashed_.find(id, id_at)) return position;
+    if (auto index = run_index(id); index && run_[*index].position != 0) {
+      return run_[*index].position;
+    }
+    return std::nullopt;
+  }
+
+  // Adds id -> position; false (and no change) if the id is present.
+  template <typename IdAt>
+  bool insert(const Uuid& id, GlobalPosition position, IdAt&& id_at) {
+    if (run_.empty() || run_.back().id < id) {
+      if (hashed_.find(id, id_at)) return false;
+      run_.push_back(RunEntry{id, position});
+      return true;
+    }
+    if (auto index = run_index(id)) {
+      if (run_[*index].position != 0) return false;
+      if (hashed_.find(id, id_at)) return false;
+      run_.mutable_at(*index).position = position;  // an erased id comes back
+      return true;
+    }
+    return hashed_.insert(id, position, id_at);
+  }
+
+  // Removes `id`; true if it was present.
+  template <typename IdAt>
+  bool erase(const Uuid& id, IdAt&& id_at) {
+    if (hashed_.erase(id, id_at)) return true;
+    const auto index = run_index(id);
+    if (!index || run_[*index].position == 0) return false;
+    run_.mutable_at(*index).position = 0;
+    return true;
+  }
+
+  void unown() noexcept {
+    run_.unown();
+    hashed_.unown();
+  }
+
+ private:
+  struct RunEntry {
+    Uuid id;
+    GlobalPosition position;  // 0: erased
+  };
+
+  // Binary search; only ids inside the run's range are looked for, so random
+  // (v4) ids never pay for it.
+  std::optional<std::size_t> run_index(const Uuid& id) const noexcept {
+    if (run_.empty() || id < run_[0].id || run_.back().id < id) return std::nullopt;
+    std::size_t low = 0;
+    std::size_t high = run_.size();
+    while (low < high) {
+      const std::size_t middle = low + (high - low) / 2;
+      if (run_[middle].id < id) {
+        low = middle + 1;
+      } else {
+        high = middle;
+      }
+    }
+    if (low < run_.size() && run_[low].id == id) return low;
+    return std::nullopt;
+  }
+
+  ChunkedLog<RunEntry, 4096> run_;
+  IdHashTable hashed_;
+};
+
+// Stream id -> index into State::streams: open addressing over 8-byte slots
+// (32 bits of the name's hash, index + 1); names are compared through
+// `name_at(index)`, which should not miss the cache more than the stream's own
+// state does.
+class StreamIndex {
+ public:
+  static std::uint64_t hash(std::string_view name) noexcept {
+    return std::hash<std::string_view>{}(name);
+  }
+
+  template <typename NameAt>
+  std::optional<std::uint32_t> find(std::string_view name, NameAt&& name_at) const {
+    if (slots_.empty()) return std::nullopt;
+    const std::uint64_t h = hash(name);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+      const std::uint64_t slot = slots_[i];
+      if (slot == 0) return std::nullopt;
+      if ((slot >> 32) == (h >> 32) && name_at(index_of(slot)) == name) return index_of(slot);
+    }
+  }
+
+  // Precondition: `name` is absent.
+  template <typename NameAt>
+  void insert(std::string_view name, std::uint32_t index, NameAt&& name_at) {
+    if ((count_ + 1) * 10 > slots_.size() * 7) grow(name_at);
+    place(hash(name), index);
+    ++count_;
+  }
+
+  template <typename NameAt>
+  void erase(std::string_view name, NameAt&& name_at) {
+    if (slots_.empty()) return;
+    const std::uint64_t h = hash(name);
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = h & mask;
+    for (;; i = (i + 1) & mask) {
+      const std::uint64_t slot = slots_[i];
+      if (slot == 0) return;
+      if ((slot >> 32) == (h >> 32) && name_at(index_of(slot)) == name) break;
+    }
+    for (std::size_t j = i;;) {
+      j = (j + 1) & mask;
+      const std::uint64_t slot = slots_[j];
+      if (slot == 0) break;
+      const std::size_t home = hash(name_at(index_of(slot))) & mask;
+      const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (stays) continue;
+      slots_[i] = slot;
+      i = j;
+    }
+    slots_[i] = 0;
+    --count_;
+  }
+
+ private:
+  static std::uint32_t index_of(std::uint64_t slot) noexcept {
+    return static_cast<std::uint32_t>((slot & 0xFFFFFFFFULL) - 1);
+  }
+  void place(std::uint64_t h, std::uint32_t index) {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = h & mask;
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = (h & 0xFFFFFFFF00000000ULL) | (std::uint64_t{index} + 1);
+  }
+  template <typename NameAt>
+  void grow(NameAt& name_at) {
+    std::vector<std::uint64_t> old(slots_.empty() ? 64 : slots_.size() * 2, 0);
+    old.swap(slots_);
+    for (std::uint64_t slot : old) {
+      if (slot != 0) place(hash(name_at(index_of(slot))), index_of(slot));
+    }
+  }
+
+  std::vector<std::uint64_t> slots_;
+  std::size_t count_ = 0;
+};
+
 // One stored event, 96 bytes. Its data and metadata are contiguous in the arena.
 struct EventRecord {
   static constexpr std::uint8_t kHasCausation = 1;
@@ -326,7 +481,8 @@ struct NameRef {
 };
 
 struct StreamState {
-  NameRef name;
+  NameRef name;      // in the arena: what RecordedEvent::stream_id views
+  std::string text;  // the same name, beside the state, for index lookups
   Timestamp created_at{};
   std::optional<Timestamp> deleted_at;
   bool hard_deleted = false;
@@ -345,7 +501,7 @@ struct State {
   ByteArena arena;
   IdIndex ids;
   std::vector<Cow<StreamState>> streams;  // index + 1 = creation sequence
-  Cow<NameMap> stream_names;              // live (not hard-deleted) streams only
+  Cow<StreamIndex> stream_names;          // live (not hard-deleted) streams only
   Cow<std::vector<NameRef>> types;
   Cow<NameMap> type_names;
   Cow<SnapshotMap> snapshots;

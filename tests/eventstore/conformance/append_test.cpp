@@ -210,6 +210,34 @@ TEST_CASE("appending an event id again is refused and changes nothing",
   CHECK(f.store.read_stream_forward("idem").events.size() == 1);
 }
 
+TEST_CASE("duplicate ids are caught whatever order ids arrive in",
+          "[eventstore][append][idempotency]") {
+  Fixture f;
+  std::vector<Uuid> ids;
+  for (int i = 0; i < 60; ++i) ids.push_back(Uuid::v7());  // increasing
+  for (int i = 0; i < 60; ++i) ids.push_back(Uuid::v4());  // random
+  std::vector<Uuid> order;
+  for (int i = 59; i >= 30; --i) order.push_back(ids[static_cast<std::size_t>(i)]);  // descending
+  for (int i = 0; i < 30; ++i) order.push_back(ids[static_cast<std::size_t>(i)]);    // ascending
+  for (int i = 60; i < 120; ++i) order.push_back(ids[static_cast<std::size_t>(i)]);
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    EventData e = event("Ordered");
+    e.id = order[i];
+    REQUIRE(f.store.append("order-" + std::to_string(i % 5), ExpectedVersion::any(), e).ok());
+  }
+  for (const Uuid& id : ids) {
+    EventData again = event("Again");
+    again.id = id;
+    const AppendResult r = f.store.append("again", ExpectedVersion::any(), again);
+    REQUIRE(r.status == WriteStatus::duplicate_event_id);
+    CHECK(r.event_id == id);
+  }
+  CHECK(f.store.head_position() == 120);
+  // Every id can be linked, i.e. found.
+  CHECK(f.store.link("all-of-them", 0, ids).ok());
+  CHECK(f.store.read_stream_forward("all-of-them").events.size() == 120);
+}
+
 TEST_CASE("recorded events keep every field of the appended events", "[eventstore][append]") {
   Fixture f;
   EventData full;
