@@ -57,7 +57,9 @@ class Param {
   Param(const Uuid& id) noexcept : type_(Type::uuid) { uuid_ = id.bytes(); }
   Param(Timestamp time) noexcept;
   template <typename T>
-  Param(const std::optional<T>& value) : Param(value ? Param(*value) : Param()) {}
+  Param(const std::optional<T>& value) : type_(Type::null) {
+    if (value.has_value()) *this = Param(value.value());
+  }
 
   Type type() const noexcept { return type_; }
   bool is_null() const noexcept { return type_ == Type::null; }
