@@ -10,5 +10,6 @@
 #include "gamebot/eventstore/memory_backend.hpp"
 #include "gamebot/eventstore/results.hpp"
 #include "gamebot/eventstore/subscription.hpp"
+#include "gamebot/eventstore/typed_event_store.hpp"
 #include "gamebot/eventstore/types.hpp"
 #include "gamebot/eventstore/validation.hpp"
