@@ -7,6 +7,7 @@
 #include "gamebot/eventstore/errors.hpp"
 #include "gamebot/eventstore/event_store.hpp"
 #include "gamebot/eventstore/memory_backend.hpp"
+#include "gamebot/eventstore/sqlite_backend.hpp"
 
 namespace gamebot::eventstore {
 
@@ -20,11 +21,17 @@ std::shared_ptr<Backend> open_memory(std::string_view url) {
   return std::make_shared<MemoryBackend>();
 }
 
-// Schemes built into this library; SQL backend modules add theirs with
+std::shared_ptr<Backend> open_sqlite(std::string_view url) {
+  return SqliteBackend::open(url);
+}
+
+// Schemes built into this library (named here, not self-registered: a static
+// library drops objects nothing references); others come through
 // register_backend_scheme.
 struct Registry {
   std::mutex mutex;
-  std::map<std::string, BackendFactory, std::less<>> factories{{"memory", &open_memory}};
+  std::map<std::string, BackendFactory, std::less<>> factories{{"memory", &open_memory},
+                                                               {"sqlite", &open_sqlite}};
 };
 
 Registry& registry() {

@@ -17,13 +17,13 @@ namespace {
 
 // The newest version of stream `s`: its newest own event or link (a stream
 // exists only with at least one).
-#define GB_STREAM_VERSION                                                                 \
-  "max(coalesce((SELECT e.stream_version FROM eventstore_events e WHERE e.stream_id = " \
-  "s.stream_id ORDER BY e.stream_version DESC LIMIT 1), 0), CASE WHEN s.has_links THEN "  \
-  "coalesce((SELECT l.version FROM eventstore_links l WHERE l.stream_id = s.stream_id "   \
+#define GB_STREAM_VERSION                                                                \
+  "max(coalesce((SELECT e.stream_version FROM eventstore_events e WHERE e.stream_id = "  \
+  "s.stream_id ORDER BY e.stream_version DESC LIMIT 1), 0), CASE WHEN s.has_links THEN " \
+  "coalesce((SELECT l.version FROM eventstore_links l WHERE l.stream_id = s.stream_id "  \
   "ORDER BY l.version DESC LIMIT 1), 0) ELSE 0 END)"
 
-#define GB_EVENT_COLUMNS                                                                       \
+#define GB_EVENT_COLUMNS                                                                \
   "e.position, e.event_id, e.stream_id, e.stream_version, e.type, e.data, e.metadata, " \
   "e.causation_id, e.correlation_id, e.created_at"
 
@@ -289,13 +289,15 @@ std::int64_t Statement::integer(int column) const noexcept {
 std::string_view Statement::text(int column) const noexcept {
   const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
   const int size = sqlite3_column_bytes(stmt_, column);
-  return data == nullptr ? std::string_view() : std::string_view(data, static_cast<std::size_t>(size));
+  return data == nullptr ? std::string_view()
+                         : std::string_view(data, static_cast<std::size_t>(size));
 }
 
 std::string_view Statement::blob(int column) const noexcept {
   const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
   const int size = sqlite3_column_bytes(stmt_, column);
-  return data == nullptr ? std::string_view() : std::string_view(data, static_cast<std::size_t>(size));
+  return data == nullptr ? std::string_view()
+                         : std::string_view(data, static_cast<std::size_t>(size));
 }
 
 Uuid Statement::uuid(int column) const {
