@@ -972,6 +972,12 @@ std::string EphemeralPostgres::find_bindir(const std::string& override_bindir) {
       "postgresql)");
 }
 
+fs::path EphemeralPostgres::cached_image_path(const EphemeralPostgresOptions& options) {
+  const std::string version = server_version(find_bindir(options.bindir));
+  auto cache = usable_cache_root(options, version);
+  return cache ? image_path(*cache, options.superuser) : fs::path();
+}
+
 std::vector<fs::path> EphemeralPostgres::reap_orphans(const fs::path& base_dir,
                                                       std::chrono::seconds grace) {
   return reap_in(base_dir, grace, {});

@@ -155,34 +155,36 @@ ResolvedOptions resolve_options(const OptionInputs& flags, const EnvGetter& env)
 
   auto backend = pick(flags.backend, "--backend", env, kEnvBackend);
   auto url = pick(flags.database_url, "--database-url", env, kEnvDatabaseUrl);
-  std::optional<Backend> explicit_backend;
-  if (backend) explicit_backend = parse_backend(backend->value, backend->name);
-  std::optional<Backend> url_backend;
+  // Plain values and flags rather than std::optional<Backend>: g++ 12 under
+  // -fsanitize=thread reports a false maybe-uninitialized for the latter.
+  bool use_backend_flag = backend.has_value();
+  const Backend explicit_backend =
+      backend ? parse_backend(backend->value, backend->name) : Backend::sqlite;
+  bool use_url = url.has_value();
+  Backend url_backend = Backend::sqlite;
   if (url) {
     if (url->value.empty()) configuration_error(url->name + ": empty database URL");
     url_backend = backend_of_url(url->value, url->name);
   }
-  if (explicit_backend && url_backend && *explicit_backend != *url_backend) {
+  if (use_backend_flag && use_url && explicit_backend != url_backend) {
     if (backend->from_flag && !url->from_flag) {
       resolved.notes.push_back(fmt::format("{} ignored: {} {} chooses another backend",
                                            describe_source(*url, true), backend->name,
                                            backend->value));
-      url.reset();
-      url_backend.reset();
+      use_url = false;
     } else if (!backend->from_flag && url->from_flag) {
       resolved.notes.push_back(fmt::format("{} overridden by {} (a {} URL)",
                                            describe_source(*backend, false), url->name,
-                                           to_string(*url_backend)));
-      explicit_backend.reset();
+                                           to_string(url_backend)));
+      use_backend_flag = false;
     } else {
       configuration_error(fmt::format("{} is a {} URL but {} is {}: they contradict",
-                                      describe_source(*url, true), to_string(*url_backend),
+                                      describe_source(*url, true), to_string(url_backend),
                                       backend->name, backend->value));
     }
   }
-  if (url) options.database_url = url->value;
-  options.backend =
-      explicit_backend ? *explicit_backend : (url_backend ? *url_backend : Backend::sqlite);
+  if (use_url) options.database_url = url->value;
+  options.backend = use_backend_flag ? explicit_backend : (use_url ? url_backend : Backend::sqlite);
 
   if (auto isolation = pick(flags.isolation, "--isolation", env, kEnvIsolation)) {
     options.isolation = parse_isolation(isolation->value, isolation->name);

@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -156,13 +157,15 @@ TEST_CASE("a damaged cached image is rebuilt instead of failing every run",
   gamebot::testing::TempDir cache;
   EphemeralPostgresOptions options = options_in(base, cache);
   options.spare_clusters = 0;  // the damaged image itself must be started
-  { EphemeralPostgres warm(options); }
-  const fs::path image = image_in(cache.path());
-  REQUIRE(fs::remove(image / "global" / "pg_control"));
+  const fs::path image = EphemeralPostgres::cached_image_path(options);
+  REQUIRE(image.parent_path() == fs::path(cache.path()));
+  fs::create_directory(image);  // a cluster without its files, as a crashed copy might leave
+  std::ofstream(image / "PG_VERSION") << "15\n";
   EphemeralPostgres server(options);
   CHECK_FALSE(server.timings().from_cache);
+  CHECK(server.timings().initdb > 0ns);
   CHECK(accepts_connections(server.url()));
-  CHECK(fs::exists(image_in(cache.path()) / "global" / "pg_control"));
+  CHECK(fs::exists(image / "global" / "pg_control"));  // the image was rebuilt
 }
 
 TEST_CASE("two concurrent ephemeral servers do not collide", "[harness][ephemeral_postgres]") {
@@ -188,8 +191,11 @@ TEST_CASE("two processes starting with an empty cache both get their own server"
           "[harness][ephemeral_postgres]") {
   BaseDir base;
   gamebot::testing::TempDir cache;
-  ChildProcess first({GAMEBOT_HARNESS_TEST_CHILD, "pg-start", base.path().string(), cache.path()});
-  ChildProcess second({GAMEBOT_HARNESS_TEST_CHILD, "pg-start", base.path().string(), cache.path()});
+  // No spares: this is about two first starts meeting on one empty cache.
+  ChildProcess first(
+      {GAMEBOT_HARNESS_TEST_CHILD, "pg-start", base.path().string(), cache.path(), "0"});
+  ChildProcess second(
+      {GAMEBOT_HARNESS_TEST_CHILD, "pg-start", base.path().string(), cache.path(), "0"});
   auto first_line = first.read_line(20s);
   auto second_line = second.read_line(20s);
   REQUIRE(first_line);

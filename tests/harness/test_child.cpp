@@ -39,7 +39,7 @@ int usage() {
   std::fprintf(stderr,
                "usage: harness_test_child teardown-signal|teardown-slow|teardown-exit|"
                "teardown-terminate|teardown-fork|teardown-scope DIR\n"
-               "       harness_test_child pg-start BASE_DIR [CACHE_DIR]\n");
+               "       harness_test_child pg-start BASE_DIR [CACHE_DIR [SPARE_CLUSTERS]]\n");
   return 2;
 }
 
@@ -106,10 +106,11 @@ int main(int argc, char** argv) {
     ready();
     return 0;
   }
-  if (scenario == "pg-start" && (argc == 3 || argc == 4)) {
+  if (scenario == "pg-start" && argc >= 3 && argc <= 5) {
     EphemeralPostgresOptions options;
     options.base_dir = argv[2];
-    if (argc == 4) options.cache_dir = argv[3];
+    if (argc >= 4) options.cache_dir = argv[3];
+    if (argc == 5) options.spare_clusters = std::atoi(argv[4]);
     EphemeralPostgres server(options);
     ready(server.directory().string());
     wait_forever();

@@ -90,6 +90,11 @@ class EphemeralPostgres {
   // initdb, pg_ctl and postgres.
   static std::string find_bindir(const std::string& override_bindir = {});
 
+  // Where the cached cluster image for these options lives (it may not exist
+  // yet); empty when no usable cache directory exists. Creates the cache
+  // directory. Throws like find_bindir().
+  static std::filesystem::path cached_image_path(const EphemeralPostgresOptions& options = {});
+
   // Stops and deletes every server directory under `base_dir` (empty: the
   // default) whose marker says its owner is gone (is_orphan with this host).
   // Directories without a marker or owned by another user are never touched.

@@ -45,9 +45,15 @@ struct HarnessOptions {
 std::string describe(const HarnessOptions& options);
 
 // The raw text of each harness option as given on a command line, before
-// validation; unset means "not given". A framework's own option parser (e.g.
-// Catch2's Clara, see harness_catch2_main) can fill this and call
-// resolve_options(), so both paths share the same rules.
+// validation; unset means "not given". A framework's own option parser can
+// fill this and call resolve_options(), so both paths share the same rules.
+// With Catch2 v2, extend Session::cli() with lambdas:
+//   session.cli(session.cli()
+//       | Catch::clara::Opt([&](const std::string& v) { inputs.backend = v; }, "backend")
+//             ["--backend"]("memory|sqlite|postgres")
+//       | Catch::clara::Opt([&](bool) { inputs.keep = "true"; })["--keep"]("keep databases"));
+// or strip the harness options first with parse_options() and hand
+// ParsedOptions::remaining to Session::applyCommandLine().
 struct OptionInputs {
   std::optional<std::string> backend;           // --backend
   std::optional<std::string> database_url;      // --database-url

@@ -1,0 +1,45 @@
+#pragma once
+
+// Catch2 v2 integration. Link `gamebot::harness_catch2_main` (it provides main()) and define,
+// in ONE source file of the test binary, the hook that registers your event types:
+//
+//   void gamebot::harness::configure(gamebot::harness::HarnessSetup& setup) {
+//     setup.registry.register_type<PlayerJoined>("player_joined", 1, {{"g1", "ana"}});
+//     setup.app_migrations.push_back({1, "create_players", "CREATE TABLE players (...)"});
+//   }
+//
+// A plain function (not a static-registration object) because the linker drops unreferenced
+// objects of static libraries; main() references configure(), so it is always linked. A binary
+// without event types may omit it (a weak default registers nothing).
+//
+// main() adds --backend, --database-url, --isolation, --keep, --report, --connect-deadline and
+// --log-level to Catch's command line (environment: GAMEBOT_TEST_*; flags win), starts the
+// TestEnvironment before the first test (a phase failure ends the run before any test), gives
+// each test case its TestContext, tears down after the last test, prints the summary and
+// writes --report. Exit status: 0 when everything passed; 200 + phase number (200 preflight ...
+// 203 schema) when start-up failed; 199 when tests failed for infrastructure faults
+// (connectivity, timeout, pool_exhausted), counted apart from assertion failures; otherwise
+// Catch's failure count (at least 1), including tests that leaked.
+
+#include "gamebot/eventstore/event_store.hpp"
+#include "gamebot/harness/test_environment.hpp"
+#include "gamebot/repo/repo_facade.hpp"
+
+namespace gamebot::harness {
+
+// Defined by the user's test binary (see above).
+void configure(HarnessSetup& setup);
+
+// The running environment and the current test's context (valid inside a test case run by
+// harness_catch2_main). Throw gamebot::Error(internal) outside one.
+TestEnvironment& current_environment();
+TestContext& current_test();
+
+// Fixture for TEST_CASE_METHOD: the current test's isolated store and repo.
+class StoreFixture {
+ public:
+  eventstore::EventStore& store() { return current_test().store(); }
+  const repo::Repo& repo() { return current_test().repo(); }
+};
+
+}  // namespace gamebot::harness

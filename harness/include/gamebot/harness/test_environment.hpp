@@ -1,0 +1,161 @@
+#pragma once
+
+// The test database manager (the seed's DatabaseManager, done right), without
+// any test framework. A run goes through the phases of report.hpp in strict
+// order; start() runs the first four and throws PhaseFailure at the first that
+// fails, before any test has started:
+//
+//   1. preflight     the serializer conformance suite over the registry (no database yet);
+//   2. connectivity  connect with backoff + jitter under HarnessOptions::connect_deadline
+//                    (authentication is never retried);
+//   3. provisioning  this run's database (PostgreSQL `gamebot_test_<runid>[_w<worker>]`, a clone
+//                    of a template database keyed by the migration hash; SQLite: a 0700 run
+//                    directory), each carrying a RunMarker; orphans of dead runs reaped first;
+//   4. schema        tables, indexes, functions and migration versions checked (also on a
+//                    cached template before it is trusted).
+//
+// Then begin_test() gives each test an isolated store and repo (see TestContext), and finish()
+// (or the destructor, or process_teardown() on exit/SIGINT/SIGTERM) tears everything down.
+//
+// Markers. PostgreSQL: the RunMarker text is the database's COMMENT (readable from
+// pg_database by any connection, so the reaper never has to guess or connect to it). SQLite: a
+// marker file `gamebot-run-marker` in the run directory. Nothing without a marker is ever
+// dropped, truncated or migrated; the database a --database-url names is only used to connect
+// and is never changed.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gamebot/core/error.hpp"
+#include "gamebot/eventstore/event_store.hpp"
+#include "gamebot/harness/options.hpp"
+#include "gamebot/harness/report.hpp"
+#include "gamebot/harness/run_marker.hpp"
+#include "gamebot/repo/migrator.hpp"
+#include "gamebot/repo/repo_facade.hpp"
+#include "gamebot/serializers/conformance.hpp"
+#include "gamebot/serializers/type_registry.hpp"
+
+namespace gamebot::harness {
+
+// A database object the application's migrations must have created; checked in phase 4.
+struct ExpectedObject {
+  enum class Kind { table, index, function };
+  Kind kind = Kind::table;
+  std::string name;  // unqualified (PostgreSQL: looked up in the search path's first schema)
+};
+
+// What the user's test binary contributes to the run.
+struct HarnessSetup {
+  serializers::TypeRegistry registry;               // event types checked by the preflight
+  serializers::ConformanceOptions conformance{};    // golden directory, codecs, limits
+  std::vector<repo::Migration> app_migrations;      // the application's own tables (after the store's)
+  std::vector<ExpectedObject> expected_objects;     // application objects phase 4 requires
+  std::chrono::seconds orphan_grace = kDefaultOrphanGrace;  // age at which any marker is an orphan
+  std::size_t test_threads = 1;  // threads one test uses at most (sizes the pool)
+  std::size_t prepared_clones = 2;  // `database` isolation: clones prepared ahead in the background
+};
+
+// A phase of start() failed. what() is one screen: the phase, the fault class and the
+// diagnosis (never a password). fault() is the underlying fault class.
+class PhaseFailure : public Error {
+ public:
+  PhaseFailure(Phase phase, FaultClass fault, std::string diagnosis);
+  Phase phase() const noexcept { return phase_; }
+
+ private:
+  Phase phase_;
+};
+
+// What a test left behind, found when it ended (each is reported with the test's name).
+struct TestLeak {
+  std::string what;  // "connection checked out by 'x' on thread 12 since ...", ...
+};
+
+class TestEnvironment;
+struct TestContextState;
+
+// One test's isolated store and repo. Move-only; end() or the destructor rolls back / resets /
+// drops (per the isolation strategy) and checks for leaks. Use it on the thread that began it
+// (other threads: Sandbox allowances through sandbox()).
+class TestContext {
+ public:
+  TestContext() noexcept;
+  TestContext(TestContext&&) noexcept;
+  TestContext& operator=(TestContext&&) noexcept;
+  TestContext(const TestContext&) = delete;
+  TestContext& operator=(const TestContext&) = delete;
+  ~TestContext();  // end(), leaks logged
+
+  const std::string& name() const;
+  // The isolated event store. Throws the fault that prevented the isolation from being set up
+  // (an infrastructure fault: connectivity, timeout, pool_exhausted), if any.
+  eventstore::EventStore& store();
+  // The isolated repo (the sandboxed repo under `transaction`). The memory backend has no SQL
+  // database: gamebot::Error(configuration).
+  const repo::Repo& repo();
+  // The sandbox of `transaction` isolation (nullptr otherwise), for allow()/Allowance.
+  repo::Sandbox* sandbox();
+  // The fault recorded when setting up the isolation failed; nullopt when it is usable.
+  std::optional<FaultClass> setup_fault() const;
+
+  // Ends the test: closes subscriptions' check, rolls back / resets / drops, and returns what
+  // the test leaked (checked-out connections, transactions left open, persistent subscriptions
+  // still subscribed). Idempotent (later calls return nothing). noexcept: failures are leaks.
+  std::vector<TestLeak> end() noexcept;
+
+ private:
+  friend class TestEnvironment;
+  explicit TestContext(std::unique_ptr<TestContextState> state) noexcept;
+  std::unique_ptr<TestContextState> state_;
+};
+
+// The run. Not thread-safe except begin_test()/TestContext (one per thread at a time) and
+// report(). Move-less (it registers teardown actions that refer to it).
+class TestEnvironment {
+ public:
+  TestEnvironment(HarnessOptions options, HarnessSetup setup);
+  ~TestEnvironment();  // finish()
+  TestEnvironment(const TestEnvironment&) = delete;
+  TestEnvironment& operator=(const TestEnvironment&) = delete;
+
+  // Runs phases 1-4. Throws PhaseFailure at the first that fails (the run must stop; what was
+  // provisioned is torn down first). Call once.
+  void start();
+  bool started() const noexcept;
+
+  // An isolated context for the test `name` (its name labels pool checkouts and leak reports).
+  // Never throws for infrastructure faults: they are recorded in the context (setup_fault(),
+  // thrown by store()/repo()) so the test fails as an infrastructure failure. Retries such faults
+  // within a small budget; after a connectivity fault the next tests try once, quickly (a dead
+  // server costs each test milliseconds, not the connect deadline). Requires start().
+  TestContext begin_test(std::string name);
+
+  // Tears everything down (drops databases and schemas with our marker, stops an ephemeral
+  // server; with --keep prints and keeps the databases), logs the summary and writes the JSON
+  // report when --report was given. Idempotent; noexcept (failures are logged).
+  void finish() noexcept;
+
+  RunReport& report() noexcept;
+  const HarnessOptions& options() const noexcept;
+  // Name of this run's database (PostgreSQL) or directory (SQLite); empty for memory.
+  std::string run_database() const;
+  // What --keep kept (database names, directories).
+  std::vector<std::string> kept() const;
+  // The migration-set hash the template is keyed on (empty for memory).
+  std::string migration_hash() const;
+  // Whether provisioning cloned a cached template (false: built it, or no template).
+  bool template_was_cached() const noexcept;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gamebot::harness

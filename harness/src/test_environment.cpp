@@ -1,0 +1,643 @@
+#include "gamebot/harness/test_environment.hpp"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "env/schema_check.hpp"
+#include "env/tracking_backend.hpp"
+#include "gamebot/eventstore/memory_backend.hpp"
+#include "gamebot/eventstore/postgres_backend.hpp"
+#include "gamebot/eventstore/postgres_schema.hpp"
+#include "gamebot/eventstore/sqlite_backend.hpp"
+#include "gamebot/harness/ephemeral_postgres.hpp"
+#include "gamebot/harness/retry.hpp"
+#include "gamebot/harness/run_id.hpp"
+#include "gamebot/harness/teardown.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/errors.hpp"
+#include "gamebot/repo/identifier.hpp"
+#include "gamebot/repo/pool.hpp"
+#include "gamebot/repo/sandbox.hpp"
+#include "gamebot/repo/sqlite_connection.hpp"
+#include "log.hpp"
+
+namespace fs = std::filesystem;
+
+namespace gamebot::harness {
+
+namespace {
+
+std::string phase_screen(Phase phase, FaultClass fault, const std::string& diagnosis) {
+  return "gamebot harness: phase " + std::string(to_string(phase)) + " failed (" +
+         std::string(gamebot::to_string(fault)) + "); no test was run.\n" + diagnosis;
+}
+
+// A string literal for utility statements that take no parameters (COMMENT ON).
+std::string quote_literal(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string hex32(std::uint32_t value) {
+  char buffer[9];
+  std::snprintf(buffer, sizeof buffer, "%08x", value);
+  return buffer;
+}
+
+}  // namespace
+
+PhaseFailure::PhaseFailure(Phase phase, FaultClass fault, std::string diagnosis)
+    : Error(fault, phase_screen(phase, fault, diagnosis)), phase_(phase) {}
+
+// ---- per-test state ---------------------------------------------------------
+
+struct TestContextState {
+  std::string name;
+  std::optional<repo::ScopedCheckoutLabel> label;
+  std::shared_ptr<env::TrackingBackend> tracker;
+  std::optional<eventstore::EventStore> store;
+  std::optional<repo::Repo> repo;
+  std::unique_ptr<repo::Sandbox> sandbox;
+  std::exception_ptr setup_error;
+  std::optional<FaultClass> setup_fault;
+  std::uint64_t dirty_returns_before = 0;
+  std::function<void(std::vector<TestLeak>&)> release;  // strategy cleanup, after leak checks
+  bool ended = false;
+
+  void rethrow_setup() const {
+    if (setup_error) std::rethrow_exception(setup_error);
+  }
+};
+
+TestContext::TestContext() noexcept = default;
+TestContext::TestContext(std::unique_ptr<TestContextState> state) noexcept
+    : state_(std::move(state)) {}
+TestContext::TestContext(TestContext&&) noexcept = default;
+TestContext& TestContext::operator=(TestContext&& other) noexcept {
+  if (this != &other) {
+    end();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+TestContext::~TestContext() {
+  for (const TestLeak& leak : end())
+    detail::log().error("test '{}' leaked: {}", state_ ? state_->name : "", leak.what);
+}
+
+const std::string& TestContext::name() const {
+  static const std::string empty;
+  return state_ ? state_->name : empty;
+}
+
+eventstore::EventStore& TestContext::store() {
+  if (!state_) throw Error(FaultClass::internal, "TestContext is empty");
+  state_->rethrow_setup();
+  return *state_->store;
+}
+
+const repo::Repo& TestContext::repo() {
+  if (!state_) throw Error(FaultClass::internal, "TestContext is empty");
+  state_->rethrow_setup();
+  if (!state_->repo)
+    throw Error(FaultClass::configuration,
+                "the memory backend has no SQL database: run with --backend sqlite or postgres "
+                "for tests that use repo()");
+  return *state_->repo;
+}
+
+repo::Sandbox* TestContext::sandbox() { return state_ ? state_->sandbox.get() : nullptr; }
+
+std::optional<FaultClass> TestContext::setup_fault() const {
+  return state_ ? state_->setup_fault : std::nullopt;
+}
+
+std::vector<TestLeak> TestContext::end() noexcept {
+  std::vector<TestLeak> leaks;
+  if (!state_ || state_->ended) return leaks;
+  TestContextState& s = *state_;
+  s.ended = true;
+  try {
+    if (s.tracker) {
+      for (const auto& held : s.tracker->held())
+        leaks.push_back({"persistent subscription '" + held.subscription + "' on '" +
+                         held.stream_id + "' is still subscribed (close it before the test ends)"});
+    }
+    s.store.reset();
+    if (s.sandbox) {
+      s.sandbox->close();
+      s.sandbox.reset();
+    }
+    if (s.repo && !s.setup_error) {
+      repo::Pool& pool = s.repo->pool();
+      for (const repo::CheckoutInfo& holder : pool.checked_out())
+        leaks.push_back({"connection still checked out: " + holder.to_string()});
+      const std::uint64_t dirty = pool.stats().dirty_returns;
+      if (dirty > s.dirty_returns_before)
+        leaks.push_back({std::to_string(dirty - s.dirty_returns_before) +
+                         " connection(s) came back with a transaction left open outside the "
+                         "sandbox (rolled back)"});
+    }
+  } catch (const std::exception& e) {
+    leaks.push_back({std::string("ending the test failed: ") + e.what()});
+  }
+  try {
+    if (s.release) s.release(leaks);
+  } catch (const std::exception& e) {
+    leaks.push_back({std::string("releasing the test's isolation failed: ") + e.what()});
+  }
+  s.repo.reset();
+  s.tracker.reset();
+  s.label.reset();
+  return leaks;
+}
+
+// ---- providers ----------------------------------------------------------------
+
+namespace {
+
+struct Provider {
+  virtual ~Provider() = default;
+  virtual void connect(RunReport&) {}
+  virtual void provision(RunReport&) {}
+  virtual void verify() {}
+  virtual void begin(TestContextState& state) = 0;
+  virtual void teardown(bool keep, std::vector<std::string>& kept) noexcept = 0;
+  virtual std::string run_database() const { return {}; }
+  virtual std::string migration_hash() const { return {}; }
+  virtual bool template_cached() const { return false; }
+};
+
+// memory: one backend for the run, reset after each test.
+struct MemoryProvider final : Provider {
+  explicit MemoryProvider(Isolation isolation) : isolation_(isolation) {}
+  void begin(TestContextState& s) override {
+    s.tracker = std::make_shared<env::TrackingBackend>(backend_);
+    s.store.emplace(s.tracker);
+    if (isolation_ != Isolation::none)
+      s.release = [backend = backend_](std::vector<TestLeak>&) { backend->reset(); };
+  }
+  void teardown(bool, std::vector<std::string>&) noexcept override { backend_->reset(); }
+
+  Isolation isolation_;
+  std::shared_ptr<eventstore::MemoryBackend> backend_ =
+      std::make_shared<eventstore::MemoryBackend>();
+};
+
+std::vector<repo::Migration> sqlite_store_migrations() {
+  return eventstore::sqlite_event_store_migrations();
+}
+
+repo::MigratorOptions app_migrator_options(std::string schema = {}) {
+  repo::MigratorOptions options;
+  options.table = "gamebot_app_migrations";
+  options.schema = std::move(schema);
+  return options;
+}
+
+// One line per problem of a database against the expected migrations and objects.
+std::vector<std::string> schema_problems(repo::Connection& connection,
+                                         const repo::Migrator& store_migrator,
+                                         const std::optional<repo::Migrator>& app_migrator,
+                                         const std::vector<ExpectedObject>& objects,
+                                         const std::string& schema) {
+  std::vector<std::string> problems;
+  auto add_report = [&](const repo::VerifyReport& report, std::string_view what) {
+    for (const auto& p : report.pending)
+      problems.push_back(std::string(what) + " migration " + p + " is not applied");
+    for (const auto& p : report.problems) problems.push_back(std::string(what) + ": " + p);
+  };
+  add_report(store_migrator.verify(connection), "event store");
+  if (app_migrator) add_report(app_migrator->verify(connection), "application");
+  for (auto& line : env::missing_objects(connection, objects, schema)) problems.push_back(line);
+  return problems;
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& line : lines) out += "  - " + line + "\n";
+  return out;
+}
+
+repo::PoolOptions pool_for(std::size_t threads) {
+  repo::PoolOptions pool;
+  pool.max_size = std::max<std::size_t>(2, threads + 1);
+  pool.checkout_timeout = std::chrono::milliseconds(5000);
+  return pool;
+}
+
+// sqlite: a 0700 run directory with a marker, the run database migrated from a cached template
+// file keyed by the migration hash, and an in-memory image restored per test.
+struct SqliteProvider final : Provider {
+  SqliteProvider(const HarnessOptions& options, const HarnessSetup& setup,
+                 const RunIdentity& identity)
+      : options_(options), setup_(setup), identity_(identity) {
+    store_migrator_.emplace(sqlite_store_migrations(), eventstore::sqlite_event_store_migrator_options());
+    if (!setup.app_migrations.empty())
+      app_migrator_.emplace(setup.app_migrations, app_migrator_options());
+    objects_ = env::objects_created_by(sqlite_store_migrations());
+    for (const auto& o : env::objects_created_by(setup.app_migrations)) objects_.push_back(o);
+    for (const auto& o : setup.expected_objects) objects_.push_back(o);
+    hash_ = store_migrator_->set_hash() + (app_migrator_ ? app_migrator_->set_hash() : "");
+    hash_ = repo::Migrator::checksum(hash_).substr(0, 16);
+  }
+  ~SqliteProvider() override {
+    if (image_) sqlite3_close(image_);
+  }
+
+  fs::path base_dir() const {
+    if (!options_.database_url.empty()) {
+      auto url = repo::DatabaseUrl::parse(options_.database_url);
+      if (!url.sqlite_in_memory() && !url.sqlite_path().empty()) {
+        fs::path parent = fs::absolute(url.sqlite_path()).parent_path();
+        return parent;
+      }
+    }
+    const char* tmp = std::getenv("TMPDIR");
+    return tmp && *tmp ? fs::path(tmp) : fs::path("/tmp");
+  }
+
+  void connect(RunReport&) override {
+    base_ = base_dir();
+    std::error_code ec;
+    if (!fs::is_directory(base_, ec))
+      throw Error(FaultClass::connectivity,
+                  "directory " + base_.string() + " for the SQLite run directory does not exist");
+    if (::access(base_.c_str(), W_OK) != 0)
+      throw Error(FaultClass::configuration,
+                  "directory " + base_.string() + " is not writable by this user");
+  }
+
+  void reap() {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(base_, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind(kTestDatabasePrefix, 0) != 0 || !entry.is_directory(ec)) continue;
+      try {
+        auto marker = read_marker_file(entry.path() / "gamebot-run-marker");
+        if (!marker || marker->resource != "sqlite-run") continue;
+        if (!is_orphan(*marker, std::chrono::system_clock::now(), setup_.orphan_grace,
+                       this_host_name()))
+          continue;
+        fs::remove_all(entry.path(), ec);
+        detail::log().info("reaped orphaned SQLite run directory {} (owner pid {} on {} is gone)",
+                           entry.path().string(), marker->pid, marker->host);
+      } catch (const std::exception& e) {
+        detail::log().warn("not reaping {}: {}", entry.path().string(), e.what());
+      }
+    }
+  }
+
+  fs::path template_path() const {
+    return base_ / ("gamebot_sqlite_template_" + std::to_string(::getuid()) + "_" + hash_ + ".db");
+  }
+
+  void build_template(const fs::path& path) {
+    const fs::path building = path.string() + ".building." + std::to_string(::getpid());
+    fs::remove(building);
+    {
+      auto connection = repo::connect(repo::DatabaseUrl::sqlite_file(building.string()));
+      connection->execute_batch("PRAGMA journal_mode=DELETE");
+      store_migrator_->migrate(*connection);
+      if (app_migrator_) app_migrator_->migrate(*connection);
+    }
+    fs::rename(building, path);
+  }
+
+  void provision(RunReport&) override {
+    reap();
+    dir_ = base_ / test_database_name(identity_);
+    marker_ = RunMarker::for_this_process(identity_.run_id.str(), "sqlite-run");
+    fs::create_directory(dir_);
+    ::chmod(dir_.c_str(), 0700);
+    write_marker_file(dir_ / "gamebot-run-marker", marker_);
+    teardown_ = process_teardown().add("remove SQLite run directory " + dir_.string(),
+                                       [this] { remove_run_directory(); });
+    const fs::path tpl = template_path();
+    cached_ = fs::exists(tpl);
+    if (!cached_) build_template(tpl);
+    fs::copy_file(tpl, dir_ / "run.db", fs::copy_options::overwrite_existing);
+  }
+
+  void verify_file(const fs::path& db) {
+    auto connection = repo::connect(repo::DatabaseUrl::sqlite_file(db.string()));
+    auto problems = schema_problems(*connection, *store_migrator_, app_migrator_, objects_, {});
+    if (!problems.empty())
+      throw Error(FaultClass::schema, "database " + db.string() + " does not match the code:\n" +
+                                          join_lines(problems));
+  }
+
+  void verify() override {
+    try {
+      verify_file(dir_ / "run.db");
+    } catch (const Error& e) {
+      if (!cached_ || e.fault() != FaultClass::schema) throw;
+      detail::log().warn("cached SQLite template {} failed verification; rebuilding it: {}",
+                         template_path().string(), e.message());
+      fs::remove(template_path());
+      build_template(template_path());
+      cached_ = false;
+      fs::copy_file(template_path(), dir_ / "run.db", fs::copy_options::overwrite_existing);
+      verify_file(dir_ / "run.db");
+    }
+    repo::RepoOptions repo_options;
+    repo_options.pool = pool_for(setup_.test_threads);
+    run_repo_.emplace(repo::Repo::open(repo::DatabaseUrl::sqlite_file((dir_ / "run.db").string()),
+                                       repo_options));
+    eventstore::SqliteBackendOptions backend_options;
+    backend_options.migrate = false;
+    run_backend_ = std::make_shared<eventstore::SqliteBackend>(*run_repo_, backend_options);
+    if (options_.isolation == Isolation::database) {
+      if (sqlite3_open_v2(":memory:", &image_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
+        throw Error(FaultClass::provisioning, "cannot open the in-memory SQLite image");
+      sqlite3* source = nullptr;
+      sqlite3_open_v2((dir_ / "run.db").c_str(), &source, SQLITE_OPEN_READONLY, nullptr);
+      copy_database(source, image_);
+      sqlite3_close(source);
+    }
+  }
+
+  static void copy_database(sqlite3* source, sqlite3* destination) {
+    sqlite3_backup* backup = sqlite3_backup_init(destination, "main", source, "main");
+    if (!backup)
+      throw Error(FaultClass::provisioning,
+                  std::string("sqlite3_backup_init failed: ") + sqlite3_errmsg(destination));
+    const int step = sqlite3_backup_step(backup, -1);
+    sqlite3_backup_finish(backup);
+    if (step != SQLITE_DONE)
+      throw Error(FaultClass::provisioning,
+                  std::string("restoring the SQLite image failed: ") + sqlite3_errstr(step));
+  }
+
+  void begin(TestContextState& s) override {
+    std::shared_ptr<eventstore::Backend> backend;
+    switch (options_.isolation) {
+      case Isolation::transaction: {
+        s.repo = *run_repo_;
+        s.dirty_returns_before = run_repo_->pool().stats().dirty_returns;
+        repo::SandboxOptions sandbox_options;
+        sandbox_options.label = s.name;
+        s.sandbox = std::make_unique<repo::Sandbox>(*run_repo_, sandbox_options);
+        backend = run_backend_;
+        break;
+      }
+      case Isolation::database: {
+        repo::RepoOptions repo_options;
+        repo_options.pool.max_size = 1;
+        repo::Repo fresh = repo::Repo::open(repo::DatabaseUrl::sqlite_memory(
+                                                "gamebot_test_" + std::to_string(++clones_)),
+                                            repo_options);
+        {
+          auto lease = fresh.acquire();
+          auto& connection = static_cast<repo::SqliteConnection&>(*lease);
+          copy_database(image_, connection.native_handle());
+        }
+        eventstore::SqliteBackendOptions backend_options;
+        backend_options.migrate = false;
+        backend_options.watch_interval = std::chrono::milliseconds(0);
+        backend = std::make_shared<eventstore::SqliteBackend>(fresh, backend_options);
+        s.repo = fresh;
+        break;
+      }
+      default:
+        s.repo = *run_repo_;
+        s.dirty_returns_before = run_repo_->pool().stats().dirty_returns;
+        backend = run_backend_;
+        break;
+    }
+    s.tracker = std::make_shared<env::TrackingBackend>(backend);
+    s.store.emplace(s.tracker);
+  }
+
+  void remove_run_directory() {
+    run_backend_.reset();
+    run_repo_.reset();
+    if (dir_.empty()) return;
+    if (keep_) return;
+    auto marker = read_marker_file(dir_ / "gamebot-run-marker");
+    if (!marker || marker->run_id != marker_.run_id) return;  // not ours: never touched
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_, ec))
+      if (entry.path().filename() != "gamebot-run-marker") fs::remove_all(entry.path(), ec);
+    fs::remove(dir_ / "gamebot-run-marker", ec);  // the marker goes last
+    fs::remove(dir_, ec);
+  }
+
+  void teardown(bool keep, std::vector<std::string>& kept) noexcept override {
+    keep_ = keep;
+    try {
+      if (keep && !dir_.empty()) kept.push_back(dir_.string());
+      teardown_.run_now();
+    } catch (const std::exception& e) {
+      detail::log().error("SQLite teardown: {}", e.what());
+    }
+  }
+
+  std::string run_database() const override { return dir_.string(); }
+  std::string migration_hash() const override { return hash_; }
+  bool template_cached() const override { return cached_; }
+
+  const HarnessOptions& options_;
+  const HarnessSetup& setup_;
+  RunIdentity identity_;
+  std::optional<repo::Migrator> store_migrator_;
+  std::optional<repo::Migrator> app_migrator_;
+  std::vector<ExpectedObject> objects_;
+  std::string hash_;
+  fs::path base_;
+  fs::path dir_;
+  RunMarker marker_;
+  bool cached_ = false;
+  bool keep_ = false;
+  std::optional<repo::Repo> run_repo_;
+  std::shared_ptr<eventstore::SqliteBackend> run_backend_;
+  sqlite3* image_ = nullptr;
+  std::atomic<std::uint64_t> clones_{0};
+  TeardownHandle teardown_;
+};
+
+#include "env/postgres_provider.inc"
+
+}  // namespace
+
+// ---- the environment ------------------------------------------------------------
+
+struct TestEnvironment::Impl {
+  HarnessOptions options;
+  HarnessSetup setup;
+  RunIdentity identity;
+  RunReport report;
+  std::unique_ptr<Provider> provider;
+  bool started = false;
+  bool finished = false;
+  std::vector<std::string> kept;
+  std::atomic<bool> circuit_open{false};
+  TeardownHandle teardown;
+};
+
+TestEnvironment::TestEnvironment(HarnessOptions options, HarnessSetup setup)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->setup = std::move(setup);
+  impl_->identity = detect_run_identity(process_environment());
+  set_log_level(impl_->options.log_level);
+  impl_->report.set_run_id(impl_->identity.run_id.str());
+  impl_->report.set_backend(impl_->options.backend);
+  impl_->report.set_isolation(impl_->options.isolation);
+}
+
+TestEnvironment::~TestEnvironment() { finish(); }
+
+bool TestEnvironment::started() const noexcept { return impl_->started; }
+RunReport& TestEnvironment::report() noexcept { return impl_->report; }
+const HarnessOptions& TestEnvironment::options() const noexcept { return impl_->options; }
+std::string TestEnvironment::run_database() const {
+  return impl_->provider ? impl_->provider->run_database() : std::string();
+}
+std::vector<std::string> TestEnvironment::kept() const { return impl_->kept; }
+std::string TestEnvironment::migration_hash() const {
+  return impl_->provider ? impl_->provider->migration_hash() : std::string();
+}
+bool TestEnvironment::template_was_cached() const noexcept {
+  return impl_->provider && impl_->provider->template_cached();
+}
+
+void TestEnvironment::start() {
+  Impl& s = *impl_;
+  if (s.started) throw Error(FaultClass::internal, "TestEnvironment::start() called twice");
+  install_process_teardown_hooks();
+  s.teardown = process_teardown().add("gamebot test environment", [this] { finish(); });
+
+  auto run_phase = [&](Phase phase, const std::function<std::string()>& body) {
+    PhaseTimer timer(s.report, phase);
+    try {
+      timer.succeed(body());
+    } catch (const PhaseFailure& failure) {
+      timer.fail(failure);
+      finish();
+      throw;
+    } catch (const Error& error) {
+      timer.fail(error);
+      finish();
+      throw PhaseFailure(phase, error.fault(), error.message());
+    } catch (const std::exception& error) {
+      Error wrapped(FaultClass::internal, error.what());
+      timer.fail(wrapped);
+      finish();
+      throw PhaseFailure(phase, FaultClass::internal, error.what());
+    }
+  };
+
+  run_phase(Phase::preflight, [&]() -> std::string {
+    if (s.setup.registry.empty()) return "no event types registered";
+    auto report = serializers::run_conformance(s.setup.registry, s.setup.conformance);
+    if (!report.passed())
+      throw Error(FaultClass::serialization,
+                  "the serializer conformance suite failed (" +
+                      std::to_string(report.failed_count()) + " type/codec entries); no database "
+                      "was touched:\n" + report.to_string(30));
+    return std::to_string(report.entries.size()) + " type/codec entries conform";
+  });
+
+  switch (s.options.backend) {
+    case Backend::memory:
+      s.provider = std::make_unique<MemoryProvider>(s.options.isolation);
+      break;
+    case Backend::sqlite:
+      s.provider = std::make_unique<SqliteProvider>(s.options, s.setup, s.identity);
+      break;
+    case Backend::postgres:
+      s.provider = std::make_unique<PostgresProvider>(s.options, s.setup, s.identity);
+      break;
+  }
+  run_phase(Phase::connectivity, [&] {
+    s.provider->connect(s.report);
+    return std::string("connected");
+  });
+  run_phase(Phase::provisioning, [&] {
+    s.provider->provision(s.report);
+    return s.provider->run_database() +
+           (s.provider->template_cached() ? " (cloned the cached template)" : "");
+  });
+  run_phase(Phase::schema, [&] {
+    s.provider->verify();
+    return std::string("schema verified");
+  });
+  s.started = true;
+}
+
+TestContext TestEnvironment::begin_test(std::string name) {
+  Impl& s = *impl_;
+  auto state = std::make_unique<TestContextState>();
+  state->name = name;
+  if (!s.started) {
+    state->setup_fault = FaultClass::internal;
+    state->setup_error = std::make_exception_ptr(
+        Error(FaultClass::internal, "begin_test before a successful TestEnvironment::start()"));
+    return TestContext(std::move(state));
+  }
+  state->label.emplace(name);
+  RetryPolicy policy;
+  policy.deadline = s.circuit_open ? std::chrono::milliseconds(0) : std::chrono::milliseconds(3000);
+  policy.max_attempts = s.circuit_open ? 1 : 3;
+  policy.on_retry = [&](const RetryAttempt&, const Error&, std::chrono::nanoseconds) {
+    s.report.add_retries(1);
+  };
+  try {
+    retry_with_deadline(
+        [&] {
+          state->store.reset();
+          state->sandbox.reset();
+          state->repo.reset();
+          s.provider->begin(*state);
+        },
+        policy);
+    s.circuit_open = false;
+  } catch (const Error& error) {
+    state->store.reset();
+    state->sandbox.reset();
+    state->repo.reset();
+    state->setup_fault = error.fault();
+    state->setup_error = std::current_exception();
+    if (error.fault() == FaultClass::connectivity) s.circuit_open = true;
+  } catch (const std::exception& error) {
+    state->setup_fault = FaultClass::internal;
+    state->setup_error = std::current_exception();
+  }
+  return TestContext(std::move(state));
+}
+
+void TestEnvironment::finish() noexcept {
+  Impl& s = *impl_;
+  if (s.finished) return;
+  s.finished = true;
+  PhaseTimer timer(s.report, Phase::teardown);
+  if (s.provider) s.provider->teardown(s.options.keep, s.kept);
+  s.provider.reset();
+  for (const auto& name : s.kept) std::fprintf(stderr, "gamebot harness: kept %s\n", name.c_str());
+  timer.succeed(s.kept.empty() ? "everything removed" : "kept " + std::to_string(s.kept.size()));
+  s.teardown.dismiss();
+  try {
+    if (!s.options.report_path.empty()) s.report.write_json(s.options.report_path);
+  } catch (const std::exception& e) {
+    detail::log().error("{}", e.what());
+  }
+}
+
+}  // namespace gamebot::harness

@@ -1,0 +1,114 @@
+// A user's harness-based Catch2 test binary, run as a child process by
+// fault_scenarios_test.cpp. GAMEBOT_CHILD_SCENARIO selects what configure() registers.
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include <cereal/cereal.hpp>
+
+#include "gamebot/harness/catch2.hpp"
+#include "gamebot/harness/wait.hpp"
+
+namespace {
+
+struct PlayerJoined {
+  std::string game_id;
+  std::string player;
+  bool operator==(const PlayerJoined&) const = default;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(CEREAL_NVP(game_id), CEREAL_NVP(player));
+  }
+};
+
+// Loses its second field on the way: the round trip cannot succeed.
+struct BrokenScore {
+  std::string game_id;
+  int points = 0;
+  bool operator==(const BrokenScore&) const = default;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(CEREAL_NVP(game_id));
+  }
+};
+
+std::string scenario() {
+  const char* value = std::getenv("GAMEBOT_CHILD_SCENARIO");
+  return value ? value : "";
+}
+
+void say(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+gamebot::eventstore::EventData joined(const std::string& player) {
+  gamebot::eventstore::EventData event;
+  event.type = "player_joined";
+  event.data = "{\"player\":\"" + player + "\"}";
+  return event;
+}
+
+}  // namespace
+
+void gamebot::harness::configure(HarnessSetup& setup) {
+  setup.registry.register_type<PlayerJoined>("player_joined", 1, {{"g1", "ana"}, {"", "Zoë"}});
+  setup.conformance.max_truncations = 64;
+  setup.conformance.max_corruption_positions = 16;
+  setup.app_migrations.push_back(
+      {1, "create_players", "CREATE TABLE players (id INTEGER PRIMARY KEY, name TEXT NOT NULL)"});
+  if (scenario() == "broken-type")
+    setup.registry.register_type<BrokenScore>("broken_score", 1, {{"g1", 7}});
+  if (scenario() == "drift")
+    setup.expected_objects.push_back({ExpectedObject::Kind::index, "players_name_idx"});
+}
+
+using gamebot::harness::StoreFixture;
+using gamebot::eventstore::ExpectedVersion;
+
+TEST_CASE_METHOD(StoreFixture, "child: append and read back", "[child]") {
+  store().append("game-1", ExpectedVersion::any(), joined("ana"));
+  auto event = gamebot::harness::assert_receive_event(store(), "player_joined");
+  CHECK(event.stream_id == "game-1");
+  CHECK(store().read_stream_forward("game-1").events.size() == 1);
+}
+
+TEST_CASE_METHOD(StoreFixture, "child: each test starts from an empty store", "[child]") {
+  CHECK(store().head_position() == 0);
+  store().append("game-2", ExpectedVersion::no_stream(), joined("bo"));
+}
+
+TEST_CASE_METHOD(StoreFixture, "child: leaves a persistent subscription open", "[leak]") {
+  static auto subscription = store().subscribe_persistent("leaky_projection", "$all");
+  store().append("game-3", ExpectedVersion::any(), joined("cy"));
+  SUCCEED();
+}
+
+TEST_CASE_METHOD(StoreFixture, "child: slow step", "[slow]") {
+  for (int i = 0; i < 3; ++i) {
+    store().append("game-slow", ExpectedVersion::any(), joined("p" + std::to_string(i)));
+    say("ready step");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+#define GAMEBOT_CHILD_STEP(n)                                               \
+  TEST_CASE_METHOD(StoreFixture, "child: step " #n, "[steps]") {             \
+    store().append("steps", ExpectedVersion::any(), joined("s" #n));        \
+    say("ready step " #n);                                                  \
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));             \
+  }
+GAMEBOT_CHILD_STEP(1)
+GAMEBOT_CHILD_STEP(2)
+GAMEBOT_CHILD_STEP(3)
+GAMEBOT_CHILD_STEP(4)
+GAMEBOT_CHILD_STEP(5)
+GAMEBOT_CHILD_STEP(6)
+GAMEBOT_CHILD_STEP(7)
+GAMEBOT_CHILD_STEP(8)
+GAMEBOT_CHILD_STEP(9)
+GAMEBOT_CHILD_STEP(10)

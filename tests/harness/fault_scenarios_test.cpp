@@ -1,0 +1,197 @@
+// Fault scenarios: a harness-based Catch2 binary (catch2_child.cpp) run as a child process;
+// each checks the exit status and the one-screen diagnosis.
+
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "child_process.hpp"
+#include "gamebot/harness/ephemeral_postgres.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/testing/postgres.hpp"
+
+namespace fs = std::filesystem;
+using gamebot::harness::testing::ChildProcess;
+
+namespace {
+
+struct Outcome {
+  int status = -1;
+  std::string output;
+  int exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+};
+
+// Runs the child with `args` through /usr/bin/env (to set the scenario), stderr folded in.
+std::vector<std::string> command(const std::string& scenario, std::vector<std::string> args) {
+  std::vector<std::string> argv{"/usr/bin/env", "GAMEBOT_CHILD_SCENARIO=" + scenario,
+                                "GAMEBOT_TEST_LOG_LEVEL=info", "/bin/sh", "-c",
+                                "exec \"$0\" \"$@\" 2>&1", GAMEBOT_HARNESS_CATCH2_CHILD};
+  for (auto& a : args) argv.push_back(std::move(a));
+  return argv;
+}
+
+Outcome run(const std::string& scenario, std::vector<std::string> args,
+            std::chrono::seconds limit = std::chrono::seconds(20)) {
+  ChildProcess child(command(scenario, std::move(args)));
+  Outcome outcome;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (auto line = child.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
+             deadline - std::chrono::steady_clock::now())))
+    outcome.output += *line + "\n";
+  outcome.status = child.wait();
+  return outcome;
+}
+
+std::size_t run_directories(const std::string& dir) {
+  std::size_t n = 0;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.is_directory() && entry.path().filename().string().rfind("gamebot_test_", 0) == 0)
+      ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a broken serializer type fails preflight and touches no database",
+          "[harness][sqlite][faults]") {
+  gamebot::testing::TempDir dir;
+  auto outcome = run("broken-type", {"--database-url", "sqlite:" + dir.path() + "/x.db"});
+  CHECK(outcome.exit_code() == 200);
+  CHECK_THAT(outcome.output, Catch::Contains("phase preflight failed (serialization)"));
+  CHECK_THAT(outcome.output, Catch::Contains("broken_score"));
+  CHECK(run_directories(dir.path()) == 0);
+}
+
+TEST_CASE("schema drift fails the schema phase naming the object", "[harness][sqlite][faults]") {
+  gamebot::testing::TempDir dir;
+  auto outcome = run("drift", {"--database-url", "sqlite:" + dir.path() + "/x.db"});
+  CHECK(outcome.exit_code() == 203);
+  CHECK_THAT(outcome.output, Catch::Contains("index players_name_idx is missing"));
+  CHECK(run_directories(dir.path()) == 0);
+}
+
+TEST_CASE("a leaking test is named and fails the run", "[harness][sqlite][faults]") {
+  gamebot::testing::TempDir dir;
+  auto outcome = run("", {"--database-url", "sqlite:" + dir.path() + "/x.db", "[leak],[child]"});
+  CHECK(outcome.exit_code() == 1);
+  CHECK_THAT(outcome.output,
+             Catch::Contains("test 'child: leaves a persistent subscription open' leaked"));
+  CHECK_THAT(outcome.output, Catch::Contains("leaky_projection"));
+  CHECK(run_directories(dir.path()) == 0);
+}
+
+TEST_CASE("SIGINT mid-run removes everything; SIGKILL leaves an orphan the next run reaps",
+          "[harness][sqlite][faults]") {
+  gamebot::testing::TempDir dir;
+  const std::string url = "sqlite:" + dir.path() + "/x.db";
+  {
+    ChildProcess child(command("", {"--database-url", url, "[steps]"}));
+    REQUIRE(child.read_line(std::chrono::seconds(10)).value_or("").find("ready") !=
+            std::string::npos);
+    CHECK(run_directories(dir.path()) == 1);
+    child.signal(SIGINT);
+    const int status = child.wait();
+    CHECK(WIFSIGNALED(status));
+    CHECK(run_directories(dir.path()) == 0);
+  }
+  {
+    ChildProcess child(command("", {"--database-url", url, "[steps]"}));
+    REQUIRE(child.read_line(std::chrono::seconds(10)).value_or("").find("ready") !=
+            std::string::npos);
+    child.signal(SIGKILL);
+    child.wait();
+    CHECK(run_directories(dir.path()) == 1);
+  }
+  auto outcome = run("", {"--database-url", url, "[child]"});
+  CHECK(outcome.exit_code() == 0);
+  CHECK_THAT(outcome.output, Catch::Contains("reaped orphaned SQLite run directory"));
+  CHECK(run_directories(dir.path()) == 0);
+  CHECK(fs::exists(dir.path() + "/x.db") == false);  // the named file was never created by us
+}
+
+TEST_CASE("postgres: a server that is not running fails connectivity within the deadline",
+          "[harness][postgres][faults]") {
+  gamebot::testing::TempDir dir;
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = run("", {"--backend", "postgres", "--connect-deadline", "2", "--database-url",
+                          "postgres://postgres@/postgres?host=" + dir.path() + "&port=5999"});
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(8));
+  CHECK(outcome.exit_code() == 201);
+  CHECK_THAT(outcome.output, Catch::Contains("phase connectivity failed (connectivity)"));
+  CHECK_THAT(outcome.output, Catch::Contains("attempts"));
+}
+
+TEST_CASE("postgres: a wrong password fails authentication at once, never printed",
+          "[harness][postgres][faults]") {
+  const std::string url = gamebot::testing::postgres_password_url("not-the-password-xyz");
+  auto outcome = run("", {"--database-url", url});
+  CHECK(outcome.exit_code() == 201);
+  CHECK_THAT(outcome.output, Catch::Contains("(authentication)"));
+  CHECK_THAT(outcome.output, Catch::Contains("1 attempt, not retried"));
+  CHECK_THAT(outcome.output, !Catch::Contains("not-the-password-xyz"));
+}
+
+TEST_CASE("postgres: a run beside a non-test database passes and leaves it untouched",
+          "[harness][postgres][faults]") {
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  admin->execute("DROP DATABASE IF EXISTS gamebot_user_app");
+  admin->execute("CREATE DATABASE gamebot_user_app");
+  {
+    auto app = gamebot::repo::connect(gamebot::testing::postgres_url("gamebot_user_app"));
+    app->execute("CREATE TABLE precious (x int)");
+    app->execute("INSERT INTO precious VALUES (42)");
+  }
+  auto outcome =
+      run("", {"--database-url", gamebot::testing::postgres_url("gamebot_user_app"), "[child]"});
+  CHECK(outcome.exit_code() == 0);
+  auto app = gamebot::repo::connect(gamebot::testing::postgres_url("gamebot_user_app"));
+  CHECK(app->query_value<std::int64_t>("SELECT x FROM precious") == 42);
+  CHECK(app->query_value<std::int64_t>(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'gamebot_eventstore'") == 0);
+  app.reset();
+  CHECK(admin->query_value<std::int64_t>(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'gamebot\\_test\\_%' AND "
+            "datname NOT LIKE 'gamebot\\_test\\_tpl\\_%'") == 0);
+  admin->execute("DROP DATABASE gamebot_user_app");
+}
+
+TEST_CASE("postgres: database isolation clones per test and drops every clone",
+          "[harness][postgres][faults]") {
+  auto outcome = run("", {"--database-url", gamebot::testing::postgres_url(), "--isolation",
+                          "database", "[child]"});
+  CHECK(outcome.exit_code() == 0);
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  CHECK(admin->query_value<std::int64_t>(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'gamebot\\_test\\_%' AND "
+            "datname NOT LIKE 'gamebot\\_test\\_tpl\\_%'") == 0);
+}
+
+TEST_CASE("postgres: a server killed mid-run gives infrastructure failures, no hang",
+          "[harness][postgres][faults]") {
+  gamebot::harness::EphemeralPostgresOptions options;
+  options.register_teardown = false;
+  gamebot::harness::EphemeralPostgres server(options);
+  ChildProcess child(command("", {"--database-url", server.url(), "--connect-deadline", "2",
+                                  "[steps]"}));
+  std::string output;
+  auto line = child.read_line(std::chrono::seconds(15));
+  REQUIRE(line);
+  output += *line + "\n";
+  while (output.find("ready step") == std::string::npos) {
+    line = child.read_line(std::chrono::seconds(15));
+    REQUIRE(line);
+    output += *line + "\n";
+  }
+  server.stop();
+  const auto stopped = std::chrono::steady_clock::now();
+  while (auto more = child.read_line(std::chrono::seconds(30))) output += *more + "\n";
+  const int status = child.wait();
+  CHECK(std::chrono::steady_clock::now() - stopped < std::chrono::seconds(25));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 199);
+  CHECK_THAT(output, Catch::Contains("infrastructure failures"));
+}
