@@ -602,8 +602,9 @@ void append_configuration(const fs::path& directory, const EphemeralPostgresOpti
     conf << name << " = " << quote_setting(value) << "\n";
   }
   conf.flush();
-  if (!conf)
+  if (!conf) {
     provisioning_error(fmt::format("cannot write {}/data/postgresql.conf", directory.string()));
+  }
 }
 
 std::vector<fs::path> reap_in(const fs::path& base_dir, std::chrono::seconds grace,
@@ -618,8 +619,8 @@ std::vector<fs::path> reap_in(const fs::path& base_dir, std::chrono::seconds gra
       const fs::path directory = entry.path();
       if (!directory.filename().string().starts_with(EphemeralPostgres::kDirectoryPrefix)) continue;
       const fs::path marker_path = directory / EphemeralPostgres::kMarkerFile;
-      struct stat dir_info {
-      }, marker_info{};
+      struct stat dir_info = {};
+      struct stat marker_info = {};
       if (::lstat(directory.c_str(), &dir_info) != 0 || !S_ISDIR(dir_info.st_mode)) continue;
       // The marker is written by the creating process: it names the owner user.
       if (::lstat(marker_path.c_str(), &marker_info) != 0 || !S_ISREG(marker_info.st_mode) ||
@@ -633,8 +634,9 @@ std::vector<fs::path> reap_in(const fs::path& base_dir, std::chrono::seconds gra
         detail::log().warn("ephemeral postgres: not reaping {}: {}", directory.string(), e.what());
         continue;
       }
-      if (!marker || marker->resource != kResource || !is_orphan(*marker, now, grace, host))
+      if (!marker || marker->resource != kResource || !is_orphan(*marker, now, grace, host)) {
         continue;
+      }
       try {
         if (bindir.empty()) bindir = EphemeralPostgres::find_bindir();
       } catch (const Error& e) {

@@ -12,6 +12,11 @@
 
 namespace gamebot::harness {
 
+// Server directories are local to this host, where is_orphan() checks the
+// owner's liveness exactly (pid, its start time, the boot id); the grace
+// period only guards against the unforeseen, so it is long: a week.
+inline constexpr std::chrono::hours kDefaultServerOrphanGrace{24 * 7};
+
 struct EphemeralPostgresOptions {
   std::string bindir;  // empty: `pg_config --bindir`, else newest /usr/lib/postgresql/*/bin
   std::filesystem::path base_dir;      // empty: $TMPDIR or /tmp; parent of the server directories
@@ -24,7 +29,7 @@ struct EphemeralPostgresOptions {
   std::chrono::seconds start_timeout{60};                     // pg_ctl start -w -t
   std::vector<std::pair<std::string, std::string>> settings;  // extra postgresql.conf settings
   bool reap_orphans = true;  // reap servers of dead owners in base_dir before starting
-  std::chrono::seconds orphan_grace = kDefaultOrphanGrace;  // see is_orphan()
+  std::chrono::seconds orphan_grace = kDefaultServerOrphanGrace;  // see is_orphan()
   bool register_teardown = true;  // also stop on exit/SIGINT/SIGTERM (process_teardown())
   std::string run_id;             // recorded in the marker; empty: a new RunId
 };
@@ -100,7 +105,8 @@ class EphemeralPostgres {
   // Directories without a marker or owned by another user are never touched.
   // Returns the directories reaped. Logs each; errors are logged, not thrown.
   static std::vector<std::filesystem::path> reap_orphans(
-      const std::filesystem::path& base_dir = {}, std::chrono::seconds grace = kDefaultOrphanGrace);
+      const std::filesystem::path& base_dir = {},
+      std::chrono::seconds grace = kDefaultServerOrphanGrace);
 
   // Name of the marker file inside a server directory, and the prefix of the
   // server directories' names.
