@@ -7,6 +7,7 @@
 #include "gamebot/eventstore/errors.hpp"
 #include "gamebot/eventstore/event_store.hpp"
 #include "gamebot/eventstore/memory_backend.hpp"
+#include "gamebot/eventstore/postgres_backend.hpp"
 #include "gamebot/eventstore/sqlite_backend.hpp"
 
 namespace gamebot::eventstore {
@@ -25,13 +26,19 @@ std::shared_ptr<Backend> open_sqlite(std::string_view url) {
   return SqliteBackend::open(url);
 }
 
+std::shared_ptr<Backend> open_postgres(std::string_view url) {
+  return PostgresBackend::open(url);
+}
+
 // Schemes built into this library (named here, not self-registered: a static
 // library drops objects nothing references); others come through
 // register_backend_scheme.
 struct Registry {
   std::mutex mutex;
   std::map<std::string, BackendFactory, std::less<>> factories{{"memory", &open_memory},
-                                                               {"sqlite", &open_sqlite}};
+                                                               {"sqlite", &open_sqlite},
+                                                               {"postgres", &open_postgres},
+                                                               {"postgresql", &open_postgres}};
 };
 
 Registry& registry() {

@@ -1,0 +1,164 @@
+#pragma once
+
+// The PostgreSQL event-store backend (libpq through gamebot::repo).
+//
+// Open it with eventstore::open("postgres://user@host/db?schema=game_events"),
+// PostgresBackend::open(url, options), or construct it on a caller's
+// repo::Repo (to share its pool, a test sandbox, or an application
+// transaction: the outbox pattern). Several stores (and per-test schemas)
+// share one database, each in its own PostgreSQL schema.
+//
+// How it keeps the Backend contract (backend.hpp):
+// * Every operation runs on Repo::acquire()'s connection. Outside a
+//   transaction a write is ONE statement (a server-side function taking the
+//   batch as arrays: one round trip however large the batch). Inside a
+//   caller's transaction (or a sandbox) it runs in a savepoint, so an expected
+//   outcome (a duplicate id found by a racing writer) never aborts the caller.
+// * Stream versions: the append locks the stream's row (UPDATE ... version =
+//   version + n), so writers of one stream serialize and an expected-version
+//   race is a wrong_expected_version result; writers of different streams do
+//   not wait for each other.
+// * Global positions come from a sequence, taken as one consecutive block per
+//   batch under a lock held for microseconds (not to commit). They may
+//   therefore commit out of order, and a rolled-back append (a caller's
+//   rollback, a duplicate id found only at insert) leaves a hole, which reads
+//   step over as they step over hard-deleted events. Conflicts found before
+//   positions are taken (expected version, a duplicate id already committed)
+//   leave no hole.
+// * No-skip rule, by a transaction-id watermark instead of a global lock (see
+//   DESIGN in README and src/postgres/watermark.hpp for the proof): an append
+//   marks its transaction (a shared advisory lock keyed by its xid) before it
+//   takes positions. A reader probes (last position taken L; then a snapshot;
+//   then which in-progress xids carry the mark) and exposes `$all` only up to
+//   the lowest position a marked in-flight writer may hold, which it bounds
+//   from its previous probes. Readers never block writers; writers never wait
+//   for each other's commit, so concurrent writers scale and commits can be
+//   grouped. `$all` reads and head_position() need READ COMMITTED (a caller's
+//   REPEATABLE READ / SERIALIZABLE transaction gets gamebot::Error
+//   configuration from them); stream reads work at any isolation.
+// * Live subscriptions across processes: a background thread keeps a
+//   dedicated connection that LISTENs on the schema's channel (and, after this
+//   backend's own commits, sends one coalesced NOTIFY). When that connection
+//   drops it reconnects with backoff, LISTENs again and wakes every subscriber,
+//   which re-reads from its cursor: nothing is lost or repeated. Appends inside
+//   a caller's transaction NOTIFY transactionally (delivered at its commit).
+//   With notifications = poll (PgBouncer in transaction mode) the thread
+//   instead checks the watermark every poll_interval.
+// * Persistent-subscription ownership: a session advisory lock held on a
+//   dedicated connection that the SubscriptionLease owns; the server drops it
+//   when the holder closes it or dies. Checkpoints live in a table.
+// * Errors: a unique violation on (stream, version) is wrong_expected_version,
+//   on the event id duplicate_event_id (told apart by constraint name); other
+//   faults are repo::DatabaseError with their FaultClass (invalid JSON with
+//   json_data on: serialization).
+//
+// created_at: the store passes each event's time (the caller's, for imports,
+// else the store's clock when append was called); the backend keeps it as
+// given. Stream creation and deletion times come from the server clock.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "gamebot/eventstore/backend.hpp"
+#include "gamebot/eventstore/postgres_schema.hpp"
+#include "gamebot/repo/repo_facade.hpp"
+
+namespace gamebot::eventstore {
+
+// How subscribers learn about commits made through other connections.
+enum class PostgresNotifications {
+  listen,  // LISTEN/NOTIFY on a dedicated connection (the default)
+  poll,    // no LISTEN: check the watermark every poll_interval (PgBouncer transaction mode)
+};
+
+struct PostgresBackendOptions {
+  // PostgreSQL schema of the store's tables and functions (created if missing).
+  std::string schema = std::string(kDefaultPostgresSchema);
+  // Also store each event's data as jsonb (column data_json) so events can be
+  // queried in SQL. For JSON codecs only: data that is not valid UTF-8 JSON
+  // fails the append with FaultClass::serialization.
+  bool json_data = false;
+  // LISTEN/NOTIFY or polling, see PostgresNotifications.
+  PostgresNotifications notifications = PostgresNotifications::listen;
+  // poll mode: how often the watermark is checked. listen mode: the longest
+  // wait between reconnect attempts of the listening connection.
+  std::chrono::milliseconds poll_interval{100};
+  // Apply pending schema migrations on construction; false only verifies and
+  // throws a schema fault if the schema is not current.
+  bool migrate = true;
+  // Pool of the repo that open() creates (ignored by the Repo constructor).
+  repo::RepoOptions repo{};
+};
+
+// A postgres:// URL split into the part for libpq and the store's own query
+// parameters: schema=NAME, notify=listen|poll, json_data=true|false (also
+// 1/0/on/off/yes/no). Throws InvalidArgument for a bad value of those.
+struct PostgresStoreUrl {
+  std::string database_url;  // the URL without the store's parameters
+  PostgresBackendOptions options;
+};
+PostgresStoreUrl parse_postgres_store_url(std::string_view url,
+                                          PostgresBackendOptions defaults = {});
+
+// Thread-safe (Backend contract). Not copyable. Destroying it stops the
+// background thread and closes its connection; subscriptions keep it alive
+// through the EventStore.
+class PostgresBackend final : public Backend {
+ public:
+  // A backend on its own repo for `url` (postgres:// or postgresql://, with the
+  // store parameters of parse_postgres_store_url, which override `options`).
+  // Throws InvalidArgument for a bad URL or option, repo::DatabaseError for
+  // connectivity / authentication / schema faults.
+  static std::shared_ptr<PostgresBackend> open(std::string_view url,
+                                               PostgresBackendOptions options = {});
+
+  // A backend on `repo` (which must be PostgreSQL): its pool, its sandboxes,
+  // its callers' transactions. options.repo is ignored. Creates or upgrades
+  // the schema (options.migrate) on a connection of the repo, then starts the
+  // background thread on a connection of its own to repo.url().
+  explicit PostgresBackend(repo::Repo repo, PostgresBackendOptions options = {});
+  ~PostgresBackend() override;
+
+  std::string_view scheme() const noexcept override { return "postgres"; }
+
+  WriteResult append(std::string_view stream_id, ExpectedVersion expected,
+                     std::span<const NewEvent> events) override;
+  WriteResult link(std::string_view stream_id, ExpectedVersion expected,
+                   std::span<const Uuid> event_ids) override;
+  WriteResult delete_stream(std::string_view stream_id, ExpectedVersion expected,
+                            DeleteMode mode) override;
+  ReadResult read_stream(std::string_view stream_id, StreamVersion start, std::size_t count,
+                         Direction direction) override;
+  ReadResult read_all(GlobalPosition start, std::size_t count, Direction direction) override;
+  GlobalPosition head_position() override;
+  std::optional<StreamInfo> stream_info(std::string_view stream_id) override;
+  StreamListPage list_streams(const StreamListQuery& query) override;
+  void record_snapshot(const Snapshot& snapshot) override;
+  std::optional<Snapshot> read_snapshot(std::string_view source_id) override;
+  bool delete_snapshot(std::string_view source_id) override;
+  std::optional<StreamVersion> load_checkpoint(std::string_view subscription,
+                                               std::string_view stream_id) override;
+  void store_checkpoint(std::string_view subscription, std::string_view stream_id,
+                        StreamVersion event_number) override;
+  bool delete_checkpoint(std::string_view subscription, std::string_view stream_id) override;
+  std::unique_ptr<SubscriptionLease> try_acquire_subscription(std::string_view subscription,
+                                                              std::string_view stream_id) override;
+
+  const repo::Repo& repo() const noexcept;
+  const PostgresBackendOptions& options() const noexcept;
+
+  // Backend process id of the listening connection (0 while it is not
+  // connected, and in poll mode). For tests that kill it.
+  int listener_backend_pid() const noexcept;
+  // How often the listening connection was (re)established.
+  std::uint64_t listener_connections() const noexcept;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gamebot::eventstore

@@ -1,0 +1,37 @@
+#pragma once
+
+// The PostgreSQL event store's schema as a repo migration set, so the harness
+// can verify it and key template databases on its hash.
+//
+// Objects, all inside the store's schema: tables streams, events, links,
+// snapshots, subscriptions, a sequence of global positions, and the functions
+// append_events, link_events, delete_stream and probe_watermark. The table
+// gamebot_eventstore_migrations records the applied migrations.
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "gamebot/repo/migrator.hpp"
+
+namespace gamebot::eventstore {
+
+// Schema used when none is given.
+inline constexpr std::string_view kDefaultPostgresSchema = "gamebot_eventstore";
+// Table (in the store's schema) recording the applied migrations.
+inline constexpr std::string_view kPostgresMigrationsTable = "gamebot_eventstore_migrations";
+
+// The migrations of a store in `schema` (a valid PostgreSQL identifier of at
+// most 63 bytes; throws InvalidArgument otherwise). Object names inside are
+// qualified with the schema, so the set (and its hash) differs per schema.
+std::vector<repo::Migration> postgres_event_store_migrations(std::string_view schema);
+
+// A Migrator for that set, recording into kPostgresMigrationsTable in `schema`.
+repo::Migrator postgres_event_store_migrator(std::string_view schema);
+
+// The 31-bit namespace of the store's advisory locks, derived from the schema
+// name (FNV-1a). Two schemas that share a namespace stay correct: their
+// readers only wait for each other's writers too.
+std::int32_t postgres_lock_namespace(std::string_view schema) noexcept;
+
+}  // namespace gamebot::eventstore

@@ -1,0 +1,172 @@
+#include "background.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+#include "gamebot/repo/identifier.hpp"
+#include "gamebot/repo/logging.hpp"
+#include "gamebot/repo/postgres_connection.hpp"
+
+namespace gamebot::eventstore::postgres_detail {
+
+namespace {
+constexpr std::chrono::milliseconds kFirstBackoff{10};
+}  // namespace
+
+Background::Background(Settings settings, Hooks hooks)
+    : settings_(std::move(settings)), hooks_(std::move(hooks)) {
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    throw std::system_error(errno, std::generic_category(), "eventfd for the listener thread");
+  }
+  try {
+    thread_ = std::thread([this] { run(); });
+  } catch (...) {
+    ::close(wake_fd_);
+    throw;
+  }
+}
+
+Background::~Background() {
+  stop_.store(true);
+  wake();
+  if (thread_.joinable()) thread_.join();
+  ::close(wake_fd_);
+}
+
+void Background::request_notify() noexcept {
+  if (!notify_requested_.exchange(true)) wake();
+}
+
+void Background::wake() noexcept {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t written = ::write(wake_fd_, &one, sizeof one);
+}
+
+void Background::drop_connection() noexcept {
+  connection_.reset();
+  backend_pid_.store(0);
+}
+
+bool Background::connect() noexcept {
+  try {
+    auto connection = repo::PostgresConnection::open(settings_.url, settings_.connect);
+    if (settings_.listen) {
+      connection->execute_batch("LISTEN " + repo::quote_identifier(settings_.channel));
+    }
+    backend_pid_.store(connection->backend_pid());
+    connection_ = std::move(connection);
+    ++connections_;
+    return true;
+  } catch (const std::exception& error) {
+    repo::logger()->warn("event store listener: cannot connect ({}); retrying", error.what());
+    return false;
+  }
+}
+
+// Hands libpq's queued notifications over; true if one came from another
+// connection (our own NOTIFYs come back to us too and are ignored).
+bool Background::drain_notifications() noexcept {
+  PGconn* conn = repo::as_postgres(*connection_).native_handle();
+  const int own_pid = backend_pid_.load();
+  bool foreign = false;
+  while (PGnotify* note = PQnotifies(conn)) {
+    if (note->be_pid != own_pid) foreign = true;
+    PQfreemem(note);
+  }
+  return foreign;
+}
+
+bool Background::send_notify() noexcept {
+  try {
+    connection_->execute("SELECT pg_notify($1, '')", settings_.channel);
+    return true;
+  } catch (const std::exception& error) {
+    repo::logger()->warn("event store listener: NOTIFY failed ({}); reconnecting", error.what());
+    return false;
+  }
+}
+
+void Background::run() noexcept {
+  auto backoff = kFirstBackoff;
+  auto next_poll = std::chrono::steady_clock::now();
+  while (!stop_.load()) {
+    if (!connection_) {
+      if (!connect()) {
+        pollfd wait{wake_fd_, POLLIN, 0};
+        ::poll(&wait, 1, static_cast<int>(backoff.count()));
+        backoff = std::min(backoff * 2, std::max(settings_.interval, kFirstBackoff));
+        std::uint64_t drained;
+        [[maybe_unused]] const ssize_t got = ::read(wake_fd_, &drained, sizeof drained);
+        continue;
+      }
+      backoff = kFirstBackoff;
+      // Whatever happened while we were away is re-read from the cursors.
+      hooks_.changed();
+    }
+
+    int timeout = -1;
+    if (!settings_.listen) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= next_poll) {
+        try {
+          hooks_.poll(*connection_);
+        } catch (const std::exception& error) {
+          repo::logger()->warn("event store poller: {}", error.what());
+          if (connection_->broken() || !connection_->is_alive()) {
+            drop_connection();
+            continue;
+          }
+        }
+        next_poll = std::chrono::steady_clock::now() + settings_.interval;
+      }
+      timeout = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     next_poll - std::chrono::steady_clock::now())
+                                     .count()) +
+                1;
+      timeout = std::max(timeout, 1);
+    }
+
+    PGconn* conn = repo::as_postgres(*connection_).native_handle();
+    if (PQstatus(conn) == CONNECTION_BAD || PQsocket(conn) < 0) {
+      drop_connection();
+      continue;
+    }
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {PQsocket(conn), POLLIN, 0}};
+    const int ready = ::poll(fds, 2, timeout);
+    if (ready < 0 && errno != EINTR) {
+      drop_connection();
+      continue;
+    }
+    if (fds[0].revents & POLLIN) {
+      std::uint64_t drained;
+      [[maybe_unused]] const ssize_t got = ::read(wake_fd_, &drained, sizeof drained);
+    }
+    if (stop_.load()) break;
+
+    bool lost = false;
+    if (fds[1].revents != 0) {
+      if (PQconsumeInput(conn) == 0 || PQstatus(conn) == CONNECTION_BAD) lost = true;
+    }
+    if (!lost && notify_requested_.exchange(false)) {
+      if (!send_notify()) {
+        notify_requested_.store(true);  // send it after reconnecting
+        lost = true;
+      }
+    }
+    if (!lost && drain_notifications()) hooks_.changed();
+    if (lost) {
+      repo::logger()->warn("event store listener: connection lost; reconnecting");
+      drop_connection();
+    }
+  }
+  drop_connection();
+}
+
+}  // namespace gamebot::eventstore::postgres_detail

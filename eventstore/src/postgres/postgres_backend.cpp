@@ -1,0 +1,859 @@
+#include "gamebot/eventstore/postgres_backend.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <limits>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "background.hpp"
+#include "gamebot/eventstore/errors.hpp"
+#include "gamebot/repo/errors.hpp"
+#include "gamebot/repo/postgres_connection.hpp"
+#include "gamebot/repo/transaction.hpp"
+#include "pg_binary.hpp"
+#include "sql_names.hpp"
+#include "watermark.hpp"
+
+namespace gamebot::eventstore {
+
+using postgres_detail::Background;
+using postgres_detail::BinaryArray;
+using postgres_detail::SqlNames;
+using postgres_detail::WatermarkOutcome;
+using postgres_detail::WatermarkProbe;
+using postgres_detail::WatermarkTracker;
+
+namespace {
+
+// How long a read waits for in-flight writers it has no bound for (see
+// watermark.hpp) before it answers with the older, still safe watermark.
+constexpr std::chrono::milliseconds kSettleLimit{200};
+
+constexpr std::string_view kEventColumns =
+    "e.position, e.event_id, e.stream_id, e.stream_version, e.type, e.data, e.metadata, "
+    "e.causation_id, e.correlation_id, e.created_at";
+
+// Expected-version kind as the SQL functions take it.
+int kind_code(ExpectedVersion expected) {
+  switch (expected.kind()) {
+    case ExpectedVersion::Kind::any:
+      return 0;
+    case ExpectedVersion::Kind::no_stream:
+      return 1;
+    case ExpectedVersion::Kind::stream_exists:
+      return 2;
+    case ExpectedVersion::Kind::exact:
+      return 3;
+  }
+  return 0;
+}
+
+WriteStatus status_of(int code) {
+  switch (code) {
+    case 0:
+      return WriteStatus::ok;
+    case 1:
+      return WriteStatus::wrong_expected_version;
+    case 2:
+      return WriteStatus::stream_exists;
+    case 3:
+      return WriteStatus::stream_not_found;
+    case 4:
+      return WriteStatus::stream_deleted;
+    case 5:
+      return WriteStatus::duplicate_event_id;
+    case 6:
+      return WriteStatus::event_not_found;
+    default:
+      throw Error(FaultClass::internal,
+                  fmt::format("PostgreSQL event store function returned status {}", code));
+  }
+}
+
+Timestamp to_timestamp(repo::Timestamp time) {
+  return std::chrono::floor<std::chrono::microseconds>(time);
+}
+
+repo::Timestamp to_repo(Timestamp time) {
+  return repo::Timestamp(time.time_since_epoch());
+}
+
+repo::Param bytes_param(const BinaryArray& array) {
+  return repo::Param(array.bytes());
+}
+
+std::span<const std::uint8_t> as_bytes(std::string_view text) {
+  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
+}
+
+// Copies rows (columns from `first`, in kEventColumns order) into events that
+// share one storage. Repeated stream ids and types are stored once.
+class EventReader {
+ public:
+  void add(std::vector<RecordedEvent>& out, const repo::Row& row, int first,
+           StreamVersion event_number) {
+    RecordedEvent& e = out.emplace_back();
+    e.global_position = row.get<std::int64_t>(first);
+    e.event_number = event_number == 0 ? e.global_position : event_number;
+    e.event_id = row.get<Uuid>(first + 1);
+    e.stream_id = intern(row.get<std::string_view>(first + 2), last_stream_);
+    e.stream_version = row.get<std::int64_t>(first + 3);
+    e.type = intern(row.get<std::string_view>(first + 4), last_type_);
+    const repo::Bytes data = row.get<repo::Bytes>(first + 5);
+    e.data = storage_.keep({reinterpret_cast<const char*>(data.data()), data.size()});
+    const repo::Bytes metadata = row.get<repo::Bytes>(first + 6);
+    e.metadata = storage_.keep({reinterpret_cast<const char*>(metadata.data()), metadata.size()});
+    e.causation_id = row.get<std::optional<Uuid>>(first + 7);
+    e.correlation_id = row.get<std::optional<Uuid>>(first + 8);
+    e.created_at = to_timestamp(row.get<repo::Timestamp>(first + 9));
+  }
+
+  void finish(std::vector<RecordedEvent>& events) const {
+    for (RecordedEvent& e : events) e.storage = storage_.storage();
+  }
+
+ private:
+  std::string_view intern(std::string_view text, std::string_view& last) {
+    if (last.data() == nullptr || last != text) last = storage_.keep(text);
+    return last;
+  }
+
+  EventStorageBuilder storage_;
+  std::string_view last_stream_;
+  std::string_view last_type_;
+};
+
+std::vector<std::uint64_t> parse_xids(std::string_view text) {
+  std::vector<std::uint64_t> xids;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    std::uint64_t value = 0;
+    auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), value);
+    if (error != std::errc() || end != item.data() + item.size()) {
+      throw Error(FaultClass::internal,
+                  fmt::format("probe_watermark returned a malformed xid list '{}'", text));
+    }
+    xids.push_back(value);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+  }
+  return xids;
+}
+
+// A session advisory lock on a lease's own connection.
+std::int64_t lease_key(std::string_view schema, std::string_view name, std::string_view stream) {
+  std::uint64_t hash = 14695981039346656037ull;
+  auto mix = [&hash](std::string_view text) {
+    for (unsigned char c : text) {
+      hash ^= c;
+      hash *= 1099511628211ull;
+    }
+    hash ^= 0xFF;  // separator that no UTF-8 text contains
+    hash *= 1099511628211ull;
+  };
+  mix(schema);
+  mix(name);
+  mix(stream);
+  return static_cast<std::int64_t>((hash & ((std::uint64_t{1} << 62) - 1)) |
+                                   (std::uint64_t{1} << 62));
+}
+
+}  // namespace
+
+// ---- leases --------------------------------------------------------------------
+
+namespace postgres_detail {
+
+// Connections for persistent-subscription leases. A failed try keeps its
+// connection for the next try; a released lease gives its connection back.
+// Shared by the backend and its leases, so a lease may outlive the backend.
+class LeaseHub {
+ public:
+  LeaseHub(repo::DatabaseUrl url, repo::PostgresOptions connect)
+      : url_(std::move(url)), connect_(std::move(connect)) {}
+
+  std::unique_ptr<repo::Connection> take() {
+    {
+      std::lock_guard lock(mutex_);
+      while (!idle_.empty()) {
+        std::unique_ptr<repo::Connection> connection = std::move(idle_.back());
+        idle_.pop_back();
+        if (connection->is_alive()) return connection;
+      }
+    }
+    return repo::PostgresConnection::open(url_, connect_);
+  }
+
+  void give_back(std::unique_ptr<repo::Connection> connection) noexcept {
+    if (!connection || connection->broken()) return;
+    std::lock_guard lock(mutex_);
+    if (idle_.size() < kIdleLimit) idle_.push_back(std::move(connection));
+  }
+
+  void set_on_release(std::function<void()> on_release) {
+    std::lock_guard lock(mutex_);
+    on_release_ = std::move(on_release);
+  }
+
+  // Held under the mutex, so set_on_release(nullptr) waits for a running call.
+  void released() noexcept {
+    std::lock_guard lock(mutex_);
+    if (on_release_) on_release_();
+  }
+
+ private:
+  static constexpr std::size_t kIdleLimit = 4;
+  repo::DatabaseUrl url_;
+  repo::PostgresOptions connect_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<repo::Connection>> idle_;
+  std::function<void()> on_release_;
+};
+
+class PostgresLease final : public SubscriptionLease {
+ public:
+  PostgresLease(std::shared_ptr<LeaseHub> hub, std::unique_ptr<repo::Connection> connection,
+                std::int64_t key)
+      : hub_(std::move(hub)), connection_(std::move(connection)), key_(key) {}
+
+  ~PostgresLease() override {
+    try {
+      connection_->execute("SELECT pg_advisory_unlock($1::bigint)", key_);
+      hub_->give_back(std::move(connection_));
+    } catch (...) {
+      // Closing the connection releases the lock just the same.
+      connection_.reset();
+    }
+    hub_->released();
+  }
+
+ private:
+  std::shared_ptr<LeaseHub> hub_;
+  std::unique_ptr<repo::Connection> connection_;
+  std::int64_t key_;
+};
+
+}  // namespace postgres_detail
+
+// ---- the backend -----------------------------------------------------------------
+
+class PostgresBackend::Impl {
+ public:
+  Impl(PostgresBackend& owner, repo::Repo repo_in, PostgresBackendOptions options_in);
+  ~Impl();
+
+  // SQL text, built once (the schema is part of it).
+  struct Statements {
+    std::string append;
+    std::string link;
+    std::string delete_stream;
+    std::string probe;
+    std::string read_all_forward;
+    std::string read_all_backward;
+    std::string read_stream_forward;
+    std::string read_stream_backward;
+    std::string stream_info;
+    std::string list_streams;
+    std::string record_snapshot;
+    std::string read_snapshot;
+    std::string delete_snapshot;
+    std::string load_checkpoint;
+    std::string store_checkpoint;
+    std::string delete_checkpoint;
+  };
+
+  WriteResult append(std::string_view stream_id, ExpectedVersion expected,
+                     std::span<const NewEvent> events);
+  WriteResult link(std::string_view stream_id, ExpectedVersion expected,
+                   std::span<const Uuid> event_ids);
+  WriteResult delete_stream(std::string_view stream_id, ExpectedVersion expected, DeleteMode mode);
+  ReadResult read_stream(std::string_view stream_id, StreamVersion start, std::size_t count,
+                         Direction direction);
+  ReadResult read_all(GlobalPosition start, std::size_t count, Direction direction);
+  GlobalPosition head_position();
+  std::unique_ptr<SubscriptionLease> try_acquire(std::string_view subscription,
+                                                 std::string_view stream_id);
+
+  // After a write committed (or joined a caller's transaction).
+  void written(bool in_transaction) noexcept;
+  // Faults of the store's functions, with the fault class they deserve.
+  [[noreturn]] void rethrow(const repo::DatabaseError& error) const;
+
+  // The watermark as of now, on `connection` (outside a transaction: shared
+  // and recorded; inside: computed for that transaction only).
+  GlobalPosition fresh_watermark(repo::Connection& connection);
+  WatermarkProbe probe(repo::Connection& connection);
+  std::size_t read_all_into(repo::Connection& connection, std::vector<RecordedEvent>& out,
+                            EventReader& reader, GlobalPosition from, GlobalPosition to,
+                            std::size_t count, Direction direction);
+
+  PostgresBackend& owner;
+  repo::Repo repo;
+  PostgresBackendOptions options;
+  SqlNames names;
+  Statements sql;
+
+  std::mutex watermark_mutex;
+  WatermarkTracker tracker;              // guarded by watermark_mutex
+  std::atomic<std::uint64_t> probes{0};  // probes started (under watermark_mutex)
+  std::atomic<GlobalPosition> safe{0};   // tracker.safe(), readable without the mutex
+
+  std::shared_ptr<postgres_detail::LeaseHub> leases;
+  std::unique_ptr<Background> background;
+};
+
+PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
+                            PostgresBackendOptions options_in)
+    : owner(owner_in),
+      repo(std::move(repo_in)),
+      options(std::move(options_in)),
+      names(options.schema) {
+  if (repo.driver() != repo::Driver::postgres) {
+    throw InvalidArgument("PostgresBackend needs a PostgreSQL repo, got " + repo.url().redacted());
+  }
+  const std::string& s = names.quoted_schema;
+  sql.append = fmt::format(
+      "SELECT status, version, first_position, event_id FROM {}.append_events($1, $2, $3, "
+      "$4::uuid[], $5::text[], $6::bytea[], $7::bytea[], $8::uuid[], $9::uuid[], "
+      "$10::timestamptz[], $11, $12)",
+      s);
+  sql.link = fmt::format(
+      "SELECT status, version, event_id FROM {}.link_events($1, $2, $3, $4::uuid[], $5)", s);
+  sql.delete_stream =
+      fmt::format("SELECT status, version FROM {}.delete_stream($1, $2, $3, $4, $5)", s);
+  sql.probe = fmt::format(
+      "SELECT last_reserved, array_to_string(writers, ',') FROM {}.probe_watermark()", s);
+  sql.read_all_forward = fmt::format(
+      "SELECT {} FROM {}.events e WHERE e.position >= $1 AND e.position <= $2 "
+      "ORDER BY e.position LIMIT $3",
+      kEventColumns, s);
+  sql.read_all_backward = fmt::format(
+      "SELECT {} FROM {}.events e WHERE e.position >= $1 AND e.position <= $2 "
+      "ORDER BY e.position DESC LIMIT $3",
+      kEventColumns, s);
+  // One row per event, or one row of NULLs when the stream exists but has none
+  // in range (or is soft-deleted: then `deleted` is true); no row: no stream.
+  auto stream_read = [&](std::string_view cmp, std::string_view order) {
+    return fmt::format(
+        "SELECT st.deleted_at IS NOT NULL, x.num, {cols_x} FROM {s}.streams st "
+        "LEFT JOIN LATERAL (SELECT * FROM ("
+        "(SELECT e.stream_version AS num, {cols} FROM {s}.events e "
+        "WHERE e.stream_id = st.stream_id AND e.stream_version {cmp} $2 "
+        "ORDER BY e.stream_version {order} LIMIT $3) "
+        "UNION ALL "
+        "(SELECT l.version AS num, {cols} FROM {s}.links l JOIN {s}.events e "
+        "ON e.position = l.position WHERE l.stream_id = st.stream_id AND l.version {cmp} $2 "
+        "ORDER BY l.version {order} LIMIT $3)) u ORDER BY u.num {order} LIMIT $3) x "
+        "ON st.deleted_at IS NULL WHERE st.stream_id = $1",
+        fmt::arg("cols_x",
+                 "x.position, x.event_id, x.stream_id, x.stream_version, x.type, x.data, "
+                 "x.metadata, x.causation_id, x.correlation_id, x.created_at"),
+        fmt::arg("cols", kEventColumns), fmt::arg("s", s), fmt::arg("cmp", cmp),
+        fmt::arg("order", order));
+  };
+  sql.read_stream_forward = stream_read(">=", "ASC");
+  sql.read_stream_backward = stream_read("<=", "DESC");
+  sql.stream_info = fmt::format(
+      "SELECT stream_id, version, created_at, deleted_at, sequence FROM {}.streams "
+      "WHERE stream_id = $1",
+      s);
+  sql.list_streams = fmt::format(
+      "SELECT stream_id, version, created_at, deleted_at, sequence FROM {}.streams "
+      "WHERE sequence > $1 AND starts_with(stream_id, $2) ORDER BY sequence LIMIT $3",
+      s);
+  sql.record_snapshot = fmt::format(
+      "INSERT INTO {}.snapshots (source_id, source_version, source_type, data, metadata, "
+      "created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source_id) DO UPDATE SET "
+      "source_version = EXCLUDED.source_version, source_type = EXCLUDED.source_type, "
+      "data = EXCLUDED.data, metadata = EXCLUDED.metadata, created_at = EXCLUDED.created_at",
+      s);
+  sql.read_snapshot = fmt::format(
+      "SELECT source_id, source_version, source_type, data, metadata, created_at "
+      "FROM {}.snapshots WHERE source_id = $1",
+      s);
+  sql.delete_snapshot = fmt::format("DELETE FROM {}.snapshots WHERE source_id = $1", s);
+  sql.load_checkpoint =
+      fmt::format("SELECT checkpoint FROM {}.subscriptions WHERE name = $1 AND stream_id = $2", s);
+  sql.store_checkpoint = fmt::format(
+      "INSERT INTO {}.subscriptions (name, stream_id, checkpoint) VALUES ($1, $2, $3) "
+      "ON CONFLICT (name, stream_id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, "
+      "updated_at = now()",
+      s);
+  sql.delete_checkpoint =
+      fmt::format("DELETE FROM {}.subscriptions WHERE name = $1 AND stream_id = $2", s);
+
+  const repo::Migrator migrator = postgres_event_store_migrator(names.schema);
+  {
+    repo::ConnectionLease lease = repo.acquire("event store schema");
+    if (options.migrate) {
+      migrator.migrate(*lease);
+    } else {
+      migrator.require_current(*lease);
+    }
+  }
+
+  const repo::PostgresOptions& connect = repo.pool().options().connect.postgres;
+  leases = std::make_shared<postgres_detail::LeaseHub>(repo.url(), connect);
+  leases->set_on_release([this] {
+    owner.notify_changed();
+    if (background) background->request_notify();
+  });
+
+  Background::Settings settings;
+  settings.url = repo.url();
+  settings.connect = connect;
+  settings.channel = names.channel;
+  settings.listen = options.notifications == PostgresNotifications::listen;
+  settings.interval = options.poll_interval;
+  Background::Hooks hooks;
+  hooks.changed = [this] { owner.notify_changed(); };
+  hooks.poll = [this](repo::Connection& connection) {
+    const GlobalPosition before = safe.load();
+    if (fresh_watermark(connection) != before) owner.notify_changed();
+  };
+  background = std::make_unique<Background>(std::move(settings), std::move(hooks));
+}
+
+PostgresBackend::Impl::~Impl() {
+  background.reset();
+  leases->set_on_release(nullptr);
+}
+
+void PostgresBackend::Impl::written(bool in_transaction) noexcept {
+  owner.notify_changed();
+  // Inside a transaction the function NOTIFYs itself (delivered at commit).
+  if (!in_transaction) background->request_notify();
+}
+
+void PostgresBackend::Impl::rethrow(const repo::DatabaseError& error) const {
+  const std::string& state = error.sqlstate();
+  if (state == "GBISO") {
+    throw Error(FaultClass::configuration,
+                "$all reads and head_position need READ COMMITTED isolation: " + error.message(),
+                state);
+  }
+  // Invalid JSON, or bytes that are not UTF-8, in json_data mode.
+  if (options.json_data &&
+      (state == "22P02" || state == "22021" || state == "22032" || state == "2202E")) {
+    throw Error(FaultClass::serialization,
+                "event data is not valid JSON for the jsonb column: " + error.message(), state);
+  }
+  throw;
+}
+
+// ---- writes ----------------------------------------------------------------------
+
+WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVersion expected,
+                                          std::span<const NewEvent> events) {
+  const std::size_t n = events.size();
+  BinaryArray ids(postgres_detail::kUuidOid, n);
+  BinaryArray types(postgres_detail::kTextOid, n);
+  BinaryArray data(postgres_detail::kByteaOid, n);
+  BinaryArray metadata(postgres_detail::kByteaOid, n);
+  BinaryArray causation(postgres_detail::kUuidOid, n);
+  BinaryArray correlation(postgres_detail::kUuidOid, n);
+  BinaryArray created(postgres_detail::kTimestamptzOid, n);
+  for (const NewEvent& e : events) {
+    ids.add(e.id);
+    types.add(e.type);
+    data.add(e.data);
+    metadata.add(e.metadata);
+    if (e.causation_id) {
+      causation.add(*e.causation_id);
+    } else {
+      causation.add_null();
+    }
+    if (e.correlation_id) {
+      correlation.add(*e.correlation_id);
+    } else {
+      correlation.add_null();
+    }
+    created.add(e.created_at);
+  }
+
+  repo::ConnectionLease lease = repo.acquire();
+  const bool in_transaction = lease->in_transaction();
+  WriteResult result;
+  try {
+    repo::Result rows = lease->query(
+        sql.append, stream_id, kind_code(expected), expected.version(), bytes_param(ids),
+        bytes_param(types), bytes_param(data), bytes_param(metadata), bytes_param(causation),
+        bytes_param(correlation), bytes_param(created), options.json_data, in_transaction);
+    if (!rows.next()) throw Error(FaultClass::internal, "append_events returned no row");
+    const repo::Row row = rows.row();
+    result.status = status_of(row.get<int>(0));
+    result.version = row.get<std::int64_t>(1);
+    if (result.ok() && n > 0) {
+      result.first_position = row.get<std::int64_t>(2);
+      result.last_position = result.first_position + static_cast<GlobalPosition>(n) - 1;
+    }
+    result.event_id = row.get<std::optional<Uuid>>(3);
+  } catch (const repo::DatabaseError& error) {
+    rethrow(error);
+  }
+  lease.release();
+  if (result.ok() && n > 0) written(in_transaction);
+  return result;
+}
+
+WriteResult PostgresBackend::Impl::link(std::string_view stream_id, ExpectedVersion expected,
+                                        std::span<const Uuid> event_ids) {
+  BinaryArray ids(postgres_detail::kUuidOid, event_ids.size());
+  for (const Uuid& id : event_ids) ids.add(id);
+  repo::ConnectionLease lease = repo.acquire();
+  const bool in_transaction = lease->in_transaction();
+  WriteResult result;
+  try {
+    repo::Result rows = lease->query(sql.link, stream_id, kind_code(expected), expected.version(),
+                                     bytes_param(ids), in_transaction);
+    if (!rows.next()) throw Error(FaultClass::internal, "link_events returned no row");
+    const repo::Row row = rows.row();
+    result.status = status_of(row.get<int>(0));
+    result.version = row.get<std::int64_t>(1);
+    result.event_id = row.get<std::optional<Uuid>>(2);
+  } catch (const repo::DatabaseError& error) {
+    rethrow(error);
+  }
+  lease.release();
+  if (result.ok() && !event_ids.empty()) written(in_transaction);
+  return result;
+}
+
+WriteResult PostgresBackend::Impl::delete_stream(std::string_view stream_id,
+                                                 ExpectedVersion expected, DeleteMode mode) {
+  repo::ConnectionLease lease = repo.acquire();
+  const bool in_transaction = lease->in_transaction();
+  WriteResult result;
+  try {
+    repo::Result rows = lease->query(sql.delete_stream, stream_id, kind_code(expected),
+                                     expected.version(), mode == DeleteMode::hard, in_transaction);
+    if (!rows.next()) throw Error(FaultClass::internal, "delete_stream returned no row");
+    const repo::Row row = rows.row();
+    result.status = status_of(row.get<int>(0));
+    result.version = row.get<std::int64_t>(1);
+  } catch (const repo::DatabaseError& error) {
+    rethrow(error);
+  }
+  lease.release();
+  if (result.ok()) written(in_transaction);
+  return result;
+}
+
+// ---- the watermark -----------------------------------------------------------------
+
+WatermarkProbe PostgresBackend::Impl::probe(repo::Connection& connection) {
+  WatermarkProbe probe;
+  try {
+    repo::Result rows = connection.query(sql.probe);
+    if (!rows.next()) throw Error(FaultClass::internal, "probe_watermark returned no row");
+    const repo::Row row = rows.row();
+    probe.last_reserved = row.get<std::int64_t>(0);
+    probe.writers = parse_xids(row.get<std::string_view>(1));
+  } catch (const repo::DatabaseError& error) {
+    rethrow(error);
+  }
+  return probe;
+}
+
+GlobalPosition PostgresBackend::Impl::fresh_watermark(repo::Connection& connection) {
+  const auto deadline = std::chrono::steady_clock::now() + kSettleLimit;
+  auto pause = std::chrono::microseconds(50);
+  if (connection.in_transaction()) {
+    // The caller's own marks are invisible to its probe (its own xid is never
+    // in progress for it), so its uncommitted appends count as final for it,
+    // which they are, to it. Such a probe must not feed the shared history.
+    for (;;) {
+      const WatermarkProbe result = probe(connection);
+      WatermarkOutcome outcome;
+      {
+        std::lock_guard lock(watermark_mutex);
+        outcome = tracker.peek(result);
+      }
+      if (!outcome.unresolved || std::chrono::steady_clock::now() >= deadline) {
+        return outcome.safe;
+      }
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(2000));
+    }
+  }
+  const std::uint64_t arrival = probes.load();
+  std::lock_guard lock(watermark_mutex);
+  // A probe that started after we arrived has seen everything we must see.
+  if (probes.load() > arrival) return tracker.safe();
+  for (;;) {
+    ++probes;
+    const WatermarkOutcome outcome = tracker.apply(probe(connection));
+    safe.store(outcome.safe);
+    if (!outcome.unresolved || std::chrono::steady_clock::now() >= deadline) return outcome.safe;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(2000));
+  }
+}
+
+GlobalPosition PostgresBackend::Impl::head_position() {
+  repo::ConnectionLease lease = repo.acquire();
+  return fresh_watermark(*lease);
+}
+
+// ---- reads -------------------------------------------------------------------------
+
+std::size_t PostgresBackend::Impl::read_all_into(repo::Connection& connection,
+                                                 std::vector<RecordedEvent>& out,
+                                                 EventReader& reader, GlobalPosition from,
+                                                 GlobalPosition to, std::size_t count,
+                                                 Direction direction) {
+  if (count == 0 || from > to) return 0;
+  const std::size_t before = out.size();
+  const auto limit = static_cast<std::int64_t>(std::min<std::size_t>(
+      count, static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())));
+  repo::Result rows = connection.query(
+      direction == Direction::forward ? sql.read_all_forward : sql.read_all_backward, from, to,
+      limit);
+  while (rows.next()) reader.add(out, rows.row(), 0, 0);
+  return out.size() - before;
+}
+
+ReadResult PostgresBackend::Impl::read_all(GlobalPosition start, std::size_t count,
+                                           Direction direction) {
+  ReadResult result;
+  if (count == 0) return result;
+  EventReader reader;
+  repo::ConnectionLease lease = repo.acquire();
+  repo::Connection& c = *lease;
+  try {
+    if (direction == Direction::forward) {
+      const GlobalPosition from = std::max<GlobalPosition>(start, 1);
+      // Positions up to a known watermark are final: read them without a probe.
+      const GlobalPosition known = safe.load();
+      std::size_t got = read_all_into(c, result.events, reader, from, known, count, direction);
+      if (got < count) {
+        const GlobalPosition next = result.events.empty()
+                                        ? std::max(from, known + 1)
+                                        : result.events.back().global_position + 1;
+        const GlobalPosition fresh = fresh_watermark(c);
+        read_all_into(c, result.events, reader, std::max(next, known + 1), fresh, count - got,
+                      direction);
+      }
+    } else {
+      const GlobalPosition known = safe.load();
+      const GlobalPosition top = start <= known ? start : std::min(start, fresh_watermark(c));
+      read_all_into(c, result.events, reader, 1, top, count, direction);
+    }
+  } catch (const repo::DatabaseError& error) {
+    rethrow(error);
+  }
+  reader.finish(result.events);
+  return result;
+}
+
+ReadResult PostgresBackend::Impl::read_stream(std::string_view stream_id, StreamVersion start,
+                                              std::size_t count, Direction direction) {
+  ReadResult result;
+  EventReader reader;
+  const auto limit = static_cast<std::int64_t>(std::min<std::size_t>(
+      count, static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())));
+  repo::ConnectionLease lease = repo.acquire();
+  repo::Result rows = lease->query(
+      direction == Direction::forward ? sql.read_stream_forward : sql.read_stream_backward,
+      stream_id, direction == Direction::forward ? std::max<StreamVersion>(start, 1) : start,
+      limit);
+  bool any = false;
+  while (rows.next()) {
+    const repo::Row row = rows.row();
+    if (!any) {
+      any = true;
+      if (row.get<bool>(0)) {
+        result.status = ReadStatus::stream_deleted;
+        return result;
+      }
+    }
+    if (row.is_null(1) || count == 0) continue;
+    reader.add(result.events, row, 2, row.get<std::int64_t>(1));
+  }
+  if (!any) result.status = ReadStatus::stream_not_found;
+  reader.finish(result.events);
+  return result;
+}
+
+// ---- leases ------------------------------------------------------------------------
+
+std::unique_ptr<SubscriptionLease> PostgresBackend::Impl::try_acquire(std::string_view subscription,
+                                                                      std::string_view stream_id) {
+  const std::int64_t key = lease_key(names.schema, subscription, stream_id);
+  std::unique_ptr<repo::Connection> connection = leases->take();
+  const bool acquired =
+      connection->query_value<bool>("SELECT pg_try_advisory_lock($1::bigint)", key).value_or(false);
+  if (!acquired) {
+    leases->give_back(std::move(connection));
+    return nullptr;
+  }
+  return std::make_unique<postgres_detail::PostgresLease>(leases, std::move(connection), key);
+}
+
+// ---- PostgresBackend -----------------------------------------------------------------
+
+std::shared_ptr<PostgresBackend> PostgresBackend::open(std::string_view url,
+                                                       PostgresBackendOptions options) {
+  PostgresStoreUrl parsed = parse_postgres_store_url(url, std::move(options));
+  repo::DatabaseUrl database;
+  try {
+    database = repo::DatabaseUrl::parse(parsed.database_url);
+  } catch (const Error& error) {
+    throw InvalidArgument(error.message());
+  }
+  repo::Repo repo = repo::Repo::open(database, parsed.options.repo);
+  return std::make_shared<PostgresBackend>(std::move(repo), std::move(parsed.options));
+}
+
+PostgresBackend::PostgresBackend(repo::Repo repo, PostgresBackendOptions options)
+    : impl_(std::make_unique<Impl>(*this, std::move(repo), std::move(options))) {}
+
+PostgresBackend::~PostgresBackend() {
+  impl_.reset();
+}
+
+WriteResult PostgresBackend::append(std::string_view stream_id, ExpectedVersion expected,
+                                    std::span<const NewEvent> events) {
+  return impl_->append(stream_id, expected, events);
+}
+
+WriteResult PostgresBackend::link(std::string_view stream_id, ExpectedVersion expected,
+                                  std::span<const Uuid> event_ids) {
+  return impl_->link(stream_id, expected, event_ids);
+}
+
+WriteResult PostgresBackend::delete_stream(std::string_view stream_id, ExpectedVersion expected,
+                                           DeleteMode mode) {
+  return impl_->delete_stream(stream_id, expected, mode);
+}
+
+ReadResult PostgresBackend::read_stream(std::string_view stream_id, StreamVersion start,
+                                        std::size_t count, Direction direction) {
+  return impl_->read_stream(stream_id, start, count, direction);
+}
+
+ReadResult PostgresBackend::read_all(GlobalPosition start, std::size_t count, Direction direction) {
+  return impl_->read_all(start, count, direction);
+}
+
+GlobalPosition PostgresBackend::head_position() {
+  return impl_->head_position();
+}
+
+namespace {
+
+StreamInfo stream_info_of(const repo::Row& row) {
+  StreamInfo info;
+  info.stream_id = row.get<std::string>(0);
+  info.version = row.get<std::int64_t>(1);
+  info.created_at = to_timestamp(row.get<repo::Timestamp>(2));
+  if (auto deleted = row.get<std::optional<repo::Timestamp>>(3)) {
+    info.deleted_at = to_timestamp(*deleted);
+  }
+  info.sequence = row.get<std::int64_t>(4);
+  return info;
+}
+
+std::string text_of(const repo::Bytes& bytes) {
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+}  // namespace
+
+std::optional<StreamInfo> PostgresBackend::stream_info(std::string_view stream_id) {
+  repo::ConnectionLease lease = impl_->repo.acquire();
+  repo::Result rows = lease->query(impl_->sql.stream_info, stream_id);
+  if (!rows.next()) return std::nullopt;
+  return stream_info_of(rows.row());
+}
+
+StreamListPage PostgresBackend::list_streams(const StreamListQuery& query) {
+  StreamListPage page;
+  const std::size_t limit = std::max<std::size_t>(query.limit, 1);
+  repo::ConnectionLease lease = impl_->repo.acquire();
+  repo::Result rows =
+      lease->query(impl_->sql.list_streams, std::max<std::int64_t>(query.after_sequence, 0),
+                   query.prefix, static_cast<std::int64_t>(limit) + 1);
+  while (rows.next()) {
+    if (page.streams.size() == limit) {
+      page.next_after = page.streams.back().sequence;
+      break;
+    }
+    page.streams.push_back(stream_info_of(rows.row()));
+  }
+  return page;
+}
+
+void PostgresBackend::record_snapshot(const Snapshot& snapshot) {
+  repo::ConnectionLease lease = impl_->repo.acquire();
+  lease->execute(impl_->sql.record_snapshot, snapshot.source_id, snapshot.source_version,
+                 snapshot.source_type, repo::Param(as_bytes(snapshot.data)),
+                 repo::Param(as_bytes(snapshot.metadata)), to_repo(snapshot.created_at));
+}
+
+std::optional<Snapshot> PostgresBackend::read_snapshot(std::string_view source_id) {
+  repo::ConnectionLease lease = impl_->repo.acquire();
+  repo::Result rows = lease->query(impl_->sql.read_snapshot, source_id);
+  if (!rows.next()) return std::nullopt;
+  const repo::Row row = rows.row();
+  Snapshot snapshot;
+  snapshot.source_id = row.get<std::string>(0);
+  snapshot.source_version = row.get<std::int64_t>(1);
+  snapshot.source_type = row.get<std::string>(2);
+  snapshot.data = text_of(row.get<repo::Bytes>(3));
+  snapshot.metadata = text_of(row.get<repo::Bytes>(4));
+  snapshot.created_at = to_timestamp(row.get<repo::Timestamp>(5));
+  return snapshot;
+}
+
+bool PostgresBackend::delete_snapshot(std::string_view source_id) {
+  repo::ConnectionLease lease = impl_->repo.acquire();
+  return lease->execute(impl_->sql.delete_snapshot, source_id) > 0;
+}
+
+std::optional<StreamVersion> PostgresBackend::load_checkpoint(std::string_view subscription,
+                                                              std::string_view stream_id) {
+  repo::ConnectionLease lease = impl_->repo.acquire();
+  return lease->query_value<std::int64_t>(impl_->sql.load_checkpoint, subscription, stream_id);
+}
+
+void PostgresBackend::store_checkpoint(std::string_view subscription, std::string_view stream_id,
+                                       StreamVersion event_number) {
+  repo::ConnectionLease lease = impl_->repo.acquire();
+  lease->execute(impl_->sql.store_checkpoint, subscription, stream_id, event_number);
+}
+
+bool PostgresBackend::delete_checkpoint(std::string_view subscription, std::string_view stream_id) {
+  repo::ConnectionLease lease = impl_->repo.acquire();
+  return lease->execute(impl_->sql.delete_checkpoint, subscription, stream_id) > 0;
+}
+
+std::unique_ptr<SubscriptionLease> PostgresBackend::try_acquire_subscription(
+    std::string_view subscription, std::string_view stream_id) {
+  return impl_->try_acquire(subscription, stream_id);
+}
+
+const repo::Repo& PostgresBackend::repo() const noexcept {
+  return impl_->repo;
+}
+
+const PostgresBackendOptions& PostgresBackend::options() const noexcept {
+  return impl_->options;
+}
+
+int PostgresBackend::listener_backend_pid() const noexcept {
+  return impl_->options.notifications == PostgresNotifications::listen
+             ? impl_->background->backend_pid()
+             : 0;
+}
+
+std::uint64_t PostgresBackend::listener_connections() const noexcept {
+  return impl_->background->connections();
+}
+
+}  // namespace gamebot::eventstore
