@@ -70,6 +70,7 @@ struct Statement {
   std::string sql;
   std::vector<int> slot_args;  // slot (0-based) -> argument index
   int arg_count = 0;
+  bool read_only = false;  // sqlite3_stmt_readonly: never changes rows
   std::uint64_t last_used = 0;
   bool busy = false;
   bool temporary = false;
@@ -278,6 +279,7 @@ class SqliteConnection::Impl {
           "several statements in one call; use execute_batch for scripts [in: {}]", snippet(sql)));
     }
     statement->sql = std::string(sql);
+    statement->read_only = sqlite3_stmt_readonly(statement->stmt) != 0;
     int slots = sqlite3_bind_parameter_count(statement->stmt);
     statement->slot_args.resize(static_cast<std::size_t>(slots));
     for (int slot = 1; slot <= slots; ++slot) {
@@ -460,7 +462,7 @@ std::int64_t SqliteConnection::execute_params(std::string_view sql, std::span<co
   impl_->bind(*statement, params, false);
   while (impl_->first_step(*statement)) {
   }
-  return sqlite3_stmt_readonly(statement->stmt) != 0 ? 0 : sqlite3_changes64(impl_->db);
+  return statement->read_only ? 0 : sqlite3_changes64(impl_->db);
 }
 
 Result SqliteConnection::query_params(std::string_view sql, std::span<const Param> params) {
@@ -474,8 +476,7 @@ Result SqliteConnection::query_params(std::string_view sql, std::span<const Para
     statement->cursor->release();
     throw;
   }
-  std::int64_t changes = has_row ? 0 : sqlite3_changes64(impl_->db);
-  if (sqlite3_stmt_readonly(statement->stmt) != 0) changes = 0;
+  std::int64_t changes = has_row || statement->read_only ? 0 : sqlite3_changes64(impl_->db);
   statement->cursor->start(has_row, changes);
   return Result(statement->cursor.get());
 }
