@@ -11,7 +11,8 @@
 
 #include <fmt/format.h>
 
-#include <bit>
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -329,20 +330,146 @@ constexpr bool word_needs_look(std::uint64_t w) {
   throw SerializationError(std::move(info));
 }
 
-// Number of '{' and '[' bytes ('[' | 0x20 == '{').
-std::size_t count_openers(std::string_view json) {
-  std::size_t count = 0;
-  std::size_t i = 0;
-  constexpr std::uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
-  for (; i + 8 <= json.size(); i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, json.data() + i, 8);
-    const std::uint64_t x = (w | (kOnes * 0x20)) ^ (kOnes * '{');
-    const std::uint64_t nonzero = (((x & kLow7) + kLow7) | x) & kHighs;
-    count += static_cast<std::size_t>(std::popcount(~nonzero & kHighs));
+constexpr bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// One JSON number token, split into its parts.
+struct NumberToken {
+  bool negative = false;
+  std::string_view integer;
+  bool has_point = false;
+  std::string_view fraction;
+  bool has_exponent = false;
+  bool exponent_negative = false;
+  std::string_view exponent;
+};
+
+const char* scan_number(const char* p, const char* end, NumberToken& token) {
+  if (*p == '-') {
+    token.negative = true;
+    ++p;
   }
-  for (; i < json.size(); ++i) count += (json[i] | 0x20) == '{' ? 1 : 0;
-  return count;
+  const char* begin = p;
+  while (p < end && is_digit(*p)) ++p;
+  token.integer = std::string_view(begin, static_cast<std::size_t>(p - begin));
+  if (p < end && *p == '.') {
+    token.has_point = true;
+    begin = ++p;
+    while (p < end && is_digit(*p)) ++p;
+    token.fraction = std::string_view(begin, static_cast<std::size_t>(p - begin));
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    token.has_exponent = true;
+    ++p;
+    if (p < end && (*p == '+' || *p == '-')) token.exponent_negative = *p++ == '-';
+    begin = p;
+    while (p < end && is_digit(*p)) ++p;
+    token.exponent = std::string_view(begin, static_cast<std::size_t>(p - begin));
+  }
+  return p;
+}
+
+std::size_t leading_zeros(std::string_view digits) {
+  std::size_t n = 0;
+  while (n < digits.size() && digits[n] == '0') ++n;
+  return n;
+}
+
+std::size_t trailing_zeros(std::string_view digits) {
+  std::size_t n = 0;
+  while (n < digits.size() && digits[digits.size() - 1 - n] == '0') ++n;
+  return n;
+}
+
+// True for the shapes rapidjson's writer produces (and to_chars' scientific
+// form), which rapidjson 1.1.0 parses exactly and safely; also for malformed
+// tokens, which rapidjson rejects before converting anything.
+bool is_safe_number(const NumberToken& t) {
+  const bool malformed = t.integer.empty() || (t.integer.size() > 1 && t.integer[0] == '0') ||
+                         (t.has_point && t.fraction.empty()) ||
+                         (t.has_exponent && t.exponent.empty());
+  if (malformed) return true;
+  if (!t.has_point && !t.has_exponent) {
+    // Integers that fit 64 bits never reach the floating-point parser.
+    if (t.integer.size() <= 19) return true;
+    return t.integer.size() == 20 && !t.negative && t.integer <= "18446744073709551615";
+  }
+  if (!t.has_exponent) {
+    if (t.integer == "0") {
+      const std::size_t zeros = leading_zeros(t.fraction);
+      if (zeros == t.fraction.size()) return t.fraction.size() == 1;  // "0.0"
+      return zeros <= 5 && t.fraction.size() - zeros <= 17;
+    }
+    if (t.integer.size() + t.fraction.size() <= 17) return true;
+    return t.fraction == "0" && t.integer.size() <= 21 &&
+           t.integer.size() - trailing_zeros(t.integer) <= 17;
+  }
+  if (t.integer.size() != 1 || t.integer[0] == '0' || t.fraction.size() > 16 ||
+      t.exponent.size() > 3) {
+    return false;
+  }
+  int exponent = 0;
+  for (char c : t.exponent) exponent = exponent * 10 + (c - '0');
+  return t.exponent_negative ? exponent <= 324 : exponent <= 308;
+}
+
+[[noreturn]] void throw_bad_input(const CodecContext& context, std::size_t offset,
+                                  std::string detail) {
+  SerializationErrorInfo info;
+  info.kind = SerializationErrorKind::malformed_input;
+  info.type_name = std::string(context.type_name);
+  info.version = context.version;
+  info.codec = context.codec;
+  info.byte_offset = offset;
+  info.detail = std::move(detail);
+  throw SerializationError(std::move(info));
+}
+
+// The same number in a form rapidjson parses safely.
+void append_safe_number(std::string& out, std::string_view text, const NumberToken& token,
+                        const CodecContext& context, std::size_t offset) {
+  double value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc::result_out_of_range) {
+    // Decimal exponent of the leading significant digit decides: underflow or overflow.
+    long magnitude = 0;
+    for (char c : token.exponent) magnitude = std::min(magnitude * 10 + (c - '0'), 100000L);
+    if (token.exponent_negative) magnitude = -magnitude;
+    const std::size_t integer_digits = token.integer == "0" ? 0 : token.integer.size();
+    magnitude += integer_digits > 0 ? static_cast<long>(integer_digits)
+                                    : -static_cast<long>(leading_zeros(token.fraction));
+    if (magnitude > 0) {
+      throw_bad_input(
+          context, offset,
+          fmt::format("the number {} is out of the range of a double", text.substr(0, 40)));
+    }
+    value = 0;
+  } else if (ec != std::errc() || ptr != text.data() + text.size()) {
+    throw_bad_input(context, offset, fmt::format("cannot read the number {}", text.substr(0, 40)));
+  }
+  if (value == 0) {
+    out += token.negative ? "-0.0" : "0.0";
+    return;
+  }
+  char buffer[32];
+  const auto written =
+      std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::scientific);
+  out.append(buffer, written.ptr);
+}
+
+// Position after the closing quote of the string whose body starts at p (or end).
+const char* skip_string(const char* p, const char* end) {
+  while (p < end) {
+    const void* found = std::memchr(p, '"', static_cast<std::size_t>(end - p));
+    if (found == nullptr) return end;
+    const char* quote = static_cast<const char*>(found);
+    std::size_t backslashes = 0;
+    for (const char* b = quote; b > p && b[-1] == '\\'; --b) ++backslashes;
+    if (backslashes % 2 == 0) return quote + 1;
+    p = quote + 1;
+  }
+  return end;
 }
 
 }  // namespace
@@ -388,37 +515,66 @@ void check_json_output(std::string_view json, const CodecContext& context) {
   }
 }
 
-void check_json_input(std::string_view json, const CodecContext& context) {
-  if (json.size() <= kMaxJsonDepth || count_openers(json) <= kMaxJsonDepth) return;
+std::string_view prepare_json_input(std::string_view json, std::string& storage,
+                                    const CodecContext& context) {
+  const char* const begin = json.data();
+  const char* const end = begin + json.size();
+  const char* p = begin;
+  const char* copied = begin;  // json up to here is in storage (once rewriting started)
+  bool rewriting = false;
   std::size_t depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < json.size(); ++i) {
-    const char c = json[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
+  while (p < end) {
+    switch (*p) {
+      case '"':
+        p = skip_string(p + 1, end);
+        break;
+      case '{':
+      case '[':
+        if (++depth > kMaxJsonDepth) {
+          throw_bad_input(context, static_cast<std::size_t>(p - begin),
+                          fmt::format("JSON nests deeper than {} levels", kMaxJsonDepth));
+        }
+        ++p;
+        break;
+      case '}':
+      case ']':
+        if (depth > 0) --depth;
+        ++p;
+        break;
+      case '-':
+      case '0':
+      case '1':
+      case '2':
+      case '3':
+      case '4':
+      case '5':
+      case '6':
+      case '7':
+      case '8':
+      case '9': {
+        NumberToken token;
+        const char* start = p;
+        p = scan_number(p, end, token);
+        if (p == start) ++p;
+        if (is_safe_number(token)) break;
+        if (!rewriting) {
+          storage.clear();
+          storage.reserve(json.size() + 32);
+          rewriting = true;
+        }
+        storage.append(copied, start);
+        append_safe_number(storage, std::string_view(start, static_cast<std::size_t>(p - start)),
+                           token, context, static_cast<std::size_t>(start - begin));
+        copied = p;
+        break;
       }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxJsonDepth) {
-        SerializationErrorInfo info;
-        info.kind = SerializationErrorKind::malformed_input;
-        info.type_name = std::string(context.type_name);
-        info.version = context.version;
-        info.codec = context.codec;
-        info.byte_offset = i;
-        info.detail = fmt::format("JSON nests deeper than {} levels", kMaxJsonDepth);
-        throw SerializationError(std::move(info));
-      }
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
+      default:
+        ++p;
     }
   }
+  if (!rewriting) return json;
+  storage.append(copied, end);
+  return storage;
 }
 
 void rethrow_encode_failure(const CodecContext& context) {

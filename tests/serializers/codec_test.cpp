@@ -6,8 +6,11 @@
 // clang-format on
 
 #include <catch2/catch.hpp>
+#include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <random>
 #include <sstream>
 #include <string>
 
@@ -429,4 +432,69 @@ TEST_CASE("encoding and decoding may nest inside a serialize function", "[serial
           PlayerJoined{"nested", 1, "outer", 2});
   }
   nested_registry = nullptr;
+}
+
+TEST_CASE("numbers rapidjson 1.1.0 mis-parses are read exactly and safely",
+          "[serializers][codec][json][errors]") {
+  const TypeRegistry registry = measurement_registry();
+  const std::vector<std::string> numbers = {"0e300",
+                                            "-0e-300",
+                                            "0.000000000000000000000000000",
+                                            "0e38",
+                                            "0.0e-22",
+                                            "0.00",
+                                            "0." + std::string(30, '0') + "1",
+                                            "0." + std::string(400, '0') + "1",
+                                            "4.951627384951627384e-343",
+                                            "1" + std::string(800, '7') + "e-1100",
+                                            "1e-400",
+                                            "123456789012345678901234567890e-350",
+                                            "1" + std::string(300, '0'),
+                                            "0." + std::string(1000, '0') + "1e1000",
+                                            "1" + std::string(30, '0') + "e-330",
+                                            "2.4703282292062328e-324",
+                                            "18446744073709551616",
+                                            "-9223372036854775809",
+                                            "1.5E+10",
+                                            "12.5e3",
+                                            "0.30000000000000004",
+                                            "1e-2147483648",
+                                            "-0.0",
+                                            "5e-324"};
+  for (const std::string& number : numbers) {
+    INFO(number.substr(0, 60));
+    const std::string json =
+        R"({"value0": {"label": ")" + number.substr(0, 20) + R"(", "value": )" + number + "}}";
+    double expected = 0;
+    std::from_chars(number.data(), number.data() + number.size(), expected);
+    const Measurement decoded = registry.decode<Measurement>("measurement", 1, Codec::json, json);
+    CHECK(decoded.value == expected);
+    CHECK(std::signbit(decoded.value) == (number[0] == '-'));
+    CHECK(decoded.label == number.substr(0, 20));
+  }
+  for (const std::string& number :
+       std::vector<std::string>{"1e400", "-1e309", "1" + std::string(400, '0') + ".5"}) {
+    const std::string json = R"({"value0": {"label": "x", "value": )" + number + "}}";
+    const SerializationError error =
+        capture([&] { (void)registry.decode("measurement", 1, Codec::json, json); });
+    CHECK(error.kind() == SerializationErrorKind::malformed_input);
+    CHECK(error.byte_offset() == 35u);
+    CHECK_THAT(error.detail(), Catch::Contains("out of the range of a double"));
+  }
+}
+
+TEST_CASE("random doubles round-trip bit for bit through JSON", "[serializers][codec][json]") {
+  const TypeRegistry registry = measurement_registry();
+  std::mt19937_64 random(20240501);
+  int checked = 0;
+  while (checked < 2000) {
+    const std::uint64_t bits = random();
+    double value;
+    std::memcpy(&value, &bits, sizeof value);
+    if (!std::isfinite(value)) continue;
+    ++checked;
+    const Encoded encoded = registry.encode(Measurement{"r", value}, Codec::json);
+    const double back = registry.decode<Measurement>(encoded).value;
+    REQUIRE(std::memcmp(&back, &value, sizeof value) == 0);
+  }
 }

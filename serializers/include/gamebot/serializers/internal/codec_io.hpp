@@ -43,9 +43,18 @@ inline cereal::PortableBinaryOutputArchive::Options binary_output_options() {
 // PostgreSQL jsonb accepts: NaN/Infinity tokens, \u0000, invalid UTF-8.
 void check_json_output(std::string_view json, const CodecContext& context);
 
-// Throws SerializationError(malformed_input) if `json` nests deeper than
-// rapidjson's recursive parser can take safely.
-void check_json_input(std::string_view json, const CodecContext& context);
+// Makes untrusted JSON safe for rapidjson 1.1.0 (Debian's), whose full-precision
+// number parser reads out of bounds or hits undefined behaviour on some valid
+// numbers (a zero significand with a far exponent, long runs of leading zeros,
+// more than 17 digits with a small exponent). Numbers of any other shape than
+// the ones rapidjson's own writer produces are rewritten, into `storage`, to
+// their shortest round-trip form (same value); the returned view is what to
+// parse: `json` itself when nothing needed rewriting (the usual case).
+// Throws SerializationError(malformed_input) if the document nests deeper than
+// rapidjson's recursive parser can take safely, or holds a number outside the
+// range of a double.
+std::string_view prepare_json_input(std::string_view json, std::string& storage,
+                                    const CodecContext& context);
 
 template <class T>
 void encode_value(const T& value, std::string& out, std::size_t reserve,
@@ -74,14 +83,15 @@ void encode_value(const T& value, std::string& out, std::size_t reserve,
 template <class T>
 void decode_value(T& value, std::string_view bytes, const CodecContext& context) {
   if (context.codec == Codec::json) {
-    check_json_input(bytes, context);
-    InputStreamLease lease(bytes);
+    std::string storage;
+    const std::string_view json = prepare_json_input(bytes, storage, context);
+    InputStreamLease lease(json);
     std::optional<cereal::JSONInputArchive> archive;
     try {
       archive.emplace(lease.stream());
       (*archive)(value);
     } catch (...) {
-      rethrow_json_decode_failure(context, bytes, archive ? &*archive : nullptr);
+      rethrow_json_decode_failure(context, json, archive ? &*archive : nullptr);
     }
   } else {
     std::optional<BoundedPortableBinaryInputArchive> archive;
