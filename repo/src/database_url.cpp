@@ -478,11 +478,16 @@ std::string DatabaseUrl::redacted() const {
       std::string_view p = ports.substr(0, pc);
       if (!first) out += ',';
       if (h.find(':') != std::string_view::npos) {
-        out += '[' + std::string(h) + ']';
+        out += '[';
+        out.append(h);
+        out += ']';
       } else {
         out += percent_encode(h);
       }
-      if (!p.empty()) out += ":" + std::string(p);
+      if (!p.empty()) {
+        out += ':';
+        out.append(p);
+      }
       first = false;
       hosts = hc == std::string_view::npos ? std::string_view() : hosts.substr(hc + 1);
       ports = pc == std::string_view::npos ? std::string_view() : ports.substr(pc + 1);

@@ -49,11 +49,18 @@ bool table_exists(Connection& connection, const std::string& schema, const std::
 
 std::string VerifyReport::describe() const {
   std::string out;
-  for (const auto& problem : problems) out += (out.empty() ? "" : "\n") + problem;
+  auto line = [&out](std::string_view text) {
+    if (!out.empty()) out += '\n';
+    out.append(text);
+  };
+  for (const auto& problem : problems) line(problem);
   if (!pending.empty()) {
     std::string list;
-    for (const auto& p : pending) list += (list.empty() ? "" : ", ") + p;
-    out += (out.empty() ? "" : "\n") + fmt::format("pending migrations: {}", list);
+    for (const auto& p : pending) {
+      if (!list.empty()) list += ", ";
+      list += p;
+    }
+    line(fmt::format("pending migrations: {}", list));
   }
   return out;
 }

@@ -40,7 +40,10 @@ std::string RepoState::describe_sandboxes() const {
         fmt::format("sandbox '{}' owned by thread {}", sandbox->label, thread_name(sandbox->owner));
     if (!sandbox->allowed.empty()) {
       out += " (allowed:";
-      for (auto id : sandbox->allowed) out += " " + thread_name(id);
+      for (auto id : sandbox->allowed) {
+        out += ' ';
+        out += thread_name(id);
+      }
       out += ")";
     }
   }
