@@ -186,6 +186,11 @@ struct SqliteBackend::Impl {
   std::shared_ptr<sqlite_detail::SharedDatabase> shared;
   std::unique_ptr<sqlite_detail::ChangeWatcher> watcher;
 
+  void configure(repo::Connection& connection) const {
+    sqlite_detail::configure_connection(repo::as_sqlite(connection).native_handle(),
+                                        in_memory ? 0 : options.mmap_size);
+  }
+
   // Runs body(sqlite3*, WriteControl&) in one write transaction: BEGIN
   // IMMEDIATE after this process's writer mutex, or a savepoint inside the
   // caller's transaction (or sandbox).
@@ -195,6 +200,7 @@ struct SqliteBackend::Impl {
     try {
       repo::ConnectionLease lease = repo.acquire();
       in_caller_transaction = lease->in_transaction();
+      configure(*lease);
       std::unique_lock gate(shared->writer(), std::defer_lock);
       if (!in_caller_transaction && !gate.try_lock_for(options.busy_timeout)) {
         throw Error(FaultClass::timeout,
@@ -230,6 +236,7 @@ struct SqliteBackend::Impl {
     try {
       repo::ConnectionLease lease = repo.acquire();
       in_caller_transaction = lease->in_transaction();
+      configure(*lease);
       if (!snapshot) return body(repo::as_sqlite(*lease).native_handle());
       repo::Transaction tx(std::move(lease));
       auto result = body(repo::as_sqlite(tx.connection()).native_handle());

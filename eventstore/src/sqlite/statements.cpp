@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "gamebot/repo/errors.hpp"
@@ -135,6 +136,7 @@ struct Slot {
 
 struct ConnectionStatements {
   std::array<Slot, static_cast<std::size_t>(Sql::count_)> slots{};
+  bool configured = false;
   ~ConnectionStatements() {
     for (Slot& slot : slots) sqlite3_finalize(slot.stmt);
   }
@@ -192,6 +194,21 @@ sqlite3_stmt* prepare(sqlite3* db, Sql which) {
 
 std::string_view sql_text(Sql which) noexcept {
   return kSql[static_cast<std::size_t>(which)];
+}
+
+void configure_connection(sqlite3* db, std::int64_t mmap_bytes) {
+  ConnectionStatements& statements = statements_of(db);
+  if (statements.configured) return;
+  if (mmap_bytes > 0) {
+    const std::string pragma = fmt::format("PRAGMA mmap_size={}", mmap_bytes);
+    char* error = nullptr;
+    if (sqlite3_exec(db, pragma.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+      const std::string message = error != nullptr ? error : sqlite3_errmsg(db);
+      sqlite3_free(error);
+      throw_sqlite(sqlite3_extended_errcode(db), message, pragma);
+    }
+  }
+  statements.configured = true;
 }
 
 Statement::Statement(sqlite3* db, Sql which)
@@ -301,20 +318,28 @@ std::string_view Statement::blob(int column) const noexcept {
 }
 
 Uuid Statement::uuid(int column) const {
-  const std::string_view bytes = blob(column);
-  if (bytes.size() != 16 || sqlite3_column_type(stmt_, column) != SQLITE_BLOB) {
+  const std::optional<Uuid> id = optional_uuid(column);
+  if (!id) {
     throw Error(FaultClass::integrity,
-                fmt::format("column {} of an event row holds {} bytes, not a 16-byte UUID [in: {}]",
-                            column, bytes.size(), sql_text(which_).substr(0, 80)));
+                fmt::format("column {} of an event row is NULL, not a UUID [in: {}]", column,
+                            sql_text(which_).substr(0, 80)));
   }
-  Uuid::Bytes raw;
-  std::memcpy(raw.data(), bytes.data(), 16);
-  return Uuid(raw);
+  return *id;
 }
 
 std::optional<Uuid> Statement::optional_uuid(int column) const {
-  if (is_null(column)) return std::nullopt;
-  return uuid(column);
+  // Two API calls on the hot path: NULL (and an empty blob) have no pointer.
+  const void* data = sqlite3_column_blob(stmt_, column);
+  const int size = sqlite3_column_bytes(stmt_, column);
+  if (data == nullptr && sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
+  if (size != 16) {
+    throw Error(FaultClass::integrity,
+                fmt::format("column {} of an event row holds {} bytes, not a 16-byte UUID [in: {}]",
+                            column, size, sql_text(which_).substr(0, 80)));
+  }
+  Uuid::Bytes raw;
+  std::memcpy(raw.data(), data, 16);
+  return Uuid(raw);
 }
 
 }  // namespace gamebot::eventstore::sqlite_detail

@@ -74,6 +74,11 @@ enum EventColumn : int {
 
 std::string_view sql_text(Sql which) noexcept;
 
+// Applies the backend's per-connection settings (PRAGMA mmap_size when
+// `mmap_bytes` > 0) the first time a backend uses `db`; later calls only look
+// the connection up. Throws repo::DatabaseError.
+void configure_connection(sqlite3* db, std::int64_t mmap_bytes);
+
 // One use of a cached statement on `db`: bind, step, read columns. The
 // destructor resets it (releasing its read snapshot). Bound text and blobs are
 // not copied: they must stay valid until the statement is stepped for the

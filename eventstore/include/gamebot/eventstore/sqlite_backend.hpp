@@ -70,6 +70,11 @@ struct SqliteBackendOptions {
   // Connections of the pool that open() creates for a file database (an
   // in-memory database always gets one; see the header comment).
   std::size_t pool_size = 8;
+  // Bytes of a database file that connections read through a memory map
+  // (PRAGMA mmap_size, set on each connection the first time the backend uses
+  // it): reads skip a system call and a copy per page. 0 turns it off; not used
+  // for in-memory databases.
+  std::int64_t mmap_size = std::int64_t{1} << 30;
   // Apply pending schema migrations on construction; false only verifies and
   // throws a schema fault if the database is not current.
   bool migrate = true;

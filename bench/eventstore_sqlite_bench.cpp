@@ -1,0 +1,379 @@
+// SQLite event-store backend benchmarks, each beside raw sqlite3 in the same
+// run: batched (100 per transaction) and single-event appends against raw
+// prepared INSERTs of the same rows into the same table with the same indexes
+// and the same transaction sizes; reading $all forward against a raw prepared
+// SELECT stepping over the same rows; and the delay from an append in another
+// process to a subscriber here. Both sides use a file in a temporary
+// directory, WAL, synchronous=NORMAL and the same mmap_size.
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gamebot/bench/bench.hpp"
+#include "gamebot/eventstore/eventstore.hpp"
+#include "gamebot/eventstore/sqlite_backend.hpp"
+
+namespace gamebot::bench {
+namespace {
+
+namespace es = gamebot::eventstore;
+
+constexpr std::size_t kBatch = 100;
+constexpr std::size_t kDataBytes = 200;
+
+std::string stream_name(std::size_t stream) {
+  return fmt::format("game-{:06}", stream);
+}
+
+// The i-th benchmark event (as in eventstore_bench.cpp): a 200-byte payload,
+// small metadata, all ids set.
+es::EventData make_event(std::size_t i) {
+  static const char* const kTypes[] = {"GameStarted", "GuessMade", "GuessScored", "RoundEnded"};
+  es::EventData e;
+  e.type = kTypes[i % 4];
+  e.data = fmt::format(R"({{"game":{},"player":{},"guess":"{}","round":{}}})", i / kBatch, i % 97,
+                       std::string(80, static_cast<char>('a' + i % 26)), i % 13);
+  e.data.resize(kDataBytes, ' ');
+  e.metadata = fmt::format(R"({{"user":"player-{}"}})", i % 1000);
+  e.id = Uuid::v7();
+  e.causation_id = Uuid::v7();
+  e.correlation_id = Uuid::v7();
+  e.created_at = es::now();
+  return e;
+}
+
+double per_second(std::size_t count, double secs) {
+  return secs > 0 ? count / secs : 0;
+}
+
+// A private temporary directory, removed at the end.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "gamebot-bench-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
+    path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void check(int rc, sqlite3* db) {
+  if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    std::fprintf(stderr, "sqlite3: %s\n", sqlite3_errmsg(db));
+    std::abort();
+  }
+}
+
+void exec(sqlite3* db, const std::string& sql) {
+  check(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), db);
+}
+
+// Raw sqlite3 on the same events table (the store's migration creates it,
+// with both unique indexes), WAL, synchronous=NORMAL.
+class RawStore {
+ public:
+  RawStore(const std::string& path, bool create) {
+    check(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
+          db_);
+    exec(db_, "PRAGMA journal_mode=WAL");
+    exec(db_, "PRAGMA synchronous=NORMAL");
+    // As the store's connections (SqliteBackendOptions::mmap_size).
+    exec(db_, fmt::format("PRAGMA mmap_size={}", es::SqliteBackendOptions{}.mmap_size));
+    if (create) {
+      for (const auto& migration : es::sqlite_event_store_migrations()) exec(db_, migration.sql);
+    }
+    check(sqlite3_prepare_v3(db_,
+                             "INSERT INTO eventstore_events (position, event_id, stream_id, "
+                             "stream_version, type, data, metadata, causation_id, correlation_id, "
+                             "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                             -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr),
+          db_);
+    check(sqlite3_prepare_v3(db_, "BEGIN", -1, SQLITE_PREPARE_PERSISTENT, &begin_, nullptr), db_);
+    check(sqlite3_prepare_v3(db_, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &commit_, nullptr), db_);
+  }
+  ~RawStore() {
+    sqlite3_finalize(insert_);
+    sqlite3_finalize(begin_);
+    sqlite3_finalize(commit_);
+    sqlite3_close_v2(db_);
+  }
+
+  void begin() { run(begin_); }
+  void commit() { run(commit_); }
+
+  void insert(std::int64_t position, const std::string& stream, std::int64_t version,
+              const es::EventData& e) {
+    sqlite3_bind_int64(insert_, 1, position);
+    sqlite3_bind_blob(insert_, 2, e.id->bytes().data(), 16, SQLITE_STATIC);
+    sqlite3_bind_text(insert_, 3, stream.data(), static_cast<int>(stream.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 4, version);
+    sqlite3_bind_text(insert_, 5, e.type.data(), static_cast<int>(e.type.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(insert_, 6, e.data.data(), static_cast<int>(e.data.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(insert_, 7, e.metadata.data(), static_cast<int>(e.metadata.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_blob(insert_, 8, e.causation_id->bytes().data(), 16, SQLITE_STATIC);
+    sqlite3_bind_blob(insert_, 9, e.correlation_id->bytes().data(), 16, SQLITE_STATIC);
+    sqlite3_bind_int64(insert_, 10, e.created_at->time_since_epoch().count());
+    run(insert_);
+  }
+
+  // Steps over every row in position order, reading each column as the store
+  // does; returns the number of rows and adds the payload bytes to `bytes`.
+  std::size_t read_all(std::size_t& bytes) {
+    sqlite3_stmt* select = nullptr;
+    check(sqlite3_prepare_v2(db_,
+                             "SELECT position, event_id, stream_id, stream_version, type, data, "
+                             "metadata, causation_id, correlation_id, created_at FROM "
+                             "eventstore_events ORDER BY position",
+                             -1, &select, nullptr),
+          db_);
+    std::size_t rows = 0;
+    while (sqlite3_step(select) == SQLITE_ROW) {
+      for (int c = 0; c < 10; ++c) {
+        if (c == 1 || c >= 5) {
+          bytes += static_cast<std::size_t>(sqlite3_column_bytes(select, c)) +
+                   (sqlite3_column_blob(select, c) != nullptr ? 1 : 0);
+        } else if (c == 2 || c == 4) {
+          bytes += static_cast<std::size_t>(sqlite3_column_bytes(select, c)) +
+                   (sqlite3_column_text(select, c) != nullptr ? 1 : 0);
+        } else {
+          bytes += static_cast<std::size_t>(sqlite3_column_int64(select, c) & 1);
+        }
+      }
+      ++rows;
+    }
+    sqlite3_finalize(select);
+    return rows;
+  }
+
+ private:
+  void run(sqlite3_stmt* stmt) {
+    check(sqlite3_step(stmt), db_);
+    sqlite3_reset(stmt);
+  }
+
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
+};
+
+// Appends `values` in batches of `batch`, batch k to stream k % streams (or,
+// for batch == 1, event i to stream i % streams), at exact versions.
+double store_appends(es::EventStore& store, const std::vector<es::EventData>& values,
+                     std::size_t batch, std::size_t streams) {
+  std::vector<es::StreamVersion> versions(streams, 0);
+  std::vector<std::string> names;
+  for (std::size_t s = 0; s < streams; ++s) names.push_back(stream_name(s));
+  return seconds([&] {
+    for (std::size_t first = 0; first < values.size(); first += batch) {
+      const std::size_t stream = (first / batch) % streams;
+      const std::span<const es::EventData> events(values.data() + first,
+                                                  std::min(batch, values.size() - first));
+      const es::AppendResult r = store.append(names[stream], versions[stream], events);
+      if (!r.ok()) std::abort();
+      versions[stream] = r.version;
+    }
+  });
+}
+
+double raw_appends(RawStore& raw, const std::vector<es::EventData>& values, std::size_t batch,
+                   std::size_t streams) {
+  std::vector<std::int64_t> versions(streams, 0);
+  std::vector<std::string> names;
+  for (std::size_t s = 0; s < streams; ++s) names.push_back(stream_name(s));
+  return seconds([&] {
+    for (std::size_t first = 0; first < values.size(); first += batch) {
+      const std::size_t stream = (first / batch) % streams;
+      raw.begin();
+      for (std::size_t i = first; i < std::min(first + batch, values.size()); ++i) {
+        raw.insert(static_cast<std::int64_t>(i) + 1, names[stream], ++versions[stream], values[i]);
+      }
+      raw.commit();
+    }
+  });
+}
+
+es::EventStore open_store(const std::string& path) {
+  return es::EventStore(es::SqliteBackend::open("sqlite:" + path));
+}
+
+GAMEBOT_BENCHMARK("eventstore/sqlite/throughput", context) {
+  const std::size_t events = context.size<std::size_t>(1'000'000, 50'000);
+  const std::size_t singles = context.size<std::size_t>(100'000, 5'000);
+  const std::size_t streams = context.size<std::size_t>(10'000, 500);
+  ScratchDir dir;
+
+  std::vector<es::EventData> values;
+  values.reserve(events);
+  for (std::size_t i = 0; i < events; ++i) values.push_back(make_event(i));
+  const std::vector<es::EventData> single_values(values.begin(),
+                                                 values.begin() + static_cast<long>(singles));
+
+  // Batches of 100 per transaction.
+  double raw_batch_secs = 0;
+  {
+    RawStore raw(dir.file("raw-batch.db"), true);
+    raw_batch_secs = raw_appends(raw, values, kBatch, streams);
+  }
+  es::EventStore batched = open_store(dir.file("store-batch.db"));
+  const double batch_secs = store_appends(batched, values, kBatch, streams);
+  context.report(rate_vs_baseline(
+      "eventstore/sqlite/append/batch100", per_second(events, batch_secs), "events/s",
+      "raw sqlite3 INSERT, 100 rows per transaction", per_second(events, raw_batch_secs), 0.7));
+
+  // One event per transaction.
+  double raw_single_secs = 0;
+  {
+    RawStore raw(dir.file("raw-single.db"), true);
+    raw_single_secs = raw_appends(raw, single_values, 1, streams);
+  }
+  {
+    es::EventStore single = open_store(dir.file("store-single.db"));
+    const double single_secs = store_appends(single, single_values, 1, streams);
+    context.report(rate_vs_baseline(
+        "eventstore/sqlite/append/single", per_second(singles, single_secs), "events/s",
+        "raw sqlite3 INSERT, 1 row per transaction", per_second(singles, raw_single_secs), 0.7));
+  }
+
+  // Read everything back through $all (pages of 1,000) and by stream.
+  std::size_t raw_bytes = 0;
+  std::size_t raw_rows = 0;
+  double raw_read_secs = 0;
+  {
+    RawStore raw(dir.file("raw-batch.db"), false);
+    raw_read_secs = seconds([&] { raw_rows = raw.read_all(raw_bytes); });
+  }
+  std::size_t read_all = 0;
+  std::size_t bytes = 0;
+  const double all_secs = seconds([&] {
+    for (const es::RecordedEvent& e : batched.all_forward()) {
+      bytes += e.data.size();
+      ++read_all;
+    }
+  });
+  std::size_t read_streams = 0;
+  const double stream_secs = seconds([&] {
+    for (std::size_t s = 0; s < streams; ++s) {
+      for (const es::RecordedEvent& e : batched.stream_forward(stream_name(s))) {
+        bytes += e.data.size();
+        ++read_streams;
+      }
+    }
+  });
+  if (read_all != events || read_streams != events || raw_rows != events || bytes == 0 ||
+      raw_bytes == 0) {
+    std::abort();
+  }
+  const Baseline raw_read{"raw sqlite3 SELECT stepping the same rows",
+                          per_second(events, raw_read_secs)};
+  Figure all_figure = at_least("eventstore/sqlite/read/all", per_second(events, all_secs),
+                               "events/s", 2'000'000, raw_read);
+  all_figure.ratio = all_figure.value / raw_read.value;
+  context.report(std::move(all_figure));
+  Figure stream_figure = at_least("eventstore/sqlite/read/streams", per_second(events, stream_secs),
+                                  "events/s", 2'000'000, raw_read);
+  stream_figure.ratio = stream_figure.value / raw_read.value;
+  context.report(std::move(stream_figure));
+}
+
+// p50/p99 of a sample.
+std::pair<double, double> percentiles(std::vector<double> samples) {
+  std::sort(samples.begin(), samples.end());
+  auto at = [&](double q) {
+    return samples[std::min(samples.size() - 1, static_cast<std::size_t>(q * samples.size()))];
+  };
+  return {at(0.50), at(0.99)};
+}
+
+// Delivery delays (ms) of `count` events appended one by one, `gap` apart, by
+// `append` to a subscriber of `store` here; the event's created_at is its send
+// time.
+std::vector<double> delivery_delays(es::EventStore& store, std::size_t count,
+                                    const std::function<void()>& start_appending) {
+  es::Subscription sub = store.subscribe(std::string(es::kAllStream));
+  start_appending();
+  std::vector<double> delays;
+  while (delays.size() < count) {
+    auto e = sub.next(std::chrono::seconds(10));
+    if (!e) break;
+    const auto delay = es::now() - e->created_at;
+    delays.push_back(std::chrono::duration<double, std::milli>(delay).count());
+  }
+  return delays;
+}
+
+void append_paced(es::EventStore& store, std::size_t count, std::chrono::milliseconds gap) {
+  for (std::size_t i = 0; i < count; ++i) {
+    std::this_thread::sleep_for(gap);
+    if (!store.append("wake", es::ExpectedVersion::any(), make_event(i)).ok()) std::abort();
+  }
+}
+
+GAMEBOT_BENCHMARK("eventstore/sqlite/live_delivery", context) {
+  const std::size_t count = context.size<std::size_t>(400, 60);
+  const auto gap = std::chrono::milliseconds(3);
+  ScratchDir dir;
+  const std::string path = dir.file("live.db");
+  es::EventStore store = open_store(path);
+
+  // Baseline: an append in this process wakes the subscriber at once.
+  std::vector<double> local;
+  {
+    std::thread writer;
+    local = delivery_delays(
+        store, count, [&] { writer = std::thread([&] { append_paced(store, count, gap); }); });
+    writer.join();
+  }
+
+  // Another process appends to the same file; the watcher notices.
+  std::fflush(nullptr);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    int code = 0;
+    try {
+      es::EventStore writer = open_store(path);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the parent subscribes
+      append_paced(writer, count, gap);
+    } catch (...) {
+      code = 1;
+    }
+    ::_exit(code);
+  }
+  const std::vector<double> remote = delivery_delays(store, count, [] {});
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (remote.size() != count || local.size() != count || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    std::abort();
+  }
+  const auto [local_p50, local_p99] = percentiles(local);
+  const auto [remote_p50, remote_p99] = percentiles(remote);
+  context.report(at_most("eventstore/sqlite/live/other_process/p99", remote_p99, "ms", 50,
+                         Baseline{"append in the same process, p99", local_p99}));
+  context.report(at_most("eventstore/sqlite/live/other_process/p50", remote_p50, "ms", 50,
+                         Baseline{"append in the same process, p50", local_p50}));
+}
+
+}  // namespace
+}  // namespace gamebot::bench
