@@ -40,6 +40,12 @@ Background::~Background() {
   ::close(wake_fd_);
 }
 
+bool Background::wait_started(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(started_mutex_);
+  started_changed_.wait_for(lock, timeout, [this] { return started_; });
+  return backend_pid_.load() != 0;
+}
+
 void Background::request_notify() noexcept {
   if (!notify_requested_.exchange(true)) wake();
 }
@@ -96,9 +102,18 @@ bool Background::send_notify() noexcept {
 void Background::run() noexcept {
   auto backoff = kFirstBackoff;
   auto next_poll = std::chrono::steady_clock::now();
+  auto next_record = std::chrono::steady_clock::now();
+  auto mark_started = [this] {
+    {
+      std::lock_guard lock(started_mutex_);
+      started_ = true;
+    }
+    started_changed_.notify_all();
+  };
   while (!stop_.load()) {
     if (!connection_) {
       if (!connect()) {
+        mark_started();
         pollfd wait{wake_fd_, POLLIN, 0};
         ::poll(&wait, 1, static_cast<int>(backoff.count()));
         backoff = std::min(backoff * 2, std::max(settings_.interval, kFirstBackoff));
@@ -107,14 +122,32 @@ void Background::run() noexcept {
         continue;
       }
       backoff = kFirstBackoff;
+      next_record = std::chrono::steady_clock::now();
       // Whatever happened while we were away is re-read from the cursors.
       hooks_.changed();
     }
 
-    int timeout = -1;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_record) {
+      try {
+        hooks_.record(*connection_);
+      } catch (const std::exception& error) {
+        repo::logger()->warn("event store listener: logging the watermark failed: {}",
+                             error.what());
+      }
+      mark_started();
+      next_record = now + settings_.record_interval;
+      if (connection_->broken()) {
+        drop_connection();
+        continue;
+      }
+      // Notifications that arrived during the statement wait in libpq's queue.
+      if (drain_notifications()) hooks_.changed();
+    }
+
+    auto wake_at = next_record;
     if (!settings_.listen) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now >= next_poll) {
+      if (std::chrono::steady_clock::now() >= next_poll) {
         try {
           hooks_.poll(*connection_);
         } catch (const std::exception& error) {
@@ -126,12 +159,13 @@ void Background::run() noexcept {
         }
         next_poll = std::chrono::steady_clock::now() + settings_.interval;
       }
-      timeout = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     next_poll - std::chrono::steady_clock::now())
-                                     .count()) +
-                1;
-      timeout = std::max(timeout, 1);
+      wake_at = std::min(wake_at, next_poll);
     }
+    const int timeout =
+        std::max<int>(1, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              wake_at - std::chrono::steady_clock::now())
+                                              .count()) +
+                             1);
 
     PGconn* conn = repo::as_postgres(*connection_).native_handle();
     if (PQstatus(conn) == CONNECTION_BAD || PQsocket(conn) < 0) {
@@ -166,6 +200,8 @@ void Background::run() noexcept {
       drop_connection();
     }
   }
+  // A process that appends and exits at once must still tell the others.
+  if (notify_requested_.exchange(false) && (connection_ || connect())) send_notify();
   drop_connection();
 }
 

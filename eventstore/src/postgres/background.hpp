@@ -8,12 +8,14 @@
 //   re-read from their cursors (nothing lost, nothing repeated).
 // * poll mode: no LISTEN; every interval it calls `poll` (which probes the
 //   watermark and wakes subscribers when it moved).
+// * both: `record` right after connecting and then every record_interval.
 // * both: request_notify() makes it send one NOTIFY for all requests made
 //   since the last one (coalesced), telling other processes about this
 //   backend's commits.
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -29,15 +31,17 @@ namespace gamebot::eventstore::postgres_detail {
 class Background {
  public:
   struct Settings {
-    repo::DatabaseUrl url;                    // where to connect
-    repo::PostgresOptions connect{};          // driver settings of the dedicated connection
-    std::string channel;                      // LISTEN/NOTIFY channel
-    bool listen = true;                       // listen mode (else poll mode)
-    std::chrono::milliseconds interval{100};  // poll period / longest reconnect backoff
+    repo::DatabaseUrl url;                            // where to connect
+    repo::PostgresOptions connect{};                  // driver settings of the dedicated connection
+    std::string channel;                              // LISTEN/NOTIFY channel
+    bool listen = true;                               // listen mode (else poll mode)
+    std::chrono::milliseconds interval{100};          // poll period / longest reconnect backoff
+    std::chrono::milliseconds record_interval{1000};  // period of the `record` hook
   };
   struct Hooks {
-    std::function<void()> changed;                // wake subscribers (noexcept in practice)
-    std::function<void(repo::Connection&)> poll;  // poll mode: check for commits
+    std::function<void()> changed;                  // wake subscribers (noexcept in practice)
+    std::function<void(repo::Connection&)> poll;    // poll mode: check for commits
+    std::function<void(repo::Connection&)> record;  // log a watermark bound (see watermark.hpp)
   };
 
   // Starts the thread; the first connection is made on it (a failure there is
@@ -52,6 +56,10 @@ class Background {
   // Asks for a NOTIFY (coalesced). Thread-safe, noexcept, cheap when a request
   // is already pending.
   void request_notify() noexcept;
+
+  // Waits until the first connection attempt is over (and, if it succeeded,
+  // the first `record` ran), at most `timeout`. True if connected by then.
+  bool wait_started(std::chrono::milliseconds timeout);
 
   // pg_backend_pid() of the listening connection, 0 while disconnected.
   int backend_pid() const noexcept { return backend_pid_.load(); }
@@ -74,6 +82,9 @@ class Background {
   std::atomic<int> backend_pid_{0};
   std::atomic<std::uint64_t> connections_{0};
   std::unique_ptr<repo::Connection> connection_;  // used by the thread only
+  std::mutex started_mutex_;
+  std::condition_variable started_changed_;
+  bool started_ = false;  // the first connection attempt is over
   std::thread thread_;
 };
 

@@ -33,6 +33,8 @@ namespace {
 // How long a read waits for in-flight writers it has no bound for (see
 // watermark.hpp) before it answers with the older, still safe watermark.
 constexpr std::chrono::milliseconds kSettleLimit{200};
+// How long construction waits for the background connection's first bound.
+constexpr std::chrono::milliseconds kStartWait{5000};
 
 constexpr std::string_view kEventColumns =
     "e.position, e.event_id, e.stream_id, e.stream_version, e.type, e.data, e.metadata, "
@@ -128,21 +130,34 @@ class EventReader {
   std::string_view last_type_;
 };
 
-std::vector<std::uint64_t> parse_xids(std::string_view text) {
-  std::vector<std::uint64_t> xids;
-  while (!text.empty()) {
-    const std::size_t comma = text.find(',');
-    const std::string_view item = text.substr(0, comma);
-    std::uint64_t value = 0;
-    auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), value);
-    if (error != std::errc() || end != item.data() + item.size()) {
-      throw Error(FaultClass::internal,
-                  fmt::format("probe_watermark returned a malformed xid list '{}'", text));
+// "xid:bound,xid:,..." from probe_watermark.
+std::vector<postgres_detail::ProbedWriter> parse_writers(std::string_view text) {
+  std::vector<postgres_detail::ProbedWriter> writers;
+  auto bad = [&text]() {
+    return Error(FaultClass::internal,
+                 fmt::format("probe_watermark returned a malformed writer list '{}'", text));
+  };
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    const std::size_t colon = item.find(':');
+    if (colon == std::string_view::npos) throw bad();
+    postgres_detail::ProbedWriter writer;
+    auto [end, error] = std::from_chars(item.data(), item.data() + colon, writer.xid);
+    if (error != std::errc() || end != item.data() + colon) throw bad();
+    const std::string_view bound = item.substr(colon + 1);
+    if (!bound.empty()) {
+      GlobalPosition value = 0;
+      auto [bound_end, bound_error] =
+          std::from_chars(bound.data(), bound.data() + bound.size(), value);
+      if (bound_error != std::errc() || bound_end != bound.data() + bound.size()) throw bad();
+      writer.logged_bound = value;
     }
-    xids.push_back(value);
-    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    writers.push_back(writer);
   }
-  return xids;
+  return writers;
 }
 
 // A session advisory lock on a lease's own connection.
@@ -253,6 +268,7 @@ class PostgresBackend::Impl {
     std::string link;
     std::string delete_stream;
     std::string probe;
+    std::string record;
     std::string read_all_forward;
     std::string read_all_backward;
     std::string read_stream_forward;
@@ -326,8 +342,8 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       "SELECT status, version, event_id FROM {}.link_events($1, $2, $3, $4::uuid[], $5)", s);
   sql.delete_stream =
       fmt::format("SELECT status, version FROM {}.delete_stream($1, $2, $3, $4, $5)", s);
-  sql.probe = fmt::format(
-      "SELECT last_reserved, array_to_string(writers, ',') FROM {}.probe_watermark()", s);
+  sql.probe = fmt::format("SELECT last_reserved, writers FROM {}.probe_watermark()", s);
+  sql.record = fmt::format("SELECT {}.record_watermark()", s);
   sql.read_all_forward = fmt::format(
       "SELECT {} FROM {}.events e WHERE e.position >= $1 AND e.position <= $2 "
       "ORDER BY e.position LIMIT $3",
@@ -416,7 +432,12 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
     const GlobalPosition before = safe.load();
     if (fresh_watermark(connection) != before) owner.notify_changed();
   };
+  hooks.record = [this](repo::Connection& connection) { connection.execute(sql.record); };
   background = std::make_unique<Background>(std::move(settings), std::move(hooks));
+  // Log a watermark bound before this process's first append can take an xid,
+  // so readers elsewhere can bound its transactions at once (watermark.hpp).
+  // If the server cannot be reached now, that only costs them latency.
+  background->wait_started(kStartWait);
 }
 
 PostgresBackend::Impl::~Impl() {
@@ -553,7 +574,7 @@ WatermarkProbe PostgresBackend::Impl::probe(repo::Connection& connection) {
     if (!rows.next()) throw Error(FaultClass::internal, "probe_watermark returned no row");
     const repo::Row row = rows.row();
     probe.last_reserved = row.get<std::int64_t>(0);
-    probe.writers = parse_xids(row.get<std::string_view>(1));
+    probe.writers = parse_writers(row.get<std::string_view>(1));
   } catch (const repo::DatabaseError& error) {
     rethrow(error);
   }

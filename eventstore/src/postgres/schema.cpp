@@ -16,7 +16,8 @@
 //
 // Functions: append_events, link_events and delete_stream do a whole write in
 // one statement (one round trip); probe_watermark is the reader's half of the
-// no-skip rule (watermark.hpp). Status codes returned by the functions:
+// no-skip rule (watermark.hpp), record_watermark feeds it bounds through the
+// table watermark_log. Status codes returned by the functions:
 // 0 ok, 1 wrong_expected_version, 2 stream_exists, 3 stream_not_found,
 // 4 stream_deleted, 5 duplicate_event_id, 6 event_not_found. Expected-version
 // kinds passed in: 0 any, 1 no_stream, 2 stream_exists, 3 exact.
@@ -73,6 +74,7 @@ namespace {
 constexpr std::string_view kCreateTables = R"sql(
 CREATE SCHEMA IF NOT EXISTS {s};
 CREATE SEQUENCE {s}.positions AS bigint MINVALUE 1 NO CYCLE;
+CREATE SEQUENCE {s}.writer_xids AS bigint MINVALUE 0 NO CYCLE;
 CREATE TABLE {s}.streams (
   sequence bigint GENERATED ALWAYS AS IDENTITY,
   stream_id text NOT NULL,
@@ -115,6 +117,11 @@ CREATE TABLE {s}.snapshots (
   created_at timestamptz NOT NULL,
   CONSTRAINT snapshots_pkey PRIMARY KEY (source_id)
 );
+CREATE TABLE {s}.watermark_log (
+  writer_xid bigint NOT NULL,
+  last_reserved bigint NOT NULL,
+  CONSTRAINT watermark_log_pkey PRIMARY KEY (writer_xid)
+);
 CREATE TABLE {s}.subscriptions (
   name text NOT NULL,
   stream_id text NOT NULL,
@@ -128,11 +135,12 @@ CREATE TABLE {s}.subscriptions (
 // 1. duplicate ids already committed (and inside the batch) are found before
 //    anything is written; 2. the stream row is locked and bumped only if the
 //    expectation holds (a failed expectation writes nothing); 3. the
-//    transaction is marked in flight, before any position is taken (the
-//    watermark proof needs it); 4. a consecutive block of positions is taken
-//    under the reservation lock, acquired in a subtransaction that is rolled
-//    back on purpose to release it at once (a rollback also releases it on any
-//    error or cancel, so it can never leak); 5. the rows are inserted.
+//    transaction is marked in flight (W1 in watermark.hpp); 4. under the
+//    reservation lock, its xid is published in writer_xids (W2) and a
+//    consecutive block of positions is taken (W3); the lock is acquired in a
+//    subtransaction that is rolled back on purpose to release it at once (a
+//    rollback also releases it on any error or cancel, so it can never leak);
+//    5. the rows are inserted.
 // Steps 2-5 run in a block that turns a unique violation (a duplicate id that
 // a concurrent writer committed after step 1) into a status, undoing the
 // block, so a caller's enclosing transaction survives it.
@@ -148,6 +156,7 @@ DECLARE
   deleted timestamptz;
   dup uuid;
   violated text;
+  me bigint;
 BEGIN
   first_position := 0;
   IF n > 0 THEN
@@ -196,10 +205,14 @@ BEGIN
     END LOOP;
     status := 0;
     version := cur + n;
-    PERFORM pg_advisory_xact_lock_shared(
-        {ns}::bigint << 32 | (pg_current_xact_id()::text::bigint & 4294967295));
+    me := pg_current_xact_id()::text::bigint;
+    PERFORM pg_advisory_xact_lock_shared({ns}::bigint << 32 | (me & 4294967295));
     BEGIN
       PERFORM pg_advisory_xact_lock({ns}::bigint << 32);
+      IF me > (SELECT CASE WHEN w.is_called THEN w.last_value ELSE 0 END
+                 FROM {s}.writer_xids w) THEN
+        PERFORM setval('{s}.writer_xids', me);
+      END IF;
       first_position := nextval('{s}.positions');
       IF n > 1 THEN
         PERFORM setval('{s}.positions', first_position + n - 1);
@@ -337,19 +350,26 @@ END
 $fn$;
 )sql";
 
-// probe_watermark: the reader's probe (watermark.hpp). The last position taken
-// is read BEFORE the snapshot; every in-progress transaction of the snapshot
-// is then tested for the in-flight mark with an exclusive try-lock, released
-// at once (on an error or a cancel in between, the exception block releases
-// it, so it never leaks). Only READ COMMITTED gives each statement a fresh
-// snapshot.
+// probe_watermark: the reader's probe (R1-R4 in watermark.hpp): the last
+// position taken, then the highest published writer xid, then a snapshot; the
+// candidates are the snapshot's in-progress xids and every xid from its xmax
+// up to that published one (running transactions that got their xid after the
+// last completion are in progress too but not listed). Each candidate is
+// tested for the in-flight mark with an exclusive try-lock, released at once
+// (on an error or a cancel in between, the exception block releases it, so it
+// never leaks). A marked writer comes back as "xid:bound", bound being the
+// logged last position of the newest watermark_log entry below its xid (empty
+// if none). Only READ COMMITTED gives each statement a fresh snapshot.
 constexpr std::string_view kProbeFunction = R"sql(
-CREATE FUNCTION {s}.probe_watermark(OUT last_reserved bigint, OUT writers xid8[])
+CREATE FUNCTION {s}.probe_watermark(OUT last_reserved bigint, OUT writers text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
+  published bigint;
   snap pg_snapshot;
-  x xid8;
+  x bigint;
   k bigint;
+  bound bigint;
+  marked text[] := '{{}}';
 BEGIN
   IF current_setting('transaction_isolation') <> 'read committed' THEN
     RAISE EXCEPTION 'reading $all needs READ COMMITTED, not %',
@@ -357,17 +377,25 @@ BEGIN
   END IF;
   SELECT CASE WHEN p.is_called THEN p.last_value ELSE 0 END INTO last_reserved
     FROM {s}.positions p;
+  SELECT CASE WHEN w.is_called THEN w.last_value ELSE 0 END INTO published
+    FROM {s}.writer_xids w;
   snap := pg_current_snapshot();
-  writers := '{{}}';
   BEGIN
-    FOR x IN SELECT pg_snapshot_xip(snap) LOOP
-      k := {ns}::bigint << 32 | (x::text::bigint & 4294967295);
+    FOR x IN SELECT i::text::bigint FROM pg_snapshot_xip(snap) i
+             UNION ALL
+             SELECT g FROM generate_series(pg_snapshot_xmax(snap)::text::bigint, published) g
+    LOOP
+      k := {ns}::bigint << 32 | (x & 4294967295);
       IF pg_try_advisory_lock(k) THEN
         PERFORM pg_advisory_unlock(k);
+        k := NULL;
       ELSE
-        writers := writers || x;
+        k := NULL;
+        bound := NULL;
+        SELECT w.last_reserved INTO bound FROM {s}.watermark_log w
+         WHERE w.writer_xid < x ORDER BY w.writer_xid DESC LIMIT 1;
+        marked := marked || (x::text || ':' || coalesce(bound::text, ''));
       END IF;
-      k := NULL;
     END LOOP;
   EXCEPTION WHEN OTHERS OR query_canceled THEN
     IF k IS NOT NULL THEN
@@ -375,6 +403,36 @@ BEGIN
     END IF;
     RAISE;
   END;
+  writers := array_to_string(marked, ',');
+END
+$fn$;
+)sql";
+
+// record_watermark: logs (highest published writer xid H, last position taken
+// L), L read first. A writer whose xid is above H had not published it when H
+// was read, so it takes its positions later: all of them are > L (the bound
+// probe_watermark reports). Only the newest entry below the oldest running
+// xid can still matter; older ones are pruned.
+constexpr std::string_view kRecordFunction = R"sql(
+CREATE FUNCTION {s}.record_watermark() RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  reserved bigint;
+  published bigint;
+BEGIN
+  SELECT CASE WHEN p.is_called THEN p.last_value ELSE 0 END INTO reserved
+    FROM {s}.positions p;
+  SELECT CASE WHEN w.is_called THEN w.last_value ELSE 0 END INTO published
+    FROM {s}.writer_xids w;
+  -- An entry with the same L and a lower H bounds the same writers and more.
+  IF NOT EXISTS (SELECT 1 FROM {s}.watermark_log w WHERE w.last_reserved >= reserved) THEN
+    INSERT INTO {s}.watermark_log (writer_xid, last_reserved) VALUES (published, reserved)
+    ON CONFLICT (writer_xid) DO UPDATE SET last_reserved = greatest(
+      {s}.watermark_log.last_reserved, EXCLUDED.last_reserved);
+  END IF;
+  DELETE FROM {s}.watermark_log w
+   WHERE w.writer_xid < (SELECT max(o.writer_xid) FROM {s}.watermark_log o
+                          WHERE o.writer_xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint);
 END
 $fn$;
 )sql";
@@ -392,7 +450,7 @@ std::vector<repo::Migration> postgres_event_store_migrations(std::string_view sc
   migrations.push_back({1, "create_event_store",
                         expand(kCreateTables, names) + expand(kAppendFunction, names) +
                             expand(kLinkFunction, names) + expand(kDeleteFunction, names) +
-                            expand(kProbeFunction, names)});
+                            expand(kProbeFunction, names) + expand(kRecordFunction, names)});
   return migrations;
 }
 

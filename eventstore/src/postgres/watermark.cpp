@@ -7,16 +7,20 @@ namespace gamebot::eventstore::postgres_detail {
 WatermarkOutcome WatermarkTracker::evaluate(const WatermarkProbe& probe, Bounds& bounds) const {
   WatermarkOutcome outcome;
   GlobalPosition candidate = probe.last_reserved;
-  for (std::uint64_t writer : probe.writers) {
+  for (const ProbedWriter& writer : probe.writers) {
     std::optional<GlobalPosition> bound;
-    if (auto it = bounds_.find(writer); it != bounds_.end()) {
+    if (auto it = bounds_.find(writer.xid); it != bounds_.end()) {
       bound = it->second;  // marked at the previous probe too: keep what we knew
     } else if (have_previous_) {
       // Not marked at the previous probe (or not started yet): every position
       // it takes comes after that probe's L.
       bound = previous_last_;
     }
-    bounds.emplace(writer, bound);
+    // Both are lower bounds of its positions; the higher one is the better.
+    if (writer.logged_bound && (!bound || *writer.logged_bound > *bound)) {
+      bound = writer.logged_bound;
+    }
+    bounds.emplace(writer.xid, bound);
     if (bound) {
       candidate = std::min(candidate, *bound);
     } else {

@@ -4,45 +4,59 @@
 // `$all` is final, computed from probes, without a global write lock.
 //
 // Writers (append_events, one transaction T with top-level xid x):
-//   W1. mark T: a shared advisory lock keyed by x, held until T ends (or the
-//       savepoint it was taken in rolls back, which also removes T's rows);
-//   W2. only then take a block of positions from the sequence.
+//   W1. mark T: a shared advisory lock keyed by x, held until T ends (or until
+//       the savepoint it was taken in rolls back, which also removes T's rows);
+//   W2. publish x: writer_xids := max(writer_xids, x) (a sequence, so it is
+//       seen at once by everyone);
+//   W3. take a block of positions from the sequence `positions`.
+//   (W2 and W3 run under the reservation lock, a few microseconds.)
 // Readers (probe_watermark, one statement in READ COMMITTED):
-//   R1. L := the last position taken (the sequence, read non-transactionally);
-//   R2. S := a snapshot taken after R1;
-//   R3. M := the in-progress xids of S that carry the mark (exclusive try-lock).
-// The reader then reads rows with a snapshot taken after R3 (the next
+//   R1. L := the last position taken;
+//   R2. H := writer_xids;
+//   R3. S := a snapshot;
+//   R4. M := the candidates that carry the mark (exclusive try-lock), where the
+//       candidates are the in-progress xids of S and every xid in
+//       [xmax(S), H] (a transaction that got its xid after the newest
+//       completion is in progress but not listed in S).
+// The reader then reads rows with a snapshot taken after R4 (the next
 // statement).
 //
-// Claim: for a probe k, every position p <= W_k (below) is final once R3 ends:
+// Claim: for a probe k, every position p <= W_k (below) is final once R4 ends:
 // either committed and visible to every later snapshot, or never committed.
 // Proof. Let p be taken by T (xid x). p <= W_k <= L_k, so T took p before R1
-// (the sequence is linearizable), hence T's xid and its mark existed before
-// R1, so before S: x < xmax(S).
-//  (a) x not in progress in S: T ended before S; committed -> p visible in S
-//      and later snapshots; aborted -> p never commits.
-//  (b) x in progress in S and marked at R3: x is in M_k, and W_k < every
-//      position of T (see the bound b(x) below), so p <= W_k is impossible.
-//  (c) x in progress in S, not marked at R3: T held its mark from before R1
+// (the sequence is linearizable), so T marked itself (W1) and published x
+// (W2) before R1, hence H_k >= x.
+//  (a) x < xmax(S) and x not in progress in S: T ended before S; committed ->
+//      p is visible in S and later snapshots; aborted -> p never commits.
+//  (b) x is a candidate (in progress in S, or in [xmax(S), H_k]) and marked at
+//      R4: x is in M_k, and W_k < every position of T (see the bound b(x)
+//      below), so p <= W_k is impossible.
+//  (c) x is a candidate, not marked at R4: T held its mark from before R1
 //      until it ended (or until its savepoint rolled back, removing p), so T
-//      ended between S and R3. PostgreSQL releases a transaction's locks only
-//      after its commit is visible (ProcArrayEndTransaction precedes the lock
-//      release), so the read after R3 sees p if T committed.
-// The bound b(x) for x in M_k: if an earlier probe j had x not in M_j and x
-// still running (x >= xmax(S_j), or x in progress in S_j without a mark),
-// then T marked itself after probe j's R1 or R3, both after L_j was read, and
-// took its positions after marking (W2): every position of T is > L_j. So
-// b(x) = L_j of the latest such probe. W_k = min(L_k, b(x) for x in M_k); if
-// some x in M_k has no bound yet (this reader never saw it unmarked), W_k =
-// W_{k-1}. W_k >= W_{k-1} (a new mark gets b = L_{k-1} >= W_{k-1}), so the
-// watermark never decreases.
+//      ended before R4. PostgreSQL releases a transaction's locks only after
+//      its commit is visible (ProcArrayEndTransaction precedes the lock
+//      release), so the read after R4 sees p if T committed.
+// The bound b(x) for x in M_k, from either source:
+//  * this reader's history: if an earlier probe j had x not in M_j, then x was
+//    unmarked at R4_j, or not yet published at R2_j (x > H_j), or already over
+//    (impossible: it is in flight now). In each case T took its positions
+//    after R2_j or R4_j, both after R1_j: every position of T is > L_j. So
+//    b(x) = L_j of the latest such probe.
+//  * any process's log (watermark_log, written by record_watermark): an entry
+//    (H_j, L_j), H_j read after L_j, bounds every x > H_j by L_j the same way
+//    (x was not published at H_j's read). Each backend logs an entry before it
+//    is used and then every second while positions move, so a reader that has
+//    never seen a writer (a new process) still bounds it.
+// W_k = min(L_k, b(x) for x in M_k); if some x in M_k has no bound (it
+// published before any entry this reader can use), W_k = W_{k-1}. W_k >=
+// W_{k-1} (a new mark gets b = L_{k-1} >= W_{k-1}), so the watermark never
+// decreases.
 //
 // Consequences: readers never block writers, writers never wait for each
 // other's commit, and transactions that did not append (whatever they do in
-// the database) never hold readers back. A reader that starts while a writer
-// is in flight learns that writer's bound at its next probe, or waits for it
-// to end; so does a reader behind an append whose transaction stays open (the
-// outbox case): `$all` stops before that append's positions until it commits.
+// the database) never hold readers back. A reader behind an append whose
+// transaction stays open (the outbox case) stops `$all` before that append's
+// positions until it commits.
 
 #include <cstdint>
 #include <map>
@@ -53,10 +67,16 @@
 
 namespace gamebot::eventstore::postgres_detail {
 
+// A marked in-flight writer as a probe reports it.
+struct ProbedWriter {
+  std::uint64_t xid = 0;                       // full xid8
+  std::optional<GlobalPosition> logged_bound;  // from watermark_log, if an entry precedes it
+};
+
 // One probe_watermark result.
 struct WatermarkProbe {
-  GlobalPosition last_reserved = 0;    // L: last position taken when the probe began
-  std::vector<std::uint64_t> writers;  // M: marked in-progress xids (full xid8)
+  GlobalPosition last_reserved = 0;   // L: last position taken when the probe began
+  std::vector<ProbedWriter> writers;  // M: marked in-progress writers
 };
 
 // What a probe tells, given the probes before it.

@@ -1,0 +1,242 @@
+// PostgreSQL backend specifics beyond the conformance suite: durability across
+// reopen, the outbox (a caller's transaction), test sandboxes, schema
+// isolation, URL options, the jsonb column, large batches, schema checks.
+
+#include <catch2/catch.hpp>
+
+#include "gamebot/eventstore/eventstore.hpp"
+#include "gamebot/repo/repo.hpp"
+#include "test_schema.hpp"
+
+namespace gamebot::eventstore {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TestSchema;
+
+EventData event(std::string type, std::string data = {}) {
+  EventData e;
+  e.type = std::move(type);
+  e.data = std::move(data);
+  return e;
+}
+
+std::vector<EventData> events(std::size_t count, const std::string& prefix = "E") {
+  std::vector<EventData> out;
+  for (std::size_t i = 1; i <= count; ++i) {
+    out.push_back(event(prefix, prefix + "-" + std::to_string(i)));
+  }
+  return out;
+}
+
+TEST_CASE("events, checkpoints and snapshots survive closing and reopening the store",
+          "[eventstore][postgres][durability]") {
+  TestSchema schema;
+  Uuid id = Uuid::v7();
+  {
+    EventStore store = open(schema.store_url());
+    EventData first = event("Created", "{\"n\":1}");
+    first.id = id;
+    REQUIRE(store.append("game-1", 0, {first, event("Moved")}).ok());
+    REQUIRE(store.link("links", 0, std::vector<Uuid>{id}).ok());
+    store.record_snapshot(Snapshot{"game-1", 2, "GameState", "state", "", {}});
+    Subscription sub = store.subscribe_persistent("durable", "game-1");
+    auto e = sub.next(5s);
+    REQUIRE(e.has_value());
+    sub.ack(*e);
+  }
+  EventStore store = open(schema.store_url());
+  const auto read = store.read_stream_forward("game-1");
+  REQUIRE(read.events.size() == 2);
+  CHECK(read.events[0].event_id == id);
+  CHECK(read.events[0].data == "{\"n\":1}");
+  CHECK(read.events[1].type == "Moved");
+  CHECK(store.read_stream_forward("links").events.at(0).event_id == id);
+  CHECK(store.head_position() == 2);
+  CHECK(store.read_snapshot("game-1")->data == "state");
+  Subscription sub = store.subscribe_persistent("durable", "game-1");
+  CHECK(sub.checkpoint() == 1);
+  auto next = sub.next(5s);
+  REQUIRE(next.has_value());
+  CHECK(next->event_number == 2);
+}
+
+TEST_CASE("an append inside a caller's transaction rolls back with it and commits with it",
+          "[eventstore][postgres][outbox]") {
+  TestSchema schema;
+  repo::Repo repo = repo::Repo::open(schema.server_url());
+  EventStore store(std::make_shared<PostgresBackend>(repo, schema.options()));
+  const std::string orders = repo::quote_identifier(schema.name()) + ".orders";
+  repo.run([&](repo::Connection& c) { c.execute_batch("CREATE TABLE " + orders + " (id int)"); });
+  auto order_count = [&] {
+    return repo.run([&](repo::Connection& c) {
+      return c.query_value<std::int64_t>("SELECT count(*) FROM " + orders).value_or(-1);
+    });
+  };
+
+  {
+    repo::Transaction tx = repo.transaction();
+    tx->execute("INSERT INTO " + orders + " VALUES (1)");
+    const AppendResult result = store.append("order-1", 0, events(2, "Placed"));
+    REQUIRE(result.ok());
+    // Inside the transaction the store reads its own writes.
+    CHECK(store.read_stream_forward("order-1").events.size() == 2);
+    CHECK(store.read_all_forward(0).events.size() == 2);
+    CHECK(store.head_position() == 2);
+    tx.rollback();
+  }
+  CHECK(order_count() == 0);
+  CHECK_FALSE(store.stream_info("order-1").has_value());
+  CHECK(store.read_all_forward(0).events.empty());
+
+  {
+    repo::Transaction tx = repo.transaction();
+    tx->execute("INSERT INTO " + orders + " VALUES (2)");
+    REQUIRE(store.append("order-2", 0, events(1, "Placed")).ok());
+    // A failed expectation inside the transaction is a result and leaves it usable.
+    CHECK(store.append("order-2", 5, event("Late")).status == WriteStatus::wrong_expected_version);
+    tx->execute("INSERT INTO " + orders + " VALUES (3)");
+    tx.commit();
+  }
+  CHECK(order_count() == 2);
+  const auto all = store.read_all_forward(0).events;
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].stream_id == "order-2");
+  CHECK(all[0].global_position == 3);  // 1 and 2 went with the rollback: a hole
+}
+
+TEST_CASE("inside a test sandbox the store sees only the test's data, and it is rolled back",
+          "[eventstore][postgres][outbox][sandbox]") {
+  TestSchema schema;
+  repo::Repo repo = repo::Repo::open(schema.server_url());
+  EventStore store(std::make_shared<PostgresBackend>(repo, schema.options()));
+  {
+    repo::Sandbox sandbox(repo, repo::SandboxOptions{"sandboxed test"});
+    REQUIRE(store.append("s", 0, events(3)).ok());
+    Subscription sub = store.subscribe("s");
+    REQUIRE(store.append("s", 3, event("Live")).ok());
+    auto live = sub.next(5s);
+    REQUIRE(live.has_value());
+    CHECK(live->event_number == 4);
+    CHECK(store.stream_info("s")->version == 4);
+  }
+  CHECK_FALSE(store.stream_info("s").has_value());
+  CHECK(store.read_all_forward(0).events.empty());
+}
+
+TEST_CASE("two stores in two schemas of one database do not see each other",
+          "[eventstore][postgres][schema]") {
+  TestSchema schema_a("es_iso_a");
+  TestSchema schema_b("es_iso_b");
+  EventStore a = open(schema_a.store_url());
+  EventStore b = open(schema_b.store_url());
+  Subscription b_live = b.subscribe(std::string(kAllStream));
+  REQUIRE(a.append("game", 0, events(3, "A")).ok());
+  REQUIRE(b.append("game", 0, events(1, "B")).ok());
+  CHECK(a.stream_info("game")->version == 3);
+  CHECK(b.stream_info("game")->version == 1);
+  CHECK(a.head_position() == 3);
+  CHECK(b.head_position() == 1);
+  const auto b_all = b.read_all_forward(0).events;
+  REQUIRE(b_all.size() == 1);
+  CHECK(b_all[0].type == "B");
+  auto e = b_live.next(5s);
+  REQUIRE(e.has_value());
+  CHECK(e->type == "B");
+  CHECK_FALSE(b_live.next(200ms).has_value());
+}
+
+TEST_CASE("open() takes postgres:// and postgresql:// URLs with the store's parameters",
+          "[eventstore][postgres][url]") {
+  TestSchema schema;
+  std::string url = schema.store_url() + "&notify=poll&json_data=true";
+  EventStore store = open(url);
+  auto& backend = dynamic_cast<PostgresBackend&>(store.backend());
+  CHECK(backend.scheme() == "postgres");
+  CHECK(backend.options().schema == schema.name());
+  CHECK(backend.options().notifications == PostgresNotifications::poll);
+  CHECK(backend.options().json_data);
+  REQUIRE(store.append("s", 0, event("J", "{\"a\":1}")).ok());
+
+  const std::string alias = "postgresql" + schema.store_url().substr(schema.store_url().find(':'));
+  EventStore again = open(alias);
+  CHECK(again.read_stream_forward("s").events.size() == 1);
+  CHECK_THROWS_AS(open(schema.store_url() + "&notify=sometimes"), InvalidArgument);
+  CHECK_THROWS_AS(open(schema.store_url() + "&no_such_libpq_keyword=1"), InvalidArgument);
+}
+
+TEST_CASE("json_data stores the data as jsonb too; data that is not JSON is refused",
+          "[eventstore][postgres][json]") {
+  TestSchema schema;
+  PostgresBackendOptions options = schema.options();
+  options.json_data = true;
+  repo::Repo repo = repo::Repo::open(schema.server_url());
+  EventStore store(std::make_shared<PostgresBackend>(repo, options));
+  REQUIRE(store.append("player-7", 0, event("Guessed", R"({"guess":"apple","score":3})")).ok());
+  const auto score = repo.run([&](repo::Connection& c) {
+    return c.query_value<std::int64_t>("SELECT (data_json->>'score')::bigint FROM " +
+                                           repo::quote_identifier(schema.name()) +
+                                           ".events WHERE stream_id = $1",
+                                       "player-7");
+  });
+  CHECK(score == 3);
+  try {
+    store.append("player-7", 1, event("Broken", "not json"));
+    FAIL("non-JSON data was accepted");
+  } catch (const Error& error) {
+    CHECK(error.fault() == FaultClass::serialization);
+  }
+  CHECK(store.stream_info("player-7")->version == 1);
+  // The column stays empty when the option is off.
+  EventStore plain(std::make_shared<PostgresBackend>(repo, schema.options()));
+  REQUIRE(plain.append("player-8", 0, event("Raw", "not json")).ok());
+}
+
+TEST_CASE("a batch of 20,000 events is one append (no parameter limit)",
+          "[eventstore][postgres][append]") {
+  TestSchema schema;
+  EventStore store = open(schema.store_url());
+  const AppendResult result = store.append("big", 0, events(20'000, "Bulk"));
+  REQUIRE(result.ok());
+  CHECK(result.version == 20'000);
+  CHECK(result.first_position == 1);
+  CHECK(result.last_position == 20'000);
+  const auto tail = store.read_stream_backward("big", kLatest, 1).events;
+  REQUIRE(tail.size() == 1);
+  CHECK(tail[0].data == "Bulk-20000");
+}
+
+TEST_CASE("$all reads need READ COMMITTED; stream reads work in any transaction",
+          "[eventstore][postgres][isolation]") {
+  TestSchema schema;
+  repo::Repo repo = repo::Repo::open(schema.server_url());
+  EventStore store(std::make_shared<PostgresBackend>(repo, schema.options()));
+  REQUIRE(store.append("s", 0, events(2)).ok());
+  repo::TransactionOptions repeatable;
+  repeatable.isolation = repo::IsolationLevel::repeatable_read;
+  repo::Transaction tx = repo.transaction(repeatable);
+  CHECK(store.read_stream_forward("s").events.size() == 2);
+  try {
+    store.head_position();
+    FAIL("head_position worked in REPEATABLE READ");
+  } catch (const Error& error) {
+    CHECK(error.fault() == FaultClass::configuration);
+  }
+}
+
+TEST_CASE("without migrate, a missing schema is a schema fault", "[eventstore][postgres][schema]") {
+  TestSchema schema;
+  PostgresBackendOptions options = schema.options();
+  options.migrate = false;
+  try {
+    schema.open(options);
+    FAIL("opened a store on a schema that was never created");
+  } catch (const Error& error) {
+    CHECK(error.fault() == FaultClass::schema);
+  }
+  schema.open();  // creates it
+  CHECK_NOTHROW(schema.open(options));
+}
+
+}  // namespace
+}  // namespace gamebot::eventstore

@@ -1,0 +1,326 @@
+// PostgreSQL backend, threaded and multi-process cases (label `concurrency`):
+// the no-skip rule with a late-committing append (in threads and across
+// processes), live delivery across a killed LISTEN connection, a duplicate id
+// that only a racing writer's commit reveals, and subscription ownership
+// when the owner's connection dies.
+
+#include <catch2/catch.hpp>
+#include <future>
+#include <thread>
+
+#include "child_process.hpp"
+#include "gamebot/eventstore/eventstore.hpp"
+#include "gamebot/repo/repo.hpp"
+#include "test_schema.hpp"
+
+namespace gamebot::eventstore {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ChildProcess;
+using testing::TestSchema;
+
+EventData event(std::string type, std::string data = {}) {
+  EventData e;
+  e.type = std::move(type);
+  e.data = std::move(data);
+  return e;
+}
+
+// Stores that wake only on notifications (no safety-net polling), so a test
+// sees whether LISTEN/NOTIFY alone delivers.
+StoreOptions notified_only() {
+  StoreOptions options;
+  options.poll_interval = 1h;
+  return options;
+}
+
+std::unique_ptr<repo::Connection> admin(const TestSchema& schema) {
+  return repo::connect(schema.server_url());
+}
+
+TEST_CASE("$all readers do not pass an append whose transaction commits late",
+          "[eventstore][postgres][concurrency][watermark]") {
+  TestSchema schema;
+  repo::Repo repo = repo::Repo::open(schema.server_url());
+  auto backend = std::make_shared<PostgresBackend>(repo, schema.options());
+  EventStore writer(backend);
+  EventStore reader(schema.open(), notified_only());
+  REQUIRE(writer.append("before", 0, event("Before")).ok());  // position 1
+  Subscription live = reader.subscribe(std::string(kAllStream));
+  Subscription persistent = reader.subscribe_persistent("late-reader", std::string(kAllStream));
+  const auto first = persistent.next(5s);
+  REQUIRE(first.has_value());
+  REQUIRE(first->global_position == 1);
+  persistent.ack(*first);
+
+  // The late writer takes position 2 in a transaction it keeps open on its thread.
+  std::promise<GlobalPosition> appended;
+  std::promise<void> commit;
+  std::jthread late([&] {
+    repo::Transaction tx = repo.transaction();
+    const AppendResult result = writer.append("late", 0, event("Late"));
+    appended.set_value(result.ok() ? result.first_position : -1);
+    commit.get_future().wait();
+    tx.commit();
+  });
+  REQUIRE(appended.get_future().get() == 2);
+  // Another writer commits position 3 while 2 is in flight.
+  const AppendResult early = writer.append("early", 0, event("Early"));
+  REQUIRE(early.ok());
+  REQUIRE(early.first_position == 3);
+
+  // Readers must not see 3 before 2 commits: no event, head stays at 1.
+  CHECK_FALSE(live.next(300ms).has_value());
+  CHECK_FALSE(persistent.next(100ms).has_value());
+  CHECK(reader.head_position() == 1);
+  CHECK(reader.read_all_forward(0).events.size() == 1);
+  CHECK(reader.read_all_backward().events.size() == 1);
+
+  commit.set_value();
+  late.join();
+  std::vector<GlobalPosition> from_live;
+  std::vector<GlobalPosition> from_persistent;
+  for (int i = 0; i < 2; ++i) {
+    auto l = live.next(5s);
+    auto p = persistent.next(5s);
+    REQUIRE(l.has_value());
+    REQUIRE(p.has_value());
+    from_live.push_back(l->global_position);
+    from_persistent.push_back(p->global_position);
+    persistent.ack(*p);
+  }
+  CHECK(from_live == std::vector<GlobalPosition>{2, 3});
+  CHECK(from_persistent == std::vector<GlobalPosition>{2, 3});
+  CHECK(reader.head_position() == 3);
+  CHECK_FALSE(live.next(100ms).has_value());
+}
+
+TEST_CASE("a rolled-back append leaves a hole that readers step over",
+          "[eventstore][postgres][concurrency][watermark]") {
+  TestSchema schema;
+  repo::Repo repo = repo::Repo::open(schema.server_url());
+  auto backend = std::make_shared<PostgresBackend>(repo, schema.options());
+  EventStore store(backend);
+  EventStore reader(schema.open(), notified_only());
+  Subscription live = reader.subscribe(std::string(kAllStream));
+  {
+    repo::Transaction tx = repo.transaction();
+    REQUIRE(store.append("doomed", 0, event("Doomed")).first_position == 1);
+    tx.rollback();
+  }
+  REQUIRE(store.append("kept", 0, event("Kept")).first_position == 2);
+  auto e = live.next(5s);
+  REQUIRE(e.has_value());
+  CHECK(e->global_position == 2);
+  CHECK(reader.head_position() == 2);
+  CHECK_FALSE(reader.stream_info("doomed").has_value());
+}
+
+TEST_CASE(
+    "a killed LISTEN connection reconnects and its subscribers catch up, nothing lost or "
+    "repeated",
+    "[eventstore][postgres][concurrency][listen]") {
+  TestSchema schema;
+  auto subscriber_backend = schema.open();
+  EventStore subscriber(subscriber_backend, notified_only());
+  EventStore writer(schema.open());
+  Subscription all = subscriber.subscribe(std::string(kAllStream));
+  Subscription stream = subscriber.subscribe("game-1");
+
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (subscriber_backend->listener_backend_pid() == 0) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(1ms);
+  }
+  for (int i = 1; i <= 5; ++i) {
+    REQUIRE(writer.append("game-1", i - 1, event("Before", std::to_string(i))).ok());
+  }
+  for (int i = 1; i <= 5; ++i) {
+    auto e = all.next(5s);
+    REQUIRE(e.has_value());
+    CHECK(e->global_position == i);
+    REQUIRE(stream.next(5s).has_value());
+  }
+
+  const int killed = subscriber_backend->listener_backend_pid();
+  auto terminate = admin(schema);
+  CHECK(terminate->query_value<bool>("SELECT pg_terminate_backend($1)", killed) == true);
+  // Appended while the listener is down or reconnecting: their NOTIFYs may be lost.
+  for (int i = 6; i <= 10; ++i) {
+    REQUIRE(writer.append("game-1", i - 1, event("After", std::to_string(i))).ok());
+  }
+  std::vector<GlobalPosition> positions;
+  std::vector<StreamVersion> versions;
+  for (int i = 6; i <= 10; ++i) {
+    auto e = all.next(10s);
+    REQUIRE(e.has_value());
+    positions.push_back(e->global_position);
+    auto s = stream.next(5s);
+    REQUIRE(s.has_value());
+    versions.push_back(s->event_number);
+  }
+  CHECK(positions == std::vector<GlobalPosition>{6, 7, 8, 9, 10});
+  CHECK(versions == std::vector<StreamVersion>{6, 7, 8, 9, 10});
+  CHECK_FALSE(all.next(200ms).has_value());
+  CHECK(subscriber_backend->listener_connections() >= 2);
+  CHECK(subscriber_backend->listener_backend_pid() != killed);
+
+  // And it listens again: a later append arrives by notification alone.
+  REQUIRE(writer.append("game-1", 10, event("Later")).ok());
+  auto later = all.next(5s);
+  REQUIRE(later.has_value());
+  CHECK(later->global_position == 11);
+}
+
+TEST_CASE("poll mode delivers another backend's appends without LISTEN",
+          "[eventstore][postgres][concurrency][poll]") {
+  TestSchema schema;
+  PostgresBackendOptions polling = schema.options();
+  polling.notifications = PostgresNotifications::poll;
+  polling.poll_interval = 20ms;
+  auto polled_backend = schema.open(polling);
+  EventStore polled(polled_backend, notified_only());
+  EventStore writer(schema.open());
+  CHECK(polled_backend->listener_backend_pid() == 0);
+  Subscription all = polled.subscribe(std::string(kAllStream));
+  REQUIRE(writer.append("s", 0, {event("A"), event("B")}).ok());
+  auto a = all.next(5s);
+  auto b = all.next(5s);
+  REQUIRE(a.has_value());
+  REQUIRE(b.has_value());
+  CHECK(a->type == "A");
+  CHECK(b->type == "B");
+}
+
+TEST_CASE("a duplicate id revealed only by a racing writer's commit is a result, not an error",
+          "[eventstore][postgres][concurrency][duplicate]") {
+  TestSchema schema;
+  repo::Repo repo = repo::Repo::open(schema.server_url());
+  EventStore first(std::make_shared<PostgresBackend>(repo, schema.options()));
+  EventStore second(schema.open());
+  EventData shared = event("Shared");
+  shared.id = Uuid::v7();
+
+  std::promise<void> appended;
+  std::promise<void> commit;
+  std::jthread holder([&] {
+    repo::Transaction tx = repo.transaction();
+    const bool ok = first.append("one", 0, shared).ok();
+    appended.set_value();
+    commit.get_future().wait();
+    if (ok) tx.commit();
+  });
+  appended.get_future().wait();
+  // The second append passes the duplicate check (the first is uncommitted),
+  // then waits on the unique index until the first commits.
+  auto racing = std::async(std::launch::async, [&] { return second.append("two", 0, shared); });
+  CHECK(racing.wait_for(200ms) == std::future_status::timeout);
+  commit.set_value();
+  holder.join();
+  const AppendResult result = racing.get();
+  CHECK(result.status == WriteStatus::duplicate_event_id);
+  CHECK(result.event_id == shared.id);
+  CHECK(result.version == 0);
+  CHECK_FALSE(second.stream_info("two").has_value());
+  CHECK(second.read_stream_forward("one").events.size() == 1);
+  // The rolled-back attempt's position is a hole; the next append goes on.
+  const AppendResult next = second.append("two", 0, event("Next"));
+  REQUIRE(next.ok());
+  CHECK(second.read_all_forward(0).events.size() == 2);
+}
+
+TEST_CASE("a subscription whose owner's connection dies can be taken over",
+          "[eventstore][postgres][concurrency][ownership]") {
+  TestSchema schema;
+  auto owner_backend = schema.open();
+  auto standby_backend = schema.open();
+  auto lease = owner_backend->try_acquire_subscription("orders", "$all");
+  REQUIRE(lease != nullptr);
+  CHECK(standby_backend->try_acquire_subscription("orders", "$all") == nullptr);
+  CHECK(standby_backend->try_acquire_subscription("other", "$all") != nullptr);
+
+  // The owner "crashes": the server ends its lease connection.
+  auto terminate = admin(schema);
+  const auto killed = terminate->execute(
+      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND "
+      "objsubid = 1 AND granted AND classid::bigint >= 1073741824 AND pid <> pg_backend_pid()");
+  CHECK(killed >= 1);
+  std::unique_ptr<SubscriptionLease> taken;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!taken && std::chrono::steady_clock::now() < deadline) {
+    taken = standby_backend->try_acquire_subscription("orders", "$all");
+    if (!taken) std::this_thread::sleep_for(10ms);
+  }
+  CHECK(taken != nullptr);
+  lease.reset();  // releasing on a dead connection is harmless
+}
+
+// ---- several processes -----------------------------------------------------------
+
+std::vector<std::string> child_args(const TestSchema& schema, std::vector<std::string> args) {
+  std::vector<std::string> argv{GAMEBOT_EVENTSTORE_POSTGRES_CHILD, args.at(0), schema.server_url(),
+                                schema.name()};
+  argv.insert(argv.end(), args.begin() + 1, args.end());
+  return argv;
+}
+
+TEST_CASE(
+    "processes appending and one reading $all: every event once, in position order, "
+    "including one that commits late",
+    "[eventstore][postgres][concurrency][multiprocess]") {
+  TestSchema schema;
+  constexpr int kWriters = 3;
+  constexpr int kPerWriter = 60;
+  constexpr int kLate = 5;
+  constexpr long kTotal = 2L * kWriters * kPerWriter + kLate;
+  postgres_event_store_migrator(schema.name()).migrate(*admin(schema));
+
+  ChildProcess reader(
+      child_args(schema, {"reader", std::to_string(kTotal), std::to_string(30'000)}));
+  REQUIRE(reader.read_line(20s) == "READY");
+
+  auto run_writers = [&](const std::string& phase) {
+    std::vector<std::unique_ptr<ChildProcess>> writers;
+    for (int w = 0; w < kWriters; ++w) {
+      writers.push_back(std::make_unique<ChildProcess>(
+          child_args(schema, {"writer", phase + "-" + std::to_string(w), std::to_string(kPerWriter),
+                              std::to_string(1 + w * 2)})));
+    }
+    for (auto& writer : writers) {
+      CHECK(writer->read_line(30s) == "DONE");
+      CHECK(writer->wait(10s) == 0);
+    }
+  };
+  run_writers("first");
+
+  ChildProcess late(child_args(schema, {"late", "late", std::to_string(kLate)}));
+  const auto appended = late.read_line(20s);
+  REQUIRE(appended.has_value());
+  REQUIRE(appended->starts_with("APPENDED "));
+  const GlobalPosition late_first = std::stol(appended->substr(9));
+  CHECK(late_first == kWriters * kPerWriter + 1);
+
+  run_writers("second");
+  // Everything after the open transaction's positions is committed, yet
+  // invisible to readers until it commits.
+  {
+    EventStore observer(schema.open());
+    CHECK(observer.head_position() == late_first - 1);
+    CHECK(observer.read_all_forward(0, 10'000).events.size() ==
+          static_cast<std::size_t>(late_first - 1));
+  }
+  late.write_line("commit");
+  CHECK(late.read_line(10s) == "COMMITTED");
+  CHECK(late.wait(10s) == 0);
+
+  const auto verdict = reader.read_line(30s);
+  CHECK(verdict == "OK " + std::to_string(kTotal));
+  CHECK(reader.wait(10s) == 0);
+
+  EventStore observer(schema.open());
+  CHECK(observer.head_position() == kTotal);
+}
+
+}  // namespace
+}  // namespace gamebot::eventstore
