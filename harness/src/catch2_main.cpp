@@ -2,7 +2,6 @@
 
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
-
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -93,7 +92,8 @@ class HarnessListener : public Catch::TestEventListenerBase {
 
 }  // namespace gamebot::harness
 
-CATCH_REGISTER_LISTENER(gamebot::harness::HarnessListener)
+using GamebotHarnessListener = gamebot::harness::HarnessListener;
+CATCH_REGISTER_LISTENER(GamebotHarnessListener)
 
 CATCH_TRANSLATE_EXCEPTION(const gamebot::Error& error) {
   gamebot::harness::g_thrown_fault = error.fault();
@@ -111,8 +111,8 @@ int main(int argc, char** argv) {
   auto cli = session.cli() |
              Opt(backend, "memory|sqlite|postgres")["--backend"]("store the tests run on") |
              Opt(url, "URL")["--database-url"]("database URL (default: the harness provides one)") |
-             Opt(isolation, "transaction|schema|database|none")["--isolation"](
-                 "per-test isolation strategy") |
+             Opt(isolation,
+                 "transaction|schema|database|none")["--isolation"]("per-test isolation strategy") |
              Opt(keep)["--keep"]("keep the run's databases for inspection") |
              Opt(report, "FILE")["--report"]("write the JSON run report") |
              Opt(deadline, "SECONDS")["--connect-deadline"]("connectivity deadline") |

@@ -122,7 +122,9 @@ const repo::Repo& TestContext::repo() {
   return *state_->repo;
 }
 
-repo::Sandbox* TestContext::sandbox() { return state_ ? state_->sandbox.get() : nullptr; }
+repo::Sandbox* TestContext::sandbox() {
+  return state_ ? state_->sandbox.get() : nullptr;
+}
 
 std::optional<FaultClass> TestContext::setup_fault() const {
   return state_ ? state_->setup_fault : std::nullopt;
@@ -248,7 +250,8 @@ struct SqliteProvider final : Provider {
   SqliteProvider(const HarnessOptions& options, const HarnessSetup& setup,
                  const RunIdentity& identity)
       : options_(options), setup_(setup), identity_(identity) {
-    store_migrator_.emplace(sqlite_store_migrations(), eventstore::sqlite_event_store_migrator_options());
+    store_migrator_.emplace(sqlite_store_migrations(),
+                            eventstore::sqlite_event_store_migrator_options());
     if (!setup.app_migrations.empty())
       app_migrator_.emplace(setup.app_migrations, app_migrator_options());
     objects_ = env::objects_created_by(sqlite_store_migrations());
@@ -256,9 +259,6 @@ struct SqliteProvider final : Provider {
     for (const auto& o : setup.expected_objects) objects_.push_back(o);
     hash_ = store_migrator_->set_hash() + (app_migrator_ ? app_migrator_->set_hash() : "");
     hash_ = repo::Migrator::checksum(hash_).substr(0, 16);
-  }
-  ~SqliteProvider() override {
-    if (image_) sqlite3_close(image_);
   }
 
   fs::path base_dir() const {
@@ -339,8 +339,8 @@ struct SqliteProvider final : Provider {
     auto connection = repo::connect(repo::DatabaseUrl::sqlite_file(db.string()));
     auto problems = schema_problems(*connection, *store_migrator_, app_migrator_, objects_, {});
     if (!problems.empty())
-      throw Error(FaultClass::schema, "database " + db.string() + " does not match the code:\n" +
-                                          join_lines(problems));
+      throw Error(FaultClass::schema,
+                  "database " + db.string() + " does not match the code:\n" + join_lines(problems));
   }
 
   void verify() override {
@@ -358,18 +358,26 @@ struct SqliteProvider final : Provider {
     }
     repo::RepoOptions repo_options;
     repo_options.pool = pool_for(setup_.test_threads);
-    run_repo_.emplace(repo::Repo::open(repo::DatabaseUrl::sqlite_file((dir_ / "run.db").string()),
-                                       repo_options));
+    run_repo_.emplace(
+        repo::Repo::open(repo::DatabaseUrl::sqlite_file((dir_ / "run.db").string()), repo_options));
     eventstore::SqliteBackendOptions backend_options;
     backend_options.migrate = false;
     run_backend_ = std::make_shared<eventstore::SqliteBackend>(*run_repo_, backend_options);
     if (options_.isolation == Isolation::database) {
-      if (sqlite3_open_v2(":memory:", &image_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
-        throw Error(FaultClass::provisioning, "cannot open the in-memory SQLite image");
       sqlite3* source = nullptr;
+      sqlite3* image = nullptr;
       sqlite3_open_v2((dir_ / "run.db").c_str(), &source, SQLITE_OPEN_READONLY, nullptr);
-      copy_database(source, image_);
+      sqlite3_open_v2((dir_ / "image.db").c_str(), &image,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+      try {
+        copy_database(source, image);
+      } catch (...) {
+        sqlite3_close(source);
+        sqlite3_close(image);
+        throw;
+      }
       sqlite3_close(source);
+      sqlite3_close(image);
     }
   }
 
@@ -398,16 +406,19 @@ struct SqliteProvider final : Provider {
         break;
       }
       case Isolation::database: {
+        // A copy of the verified run image per test (the SQLite analogue of a template clone),
+        // deleted when the test ends.
+        const fs::path file = dir_ / ("test_" + std::to_string(++clones_) + ".db");
+        fs::copy_file(dir_ / "image.db", file, fs::copy_options::overwrite_existing);
         repo::RepoOptions repo_options;
-        repo_options.pool.max_size = 1;
-        repo::Repo fresh = repo::Repo::open(repo::DatabaseUrl::sqlite_memory(
-                                                "gamebot_test_" + std::to_string(++clones_)),
-                                            repo_options);
-        {
-          auto lease = fresh.acquire();
-          auto& connection = static_cast<repo::SqliteConnection&>(*lease);
-          copy_database(image_, connection.native_handle());
-        }
+        repo_options.pool = pool_for(setup_.test_threads);
+        repo::Repo fresh =
+            repo::Repo::open(repo::DatabaseUrl::sqlite_file(file.string()), repo_options);
+        s.release = [file](std::vector<TestLeak>&) {
+          std::error_code ec;
+          for (const char* suffix : {"", "-wal", "-shm", "-leases"})
+            fs::remove(file.string() + suffix, ec);
+        };
         eventstore::SqliteBackendOptions backend_options;
         backend_options.migrate = false;
         backend_options.watch_interval = std::chrono::milliseconds(0);
@@ -467,7 +478,6 @@ struct SqliteProvider final : Provider {
   bool keep_ = false;
   std::optional<repo::Repo> run_repo_;
   std::shared_ptr<eventstore::SqliteBackend> run_backend_;
-  sqlite3* image_ = nullptr;
   std::atomic<std::uint64_t> clones_{0};
   TeardownHandle teardown_;
 };
@@ -502,15 +512,25 @@ TestEnvironment::TestEnvironment(HarnessOptions options, HarnessSetup setup)
   impl_->report.set_isolation(impl_->options.isolation);
 }
 
-TestEnvironment::~TestEnvironment() { finish(); }
+TestEnvironment::~TestEnvironment() {
+  finish();
+}
 
-bool TestEnvironment::started() const noexcept { return impl_->started; }
-RunReport& TestEnvironment::report() noexcept { return impl_->report; }
-const HarnessOptions& TestEnvironment::options() const noexcept { return impl_->options; }
+bool TestEnvironment::started() const noexcept {
+  return impl_->started;
+}
+RunReport& TestEnvironment::report() noexcept {
+  return impl_->report;
+}
+const HarnessOptions& TestEnvironment::options() const noexcept {
+  return impl_->options;
+}
 std::string TestEnvironment::run_database() const {
   return impl_->provider ? impl_->provider->run_database() : std::string();
 }
-std::vector<std::string> TestEnvironment::kept() const { return impl_->kept; }
+std::vector<std::string> TestEnvironment::kept() const {
+  return impl_->kept;
+}
 std::string TestEnvironment::migration_hash() const {
   return impl_->provider ? impl_->provider->migration_hash() : std::string();
 }
@@ -548,10 +568,11 @@ void TestEnvironment::start() {
     if (s.setup.registry.empty()) return "no event types registered";
     auto report = serializers::run_conformance(s.setup.registry, s.setup.conformance);
     if (!report.passed())
-      throw Error(FaultClass::serialization,
-                  "the serializer conformance suite failed (" +
-                      std::to_string(report.failed_count()) + " type/codec entries); no database "
-                      "was touched:\n" + report.to_string(30));
+      throw Error(FaultClass::serialization, "the serializer conformance suite failed (" +
+                                                 std::to_string(report.failed_count()) +
+                                                 " type/codec entries); no database "
+                                                 "was touched:\n" +
+                                                 report.to_string(30));
     return std::to_string(report.entries.size()) + " type/codec entries conform";
   });
 

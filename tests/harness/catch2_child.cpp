@@ -2,13 +2,12 @@
 // fault_scenarios_test.cpp. GAMEBOT_CHILD_SCENARIO selects what configure() registers.
 
 #include <catch2/catch.hpp>
-
+#include <cereal/cereal.hpp>
+#include <cereal/types/string.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
-
-#include <cereal/cereal.hpp>
 
 #include "gamebot/harness/catch2.hpp"
 #include "gamebot/harness/wait.hpp"
@@ -67,8 +66,8 @@ void gamebot::harness::configure(HarnessSetup& setup) {
     setup.expected_objects.push_back({ExpectedObject::Kind::index, "players_name_idx"});
 }
 
-using gamebot::harness::StoreFixture;
 using gamebot::eventstore::ExpectedVersion;
+using gamebot::harness::StoreFixture;
 
 TEST_CASE_METHOD(StoreFixture, "child: append and read back", "[child]") {
   store().append("game-1", ExpectedVersion::any(), joined("ana"));
@@ -96,11 +95,11 @@ TEST_CASE_METHOD(StoreFixture, "child: slow step", "[slow]") {
   }
 }
 
-#define GAMEBOT_CHILD_STEP(n)                                               \
-  TEST_CASE_METHOD(StoreFixture, "child: step " #n, "[steps]") {             \
-    store().append("steps", ExpectedVersion::any(), joined("s" #n));        \
-    say("ready step " #n);                                                  \
-    std::this_thread::sleep_for(std::chrono::milliseconds(60));             \
+#define GAMEBOT_CHILD_STEP(n)                                        \
+  TEST_CASE_METHOD(StoreFixture, "child: step " #n, "[steps]") {     \
+    store().append("steps", ExpectedVersion::any(), joined("s" #n)); \
+    say("ready step " #n);                                           \
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));      \
   }
 GAMEBOT_CHILD_STEP(1)
 GAMEBOT_CHILD_STEP(2)

@@ -1,10 +1,9 @@
 // Fault scenarios: a harness-based Catch2 binary (catch2_child.cpp) run as a child process;
 // each checks the exit status and the one-screen diagnosis.
 
-#include <catch2/catch.hpp>
-
 #include <sys/wait.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -27,9 +26,13 @@ struct Outcome {
 
 // Runs the child with `args` through /usr/bin/env (to set the scenario), stderr folded in.
 std::vector<std::string> command(const std::string& scenario, std::vector<std::string> args) {
-  std::vector<std::string> argv{"/usr/bin/env", "GAMEBOT_CHILD_SCENARIO=" + scenario,
-                                "GAMEBOT_TEST_LOG_LEVEL=info", "/bin/sh", "-c",
-                                "exec \"$0\" \"$@\" 2>&1", GAMEBOT_HARNESS_CATCH2_CHILD};
+  std::vector<std::string> argv{"/usr/bin/env",
+                                "GAMEBOT_CHILD_SCENARIO=" + scenario,
+                                "GAMEBOT_TEST_LOG_LEVEL=info",
+                                "/bin/sh",
+                                "-c",
+                                "exec \"$0\" \"$@\" 2>&1",
+                                GAMEBOT_HARNESS_CATCH2_CHILD};
   for (auto& a : args) argv.push_back(std::move(a));
   return argv;
 }
@@ -175,8 +178,8 @@ TEST_CASE("postgres: a server killed mid-run gives infrastructure failures, no h
   gamebot::harness::EphemeralPostgresOptions options;
   options.register_teardown = false;
   gamebot::harness::EphemeralPostgres server(options);
-  ChildProcess child(command("", {"--database-url", server.url(), "--connect-deadline", "2",
-                                  "[steps]"}));
+  ChildProcess child(
+      command("", {"--database-url", server.url(), "--connect-deadline", "2", "[steps]"}));
   std::string output;
   auto line = child.read_line(std::chrono::seconds(15));
   REQUIRE(line);

@@ -19,9 +19,12 @@ std::string unqualified_lower(std::string name) {
 
 std::string_view to_string(ExpectedObject::Kind kind) noexcept {
   switch (kind) {
-    case ExpectedObject::Kind::table: return "table";
-    case ExpectedObject::Kind::index: return "index";
-    case ExpectedObject::Kind::function: return "function";
+    case ExpectedObject::Kind::table:
+      return "table";
+    case ExpectedObject::Kind::index:
+      return "index";
+    case ExpectedObject::Kind::function:
+      return "function";
   }
   return "object";
 }
@@ -49,8 +52,8 @@ std::vector<ExpectedObject> objects_created_by(const std::vector<repo::Migration
       });
       if (!known) objects.push_back(std::move(object));
     }
-    for (std::sregex_iterator it(migration.sql.begin(), migration.sql.end(), drop), end;
-         it != end; ++it) {
+    for (std::sregex_iterator it(migration.sql.begin(), migration.sql.end(), drop), end; it != end;
+         ++it) {
       const auto kind = kind_of((*it)[1].str());
       const std::string name = unqualified_lower((*it)[2].str());
       std::erase_if(objects, [&](const auto& o) { return o.kind == kind && o.name == name; });
@@ -86,8 +89,8 @@ std::vector<std::string> missing_objects(repo::Connection& connection,
     }
     if (!found || *found == 0)
       missing.push_back(std::string(to_string(object.kind)) + " " +
-                        (postgres && !schema.empty() ? schema + "." : std::string()) +
-                        object.name + " is missing");
+                        (postgres && !schema.empty() ? schema + "." : std::string()) + object.name +
+                        " is missing");
   }
   return missing;
 }

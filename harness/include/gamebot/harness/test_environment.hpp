@@ -38,6 +38,7 @@
 #include "gamebot/harness/run_marker.hpp"
 #include "gamebot/repo/migrator.hpp"
 #include "gamebot/repo/repo_facade.hpp"
+#include "gamebot/repo/sandbox.hpp"
 #include "gamebot/serializers/conformance.hpp"
 #include "gamebot/serializers/type_registry.hpp"
 
@@ -52,12 +53,12 @@ struct ExpectedObject {
 
 // What the user's test binary contributes to the run.
 struct HarnessSetup {
-  serializers::TypeRegistry registry;               // event types checked by the preflight
-  serializers::ConformanceOptions conformance{};    // golden directory, codecs, limits
-  std::vector<repo::Migration> app_migrations;      // the application's own tables (after the store's)
-  std::vector<ExpectedObject> expected_objects;     // application objects phase 4 requires
+  serializers::TypeRegistry registry;             // event types checked by the preflight
+  serializers::ConformanceOptions conformance{};  // golden directory, codecs, limits
+  std::vector<repo::Migration> app_migrations;   // the application's own tables (after the store's)
+  std::vector<ExpectedObject> expected_objects;  // application objects phase 4 requires
   std::chrono::seconds orphan_grace = kDefaultOrphanGrace;  // age at which any marker is an orphan
-  std::size_t test_threads = 1;  // threads one test uses at most (sizes the pool)
+  std::size_t test_threads = 1;     // threads one test uses at most (sizes the pool)
   std::size_t prepared_clones = 2;  // `database` isolation: clones prepared ahead in the background
 };
 

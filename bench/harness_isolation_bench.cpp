@@ -1,0 +1,151 @@
+// Per-test isolation cost of the TestEnvironment (begin_test + end, i.e. setup + teardown as a
+// test sees it) per backend and strategy, median and p99; run start-up with and without a
+// cached template; and the "fresh database + migrations per test" baseline beside the clone.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gamebot/bench/bench.hpp"
+#include "gamebot/eventstore/postgres_schema.hpp"
+#include "gamebot/harness/ephemeral_postgres.hpp"
+#include "gamebot/harness/test_environment.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/identifier.hpp"
+
+using namespace gamebot::harness;
+namespace fs = std::filesystem;
+
+namespace {
+
+double percentile(std::vector<double> values, double p) {
+  std::sort(values.begin(), values.end());
+  const auto index = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1));
+  return values[index];
+}
+
+// Milliseconds per begin_test + end over `tests` tests.
+std::vector<double> per_test_ms(TestEnvironment& environment, int tests) {
+  std::vector<double> samples;
+  samples.reserve(static_cast<std::size_t>(tests));
+  for (int i = 0; i < tests; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    {
+      TestContext test = environment.begin_test("bench " + std::to_string(i));
+      test.store();
+      test.end();
+    }
+    samples.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+  return samples;
+}
+
+void report_isolation(gamebot::bench::Context& context, const std::string& name,
+                      const std::vector<double>& samples, double target_ms,
+                      std::optional<gamebot::bench::Baseline> baseline = std::nullopt) {
+  context.report(gamebot::bench::at_most("harness/isolation/" + name + "/median",
+                                         percentile(samples, 0.5), "ms", target_ms, baseline));
+  context.report(gamebot::bench::at_most("harness/isolation/" + name + "/p99",
+                                         percentile(samples, 0.99), "ms", target_ms * 3));
+}
+
+HarnessOptions options_for(Backend backend, Isolation isolation, std::string url) {
+  HarnessOptions options;
+  options.backend = backend;
+  options.isolation = isolation;
+  options.database_url = std::move(url);
+  options.log_level = LogLevel::warn;
+  return options;
+}
+
+}  // namespace
+
+GAMEBOT_BENCHMARK("harness/isolation/memory_sqlite", context) {
+  const int tests = context.size(1000, 50);
+  {
+    TestEnvironment environment(options_for(Backend::memory, Isolation::transaction, {}), {});
+    environment.start();
+    report_isolation(context, "memory/reset", per_test_ms(environment, tests), 0.01);
+  }
+  const fs::path dir =
+      fs::temp_directory_path() / ("gamebot-iso-bench-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  for (Isolation isolation : {Isolation::transaction, Isolation::database}) {
+    TestEnvironment environment(
+        options_for(Backend::sqlite, isolation, "sqlite:" + (dir / "x.db").string()), {});
+    environment.start();
+    report_isolation(context, "sqlite/" + std::string(to_string(isolation)),
+                     per_test_ms(environment, tests), 0.5);
+  }
+  fs::remove_all(dir);
+}
+
+GAMEBOT_BENCHMARK("harness/isolation/postgres", context) {
+  const int tests = context.size(1000, 50);
+  EphemeralPostgresOptions server_options;
+  server_options.register_teardown = true;
+  EphemeralPostgres server(server_options);
+  const std::string url = server.url("postgres");
+
+  // Start-up: the first run builds the template, the second clones it.
+  double without_template = 0;
+  double with_template = 0;
+  {
+    const auto start = std::chrono::steady_clock::now();
+    TestEnvironment first(options_for(Backend::postgres, Isolation::transaction, url), {});
+    first.start();
+    without_template =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  }
+  {
+    const auto start = std::chrono::steady_clock::now();
+    TestEnvironment second(options_for(Backend::postgres, Isolation::transaction, url), {});
+    second.start();
+    with_template =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    report_isolation(context, "postgres/transaction", per_test_ms(second, tests), 0.3);
+  }
+  context.report(gamebot::bench::at_most(
+      "harness/startup/postgres/with_template", with_template, "ms", 300,
+      gamebot::bench::Baseline{"first run (builds the template)", without_template}));
+
+  // Baseline: a fresh database plus the store's migrations per test (sqlx's way).
+  const int clone_tests = context.size(100, 10);
+  std::vector<double> fresh;
+  {
+    auto admin = gamebot::repo::connect(url);
+    for (int i = 0; i < clone_tests; ++i) {
+      const std::string name = "gamebot_bench_fresh_" + std::to_string(i);
+      const auto start = std::chrono::steady_clock::now();
+      admin->execute("CREATE DATABASE " + name);
+      {
+        auto c = gamebot::repo::connect(server.url(name));
+        gamebot::eventstore::postgres_event_store_migrator("gamebot_eventstore").migrate(*c);
+      }
+      admin->execute("DROP DATABASE " + name + " WITH (FORCE)");
+      fresh.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
+    }
+  }
+  const gamebot::bench::Baseline fresh_baseline{"fresh database + migrations per test",
+                                                percentile(fresh, 0.5)};
+  {
+    TestEnvironment environment(options_for(Backend::postgres, Isolation::database, url), {});
+    environment.start();
+    report_isolation(context, "postgres/database", per_test_ms(environment, clone_tests), 15,
+                     fresh_baseline);
+  }
+  {
+    TestEnvironment environment(options_for(Backend::postgres, Isolation::schema, url), {});
+    environment.start();
+    report_isolation(context, "postgres/schema", per_test_ms(environment, clone_tests), 10,
+                     fresh_baseline);
+  }
+}
