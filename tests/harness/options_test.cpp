@@ -223,33 +223,3 @@ TEST_CASE("redact_url hides passwords in URLs and keyword strings", "[harness][o
   options.database_url = "postgres://bob:pw123@h/db";
   CHECK_THAT(describe(options), !Catch::Contains("pw123"));
 }
-
-TEST_CASE("a Catch2 Clara parser fills OptionInputs and resolves like parse_options",
-          "[harness][options]") {
-  // What harness_catch2_main does: extend Session::cli() with these options.
-  OptionInputs inputs;
-  auto set = [](std::optional<std::string>& field) {
-    return [&field](const std::string& value) { field = value; };
-  };
-  auto cli =
-      Catch::clara::Parser() |
-      Catch::clara::Opt(set(inputs.backend), "backend")["--backend"]("store") |
-      Catch::clara::Opt(set(inputs.database_url), "url")["--database-url"]("URL") |
-      Catch::clara::Opt(set(inputs.isolation), "isolation")["--isolation"]("isolation") |
-      Catch::clara::Opt([&](bool) { inputs.keep = "true"; })["--keep"]("keep") |
-      Catch::clara::Opt(set(inputs.connect_deadline), "seconds")["--connect-deadline"]("deadline");
-  auto result = cli.parse(Catch::clara::Args(
-      {"my_tests", "--database-url", "postgres://u@h/db", "--keep", "--connect-deadline", "4"}));
-  REQUIRE(result);
-  ResolvedOptions resolved =
-      resolve_options(inputs, fixed_environment({{"GAMEBOT_TEST_ISOLATION", "database"}}));
-  ParsedOptions parsed =
-      parse({"--database-url", "postgres://u@h/db", "--keep", "--connect-deadline", "4"},
-            {{"GAMEBOT_TEST_ISOLATION", "database"}});
-  CHECK(resolved.options.backend == parsed.options.backend);
-  CHECK(resolved.options.backend == Backend::postgres);
-  CHECK(resolved.options.database_url == parsed.options.database_url);
-  CHECK(resolved.options.keep == parsed.options.keep);
-  CHECK(resolved.options.isolation == Isolation::database);
-  CHECK(resolved.options.connect_deadline == parsed.options.connect_deadline);
-}
