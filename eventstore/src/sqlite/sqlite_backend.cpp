@@ -135,12 +135,14 @@ void insert_stream(sqlite3* db, std::string_view stream_id, bool has_links) {
 
 // Copies the rows of a read statement out into RecordedEvents that share one
 // storage block: each stream id once per run of equal ids, each type once.
-void collect(Statement& rows, ReadResult& out, std::size_t count) {
+// `on_row`: the statement already stands on its first row.
+void collect(Statement& rows, ReadResult& out, std::size_t count, bool on_row = false) {
   EventStorageBuilder storage;
   std::string_view stream_id;
   std::vector<std::string_view> types;
   out.events.reserve(std::min<std::size_t>(count, 1024));
-  while (rows.step()) {
+  while (out.events.size() < count && (on_row || rows.step())) {
+    on_row = false;
     RecordedEvent& event = out.events.emplace_back();
     event.event_number = rows.integer(col::kNumber);
     event.global_position = rows.integer(col::kPosition);
@@ -480,6 +482,27 @@ WriteResult SqliteBackend::delete_stream(std::string_view stream_id, ExpectedVer
 
 ReadResult SqliteBackend::read_stream(std::string_view stream_id, StreamVersion start,
                                       std::size_t count, Direction direction) {
+  const bool forward = direction == Direction::forward;
+  // One statement: the stream row and its events. A stream with links (rare)
+  // takes the path below, which needs two statements in one snapshot.
+  std::optional<ReadResult> plain = impl_->read("read_stream", false, [&](sqlite3* db) {
+    std::optional<ReadResult> result(std::in_place);
+    Statement rows(db, forward ? Sql::read_stream_row_forward : Sql::read_stream_row_backward);
+    rows.bind_text(1, stream_id);
+    rows.bind(2, start);
+    rows.bind(3, std::max<std::int64_t>(limit_of(count), 1));
+    if (!rows.step()) {
+      result->status = ReadStatus::stream_not_found;
+    } else if (!rows.is_null(col::kStreamDeletedAt)) {
+      result->status = ReadStatus::stream_deleted;
+    } else if (rows.integer(col::kStreamHasLinks) != 0) {
+      result.reset();
+    } else if (!rows.is_null(col::kPosition)) {
+      collect(rows, *result, count, true);
+    }
+    return result;
+  });
+  if (plain) return std::move(*plain);
   return impl_->read("read_stream", true, [&](sqlite3* db) {
     ReadResult result;
     const StreamRow stream = load_stream(db, stream_id);
@@ -492,7 +515,6 @@ ReadResult SqliteBackend::read_stream(std::string_view stream_id, StreamVersion 
       return result;
     }
     if (count == 0) return result;
-    const bool forward = direction == Direction::forward;
     const Sql which = stream.has_links
                           ? (forward ? Sql::read_linked_forward : Sql::read_linked_backward)
                           : (forward ? Sql::read_stream_forward : Sql::read_stream_backward);

@@ -63,6 +63,17 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(Sql::count_)> kS
     "SELECT e.stream_version, " GB_EVENT_COLUMNS
     " FROM eventstore_events e WHERE e.stream_id = ?1 AND e.stream_version <= ?2 ORDER BY "
     "e.stream_version DESC LIMIT ?3",
+    // read_stream_row_forward: the stream row with its events (NULL event
+    // columns when it has none in range; no row when it does not exist)
+    "SELECT e.stream_version, " GB_EVENT_COLUMNS
+    ", s.deleted_at, s.has_links FROM eventstore_streams s LEFT JOIN eventstore_events e ON "
+    "e.stream_id = s.stream_id AND e.stream_version >= ?2 WHERE s.stream_id = ?1 ORDER BY "
+    "e.stream_version LIMIT ?3",
+    // read_stream_row_backward
+    "SELECT e.stream_version, " GB_EVENT_COLUMNS
+    ", s.deleted_at, s.has_links FROM eventstore_streams s LEFT JOIN eventstore_events e ON "
+    "e.stream_id = s.stream_id AND e.stream_version <= ?2 WHERE s.stream_id = ?1 ORDER BY "
+    "e.stream_version DESC LIMIT ?3",
     // read_linked_forward: own events and links, merged by version
     "SELECT e.stream_version AS n, " GB_EVENT_COLUMNS
     " FROM eventstore_events e WHERE e.stream_id = ?1 AND e.stream_version >= ?2 UNION ALL "

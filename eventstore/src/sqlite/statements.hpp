@@ -39,6 +39,8 @@ enum class Sql : int {
   read_all_backward,
   read_stream_forward,
   read_stream_backward,
+  read_stream_row_forward,
+  read_stream_row_backward,
   read_linked_forward,
   read_linked_backward,
   soft_delete,
@@ -70,6 +72,9 @@ enum EventColumn : int {
   kCausationId,
   kCorrelationId,
   kCreatedAt,
+  // read_stream_row_*: the stream row's columns after the event's.
+  kStreamDeletedAt,
+  kStreamHasLinks,
 };
 
 std::string_view sql_text(Sql which) noexcept;
