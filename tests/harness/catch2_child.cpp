@@ -77,7 +77,8 @@ TEST_CASE_METHOD(StoreFixture, "child: append and read back", "[child]") {
 }
 
 TEST_CASE_METHOD(StoreFixture, "child: each test starts from an empty store", "[child]") {
-  CHECK(store().head_position() == 0);
+  // (Not head_position(): PostgreSQL sequences leave a hole where a rolled-back test wrote.)
+  CHECK(store().read_all_forward().events.empty());
   store().append("game-2", ExpectedVersion::no_stream(), joined("bo"));
 }
 

@@ -49,6 +49,15 @@ Outcome run(const std::string& scenario, std::vector<std::string> args,
   return outcome;
 }
 
+// Reads lines until one contains `text`; false on EOF or timeout.
+bool wait_for_line(ChildProcess& child, const std::string& text, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (auto line = child.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
+             deadline - std::chrono::steady_clock::now())))
+    if (line->find(text) != std::string::npos) return true;
+  return false;
+}
+
 std::size_t run_directories(const std::string& dir) {
   std::size_t n = 0;
   for (const auto& entry : fs::directory_iterator(dir))
@@ -87,14 +96,13 @@ TEST_CASE("a leaking test is named and fails the run", "[harness][sqlite][faults
   CHECK(run_directories(dir.path()) == 0);
 }
 
-TEST_CASE("SIGINT mid-run removes everything; SIGKILL leaves an orphan the next run reaps",
+TEST_CASE("SIGINT mid-run removes everything, and after SIGKILL the next run reaps the orphan",
           "[harness][sqlite][faults]") {
   gamebot::testing::TempDir dir;
   const std::string url = "sqlite:" + dir.path() + "/x.db";
   {
     ChildProcess child(command("", {"--database-url", url, "[steps]"}));
-    REQUIRE(child.read_line(std::chrono::seconds(10)).value_or("").find("ready") !=
-            std::string::npos);
+    REQUIRE(wait_for_line(child, "ready step", std::chrono::seconds(10)));
     CHECK(run_directories(dir.path()) == 1);
     child.signal(SIGINT);
     const int status = child.wait();
@@ -103,8 +111,7 @@ TEST_CASE("SIGINT mid-run removes everything; SIGKILL leaves an orphan the next 
   }
   {
     ChildProcess child(command("", {"--database-url", url, "[steps]"}));
-    REQUIRE(child.read_line(std::chrono::seconds(10)).value_or("").find("ready") !=
-            std::string::npos);
+    REQUIRE(wait_for_line(child, "ready step", std::chrono::seconds(10)));
     child.signal(SIGKILL);
     child.wait();
     CHECK(run_directories(dir.path()) == 1);
