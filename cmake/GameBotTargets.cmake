@@ -43,4 +43,8 @@ function(gamebot_add_test)
   catch_discover_tests(${ARG_NAME}
     TEST_PREFIX "${ARG_NAME}: "
     PROPERTIES LABELS "${labels}" ${ARG_PROPERTIES})
+  # The ThreadSanitizer run builds only these (target gamebot_concurrency_tests).
+  if("concurrency" IN_LIST ARG_LABELS)
+    set_property(GLOBAL APPEND PROPERTY GAMEBOT_CONCURRENCY_TESTS ${ARG_NAME})
+  endif()
 endfunction()
