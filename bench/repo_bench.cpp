@@ -1,8 +1,9 @@
 // gamebot::repo benchmarks: pool checkout, prepared insert/point select through repo versus the
 // raw sqlite3 / libpq calls on the same statements, and sandbox begin+rollback on PostgreSQL.
-// Raw and repo runs alternate in rounds and each figure is the median round, so both sides see
-// the same machine state.
+// Raw and repo runs alternate in rounds (order swapped every round) and each figure is the median
+// round, so both sides see the same machine state.
 
+#include <fmt/format.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -17,8 +18,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "gamebot/bench/bench.hpp"
 #include "gamebot/core/uuid.hpp"
@@ -38,7 +37,8 @@ constexpr const char* kSelect = "SELECT name, score FROM bench_items WHERE id = 
 double ns_per_op(std::size_t n, const std::function<void(std::size_t)>& op) {
   auto start = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < n; ++i) op(i);
-  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() /
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
+             .count() /
          static_cast<double>(n);
 }
 
@@ -58,8 +58,15 @@ Pair alternate(int rounds, std::size_t n, const std::function<void(std::size_t)>
   std::vector<double> a;
   std::vector<double> b;
   for (int r = 0; r < rounds; ++r) {
-    a.push_back(ns_per_op(n, raw));
-    b.push_back(ns_per_op(n, through_repo));
+    // Swap the order every round so neither side always inherits the other's leftovers
+    // (WAL checkpoints, server-side work).
+    if (r % 2 == 0) {
+      a.push_back(ns_per_op(n, raw));
+      b.push_back(ns_per_op(n, through_repo));
+    } else {
+      b.push_back(ns_per_op(n, through_repo));
+      a.push_back(ns_per_op(n, raw));
+    }
   }
   return {median(a), median(b)};
 }
@@ -95,9 +102,9 @@ void report_checkout(Context& context, const std::string& name, Pool& pool, std:
         free_list.push_back(std::move(item));
       },
       [&](std::size_t) { PooledConnection c = pool.checkout(); });
-  context.report(gamebot::bench::at_most(name, pair.repo_ns / 1000.0, "us", 1.0,
-                                         Baseline{"mutex-guarded free list pop+push",
-                                                  pair.raw_ns / 1000.0}));
+  context.report(
+      gamebot::bench::at_most(name, pair.repo_ns / 1000.0, "us", 1.0,
+                              Baseline{"mutex-guarded free list pop+push", pair.raw_ns / 1000.0}));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -114,7 +121,8 @@ GAMEBOT_BENCHMARK("repo/sqlite", context) {
   std::size_t selects = context.size<std::size_t>(100000, 10000);
   std::size_t checkouts = context.size<std::size_t>(200000, 20000);
 
-  auto dir = std::filesystem::temp_directory_path() / ("gamebot-repo-bench-" + Uuid::v4().to_string());
+  auto dir =
+      std::filesystem::temp_directory_path() / ("gamebot-repo-bench-" + Uuid::v4().to_string());
   std::filesystem::create_directories(dir);
   struct Cleanup {
     std::filesystem::path dir;
@@ -138,32 +146,35 @@ GAMEBOT_BENCHMARK("repo/sqlite", context) {
                                SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr),
                db);
   sqlite3_busy_timeout(db, 5000);
-  sqlite_check(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
-                            nullptr, nullptr, nullptr),
-               db);
+  sqlite_check(
+      sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
+                   nullptr, nullptr, nullptr),
+      db);
   sqlite3_stmt* insert = nullptr;
   sqlite3_stmt* select = nullptr;
-  sqlite_check(sqlite3_prepare_v3(db, kInsert, -1, SQLITE_PREPARE_PERSISTENT, &insert, nullptr), db);
-  sqlite_check(sqlite3_prepare_v3(db, kSelect, -1, SQLITE_PREPARE_PERSISTENT, &select, nullptr), db);
+  sqlite_check(sqlite3_prepare_v3(db, kInsert, -1, SQLITE_PREPARE_PERSISTENT, &insert, nullptr),
+               db);
+  sqlite_check(sqlite3_prepare_v3(db, kSelect, -1, SQLITE_PREPARE_PERSISTENT, &select, nullptr),
+               db);
 
   PooledConnection conn = pool->checkout("bench");
   const std::string name = "player-name-0123456789";
-  std::int64_t next_raw = 1;
-  std::int64_t next_repo = 1'000'000'000;
+  // One id sequence for both sides: each insert appends at the right edge of the primary key.
+  std::int64_t next_id = 1;
   Pair insert_pair = alternate(
       rounds, inserts,
       [&](std::size_t i) {
-        sqlite3_bind_int64(insert, 1, next_raw++);
+        sqlite3_bind_int64(insert, 1, next_id++);
         sqlite3_bind_text(insert, 2, name.data(), static_cast<int>(name.size()), SQLITE_STATIC);
         sqlite3_bind_int64(insert, 3, static_cast<std::int64_t>(i));
         sqlite_check(sqlite3_step(insert), db);
         sqlite3_reset(insert);
       },
-      [&](std::size_t i) { conn->execute(kInsert, next_repo++, name, i); });
+      [&](std::size_t i) { conn->execute(kInsert, next_id++, name, i); });
   report_overhead(context, "repo/sqlite/insert (file, WAL, autocommit)", "raw sqlite3 insert",
                   insert_pair, 0.10);
 
-  std::int64_t rows = next_raw - 1;
+  std::int64_t rows = next_id - 1;
   std::string sink;
   std::int64_t total = 0;
   Pair select_pair = alternate(
@@ -200,9 +211,9 @@ GAMEBOT_BENCHMARK("repo/sqlite", context) {
 class PrivatePostgres {
  public:
   PrivatePostgres() {
-    script_ = (std::filesystem::path(__FILE__).parent_path().parent_path() / "scripts" /
-               "pg-test-server")
-                  .string();
+    script_ =
+        (std::filesystem::path(__FILE__).parent_path().parent_path() / "scripts" / "pg-test-server")
+            .string();
     dir_ = (std::filesystem::temp_directory_path() /
             ("gamebot-bench-pg-" + std::to_string(::getpid())))
                .string();
@@ -233,7 +244,8 @@ class PrivatePostgres {
     int status = 0;
     ::waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      throw std::runtime_error(fmt::format("{} {} {} failed (status {})", script_, action, dir_, status));
+      throw std::runtime_error(
+          fmt::format("{} {} {} failed (status {})", script_, action, dir_, status));
     }
   }
   std::string script_;
@@ -304,21 +316,20 @@ GAMEBOT_BENCHMARK("repo/postgres", context) {
 
   ConnectionLease conn = repo.acquire("bench");
   const std::string name = "player-name-0123456789";
-  std::int64_t next_raw = 1;
-  std::int64_t next_repo = 1'000'000'000;
+  std::int64_t next_id = 1;
   Pair insert_pair = alternate(
       rounds, inserts,
       [&](std::size_t i) {
-        std::string id = std::to_string(next_raw++);
+        std::string id = std::to_string(next_id++);
         std::string score = std::to_string(i);
         const char* values[3] = {id.c_str(), name.c_str(), score.c_str()};
         PQclear(raw_ok(PQexecPrepared(raw, "ins", 3, values, nullptr, nullptr, 0)));
       },
-      [&](std::size_t i) { conn->execute(kInsert, next_repo++, name, i); });
+      [&](std::size_t i) { conn->execute(kInsert, next_id++, name, i); });
   report_overhead(context, "repo/postgres/insert (autocommit)", "raw libpq insert", insert_pair,
                   0.05);
 
-  std::int64_t rows = next_raw - 1;
+  std::int64_t rows = next_id - 1;
   std::string sink;
   std::int64_t total = 0;
   Pair select_pair = alternate(
@@ -352,10 +363,9 @@ GAMEBOT_BENCHMARK("repo/postgres", context) {
         PQclear(raw_ok(PQexec(raw, "ROLLBACK")));
       },
       [&](std::size_t) { Sandbox sandbox(repo, SandboxOptions{.label = "bench"}); });
-  context.report(gamebot::bench::at_most("repo/postgres/sandbox begin+rollback",
-                                         sandbox_pair.repo_ns / 1000.0, "us", 300.0,
-                                         Baseline{"raw libpq BEGIN+ROLLBACK",
-                                                  sandbox_pair.raw_ns / 1000.0}));
+  context.report(gamebot::bench::at_most(
+      "repo/postgres/sandbox begin+rollback", sandbox_pair.repo_ns / 1000.0, "us", 300.0,
+      Baseline{"raw libpq BEGIN+ROLLBACK", sandbox_pair.raw_ns / 1000.0}));
   PQfinish(raw);
   if (total < 0) fmt::print(stderr, "{}", sink);
 }

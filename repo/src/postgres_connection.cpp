@@ -173,8 +173,8 @@ std::string numeric_to_string(const char* data, int length) {
 
 class PgCursor final : public internal::Cursor {
  public:
-  explicit PgCursor(PGresult* result)
-      : result_(result), rows_(PQntuples(result)), columns_(PQnfields(result)) {
+  explicit PgCursor(PGresult* result) : result_(result), rows_(PQntuples(result)) {
+    column_count_ = PQnfields(result);
     const char* tuples = PQcmdTuples(result);
     if (tuples != nullptr && *tuples != '\0') {
       std::from_chars(tuples, tuples + std::strlen(tuples), affected_);
@@ -190,7 +190,6 @@ class PgCursor final : public internal::Cursor {
     ++row_;
     return true;
   }
-  int column_count() const noexcept override { return columns_; }
   std::string_view column_name(int column) const noexcept override {
     const char* name = PQfname(result_, column);
     return name ? name : "";
@@ -331,7 +330,6 @@ class PgCursor final : public internal::Cursor {
 
   PGresult* result_;
   int rows_;
-  int columns_;
   int row_ = -1;
   std::int64_t affected_ = 0;
 };

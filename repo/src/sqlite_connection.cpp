@@ -102,7 +102,7 @@ class SqliteCursor final : public internal::Cursor {
     has_row_ = has_row;
     done_ = !has_row;
     changes_ = changes;
-    columns_ = sqlite3_column_count(statement_->stmt);
+    column_count_ = sqlite3_column_count(statement_->stmt);
   }
 
   bool next() override {
@@ -118,7 +118,6 @@ class SqliteCursor final : public internal::Cursor {
     sqlite3* db = sqlite3_db_handle(statement_->stmt);
     throw_db(db, statement_->sql);
   }
-  int column_count() const noexcept override { return columns_; }
   std::string_view column_name(int column) const noexcept override {
     const char* name = sqlite3_column_name(statement_->stmt, column);
     return name ? name : "";
@@ -211,7 +210,6 @@ class SqliteCursor final : public internal::Cursor {
   bool has_row_ = false;
   bool done_ = true;
   std::int64_t changes_ = 0;
-  int columns_ = 0;
 };
 
 void SqliteCursor::release() noexcept {
@@ -233,17 +231,26 @@ class SqliteConnection::Impl {
   SqliteOptions options;
   std::unordered_map<std::string, std::unique_ptr<Statement>, StringHash, std::equal_to<>> cache;
   std::uint64_t tick = 0;
+  Statement* last = nullptr;  // most recently used cached statement
 
   ~Impl() {
+    last = nullptr;
     cache.clear();
     if (db != nullptr) sqlite3_close_v2(db);
   }
 
   Statement* statement(std::string_view sql) {
+    // Fast path: the same SQL as the previous call (loops of one statement) skips hashing.
+    if (last != nullptr && !last->busy && last->sql.size() == sql.size() &&
+        std::memcmp(last->sql.data(), sql.data(), sql.size()) == 0) {
+      last->last_used = ++tick;
+      return last;
+    }
     auto it = cache.find(sql);
     if (it != cache.end() && !it->second->busy) {
       it->second->last_used = ++tick;
-      return it->second.get();
+      last = it->second.get();
+      return last;
     }
     auto fresh = prepare(sql);
     if (it != cache.end()) {  // the cached one is in use by an open Result
@@ -254,6 +261,7 @@ class SqliteConnection::Impl {
     Statement* raw = fresh.get();
     raw->last_used = ++tick;
     cache.emplace(std::string(sql), std::move(fresh));
+    last = raw;
     return raw;
   }
 
@@ -263,7 +271,10 @@ class SqliteConnection::Impl {
       if (it->second->busy) continue;
       if (victim == cache.end() || it->second->last_used < victim->second->last_used) victim = it;
     }
-    if (victim != cache.end()) cache.erase(victim);
+    if (victim != cache.end()) {
+      if (victim->second.get() == last) last = nullptr;
+      cache.erase(victim);
+    }
   }
 
   std::unique_ptr<Statement> prepare(std::string_view sql) {
@@ -509,6 +520,7 @@ std::size_t SqliteConnection::cached_statements() const noexcept {
 }
 
 void SqliteConnection::clear_statement_cache() {
+  impl_->last = nullptr;
   for (auto it = impl_->cache.begin(); it != impl_->cache.end();) {
     if (it->second->busy) {
       ++it;

@@ -17,7 +17,8 @@ class Cursor {
   virtual ~Cursor() = default;
   // Advances to the next row; false at the end. Throws DatabaseError (SQLite steps lazily).
   virtual bool next() = 0;
-  virtual int column_count() const noexcept = 0;
+  // Columns of the result (set by the driver when the statement runs).
+  int column_count() const noexcept { return column_count_; }
   virtual std::string_view column_name(int column) const noexcept = 0;
   // The stored/declared type for messages ("integer", "text", "uuid", ...).
   virtual std::string type_name(int column) const = 0;
@@ -37,6 +38,7 @@ class Cursor {
   virtual void release() noexcept = 0;
 
  protected:
+  int column_count_ = 0;
   // Throws ConversionError(schema) "column 'x' holds <actual>, not <wanted>".
   [[noreturn]] void mismatch(int column, std::string_view wanted) const;
   // Throws ConversionError(integrity) "column 'x': <what>".
