@@ -11,7 +11,12 @@
 
 #include <fmt/format.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -302,21 +307,74 @@ std::size_t utf8_sequence_length(const unsigned char* p, std::size_t left) {
   return 0;
 }
 
-constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+// Byte finders for the scans below, 16 bytes at a time with SSE2 (every x86-64
+// has it), one byte at a time elsewhere. Each returns the first position in
+// [p, end) holding a byte of its class, or end.
 
-constexpr std::uint64_t has_zero_byte(std::uint64_t v) {
-  return (v - kOnes) & ~v & kHighs;
+constexpr bool is_output_special(unsigned char c) {
+  return c >= 0x80 || c == 'N' || c == 'I' || c == '\\';
 }
-constexpr std::uint64_t has_byte(std::uint64_t v, unsigned char c) {
-  return has_zero_byte(v ^ (kOnes * c));
+constexpr bool is_string_special(char c) {
+  return c == '"' || c == '\\';
+}
+constexpr bool is_structural(char c) {
+  return c == '"' || c == '-' || (c >= '0' && c <= '9') || c == '{' || c == '[' || c == '}' ||
+         c == ']';
 }
 
-// Bytes that need a closer look in JSON output: non-ASCII, 'N' (NaN), 'I'
-// (Infinity) and '\' (escapes, for \u0000).
-constexpr bool word_needs_look(std::uint64_t w) {
-  return ((w & kHighs) | has_byte(w, 'N') | has_byte(w, 'I') | has_byte(w, '\\')) != 0;
+#if defined(__SSE2__)
+inline int output_special_mask(__m128i v) {
+  const __m128i hits = _mm_or_si128(
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('N')), _mm_cmpeq_epi8(v, _mm_set1_epi8('I'))),
+      _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+  return _mm_movemask_epi8(hits) | _mm_movemask_epi8(v);
 }
+inline int string_special_mask(__m128i v) {
+  return _mm_movemask_epi8(
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+}
+inline int structural_mask(__m128i v) {
+  // '[' and '{' differ only in bit 0x20, as do ']' and '}'.
+  const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+  const __m128i digit_offset = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+  const __m128i digits = _mm_cmpeq_epi8(_mm_min_epu8(digit_offset, _mm_set1_epi8(9)), digit_offset);
+  const __m128i hits = _mm_or_si128(
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('-'))),
+      _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(folded, _mm_set1_epi8('{')),
+                                _mm_cmpeq_epi8(folded, _mm_set1_epi8('}'))),
+                   digits));
+  return _mm_movemask_epi8(hits);
+}
+#endif
+
+#if defined(__SSE2__)
+#define GAMEBOT_FIND_LOOP(mask_function)                                                  \
+  while (end - p >= 16) {                                                                 \
+    const int mask = mask_function(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); \
+    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));                 \
+    p += 16;                                                                              \
+  }
+#else
+#define GAMEBOT_FIND_LOOP(mask_function)
+#endif
+
+inline const unsigned char* find_output_special(const unsigned char* p, const unsigned char* end) {
+  GAMEBOT_FIND_LOOP(output_special_mask)
+  while (p < end && !is_output_special(*p)) ++p;
+  return p;
+}
+inline const char* find_string_special(const char* p, const char* end) {
+  GAMEBOT_FIND_LOOP(string_special_mask)
+  while (p < end && !is_string_special(*p)) ++p;
+  return p;
+}
+inline const char* find_structural(const char* p, const char* end) {
+  GAMEBOT_FIND_LOOP(structural_mask)
+  while (p < end && !is_structural(*p)) ++p;
+  return p;
+}
+
+#undef GAMEBOT_FIND_LOOP
 
 [[noreturn]] void throw_unrepresentable(const CodecContext& context, std::string_view json,
                                         std::size_t offset, std::string detail) {
@@ -376,34 +434,21 @@ std::size_t leading_zeros(std::string_view digits) {
   return n;
 }
 
-std::size_t trailing_zeros(std::string_view digits) {
-  std::size_t n = 0;
-  while (n < digits.size() && digits[digits.size() - 1 - n] == '0') ++n;
-  return n;
-}
+// Longest run of digits and '.' in a number without exponent that rapidjson
+// 1.1.0 parses exactly and safely (checked by fuzzing; from 25 on it does not,
+// e.g. "0." followed by 23 zeros). Its writer never writes longer ones.
+constexpr std::size_t kMaxPlainNumberLength = 24;
 
-// True for the shapes rapidjson's writer produces (and to_chars' scientific
-// form), which rapidjson 1.1.0 parses exactly and safely; also for malformed
+// True for number shapes rapidjson 1.1.0 parses exactly and safely: those its
+// writer produces and std::to_chars' scientific form. Also true for malformed
 // tokens, which rapidjson rejects before converting anything.
 bool is_safe_number(const NumberToken& t) {
   const bool malformed = t.integer.empty() || (t.integer.size() > 1 && t.integer[0] == '0') ||
                          (t.has_point && t.fraction.empty()) ||
                          (t.has_exponent && t.exponent.empty());
   if (malformed) return true;
-  if (!t.has_point && !t.has_exponent) {
-    // Integers that fit 64 bits never reach the floating-point parser.
-    if (t.integer.size() <= 19) return true;
-    return t.integer.size() == 20 && !t.negative && t.integer <= "18446744073709551615";
-  }
   if (!t.has_exponent) {
-    if (t.integer == "0") {
-      const std::size_t zeros = leading_zeros(t.fraction);
-      if (zeros == t.fraction.size()) return t.fraction.size() == 1;  // "0.0"
-      return zeros <= 5 && t.fraction.size() - zeros <= 17;
-    }
-    if (t.integer.size() + t.fraction.size() <= 17) return true;
-    return t.fraction == "0" && t.integer.size() <= 21 &&
-           t.integer.size() - trailing_zeros(t.integer) <= 17;
+    return t.integer.size() + (t.has_point ? 1 + t.fraction.size() : 0) <= kMaxPlainNumberLength;
   }
   if (t.integer.size() != 1 || t.integer[0] == '0' || t.fraction.size() > 16 ||
       t.exponent.size() > 3) {
@@ -460,14 +505,9 @@ void append_safe_number(std::string& out, std::string_view text, const NumberTok
 
 // Position after the closing quote of the string whose body starts at p (or end).
 const char* skip_string(const char* p, const char* end) {
-  while (p < end) {
-    const void* found = std::memchr(p, '"', static_cast<std::size_t>(end - p));
-    if (found == nullptr) return end;
-    const char* quote = static_cast<const char*>(found);
-    std::size_t backslashes = 0;
-    for (const char* b = quote; b > p && b[-1] == '\\'; --b) ++backslashes;
-    if (backslashes % 2 == 0) return quote + 1;
-    p = quote + 1;
+  while ((p = find_string_special(p, end)) != end) {
+    if (*p == '"') return p + 1;
+    p += std::min<std::ptrdiff_t>(2, end - p);  // an escape: skip the escaped character
   }
   return end;
 }
@@ -475,55 +515,175 @@ const char* skip_string(const char* p, const char* end) {
 }  // namespace
 
 void check_json_output(std::string_view json, const CodecContext& context) {
-  const auto* bytes = reinterpret_cast<const unsigned char*>(json.data());
-  const std::size_t size = json.size();
+  const auto* const begin = reinterpret_cast<const unsigned char*>(json.data());
+  const auto* const end = begin + json.size();
   StringStateLexer lexer(json);
-  std::size_t i = 0;
-  while (i < size) {
-    while (i + 8 <= size) {
-      std::uint64_t w;
-      std::memcpy(&w, bytes + i, 8);
-      if (word_needs_look(w)) break;
-      i += 8;
-    }
-    const std::size_t stop = std::min(size, i + 8);
-    while (i < stop) {
-      const unsigned char c = bytes[i];
-      if (c >= 0x80) {
-        const std::size_t length = utf8_sequence_length(bytes + i, size - i);
-        if (length == 0) {
-          throw_unrepresentable(context, json, i,
-                                fmt::format("invalid UTF-8 (byte 0x{:02x}) in a string; JSON and "
-                                            "PostgreSQL jsonb need valid UTF-8",
-                                            c));
-        }
-        i += length;
-      } else if (c == '\\') {
-        if (json.substr(i, 6) == "\\u0000") {
-          throw_unrepresentable(context, json, i,
-                                "a string contains U+0000, which PostgreSQL jsonb rejects");
-        }
-        i += 2;
-      } else if (c == 'N' && json.substr(i, 3) == "NaN" && !lexer.inside_string(i)) {
-        throw_unrepresentable(context, json, i, "NaN is not representable in JSON");
-      } else if (c == 'I' && json.substr(i, 8) == "Infinity" && !lexer.inside_string(i)) {
-        throw_unrepresentable(context, json, i, "an infinity is not representable in JSON");
-      } else {
-        ++i;
+  const unsigned char* p = begin;
+  while ((p = find_output_special(p, end)) != end) {
+    const auto offset = static_cast<std::size_t>(p - begin);
+    const unsigned char c = *p;
+    if (c >= 0x80) {
+      const std::size_t length = utf8_sequence_length(p, static_cast<std::size_t>(end - p));
+      if (length == 0) {
+        throw_unrepresentable(context, json, offset,
+                              fmt::format("invalid UTF-8 (byte 0x{:02x}) in a string; JSON and "
+                                          "PostgreSQL jsonb need valid UTF-8",
+                                          c));
       }
+      p += length;
+    } else if (c == '\\') {
+      if (json.substr(offset, 6) == "\\u0000") {
+        throw_unrepresentable(context, json, offset,
+                              "a string contains U+0000, which PostgreSQL jsonb rejects");
+      }
+      p += std::min<std::size_t>(2, static_cast<std::size_t>(end - p));
+    } else if (c == 'N' && json.substr(offset, 3) == "NaN" && !lexer.inside_string(offset)) {
+      throw_unrepresentable(context, json, offset, "NaN is not representable in JSON");
+    } else if (c == 'I' && json.substr(offset, 8) == "Infinity" && !lexer.inside_string(offset)) {
+      throw_unrepresentable(context, json, offset, "an infinity is not representable in JSON");
+    } else {
+      ++p;
     }
   }
 }
 
+namespace {
+
+#if defined(__SSE2__)
+// Masks of one 64-byte block (bit i = byte i).
+struct BlockMasks {
+  std::uint64_t quote = 0;
+  std::uint64_t backslash = 0;
+  std::uint64_t open = 0;          // '{' '['
+  std::uint64_t close = 0;         // '}' ']'
+  std::uint64_t digit = 0;         // 0-9
+  std::uint64_t digit_or_dot = 0;  // 0-9 '.'
+  std::uint64_t exponent = 0;      // 'e' 'E'
+};
+
+BlockMasks classify_block(const char* p) {
+  BlockMasks m;
+  for (int part = 0; part < 4; ++part) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * part));
+    const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    const __m128i digit_offset = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+    const __m128i digits =
+        _mm_cmpeq_epi8(_mm_min_epu8(digit_offset, _mm_set1_epi8(9)), digit_offset);
+    auto bits = [&](__m128i hits) {
+      return static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(hits)))
+             << (16 * part);
+    };
+    m.quote |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+    m.backslash |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+    m.open |= bits(_mm_cmpeq_epi8(folded, _mm_set1_epi8('{')));
+    m.close |= bits(_mm_cmpeq_epi8(folded, _mm_set1_epi8('}')));
+    m.digit |= bits(digits);
+    m.digit_or_dot |= bits(_mm_or_si128(digits, _mm_cmpeq_epi8(v, _mm_set1_epi8('.'))));
+    m.exponent |= bits(_mm_cmpeq_epi8(folded, _mm_set1_epi8('e')));
+  }
+  return m;
+}
+
+std::uint64_t prefix_xor(std::uint64_t x) {
+  x ^= x << 1;
+  x ^= x << 2;
+  x ^= x << 4;
+  x ^= x << 8;
+  x ^= x << 16;
+  x ^= x << 32;
+  return x;
+}
+
+// True if x holds a run of at least kMaxPlainNumberLength + 1 set bits.
+bool has_long_run(std::uint64_t x) {
+  static_assert(kMaxPlainNumberLength == 24);
+  std::uint64_t r = x & (x >> 1);  // runs of 2
+  r &= r >> 2;                     // 4
+  r &= r >> 4;                     // 8
+  r &= r >> 8;                     // 16
+  r &= r >> 8;                     // 24
+  return (r & (x >> 24)) != 0;     // 25
+}
+
+unsigned trailing_ones(std::uint64_t x) {
+  return x == ~0ULL ? 64 : std::countr_zero(~x);
+}
+unsigned leading_ones(std::uint64_t x) {
+  return x == ~0ULL ? 64 : std::countl_zero(~x);
+}
+
+// True when `json` certainly needs no rewriting and nests shallowly enough:
+// no number outside strings has an exponent or a run of digits and '.' longer
+// than kMaxPlainNumberLength, and fewer brackets open than kMaxJsonDepth. The
+// same escape/string tracking as simdjson's first stage, 64 bytes at a time.
+// False means "look closer" (the exact scan decides).
+bool plainly_safe(std::string_view json) {
+  constexpr std::uint64_t kOddBits = 0xAAAAAAAAAAAAAAAAULL;
+  std::uint64_t next_is_escaped = 0;
+  std::uint64_t in_string_carry = 0;  // all ones if the previous block ended inside a string
+  std::uint64_t digit_carry = 0;      // 1 if the previous block ended with a digit
+  std::size_t run_carry = 0;          // digits/dots ending the previous block
+  std::size_t depth = 0;
+  char tail[64];
+  for (std::size_t offset = 0; offset < json.size(); offset += 64) {
+    const char* block = json.data() + offset;
+    if (json.size() - offset < 64) {
+      std::memset(tail, ' ', sizeof tail);
+      std::memcpy(tail, block, json.size() - offset);
+      block = tail;
+    }
+    const BlockMasks m = classify_block(block);
+    // Quotes preceded by an odd run of backslashes are escaped.
+    std::uint64_t escaped = next_is_escaped;
+    if (m.backslash != 0) {
+      const std::uint64_t potential = m.backslash & ~next_is_escaped;
+      const std::uint64_t maybe_escaped = potential << 1;
+      const std::uint64_t codes = ((maybe_escaped | kOddBits) - potential) ^ kOddBits;
+      escaped = codes ^ (m.backslash | next_is_escaped);
+      next_is_escaped = (codes & m.backslash) >> 63;
+    } else {
+      next_is_escaped = 0;
+    }
+    const std::uint64_t quotes = m.quote & ~escaped;
+    const std::uint64_t in_string = prefix_xor(quotes) ^ in_string_carry;
+    in_string_carry = static_cast<std::uint64_t>(static_cast<std::int64_t>(in_string) >> 63);
+    const std::uint64_t outside = ~in_string;
+
+    const std::uint64_t digits = m.digit & outside;
+    if ((m.exponent & outside & ((digits << 1) | digit_carry)) != 0) return false;
+    digit_carry = digits >> 63;
+
+    const std::uint64_t number = m.digit_or_dot & outside;
+    if (run_carry + trailing_ones(number) > kMaxPlainNumberLength || has_long_run(number)) {
+      return false;
+    }
+    run_carry = number == ~0ULL ? run_carry + 64 : leading_ones(number);
+
+    const auto opens = static_cast<std::size_t>(std::popcount(m.open & outside));
+    const auto closes = static_cast<std::size_t>(std::popcount(m.close & outside));
+    if (depth + opens > kMaxJsonDepth) return false;
+    depth = depth + opens > closes ? depth + opens - closes : 0;
+  }
+  return true;
+}
+#else
+bool plainly_safe(std::string_view) {
+  return false;
+}
+#endif
+
+}  // namespace
+
 std::string_view prepare_json_input(std::string_view json, std::string& storage,
                                     const CodecContext& context) {
+  if (plainly_safe(json)) return json;
   const char* const begin = json.data();
   const char* const end = begin + json.size();
   const char* p = begin;
   const char* copied = begin;  // json up to here is in storage (once rewriting started)
   bool rewriting = false;
   std::size_t depth = 0;
-  while (p < end) {
+  while ((p = find_structural(p, end)) != end) {
     switch (*p) {
       case '"':
         p = skip_string(p + 1, end);

@@ -483,6 +483,34 @@ TEST_CASE("numbers rapidjson 1.1.0 mis-parses are read exactly and safely",
   }
 }
 
+TEST_CASE("unsafe numbers are found at any position after escapes and across blocks",
+          "[serializers][codec][json][errors]") {
+  const TypeRegistry registry = measurement_registry();
+  const std::vector<std::string> numbers = {"0e300", "0." + std::string(23, '0'),
+                                            "0." + std::string(40, '0') + "1",
+                                            "4.951627384951627384e-343", "-0.0e-23"};
+  const std::vector<std::string> labels = {"", "a\\\"b", "\\\\", "[{\\\"x\\\": 1e400}]",
+                                           std::string(61, 'x') + "\\\""};
+  int checked = 0;
+  for (const std::string& number : numbers) {
+    double expected = 0;
+    std::from_chars(number.data(), number.data() + number.size(), expected);
+    for (const std::string& label : labels) {
+      for (std::size_t pad = 0; pad < 70; ++pad) {
+        const std::string json = R"({"value0": {"label": ")" + label + R"(", "value":)" +
+                                 std::string(pad, ' ') + number + "}}";
+        INFO(json);
+        const Measurement decoded =
+            registry.decode<Measurement>("measurement", 1, Codec::json, json);
+        REQUIRE(decoded.value == expected);
+        REQUIRE(std::signbit(decoded.value) == std::signbit(expected));
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked == 5 * 5 * 70);
+}
+
 TEST_CASE("random doubles round-trip bit for bit through JSON", "[serializers][codec][json]") {
   const TypeRegistry registry = measurement_registry();
   std::mt19937_64 random(20240501);
