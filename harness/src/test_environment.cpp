@@ -117,8 +117,8 @@ const repo::Repo& TestContext::repo() {
   state_->rethrow_setup();
   if (!state_->repo)
     throw Error(FaultClass::configuration,
-                "the memory backend has no SQL database: run with --backend sqlite or postgres "
-                "for tests that use repo()");
+                "the memory backend has no SQL database unless the setup has app_migrations: "
+                "add them, or run with --backend sqlite or postgres");
   return *state_->repo;
 }
 
@@ -186,31 +186,46 @@ struct Provider {
   virtual bool template_cached() const { return false; }
 };
 
-// memory: one backend for the run, reset after each test.
+repo::MigratorOptions app_migrator_options(std::string schema = {}) {
+  repo::MigratorOptions options;
+  options.table = "gamebot_app_migrations";
+  options.schema = std::move(schema);
+  return options;
+}
+
+// memory: one backend for the run, reset after each test. When the application has tables,
+// each test also gets a private in-memory SQLite repo with them, so a suite that uses repo()
+// runs unchanged on every backend.
 struct MemoryProvider final : Provider {
-  explicit MemoryProvider(Isolation isolation) : isolation_(isolation) {}
+  MemoryProvider(Isolation isolation, const HarnessSetup& setup)
+      : isolation_(isolation), app_migrations_(setup.app_migrations) {}
   void begin(TestContextState& s) override {
     s.tracker = std::make_shared<env::TrackingBackend>(backend_);
     s.store.emplace(s.tracker);
+    if (!app_migrations_.empty()) {
+      // One connection held open for the test: an in-memory database lives as long as it.
+      repo::RepoOptions options;
+      options.pool.min_size = 1;
+      options.pool.max_size = 1;
+      options.pool.max_lifetime = std::chrono::milliseconds(0);
+      s.repo.emplace(repo::Repo::open("sqlite::memory:", options));
+      s.repo->run([&](repo::Connection& connection) {
+        repo::Migrator(app_migrations_, app_migrator_options()).migrate(connection);
+      });
+    }
     if (isolation_ != Isolation::none)
       s.release = [backend = backend_](std::vector<TestLeak>&) { backend->reset(); };
   }
   void teardown(bool, std::vector<std::string>&) noexcept override { backend_->reset(); }
 
   Isolation isolation_;
+  std::vector<repo::Migration> app_migrations_;
   std::shared_ptr<eventstore::MemoryBackend> backend_ =
       std::make_shared<eventstore::MemoryBackend>();
 };
 
 std::vector<repo::Migration> sqlite_store_migrations() {
   return eventstore::sqlite_event_store_migrations();
-}
-
-repo::MigratorOptions app_migrator_options(std::string schema = {}) {
-  repo::MigratorOptions options;
-  options.table = "gamebot_app_migrations";
-  options.schema = std::move(schema);
-  return options;
 }
 
 // One line per problem of a database against the expected migrations and objects.
@@ -578,7 +593,7 @@ void TestEnvironment::start() {
 
   switch (s.options.backend) {
     case Backend::memory:
-      s.provider = std::make_unique<MemoryProvider>(s.options.isolation);
+      s.provider = std::make_unique<MemoryProvider>(s.options.isolation, s.setup);
       break;
     case Backend::sqlite:
       s.provider = std::make_unique<SqliteProvider>(s.options, s.setup, s.identity);

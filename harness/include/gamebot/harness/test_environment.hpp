@@ -97,8 +97,9 @@ class TestContext {
   // The isolated event store. Throws the fault that prevented the isolation from being set up
   // (an infrastructure fault: connectivity, timeout, pool_exhausted), if any.
   eventstore::EventStore& store();
-  // The isolated repo (the sandboxed repo under `transaction`). The memory backend has no SQL
-  // database: gamebot::Error(configuration).
+  // The isolated repo (the sandboxed repo under `transaction`). On the memory backend: a private
+  // in-memory SQLite database with the setup's app_migrations applied, or, when there are none,
+  // gamebot::Error(configuration).
   const repo::Repo& repo();
   // The sandbox of `transaction` isolation (nullptr otherwise), for allow()/Allowance.
   repo::Sandbox* sandbox();
