@@ -103,6 +103,7 @@ void Background::run() noexcept {
   auto backoff = kFirstBackoff;
   auto next_poll = std::chrono::steady_clock::now();
   auto next_record = std::chrono::steady_clock::now();
+  auto next_notify = std::chrono::steady_clock::now();
   auto mark_started = [this] {
     {
       std::lock_guard lock(started_mutex_);
@@ -146,6 +147,7 @@ void Background::run() noexcept {
     }
 
     auto wake_at = next_record;
+    if (notify_requested_.load()) wake_at = std::min(wake_at, next_notify);
     if (!settings_.listen) {
       if (std::chrono::steady_clock::now() >= next_poll) {
         try {
@@ -161,11 +163,10 @@ void Background::run() noexcept {
       }
       wake_at = std::min(wake_at, next_poll);
     }
-    const int timeout =
-        std::max<int>(1, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              wake_at - std::chrono::steady_clock::now())
-                                              .count()) +
-                             1);
+    const auto wait_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             wake_at - std::chrono::steady_clock::now())
+                             .count();
+    const int timeout = static_cast<int>(std::max<std::int64_t>(0, (wait_us + 999) / 1000));
 
     PGconn* conn = repo::as_postgres(*connection_).native_handle();
     if (PQstatus(conn) == CONNECTION_BAD || PQsocket(conn) < 0) {
@@ -188,8 +189,11 @@ void Background::run() noexcept {
     if (fds[1].revents != 0) {
       if (PQconsumeInput(conn) == 0 || PQstatus(conn) == CONNECTION_BAD) lost = true;
     }
-    if (!lost && notify_requested_.exchange(false)) {
-      if (!send_notify()) {
+    if (!lost && std::chrono::steady_clock::now() >= next_notify &&
+        notify_requested_.exchange(false)) {
+      if (send_notify()) {
+        next_notify = std::chrono::steady_clock::now() + settings_.notify_interval;
+      } else {
         notify_requested_.store(true);  // send it after reconnecting
         lost = true;
       }

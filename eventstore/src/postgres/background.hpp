@@ -37,6 +37,9 @@ class Background {
     bool listen = true;                               // listen mode (else poll mode)
     std::chrono::milliseconds interval{100};          // poll period / longest reconnect backoff
     std::chrono::milliseconds record_interval{1000};  // period of the `record` hook
+    // Shortest time between two NOTIFYs: under a stream of appends, one NOTIFY
+    // covers all of them (the first after a quiet spell goes out at once).
+    std::chrono::microseconds notify_interval{1000};
   };
   struct Hooks {
     std::function<void()> changed;                  // wake subscribers (noexcept in practice)

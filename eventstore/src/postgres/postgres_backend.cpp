@@ -265,6 +265,8 @@ class PostgresBackend::Impl {
   // SQL text, built once (the schema is part of it).
   struct Statements {
     std::string append;
+    std::string append_guarded;
+    std::string duplicate_of;
     std::string link;
     std::string delete_stream;
     std::string probe;
@@ -333,11 +335,17 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
     throw InvalidArgument("PostgresBackend needs a PostgreSQL repo, got " + repo.url().redacted());
   }
   const std::string& s = names.quoted_schema;
-  sql.append = fmt::format(
-      "SELECT status, version, first_position, event_id FROM {}.append_events($1, $2, $3, "
-      "$4::uuid[], $5::text[], $6::bytea[], $7::bytea[], $8::uuid[], $9::uuid[], "
-      "$10::timestamptz[], $11, $12)",
-      s);
+  auto append_sql = [&](std::string_view function) {
+    return fmt::format(
+        "SELECT status, version, first_position, event_id FROM {}.{}($1, $2, $3, "
+        "$4::uuid[], $5::text[], $6::bytea[], $7::bytea[], $8::uuid[], $9::uuid[], "
+        "$10::timestamptz[], $11, $12)",
+        s, function);
+  };
+  sql.append = append_sql("append_events");
+  sql.append_guarded = append_sql("append_events_guarded");
+  sql.duplicate_of = fmt::format(
+      "SELECT e.event_id FROM {0}.events e WHERE e.event_id = ANY ($1::uuid[]) LIMIT 1", s);
   sql.link = fmt::format(
       "SELECT status, version, event_id FROM {}.link_events($1, $2, $3, $4::uuid[], $5)", s);
   sql.delete_stream =
@@ -501,10 +509,11 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
   const bool in_transaction = lease->in_transaction();
   WriteResult result;
   try {
-    repo::Result rows = lease->query(
-        sql.append, stream_id, kind_code(expected), expected.version(), bytes_param(ids),
-        bytes_param(types), bytes_param(data), bytes_param(metadata), bytes_param(causation),
-        bytes_param(correlation), bytes_param(created), options.json_data, in_transaction);
+    repo::Result rows = lease->query(in_transaction ? sql.append_guarded : sql.append, stream_id,
+                                     kind_code(expected), expected.version(), bytes_param(ids),
+                                     bytes_param(types), bytes_param(data), bytes_param(metadata),
+                                     bytes_param(causation), bytes_param(correlation),
+                                     bytes_param(created), options.json_data, in_transaction);
     if (!rows.next()) throw Error(FaultClass::internal, "append_events returned no row");
     const repo::Row row = rows.row();
     result.status = status_of(row.get<int>(0));
@@ -515,7 +524,20 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
     }
     result.event_id = row.get<std::optional<Uuid>>(3);
   } catch (const repo::DatabaseError& error) {
-    rethrow(error);
+    // Outside a transaction the statement was its own transaction and is gone;
+    // a unique violation there is a writer that committed the same id (or, in
+    // theory, version) after our checks: an expected outcome.
+    if (in_transaction || !error.unique_violation()) rethrow(error);
+    if (error.constraint() == "events_event_id_key") {
+      result.status = WriteStatus::duplicate_event_id;
+      result.event_id = lease->query_value<Uuid>(sql.duplicate_of, bytes_param(ids));
+    } else if (error.constraint() == "events_stream_version_key") {
+      result.status = WriteStatus::wrong_expected_version;
+    } else {
+      rethrow(error);
+    }
+    repo::Result rows = lease->query(sql.stream_info, stream_id);
+    result.version = rows.next() ? rows.row().get<std::int64_t>(1) : 0;
   }
   lease.release();
   if (result.ok() && n > 0) written(in_transaction);

@@ -136,14 +136,16 @@ CREATE TABLE {s}.subscriptions (
 //    anything is written; 2. the stream row is locked and bumped only if the
 //    expectation holds (a failed expectation writes nothing); 3. the
 //    transaction is marked in flight (W1 in watermark.hpp); 4. under the
-//    reservation lock, its xid is published in writer_xids (W2) and a
-//    consecutive block of positions is taken (W3); the lock is acquired in a
-//    subtransaction that is rolled back on purpose to release it at once (a
-//    rollback also releases it on any error or cancel, so it can never leak);
-//    5. the rows are inserted.
-// Steps 2-5 run in a block that turns a unique violation (a duplicate id that
-// a concurrent writer committed after step 1) into a status, undoing the
-// block, so a caller's enclosing transaction survives it.
+//    reservation lock (session level, taken and released inside a block whose
+//    handler releases it on any error or cancel, so it never leaks), its xid
+//    is published in writer_xids (W2) and a consecutive block of positions is
+//    taken (W3); 5. the rows are inserted. Conflicts found in 1 and 2 leave no
+//    hole. A duplicate id that a concurrent writer commits between 1 and 5
+//    raises a unique violation (events_event_id_key), which the client turns
+//    into a result; inside a caller's transaction append_events_guarded does
+//    that in a subtransaction, so the caller's transaction survives.
+// Function calls are assignments (plpgsql's fast path for simple expressions)
+// rather than PERFORM/SELECT statements, which would each start an executor.
 constexpr std::string_view kAppendFunction = R"sql(
 CREATE FUNCTION {s}.append_events(p_stream text, p_kind int, p_expected bigint,
     p_ids uuid[], p_types text[], p_data bytea[], p_metadata bytea[], p_causation uuid[],
@@ -155,8 +157,8 @@ DECLARE
   cur bigint;
   deleted timestamptz;
   dup uuid;
-  violated text;
   me bigint;
+  done text;
 BEGIN
   first_position := 0;
   IF n > 0 THEN
@@ -165,71 +167,93 @@ BEGIN
       SELECT i INTO dup FROM unnest(p_ids) i GROUP BY i HAVING count(*) > 1 LIMIT 1;
     END IF;
   END IF;
-  BEGIN
-    LOOP
-      IF n > 0 AND dup IS NULL THEN
-        UPDATE {s}.streams s SET version = s.version + n
-         WHERE s.stream_id = p_stream AND s.deleted_at IS NULL
-           AND (p_kind = 0 OR p_kind = 2 OR (p_kind = 3 AND s.version = p_expected))
-        RETURNING s.version - n INTO cur;
-        EXIT WHEN FOUND;
-      END IF;
-      SELECT s.version, s.deleted_at INTO cur, deleted FROM {s}.streams s
-       WHERE s.stream_id = p_stream;
-      IF FOUND THEN
-        status := CASE WHEN deleted IS NOT NULL THEN 4
-                       WHEN p_kind = 1 THEN 2
-                       WHEN p_kind = 3 AND p_expected <> cur THEN 1
-                       WHEN dup IS NOT NULL THEN 5
-                       ELSE 0 END;
-        IF status = 0 AND n > 0 THEN
-          CONTINUE;  -- the stream changed between the UPDATE and the SELECT: again
-        END IF;
-        version := cur;
-        event_id := dup;
-        RETURN;
-      END IF;
-      status := CASE WHEN p_kind = 2 THEN 3
-                     WHEN p_kind = 3 AND p_expected <> 0 THEN 1
+  LOOP
+    IF n > 0 AND dup IS NULL THEN
+      UPDATE {s}.streams s SET version = s.version + n
+       WHERE s.stream_id = p_stream AND s.deleted_at IS NULL
+         AND (p_kind = 0 OR p_kind = 2 OR (p_kind = 3 AND s.version = p_expected))
+      RETURNING s.version - n INTO cur;
+      EXIT WHEN FOUND;
+    END IF;
+    SELECT s.version, s.deleted_at INTO cur, deleted FROM {s}.streams s
+     WHERE s.stream_id = p_stream;
+    IF FOUND THEN
+      status := CASE WHEN deleted IS NOT NULL THEN 4
+                     WHEN p_kind = 1 THEN 2
+                     WHEN p_kind = 3 AND p_expected <> cur THEN 1
                      WHEN dup IS NOT NULL THEN 5
                      ELSE 0 END;
-      IF status <> 0 OR n = 0 THEN
-        version := 0;
-        event_id := dup;
-        RETURN;
+      IF status = 0 AND n > 0 THEN
+        CONTINUE;  -- the stream changed between the UPDATE and the SELECT: again
       END IF;
-      INSERT INTO {s}.streams (stream_id, version) VALUES (p_stream, n)
-        ON CONFLICT (stream_id) DO NOTHING;
-      cur := 0;
-      EXIT WHEN FOUND;
-    END LOOP;
-    status := 0;
-    version := cur + n;
-    me := pg_current_xact_id()::text::bigint;
-    PERFORM pg_advisory_xact_lock_shared({ns}::bigint << 32 | (me & 4294967295));
-    BEGIN
-      PERFORM pg_advisory_xact_lock({ns}::bigint << 32);
-      IF me > (SELECT CASE WHEN w.is_called THEN w.last_value ELSE 0 END
-                 FROM {s}.writer_xids w) THEN
-        PERFORM setval('{s}.writer_xids', me);
-      END IF;
-      first_position := nextval('{s}.positions');
-      IF n > 1 THEN
-        PERFORM setval('{s}.positions', first_position + n - 1);
-      END IF;
-      RAISE SQLSTATE 'GBRSV';
-    EXCEPTION WHEN SQLSTATE 'GBRSV' THEN
-      NULL;
-    END;
+      version := cur;
+      event_id := dup;
+      RETURN;
+    END IF;
+    status := CASE WHEN p_kind = 2 THEN 3
+                   WHEN p_kind = 3 AND p_expected <> 0 THEN 1
+                   WHEN dup IS NOT NULL THEN 5
+                   ELSE 0 END;
+    IF status <> 0 OR n = 0 THEN
+      version := 0;
+      event_id := dup;
+      RETURN;
+    END IF;
+    INSERT INTO {s}.streams (stream_id, version) VALUES (p_stream, n)
+      ON CONFLICT (stream_id) DO NOTHING;
+    cur := 0;
+    EXIT WHEN FOUND;
+  END LOOP;
+  status := 0;
+  version := cur + n;
+  me := pg_current_xact_id()::text::bigint;
+  done := pg_advisory_xact_lock_shared({ns}::bigint << 32 | (me & 4294967295))::text;
+  BEGIN
+    done := pg_advisory_lock({ns}::bigint << 32)::text;
+    IF me > coalesce(pg_sequence_last_value('{s}.writer_xids'::regclass), 0) THEN
+      done := setval('{s}.writer_xids'::regclass, me)::text;
+    END IF;
+    first_position := nextval('{s}.positions'::regclass);
+    IF n > 1 THEN
+      done := setval('{s}.positions'::regclass, first_position + n - 1)::text;
+    END IF;
+    done := pg_advisory_unlock({ns}::bigint << 32)::text;
+  EXCEPTION WHEN OTHERS OR query_canceled THEN
+    done := pg_advisory_unlock({ns}::bigint << 32)::text;
+    RAISE;
+  END;
+  IF n = 1 THEN
+    INSERT INTO {s}.events (position, event_id, stream_id, stream_version, type, data, metadata,
+                            causation_id, correlation_id, created_at, data_json)
+    VALUES (first_position, p_ids[1], p_stream, cur + 1, p_types[1], p_data[1], p_metadata[1],
+            p_causation[1], p_correlation[1], p_created[1],
+            CASE WHEN p_json THEN convert_from(p_data[1], 'UTF8')::jsonb END);
+  ELSE
     INSERT INTO {s}.events (position, event_id, stream_id, stream_version, type, data, metadata,
                             causation_id, correlation_id, created_at, data_json)
     SELECT first_position + r.o - 1, r.id, p_stream, cur + r.o, r.t, r.d, r.m, r.c, r.k, r.ts,
            CASE WHEN p_json THEN convert_from(r.d, 'UTF8')::jsonb END
       FROM unnest(p_ids, p_types, p_data, p_metadata, p_causation, p_correlation, p_created)
            WITH ORDINALITY AS r(id, t, d, m, c, k, ts, o);
-    IF p_notify THEN
-      PERFORM pg_notify('{channel}', '');
-    END IF;
+  END IF;
+  IF p_notify THEN
+    done := pg_notify('{channel}', '')::text;
+  END IF;
+END
+$fn$;
+CREATE FUNCTION {s}.append_events_guarded(p_stream text, p_kind int, p_expected bigint,
+    p_ids uuid[], p_types text[], p_data bytea[], p_metadata bytea[], p_causation uuid[],
+    p_correlation uuid[], p_created timestamptz[], p_json boolean, p_notify boolean,
+    OUT status int, OUT version bigint, OUT first_position bigint, OUT event_id uuid)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  violated text;
+BEGIN
+  BEGIN
+    SELECT a.status, a.version, a.first_position, a.event_id
+      INTO status, version, first_position, event_id
+      FROM {s}.append_events(p_stream, p_kind, p_expected, p_ids, p_types, p_data, p_metadata,
+                             p_causation, p_correlation, p_created, p_json, p_notify) a;
   EXCEPTION WHEN unique_violation THEN
     GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
     IF violated = 'events_event_id_key' THEN
@@ -237,6 +261,7 @@ BEGIN
       SELECT e.event_id INTO event_id FROM {s}.events e WHERE e.event_id = ANY (p_ids) LIMIT 1;
     ELSIF violated = 'events_stream_version_key' THEN
       status := 1;
+      event_id := NULL;
     ELSE
       RAISE;
     END IF;
@@ -375,10 +400,8 @@ BEGIN
     RAISE EXCEPTION 'reading $all needs READ COMMITTED, not %',
       current_setting('transaction_isolation') USING ERRCODE = 'GBISO';
   END IF;
-  SELECT CASE WHEN p.is_called THEN p.last_value ELSE 0 END INTO last_reserved
-    FROM {s}.positions p;
-  SELECT CASE WHEN w.is_called THEN w.last_value ELSE 0 END INTO published
-    FROM {s}.writer_xids w;
+  last_reserved := coalesce(pg_sequence_last_value('{s}.positions'::regclass), 0);
+  published := coalesce(pg_sequence_last_value('{s}.writer_xids'::regclass), 0);
   snap := pg_current_snapshot();
   BEGIN
     FOR x IN SELECT i::text::bigint FROM pg_snapshot_xip(snap) i
@@ -387,8 +410,7 @@ BEGIN
     LOOP
       k := {ns}::bigint << 32 | (x & 4294967295);
       IF pg_try_advisory_lock(k) THEN
-        PERFORM pg_advisory_unlock(k);
-        k := NULL;
+        k := CASE WHEN pg_advisory_unlock(k) THEN NULL END;
       ELSE
         k := NULL;
         bound := NULL;
@@ -420,10 +442,8 @@ DECLARE
   reserved bigint;
   published bigint;
 BEGIN
-  SELECT CASE WHEN p.is_called THEN p.last_value ELSE 0 END INTO reserved
-    FROM {s}.positions p;
-  SELECT CASE WHEN w.is_called THEN w.last_value ELSE 0 END INTO published
-    FROM {s}.writer_xids w;
+  reserved := coalesce(pg_sequence_last_value('{s}.positions'::regclass), 0);
+  published := coalesce(pg_sequence_last_value('{s}.writer_xids'::regclass), 0);
   -- An entry with the same L and a lower H bounds the same writers and more.
   IF NOT EXISTS (SELECT 1 FROM {s}.watermark_log w WHERE w.last_reserved >= reserved) THEN
     INSERT INTO {s}.watermark_log (writer_xid, last_reserved) VALUES (published, reserved)

@@ -1,0 +1,595 @@
+// PostgreSQL event-store backend benchmarks, each beside raw libpq in the same
+// run, on the same server (GAMEBOT_BENCH_PG_URL, else a private server from
+// scripts/pg-test-server: fsync off, unix socket):
+// * batched append (100 events per call) against raw binary COPY of the same
+//   rows (one COPY per batch) into a table with the same columns and indexes;
+// * single-event append against one raw prepared INSERT per event;
+// * reading $all forward (pages of 1,000) against raw keyset-paged SELECTs;
+// * 4 writers on distinct streams against 1 writer (single-event appends);
+// * live delivery from an append here to a subscriber in another process
+//   (fork) against a bare NOTIFY -> LISTEN between two processes.
+// Events: ~200-byte data, small metadata, all ids set, spread over 10,000
+// streams (500 under --quick).
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gamebot/bench/bench.hpp"
+#include "gamebot/bench/private_postgres.hpp"
+#include "gamebot/eventstore/eventstore.hpp"
+#include "gamebot/eventstore/postgres_backend.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/identifier.hpp"
+
+namespace gamebot::bench {
+namespace {
+
+namespace es = gamebot::eventstore;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kBatch = 100;
+constexpr std::size_t kDataBytes = 200;
+
+std::string stream_name(std::size_t stream) {
+  return fmt::format("game-{:06}", stream);
+}
+
+// The i-th benchmark event (as in the other event-store benchmarks).
+es::EventData make_event(std::size_t i) {
+  static const char* const kTypes[] = {"GameStarted", "GuessMade", "GuessScored", "RoundEnded"};
+  es::EventData e;
+  e.type = kTypes[i % 4];
+  e.data = fmt::format(R"({{"game":{},"player":{},"guess":"{}","round":{}}})", i / kBatch, i % 97,
+                       std::string(80, static_cast<char>('a' + i % 26)), i % 13);
+  e.data.resize(kDataBytes, ' ');
+  e.metadata = fmt::format(R"({{"user":"player-{}"}})", i % 1000);
+  e.id = Uuid::v7();
+  e.causation_id = Uuid::v7();
+  e.correlation_id = Uuid::v7();
+  e.created_at = es::now();
+  return e;
+}
+
+double per_second(std::size_t count, double secs) {
+  return secs > 0 ? static_cast<double>(count) / secs : 0;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values.empty() ? 0 : values[values.size() / 2];
+}
+
+[[noreturn]] void fail(const std::string& what) {
+  throw std::runtime_error("eventstore/postgres benchmark: " + what);
+}
+
+// ---- raw libpq ----------------------------------------------------------------------
+
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+    if (PQstatus(conn_) != CONNECTION_OK)
+      fail(std::string("raw connect: ") + PQerrorMessage(conn_));
+  }
+  ~RawConnection() { PQfinish(conn_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+  PGconn* get() const { return conn_; }
+
+  void exec(const std::string& sql) {
+    PGresult* r = PQexec(conn_, sql.c_str());
+    check(r, sql);
+    PQclear(r);
+  }
+  static void check(PGresult* r, const std::string& what) {
+    const ExecStatusType s = PQresultStatus(r);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+      std::string message = PQresultErrorMessage(r);
+      PQclear(r);
+      fail("raw " + what + ": " + message);
+    }
+  }
+
+ private:
+  PGconn* conn_;
+};
+
+// Binary encoding helpers (COPY BINARY and binary parameters share them).
+void put16(std::string& out, std::uint16_t v) {
+  out.push_back(static_cast<char>(v >> 8));
+  out.push_back(static_cast<char>(v));
+}
+void put32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+void put64(std::string& out, std::uint64_t v) {
+  put32(out, static_cast<std::uint32_t>(v >> 32));
+  put32(out, static_cast<std::uint32_t>(v));
+}
+std::string be64(std::uint64_t v) {
+  std::string out;
+  put64(out, v);
+  return out;
+}
+constexpr std::int64_t kPgEpochMicros = 946'684'800'000'000LL;
+std::int64_t pg_micros(es::Timestamp t) {
+  return t.time_since_epoch().count() - kPgEpochMicros;
+}
+
+// The raw side's rows: the same columns and values our events table gets.
+struct RawRow {
+  std::int64_t position;
+  const es::EventData* event;
+  std::string stream;
+  std::int64_t version;
+};
+
+void copy_field(std::string& out, std::string_view bytes) {
+  put32(out, static_cast<std::uint32_t>(bytes.size()));
+  out.append(bytes);
+}
+
+void copy_row(std::string& out, const RawRow& row) {
+  const es::EventData& e = *row.event;
+  put16(out, 11);
+  put32(out, 8);
+  put64(out, static_cast<std::uint64_t>(row.position));
+  copy_field(out, {reinterpret_cast<const char*>(e.id->bytes().data()), 16});
+  copy_field(out, row.stream);
+  put32(out, 8);
+  put64(out, static_cast<std::uint64_t>(row.version));
+  copy_field(out, e.type);
+  copy_field(out, e.data);
+  copy_field(out, e.metadata);
+  copy_field(out, {reinterpret_cast<const char*>(e.causation_id->bytes().data()), 16});
+  copy_field(out, {reinterpret_cast<const char*>(e.correlation_id->bytes().data()), 16});
+  put32(out, 8);
+  put64(out, static_cast<std::uint64_t>(pg_micros(*e.created_at)));
+  put32(out, 0xFFFFFFFFu);  // data_json NULL
+}
+
+// One binary COPY of `rows` (a statement of its own: autocommit).
+void raw_copy(RawConnection& raw, const std::string& table, const std::vector<RawRow>& rows) {
+  PGconn* c = raw.get();
+  PGresult* r = PQexec(c, ("COPY " + table + " FROM STDIN (FORMAT binary)").c_str());
+  if (PQresultStatus(r) != PGRES_COPY_IN) RawConnection::check(r, "COPY");
+  PQclear(r);
+  std::string buffer("PGCOPY\n\377\r\n\0", 11);
+  put32(buffer, 0);
+  put32(buffer, 0);
+  for (const RawRow& row : rows) copy_row(buffer, row);
+  put16(buffer, 0xFFFF);
+  if (PQputCopyData(c, buffer.data(), static_cast<int>(buffer.size())) != 1 ||
+      PQputCopyEnd(c, nullptr) != 1) {
+    fail(std::string("raw COPY data: ") + PQerrorMessage(c));
+  }
+  r = PQgetResult(c);
+  RawConnection::check(r, "COPY end");
+  PQclear(r);
+  while ((r = PQgetResult(c)) != nullptr) PQclear(r);
+}
+
+// One prepared INSERT of `row` with binary parameters (autocommit).
+void raw_insert(RawConnection& raw, const RawRow& row) {
+  const es::EventData& e = *row.event;
+  const std::string position = be64(static_cast<std::uint64_t>(row.position));
+  const std::string version = be64(static_cast<std::uint64_t>(row.version));
+  const std::string created = be64(static_cast<std::uint64_t>(pg_micros(*e.created_at)));
+  const char* values[10] = {position.data(),
+                            reinterpret_cast<const char*>(e.id->bytes().data()),
+                            row.stream.data(),
+                            version.data(),
+                            e.type.data(),
+                            e.data.data(),
+                            e.metadata.data(),
+                            reinterpret_cast<const char*>(e.causation_id->bytes().data()),
+                            reinterpret_cast<const char*>(e.correlation_id->bytes().data()),
+                            created.data()};
+  const int lengths[10] = {8,
+                           16,
+                           static_cast<int>(row.stream.size()),
+                           8,
+                           static_cast<int>(e.type.size()),
+                           static_cast<int>(e.data.size()),
+                           static_cast<int>(e.metadata.size()),
+                           16,
+                           16,
+                           8};
+  const int formats[10] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  PGresult* r = PQexecPrepared(raw.get(), "raw_insert", 10, values, lengths, formats, 1);
+  RawConnection::check(r, "INSERT");
+  PQclear(r);
+}
+
+// ---- live delivery --------------------------------------------------------------------
+
+// Reads `count` doubles from `fd`; empty on a short read.
+std::vector<double> read_doubles(int fd, std::size_t count) {
+  std::vector<double> values(count);
+  std::size_t got = 0;
+  const std::size_t want = count * sizeof(double);
+  auto* bytes = reinterpret_cast<char*>(values.data());
+  while (got < want) {
+    const ssize_t n = ::read(fd, bytes + got, want - got);
+    if (n <= 0) return {};
+    got += static_cast<std::size_t>(n);
+  }
+  return values;
+}
+
+void write_all(int fd, const void* data, std::size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::write(fd, p, size);
+    if (n <= 0) return;
+    p += n;
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
+std::pair<double, double> percentiles(std::vector<double> samples) {
+  std::sort(samples.begin(), samples.end());
+  auto at = [&](double q) {
+    return samples[std::min(samples.size() - 1, static_cast<std::size_t>(q * samples.size()))];
+  };
+  return {at(0.50), at(0.99)};
+}
+
+// Forks a child that runs `body(ready_fd, result_fd)` and _exits; the parent
+// gets the read ends. The calling process must have no other threads.
+struct Child {
+  pid_t pid;
+  int ready;
+  int results;
+};
+template <typename Body>
+Child fork_child(Body body) {
+  int ready[2];
+  int results[2];
+  if (::pipe(ready) != 0 || ::pipe(results) != 0) fail("pipe");
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) fail("fork");
+  if (pid == 0) {
+    ::close(ready[0]);
+    ::close(results[0]);
+    int code = 0;
+    try {
+      body(ready[1], results[1]);
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "benchmark child: %s\n", error.what());
+      code = 1;
+    }
+    ::_exit(code);  // never run the parent's atexit handlers (the server's stop)
+  }
+  ::close(ready[1]);
+  ::close(results[1]);
+  return Child{pid, ready[0], results[0]};
+}
+
+bool wait_ready(const Child& child) {
+  char byte = 0;
+  return ::read(child.ready, &byte, 1) == 1;
+}
+
+std::vector<double> finish(const Child& child, std::size_t count) {
+  std::vector<double> values = read_doubles(child.results, count);
+  ::close(child.ready);
+  ::close(child.results);
+  int status = 0;
+  ::waitpid(child.pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return {};
+  return values;
+}
+
+double ms_since(Clock::time_point sent_steady_ns) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - sent_steady_ns).count();
+}
+
+// A subscriber in another process; the append's created_at is its send time.
+std::vector<double> store_delivery(const std::string& store_url, std::size_t count,
+                                   std::chrono::microseconds gap) {
+  Child child = fork_child([&](int ready, int results) {
+    es::StoreOptions options;
+    options.poll_interval = std::chrono::hours(1);  // notifications only
+    es::EventStore store = es::open(store_url, options);
+    es::Subscription sub = store.subscribe(std::string(es::kAllStream));
+    write_all(ready, "R", 1);
+    std::vector<double> delays;
+    while (delays.size() < count) {
+      auto e = sub.next(std::chrono::seconds(10));
+      if (!e) fail("a live event did not arrive");
+      delays.push_back(
+          std::chrono::duration<double, std::milli>(es::now() - e->created_at).count());
+    }
+    write_all(results, delays.data(), delays.size() * sizeof(double));
+  });
+  if (!wait_ready(child)) fail("subscriber process did not start");
+  {
+    es::EventStore store = es::open(store_url);
+    for (std::size_t i = 0; i < count; ++i) {
+      std::this_thread::sleep_for(gap);
+      es::EventData e = make_event(i);
+      e.created_at.reset();  // stamped when append is called
+      if (!store.append("live", es::ExpectedVersion::any(), e).ok()) fail("live append");
+    }
+  }
+  return finish(child, count);
+}
+
+// The same through a bare NOTIFY -> LISTEN; the payload is the send time.
+std::vector<double> raw_delivery(const std::string& url, std::size_t count,
+                                 std::chrono::microseconds gap) {
+  const std::string channel = fmt::format("gamebot_bench_raw_{}", ::getpid());
+  Child child = fork_child([&](int ready, int results) {
+    RawConnection listener(url);
+    listener.exec("LISTEN " + channel);
+    write_all(ready, "R", 1);
+    std::vector<double> delays;
+    while (delays.size() < count) {
+      pollfd fd{PQsocket(listener.get()), POLLIN, 0};
+      if (::poll(&fd, 1, 10'000) <= 0) fail("a raw notification did not arrive");
+      PQconsumeInput(listener.get());
+      while (PGnotify* note = PQnotifies(listener.get())) {
+        const auto sent = Clock::time_point(Clock::duration(std::stoll(note->extra)));
+        delays.push_back(ms_since(sent));
+        PQfreemem(note);
+      }
+    }
+    write_all(results, delays.data(), delays.size() * sizeof(double));
+  });
+  if (!wait_ready(child)) fail("raw listener process did not start");
+  {
+    RawConnection notifier(url);
+    for (std::size_t i = 0; i < count; ++i) {
+      std::this_thread::sleep_for(gap);
+      const std::string payload = std::to_string(Clock::now().time_since_epoch().count());
+      const char* values[2] = {channel.c_str(), payload.c_str()};
+      PGresult* r = PQexecParams(notifier.get(), "SELECT pg_notify($1, $2)", 2, nullptr, values,
+                                 nullptr, nullptr, 0);
+      RawConnection::check(r, "NOTIFY");
+      PQclear(r);
+    }
+  }
+  return finish(child, count);
+}
+
+// ---- the benchmark ------------------------------------------------------------------------
+
+GAMEBOT_BENCHMARK("eventstore/postgres", context) {
+  const std::size_t streams = context.size<std::size_t>(10'000, 500);
+  const std::size_t batches_per_round = context.size<std::size_t>(300, 20);
+  const std::size_t singles_per_round = context.size<std::size_t>(2'000, 200);
+  const std::size_t per_writer = context.size<std::size_t>(1'500, 150);
+  const std::size_t live_events = context.size<std::size_t>(500, 60);
+  const int rounds = context.size(3, 1);
+  const auto gap = std::chrono::microseconds(2000);
+
+  const std::string url = bench_postgres_url();
+  const std::string schema = fmt::format("gamebot_bench_es_{}", ::getpid());
+  const std::string raw_schema = fmt::format("gamebot_bench_raw_{}", ::getpid());
+  const std::string store_url =
+      url + (url.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
+  const std::string raw_table = repo::quote_identifier(raw_schema) + ".events";
+  {
+    // Same columns and indexes as the store's events table.
+    auto admin = repo::connect(url);
+    es::postgres_event_store_migrator(schema).migrate(*admin);
+    admin->execute_batch("CREATE SCHEMA " + repo::quote_identifier(raw_schema) + "; CREATE TABLE " +
+                         raw_table + " (LIKE " + repo::quote_identifier(schema) +
+                         ".events INCLUDING ALL)");
+  }
+  struct DropSchemas {
+    std::string url;
+    std::vector<std::string> schemas;
+    ~DropSchemas() {
+      try {
+        auto admin = repo::connect(url);
+        for (const auto& s : schemas) {
+          admin->execute_batch("DROP SCHEMA IF EXISTS " + repo::quote_identifier(s) + " CASCADE");
+        }
+      } catch (...) {
+      }
+    }
+  } drop{url, {schema, raw_schema}};
+
+  // Live delivery first: the subscriber processes are forked while this
+  // process has no other threads.
+  {
+    const auto ours = store_delivery(store_url, live_events, gap);
+    const auto raw = raw_delivery(url, live_events, gap);
+    if (ours.size() != live_events || raw.size() != live_events) fail("live delivery");
+    const auto [p50, p99] = percentiles(ours);
+    const auto [raw_p50, raw_p99] = percentiles(raw);
+    context.report(at_most("eventstore/postgres/live/other_process/p99", p99, "ms", 10,
+                           Baseline{"raw NOTIFY->LISTEN, p99", raw_p99}));
+    context.report(at_most("eventstore/postgres/live/other_process/p50", p50, "ms", 10,
+                           Baseline{"raw NOTIFY->LISTEN, p50", raw_p50}));
+  }
+
+  es::EventStore store = es::open(store_url);
+  RawConnection raw(url);
+  {
+    PGresult* r = PQprepare(raw.get(), "raw_insert",
+                            ("INSERT INTO " + raw_table +
+                             " (position, event_id, stream_id, stream_version, type, data, "
+                             "metadata, causation_id, correlation_id, created_at) VALUES ($1, "
+                             "$2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                                .c_str(),
+                            0, nullptr);
+    RawConnection::check(r, "PREPARE");
+    PQclear(r);
+  }
+  std::vector<std::int64_t> our_versions(streams, 0);
+  std::vector<std::int64_t> raw_versions(streams, 0);
+  std::int64_t raw_position = 0;
+  std::size_t next_event = 0;
+
+  // Batched appends: rounds of (raw COPY, ours) on equally filled tables.
+  std::vector<double> our_batched;
+  std::vector<double> raw_batched;
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<es::EventData> events;
+    events.reserve(batches_per_round * kBatch);
+    for (std::size_t i = 0; i < batches_per_round * kBatch; ++i) {
+      events.push_back(make_event(next_event + i));
+    }
+    const std::size_t first_batch = next_event / kBatch;
+    next_event += events.size();
+    raw_batched.push_back(per_second(events.size(), seconds([&] {
+                                       std::vector<RawRow> rows;
+                                       for (std::size_t b = 0; b < batches_per_round; ++b) {
+                                         const std::size_t s = (first_batch + b) % streams;
+                                         rows.clear();
+                                         for (std::size_t i = 0; i < kBatch; ++i) {
+                                           rows.push_back(
+                                               RawRow{++raw_position, &events[b * kBatch + i],
+                                                      stream_name(s), ++raw_versions[s]});
+                                         }
+                                         raw_copy(raw, raw_table, rows);
+                                       }
+                                     })));
+    our_batched.push_back(per_second(events.size(), seconds([&] {
+                                       for (std::size_t b = 0; b < batches_per_round; ++b) {
+                                         const std::size_t s = (first_batch + b) % streams;
+                                         const auto result =
+                                             store.append(stream_name(s), our_versions[s],
+                                                          std::span<const es::EventData>(
+                                                              events.data() + b * kBatch, kBatch));
+                                         if (!result.ok()) fail("batched append");
+                                         our_versions[s] = result.version;
+                                       }
+                                     })));
+  }
+  context.report(rate_vs_baseline("eventstore/postgres/append/batched_100", median(our_batched),
+                                  "events/s", "raw libpq binary COPY per batch",
+                                  median(raw_batched), 0.5));
+
+  // Single-event appends.
+  std::vector<double> our_single;
+  std::vector<double> raw_single;
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<es::EventData> events;
+    for (std::size_t i = 0; i < singles_per_round; ++i)
+      events.push_back(make_event(next_event + i));
+    const std::size_t first = next_event;
+    next_event += events.size();
+    raw_single.push_back(per_second(
+        events.size(), seconds([&] {
+          for (std::size_t i = 0; i < events.size(); ++i) {
+            const std::size_t s = (first + i) % streams;
+            raw_insert(raw, RawRow{++raw_position, &events[i], stream_name(s), ++raw_versions[s]});
+          }
+        })));
+    our_single.push_back(per_second(events.size(), seconds([&] {
+                                      for (std::size_t i = 0; i < events.size(); ++i) {
+                                        const std::size_t s = (first + i) % streams;
+                                        const auto result = store.append(
+                                            stream_name(s), our_versions[s], events[i]);
+                                        if (!result.ok()) fail("single append");
+                                        our_versions[s] = result.version;
+                                      }
+                                    })));
+  }
+  context.report(rate_vs_baseline("eventstore/postgres/append/single", median(our_single),
+                                  "events/s", "raw libpq prepared INSERT per event",
+                                  median(raw_single), 0.7));
+
+  // Concurrent writers on distinct streams (single-event appends).
+  auto writers_rate = [&](std::size_t writers, std::size_t round) {
+    std::vector<std::vector<es::EventData>> work(writers);
+    for (std::size_t w = 0; w < writers; ++w) {
+      for (std::size_t i = 0; i < per_writer; ++i) work[w].push_back(make_event(next_event++));
+    }
+    std::atomic<bool> failed{false};
+    const double secs = seconds([&] {
+      std::vector<std::thread> threads;
+      for (std::size_t w = 0; w < writers; ++w) {
+        threads.emplace_back([&, w] {
+          const std::string stream = fmt::format("writer-{}-{}-{}", writers, round, w);
+          for (std::size_t i = 0; i < per_writer; ++i) {
+            if (!store.append(stream, static_cast<std::int64_t>(i), work[w][i]).ok()) {
+              failed = true;
+            }
+          }
+        });
+      }
+      for (auto& t : threads) t.join();
+    });
+    if (failed) fail("concurrent append");
+    return per_second(writers * per_writer, secs);
+  };
+  std::vector<double> one_writer;
+  std::vector<double> four_writers;
+  for (int round = 0; round < rounds; ++round) {
+    one_writer.push_back(writers_rate(1, static_cast<std::size_t>(round)));
+    four_writers.push_back(writers_rate(4, static_cast<std::size_t>(round)));
+  }
+  context.report(rate_vs_baseline("eventstore/postgres/append/4_writers", median(four_writers),
+                                  "events/s", "1 writer, same store", median(one_writer), 1.5));
+
+  // Reading $all forward: everything appended above.
+  std::size_t our_events = 0;
+  std::size_t our_bytes = 0;
+  std::vector<double> our_read;
+  std::vector<double> raw_read;
+  for (int round = 0; round < rounds; ++round) {
+    our_events = 0;
+    our_read.push_back(0);
+    const double our_secs = seconds([&] {
+      for (const es::RecordedEvent& e : store.all_forward(0, 1000)) {
+        ++our_events;
+        our_bytes += e.data.size();
+      }
+    });
+    our_read.back() = per_second(our_events, our_secs);
+    std::size_t raw_events = 0;
+    const double raw_secs = seconds([&] {
+      const std::string sql =
+          "SELECT position, event_id, stream_id, stream_version, type, data, metadata, "
+          "causation_id, correlation_id, created_at FROM " +
+          raw_table + " WHERE position > $1 ORDER BY position LIMIT 1000";
+      std::int64_t after = 0;
+      for (;;) {
+        const std::string key = be64(static_cast<std::uint64_t>(after));
+        const char* values[1] = {key.data()};
+        const int lengths[1] = {8};
+        const int formats[1] = {1};
+        PGresult* r = PQexecParams(raw.get(), sql.c_str(), 1, nullptr, values, lengths, formats, 1);
+        RawConnection::check(r, "SELECT");
+        const int rows = PQntuples(r);
+        for (int i = 0; i < rows; ++i) {
+          for (int c = 0; c < 10; ++c) our_bytes += static_cast<std::size_t>(PQgetlength(r, i, c));
+        }
+        if (rows > 0) {
+          std::uint64_t last = 0;
+          std::memcpy(&last, PQgetvalue(r, rows - 1, 0), 8);
+          after = static_cast<std::int64_t>(__builtin_bswap64(last));
+        }
+        raw_events += static_cast<std::size_t>(rows);
+        PQclear(r);
+        if (rows < 1000) break;
+      }
+    });
+    raw_read.push_back(per_second(raw_events, raw_secs));
+  }
+  if (our_bytes == 0) fail("nothing read");
+  Figure read = at_least("eventstore/postgres/read/all_forward", median(our_read), "events/s",
+                         500'000, Baseline{"raw libpq SELECT pages of 1,000", median(raw_read)});
+  read.ratio = read.baseline->value > 0 ? read.value / read.baseline->value : 0;
+  context.report(std::move(read));
+}
+
+}  // namespace
+}  // namespace gamebot::bench
