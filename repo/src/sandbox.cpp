@@ -70,10 +70,13 @@ Sandbox::Sandbox(const Repo& repo, SandboxOptions options) {
     rs->sandboxes.push_back(state);
     if (options.shared) rs->shared = state;
   }
+  owner_ = state->owner;
+  label_ = state->label;
   state_ = std::move(state);
 }
 
-Sandbox::Sandbox(Sandbox&& other) noexcept : state_(std::move(other.state_)) {}
+Sandbox::Sandbox(Sandbox&& other) noexcept
+    : state_(std::move(other.state_)), owner_(other.owner_), label_(std::move(other.label_)) {}
 
 Sandbox::~Sandbox() {
   try {
@@ -84,16 +87,19 @@ Sandbox::~Sandbox() {
 }
 
 void Sandbox::allow(std::thread::id thread) {
+  if (!state_) throw std::logic_error("Sandbox::allow on a closed sandbox");
   std::lock_guard lock(state_->repo->mutex);
   state_->allowed.insert(thread);
 }
 
 void Sandbox::revoke(std::thread::id thread) {
+  if (!state_) return;  // closed: nobody can use it anyway
   std::lock_guard lock(state_->repo->mutex);
   state_->allowed.erase(thread);
 }
 
 void Sandbox::set_shared(bool shared) {
+  if (!state_) throw std::logic_error("Sandbox::set_shared on a closed sandbox");
   auto& rs = *state_->repo;
   std::lock_guard lock(rs.mutex);
   if (shared) {
@@ -117,11 +123,11 @@ Sandbox::Allowance::~Allowance() {
 }
 
 std::thread::id Sandbox::owner() const noexcept {
-  return state_->owner;
+  return owner_;
 }
 
 const std::string& Sandbox::label() const noexcept {
-  return state_->label;
+  return label_;
 }
 
 bool Sandbox::closed() const noexcept {

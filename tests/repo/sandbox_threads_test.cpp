@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <latch>
 #include <thread>
 
 #include "gamebot/repo/repo.hpp"
@@ -106,4 +107,39 @@ TEST_CASE("sandbox misuse is rejected", "[repo][sandbox]") {
                     std::logic_error);
   });
   worker.join();
+}
+
+TEST_CASE("closing a sandbox another thread still uses defers the rollback to that thread",
+          "[repo][sandbox]") {
+  TestDatabase db;
+  RepoOptions options;
+  options.pool.max_size = 4;
+  options.sandbox_wait_timeout = std::chrono::milliseconds(100);
+  Repo repo = Repo::open(db.url(), options);
+  repo.run([](Connection& c) { c.execute_batch("CREATE TABLE t (x integer)"); });
+  std::latch holding(1);
+  std::latch let_go(1);
+  Sandbox sandbox(repo, SandboxOptions{.label = "closing test"});
+  std::thread worker([&] {
+    Sandbox::Allowance allowance(sandbox);
+    ConnectionLease lease = repo.acquire();
+    lease->execute("INSERT INTO t VALUES (1)");
+    holding.count_down();
+    let_go.wait();
+  });
+  holding.wait();
+  try {
+    sandbox.close();
+    FAIL("close did not report the thread still using the sandbox");
+  } catch (const gamebot::Error& e) {
+    CHECK(e.fault() == FaultClass::timeout);
+    CHECK_THAT(e.what(), Catch::Contains("closing test"));
+  }
+  CHECK(sandbox.closed());
+  CHECK_FALSE(repo.sandbox_active());
+  CHECK(sandbox.label() == "closing test");
+  let_go.count_down();
+  worker.join();
+  CHECK(repo.pool().stats().in_use == 0);
+  CHECK(count_outside(repo) == 0);
 }

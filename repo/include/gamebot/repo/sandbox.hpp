@@ -35,10 +35,12 @@ class Sandbox {
   Sandbox& operator=(const Sandbox&) = delete;
   ~Sandbox();
 
-  // Lets `thread` use this sandbox's connection (serialized with the other users).
+  // Lets `thread` use this sandbox's connection (serialized with the other users). Throws
+  // std::logic_error once closed; revoke() is then a no-op.
   void allow(std::thread::id thread);
   void revoke(std::thread::id thread);
-  // Turns shared mode on/off. Throws std::logic_error if another shared sandbox exists.
+  // Turns shared mode on/off. Throws std::logic_error if another shared sandbox exists or this
+  // one is closed.
   void set_shared(bool shared);
 
   // RAII allowance for the calling thread (e.g. inside a worker the test started).
@@ -64,6 +66,8 @@ class Sandbox {
 
  private:
   std::shared_ptr<internal::SandboxState> state_;
+  std::thread::id owner_;
+  std::string label_;
 };
 
 }  // namespace gamebot::repo
