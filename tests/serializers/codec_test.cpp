@@ -76,6 +76,31 @@ struct Picky {
   }
 };
 
+// Throws from the middle of a nested object, after some of it was written.
+struct Inner {
+  int a = 0;
+  int b = 0;
+  bool operator==(const Inner&) const = default;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(CEREAL_NVP(a));
+    if (b < 0) throw std::invalid_argument("b must not be negative");
+    ar(CEREAL_NVP(b));
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    ar(CEREAL_NVP(a), CEREAL_NVP(b));
+  }
+};
+struct Outer {
+  std::vector<Inner> items;
+  bool operator==(const Outer&) const = default;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(CEREAL_NVP(items));
+  }
+};
+
 TypeRegistry measurement_registry() {
   TypeRegistry registry;
   registry.register_type<Measurement>("measurement", 1, {Measurement{"x", 1.5}});
@@ -341,6 +366,22 @@ TEST_CASE("a type's own save or load throwing becomes a typed error",
     const SerializationError load = capture([&] { (void)registry.decode<Picky>(big); });
     CHECK(load.kind() == SerializationErrorKind::malformed_input);
     CHECK_THAT(load.what(), Catch::Contains("value above 100"));
+  }
+}
+
+TEST_CASE("a save function throwing deep inside a value leaves the codec usable",
+          "[serializers][codec][errors]") {
+  TypeRegistry registry;
+  registry.register_type<Outer>("outer", 1, {Outer{{Inner{1, 2}}}});
+  const Outer bad{{Inner{1, 2}, Inner{3, -1}}};
+  const Outer good{{Inner{5, 6}}};
+  for (Codec codec : all_codecs) {
+    std::string buffer;
+    const SerializationError error = capture([&] { registry.encode_to(bad, codec, buffer); });
+    CHECK(error.kind() == SerializationErrorKind::encode_failed);
+    CHECK_THAT(error.detail(), Catch::Contains("b must not be negative"));
+    // The per-thread streams are fine afterwards.
+    CHECK(registry.decode<Outer>(registry.encode(good, codec)) == good);
   }
 }
 
