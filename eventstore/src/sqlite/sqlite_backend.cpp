@@ -177,10 +177,9 @@ struct WriteControl {
 }  // namespace
 
 struct SqliteBackend::Impl {
-  Impl(SqliteBackend& backend_in, repo::Repo repo_in, SqliteBackendOptions options_in)
-      : backend(backend_in), repo(std::move(repo_in)), options(options_in) {}
+  Impl(repo::Repo repo_in, SqliteBackendOptions options_in)
+      : repo(std::move(repo_in)), options(options_in) {}
 
-  SqliteBackend& backend;
   repo::Repo repo;
   SqliteBackendOptions options;
   bool in_memory = false;
@@ -280,7 +279,7 @@ std::shared_ptr<SqliteBackend> SqliteBackend::open(std::string_view url,
 }
 
 SqliteBackend::SqliteBackend(repo::Repo repo, SqliteBackendOptions options)
-    : impl_(std::make_unique<Impl>(*this, std::move(repo), options)) {
+    : impl_(std::make_unique<Impl>(std::move(repo), options)) {
   Impl& s = *impl_;
   if (s.repo.driver() != repo::Driver::sqlite) {
     throw InvalidArgument(
