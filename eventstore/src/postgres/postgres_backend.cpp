@@ -160,24 +160,6 @@ std::vector<postgres_detail::ProbedWriter> parse_writers(std::string_view text) 
   return writers;
 }
 
-// A session advisory lock on a lease's own connection.
-std::int64_t lease_key(std::string_view schema, std::string_view name, std::string_view stream) {
-  std::uint64_t hash = 14695981039346656037ull;
-  auto mix = [&hash](std::string_view text) {
-    for (unsigned char c : text) {
-      hash ^= c;
-      hash *= 1099511628211ull;
-    }
-    hash ^= 0xFF;  // separator that no UTF-8 text contains
-    hash *= 1099511628211ull;
-  };
-  mix(schema);
-  mix(name);
-  mix(stream);
-  return static_cast<std::int64_t>((hash & ((std::uint64_t{1} << 62) - 1)) |
-                                   (std::uint64_t{1} << 62));
-}
-
 }  // namespace
 
 // ---- leases --------------------------------------------------------------------
@@ -727,7 +709,7 @@ ReadResult PostgresBackend::Impl::read_stream(std::string_view stream_id, Stream
 
 std::unique_ptr<SubscriptionLease> PostgresBackend::Impl::try_acquire(std::string_view subscription,
                                                                       std::string_view stream_id) {
-  const std::int64_t key = lease_key(names.schema, subscription, stream_id);
+  const std::int64_t key = postgres_subscription_lock_key(names.schema, subscription, stream_id);
   std::unique_ptr<repo::Connection> connection = leases->take();
   const bool acquired =
       connection->query_value<bool>("SELECT pg_try_advisory_lock($1::bigint)", key).value_or(false);

@@ -28,7 +28,8 @@
 // * position reservation: N << 32 (X = 0 is never a transaction id), exclusive,
 //   held only while a block of positions is taken;
 // * persistent-subscription leases: 2^62 | (62-bit hash of the key), session
-//   level on the lease's own connection; never inside the marks' range.
+//   level on the lease's own connection; never inside the marks' range (N is
+//   below 2^30, so marks are below 2^62).
 
 #include <fmt/format.h>
 
@@ -45,8 +46,26 @@ std::int32_t postgres_lock_namespace(std::string_view schema) noexcept {
     hash ^= c;
     hash *= 16777619u;
   }
-  hash &= 0x7FFFFFFFu;
+  hash &= 0x3FFFFFFFu;
   return static_cast<std::int32_t>(hash == 0 ? 1 : hash);
+}
+
+std::int64_t postgres_subscription_lock_key(std::string_view schema, std::string_view subscription,
+                                            std::string_view stream_id) noexcept {
+  std::uint64_t hash = 14695981039346656037ull;
+  auto mix = [&hash](std::string_view text) {
+    for (unsigned char c : text) {
+      hash ^= c;
+      hash *= 1099511628211ull;
+    }
+    hash ^= 0xFF;  // a separator no UTF-8 text contains
+    hash *= 1099511628211ull;
+  };
+  mix(schema);
+  mix(subscription);
+  mix(stream_id);
+  return static_cast<std::int64_t>((hash & ((std::uint64_t{1} << 62) - 1)) |
+                                   (std::uint64_t{1} << 62));
 }
 
 namespace postgres_detail {

@@ -230,6 +230,49 @@ TEST_CASE("a duplicate id revealed only by a racing writer's commit is a result,
   CHECK(second.read_all_forward(0).events.size() == 2);
 }
 
+TEST_CASE(
+    "inside a caller's transaction a racing duplicate id is a result and the transaction "
+    "goes on",
+    "[eventstore][postgres][concurrency][duplicate][outbox]") {
+  TestSchema schema;
+  repo::Repo holder_repo = repo::Repo::open(schema.server_url());
+  repo::Repo caller_repo = repo::Repo::open(schema.server_url());
+  EventStore holder_store(std::make_shared<PostgresBackend>(holder_repo, schema.options()));
+  EventStore caller_store(std::make_shared<PostgresBackend>(caller_repo, schema.options()));
+  EventData shared = event("Shared");
+  shared.id = Uuid::v7();
+
+  std::promise<void> appended;
+  std::promise<void> commit;
+  std::jthread holder([&] {
+    repo::Transaction tx = holder_repo.transaction();
+    const bool ok = holder_store.append("one", 0, shared).ok();
+    appended.set_value();
+    commit.get_future().wait();
+    if (ok) tx.commit();
+  });
+  appended.get_future().wait();
+  auto caller = std::async(std::launch::async, [&] {
+    repo::Transaction tx = caller_repo.transaction();
+    const AppendResult duplicate = caller_store.append("two", 0, shared);
+    // The caller's transaction is still usable: the next append joins it.
+    const AppendResult next = caller_store.append("two", 0, event("Instead"));
+    tx.commit();
+    return std::pair{duplicate, next};
+  });
+  CHECK(caller.wait_for(200ms) == std::future_status::timeout);  // waiting on the unique index
+  commit.set_value();
+  holder.join();
+  const auto [duplicate, next] = caller.get();
+  CHECK(duplicate.status == WriteStatus::duplicate_event_id);
+  CHECK(duplicate.event_id == shared.id);
+  CHECK(duplicate.version == 0);
+  CHECK(next.ok());
+  const auto two = caller_store.read_stream_forward("two").events;
+  REQUIRE(two.size() == 1);
+  CHECK(two[0].type == "Instead");
+}
+
 TEST_CASE("a subscription whose owner's connection dies can be taken over",
           "[eventstore][postgres][concurrency][ownership]") {
   TestSchema schema;
@@ -244,8 +287,9 @@ TEST_CASE("a subscription whose owner's connection dies can be taken over",
   auto terminate = admin(schema);
   const auto killed = terminate->execute(
       "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND "
-      "objsubid = 1 AND granted AND classid::bigint >= 1073741824 AND pid <> pg_backend_pid()");
-  CHECK(killed >= 1);
+      "objsubid = 1 AND granted AND (classid::bigint << 32 | objid::bigint) = $1",
+      postgres_subscription_lock_key(schema.name(), "orders", "$all"));
+  CHECK(killed == 1);
   std::unique_ptr<SubscriptionLease> taken;
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   while (!taken && std::chrono::steady_clock::now() < deadline) {

@@ -154,6 +154,13 @@ TEST_CASE("the migration set is qualified by its schema", "[eventstore][postgres
   CHECK(a.migrations().front().sql.find("\"events_a\".events") != std::string::npos);
   CHECK(postgres_lock_namespace("events_a") != postgres_lock_namespace("events_b"));
   CHECK(postgres_lock_namespace("events_a") > 0);
+  CHECK(postgres_lock_namespace("events_a") < (1 << 30));
+  // Leases live above every writer's lock (N << 32 | xid < 2^62).
+  CHECK(postgres_subscription_lock_key("events_a", "orders", "$all") >= (std::int64_t{1} << 62));
+  CHECK(postgres_subscription_lock_key("events_a", "orders", "$all") !=
+        postgres_subscription_lock_key("events_b", "orders", "$all"));
+  CHECK(postgres_subscription_lock_key("s", "ab", "c") !=
+        postgres_subscription_lock_key("s", "a", "bc"));
   CHECK_THROWS_AS(postgres_event_store_migrations(""), InvalidArgument);
   CHECK_THROWS_AS(postgres_event_store_migrations(std::string(64, 'x')), InvalidArgument);
 }

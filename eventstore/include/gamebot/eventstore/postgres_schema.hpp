@@ -29,9 +29,19 @@ std::vector<repo::Migration> postgres_event_store_migrations(std::string_view sc
 // A Migrator for that set, recording into kPostgresMigrationsTable in `schema`.
 repo::Migrator postgres_event_store_migrator(std::string_view schema);
 
-// The 31-bit namespace of the store's advisory locks, derived from the schema
-// name (FNV-1a). Two schemas that share a namespace stay correct: their
-// readers only wait for each other's writers too.
+// The 30-bit namespace (1 .. 2^30 - 1) of the store's advisory locks on
+// writers' transactions, derived from the schema name (FNV-1a). Two schemas
+// that share a namespace stay correct: their readers only wait for each
+// other's writers too.
 std::int32_t postgres_lock_namespace(std::string_view schema) noexcept;
+
+// The advisory lock (bigint form) that the owner of persistent subscription
+// (`subscription`, `stream_id`) of the store in `schema` holds on its own
+// connection: 2^62 + a 62-bit hash, so it never meets the writers' locks
+// (below 2^62). Find the owner with
+//   SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1
+//     AND (classid::bigint << 32 | objid::bigint) = <key>.
+std::int64_t postgres_subscription_lock_key(std::string_view schema, std::string_view subscription,
+                                            std::string_view stream_id) noexcept;
 
 }  // namespace gamebot::eventstore
