@@ -66,6 +66,21 @@ off_t lock_offset(const std::string& key) {
 
 }  // namespace
 
+bool WriterGate::try_lock_for(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  if (!released_.wait_for(lock, timeout, [this] { return !held_; })) return false;
+  held_ = true;
+  return true;
+}
+
+void WriterGate::unlock() noexcept {
+  {
+    std::lock_guard lock(mutex_);
+    held_ = false;
+  }
+  released_.notify_one();
+}
+
 std::shared_ptr<SharedDatabase> SharedDatabase::of(const std::string& key) {
   Registry& r = registry();
   std::lock_guard lock(r.mutex);

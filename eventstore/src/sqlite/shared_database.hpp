@@ -3,6 +3,8 @@
 // What the SqliteBackends of one database share inside a process, and the
 // ownership tokens of persistent subscriptions.
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -13,6 +15,21 @@
 #include "gamebot/eventstore/backend.hpp"
 
 namespace gamebot::eventstore::sqlite_detail {
+
+// The turn of one writer of this process at a time, waited for with a
+// deadline. (A mutex and a condition variable rather than std::timed_mutex,
+// whose try_lock_for ThreadSanitizer cannot follow.)
+class WriterGate {
+ public:
+  // True once the caller holds the turn; false after `timeout`.
+  bool try_lock_for(std::chrono::milliseconds timeout);
+  void unlock() noexcept;
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable released_;
+  bool held_ = false;
+};
 
 // One per database (file or named in-memory database) per process, shared by
 // every backend on it. Thread-safe.
@@ -26,7 +43,7 @@ class SharedDatabase {
 
   // Writers of this process queue here before BEGIN IMMEDIATE: a handoff on a
   // mutex instead of SQLite's sleeping busy handler.
-  std::timed_mutex& writer() noexcept { return writer_; }
+  WriterGate& writer() noexcept { return writer_; }
 
   // Backends register their notifier so one backend's commit wakes the
   // subscribers of all of them at once.
@@ -44,7 +61,7 @@ class SharedDatabase {
 
  private:
   const std::string key_;
-  std::timed_mutex writer_;
+  WriterGate writer_;
   std::mutex mutex_;
   std::vector<ChangeNotifier*> notifiers_;
   std::set<std::string, std::less<>> claims_;

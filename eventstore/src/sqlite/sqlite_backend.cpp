@@ -202,7 +202,7 @@ struct SqliteBackend::Impl {
       repo::ConnectionLease lease = repo.acquire();
       in_caller_transaction = lease->in_transaction();
       configure(*lease);
-      std::unique_lock gate(shared->writer(), std::defer_lock);
+      std::unique_lock<sqlite_detail::WriterGate> gate(shared->writer(), std::defer_lock);
       if (!in_caller_transaction && !gate.try_lock_for(options.busy_timeout)) {
         throw Error(FaultClass::timeout,
                     fmt::format("event store {}: other writers of this process held {} for more "
