@@ -103,11 +103,9 @@ struct StreamRow {
   StreamVersion version = 0;
 };
 
-StreamRow load_stream(sqlite3* db, std::string_view stream_id) {
-  Statement row(db, Sql::stream_row);
-  row.bind_text(1, stream_id);
+StreamRow stream_row(const Statement& row) {
   StreamRow out;
-  if (!row.step()) return out;
+  if (row.is_null(0)) return out;
   out.exists = true;
   out.seq = row.integer(0);
   out.created_at = from_micros(row.integer(1));
@@ -115,6 +113,13 @@ StreamRow load_stream(sqlite3* db, std::string_view stream_id) {
   out.has_links = row.integer(3) != 0;
   out.version = row.integer(4);
   return out;
+}
+
+StreamRow load_stream(sqlite3* db, std::string_view stream_id) {
+  Statement row(db, Sql::stream_row);
+  row.bind_text(1, stream_id);
+  if (!row.step()) return StreamRow{};
+  return stream_row(row);
 }
 
 GlobalPosition head_of(sqlite3* db) {
@@ -347,14 +352,24 @@ const SqliteBackendOptions& SqliteBackend::options() const noexcept {
 WriteResult SqliteBackend::append(std::string_view stream_id, ExpectedVersion expected,
                                   std::span<const NewEvent> events) {
   return impl_->write("append", [&](sqlite3* db, WriteControl& control) {
-    const StreamRow stream = load_stream(db, stream_id);
+    StreamRow stream;
+    GlobalPosition first = 0;
+    {
+      Statement row(db, Sql::stream_row_and_head);
+      row.bind_text(1, stream_id);
+      if (!row.step()) {
+        throw Error(FaultClass::schema,
+                    "eventstore_state has no row; the schema is not the store's");
+      }
+      stream = stream_row(row);
+      first = row.integer(5) + 1;
+    }
     if (stream.deleted_at) return outcome(WriteStatus::stream_deleted, stream.version);
     if (auto status = violated(expected, stream.exists, stream.version)) {
       return outcome(*status, stream.version);
     }
     if (events.empty()) return outcome(WriteStatus::ok, stream.version);
 
-    const GlobalPosition first = head_of(db) + 1;
     if (!stream.exists) insert_stream(db, stream_id, false);
     Statement insert(db, Sql::insert_event);
     insert.bind_text(3, stream_id);  // bindings survive reset(): bound once

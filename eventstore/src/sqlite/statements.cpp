@@ -32,6 +32,12 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(Sql::count_)> kS
     // stream_row
     "SELECT s.seq, s.created_at, s.deleted_at, s.has_links, " GB_STREAM_VERSION
     " FROM eventstore_streams s WHERE s.stream_id = ?1",
+    // stream_row_and_head: stream_row's columns (NULL when the stream does not
+    // exist) and head's value, in one step for appends
+    "SELECT s.seq, s.created_at, s.deleted_at, s.has_links, " GB_STREAM_VERSION
+    ", h.head FROM (SELECT max(coalesce((SELECT position FROM eventstore_events ORDER BY "
+    "position DESC LIMIT 1), 0), high_water) AS head FROM eventstore_state WHERE id = 1) h LEFT "
+    "JOIN eventstore_streams s ON s.stream_id = ?1",
     // head: the next position is this + 1
     "SELECT max(coalesce((SELECT position FROM eventstore_events ORDER BY position DESC LIMIT 1), "
     "0), high_water) FROM eventstore_state WHERE id = 1",

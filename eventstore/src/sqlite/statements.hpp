@@ -28,6 +28,7 @@ namespace gamebot::eventstore::sqlite_detail {
 
 enum class Sql : int {
   stream_row,
+  stream_row_and_head,
   head,
   insert_stream,
   set_has_links,
