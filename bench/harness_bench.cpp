@@ -38,8 +38,10 @@ double median(std::vector<double> values) {
 // A private directory removed at scope exit.
 struct ScratchDir {
   fs::path path;
+  // Under the harness's default base directory, so the baseline and the
+  // harness work on the same file system.
   explicit ScratchDir(const char* prefix) {
-    std::string pattern = std::string("/tmp/") + prefix + "XXXXXX";
+    std::string pattern = (EphemeralPostgres::default_base_dir() / prefix).string() + "XXXXXX";
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path = pattern;
   }
@@ -120,10 +122,12 @@ struct HarnessTimes {
   bool from_spare = false;
 };
 
-// One start and stop; the destructor (outside the timings) waits for the
-// spare cluster prepared in the background.
-HarnessTimes harness_start_stop(const fs::path& cache_dir, int spare_clusters) {
+// One start and stop; the background work the start leaves (building the
+// image, preparing a spare) is waited for outside the timings.
+HarnessTimes harness_start_stop(const fs::path& base_dir, const fs::path& cache_dir,
+                                int spare_clusters) {
   EphemeralPostgresOptions options;
+  options.base_dir = base_dir;  // the spares live there, and go with it
   options.cache_dir = cache_dir;
   options.spare_clusters = spare_clusters;
   options.register_teardown = false;
@@ -132,6 +136,7 @@ HarnessTimes harness_start_stop(const fs::path& cache_dir, int spare_clusters) {
   times.ready = gamebot::bench::seconds([&] { server.emplace(options); });
   times.from_cache = server->timings().from_cache;
   times.from_spare = server->timings().from_spare;
+  server->finish_background_work();  // the image build or spare copy is not part of stopping
   times.stop = gamebot::bench::seconds([&] { server->stop(); });
   return times;
 }
@@ -152,25 +157,28 @@ GAMEBOT_BENCHMARK("harness/ephemeral_postgres", context) {
     raw_stop.push_back(raw.stop);
   }
 
+  // The servers' parent directory: the server user (nobody under root) must enter it.
+  ScratchDir base("gamebot-bench-base-");
+  fs::permissions(base.path, fs::perms(0711), fs::perm_options::replace);
   std::vector<double> first_ready;
   std::vector<double> spare_ready;
   std::vector<double> copy_ready;
   std::vector<double> stops;
   for (int i = 0; i < first_samples; ++i) {
     ScratchDir cache("gamebot-bench-cache-");  // fresh: the first start runs initdb
-    HarnessTimes first = harness_start_stop(cache.path, 1);
+    HarnessTimes first = harness_start_stop(base.path, cache.path, 1);
     if (first.from_cache) throw std::runtime_error("a fresh cache directory was not empty");
     first_ready.push_back(first.ready);
     stops.push_back(first.stop);
     if (i > 0) continue;
     for (int k = 0; k < cached_samples; ++k) {
-      HarnessTimes spare = harness_start_stop(cache.path, 1);
+      HarnessTimes spare = harness_start_stop(base.path, cache.path, 1);
       if (!spare.from_spare) throw std::runtime_error("no spare cluster was ready");
       spare_ready.push_back(spare.ready);
       stops.push_back(spare.stop);
     }
     for (int k = 0; k < cached_samples; ++k) {
-      HarnessTimes copied = harness_start_stop(cache.path, 0);
+      HarnessTimes copied = harness_start_stop(base.path, cache.path, 0);
       if (!copied.from_cache || copied.from_spare) {
         throw std::runtime_error("the cached image was not copied");
       }

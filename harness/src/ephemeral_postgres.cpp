@@ -3,9 +3,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,6 +45,7 @@ constexpr std::string_view kResource = "ephemeral-postgres";
 // Bump when the image layout or the initdb arguments change.
 constexpr std::string_view kImageFormat = "v1";
 constexpr std::size_t kUnixSocketPathMax = 107;
+constexpr std::string_view kSparesPrefix = "gamebot-spares-";
 
 [[noreturn]] void configuration_error(std::string message) {
   throw Error(FaultClass::configuration, std::move(message));
@@ -101,8 +105,29 @@ std::string random_suffix() {
   return fmt::format("{:012x}", engine() & 0xffffffffffffULL);
 }
 
-fs::path default_base_dir() {
+// Ensures `dir` exists as a private directory of this user (mode 0700, not
+// writable by others), so nobody else can plant files the harness would run.
+bool private_directory(const fs::path& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return false;
+  struct stat info {};
+  return ::lstat(dir.c_str(), &info) == 0 && S_ISDIR(info.st_mode) && info.st_uid == ::geteuid() &&
+         (info.st_mode & 022) == 0;
+}
+
+// $TMPDIR if set; else /dev/shm when it is a tmpfs with room (creating the
+// ~1,000 files of a cluster in RAM is far cheaper than on a journaling disk
+// file system); else /tmp.
+fs::path default_temp_dir() {
   if (const char* tmp = std::getenv("TMPDIR"); tmp != nullptr && *tmp == '/') return tmp;
+  struct statfs fs_info {};
+  struct statvfs space {};
+  constexpr unsigned long long kMinimumRoom = 1ULL << 30;
+  if (::statfs("/dev/shm", &fs_info) == 0 && fs_info.f_type == TMPFS_MAGIC &&
+      ::statvfs("/dev/shm", &space) == 0 &&
+      static_cast<unsigned long long>(space.f_bavail) * space.f_frsize >= kMinimumRoom &&
+      ::access("/dev/shm", W_OK | X_OK) == 0) {
+    return "/dev/shm";
+  }
   return "/tmp";
 }
 
@@ -397,19 +422,12 @@ std::optional<fs::path> usable_cache_root(const EphemeralPostgresOptions& option
     if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') {
       root = fs::path(xdg) / "gamebot" / fmt::format("pg-{}-{}", version, uid);
     } else {
-      root = fmt::format("/tmp/gamebot-pg-cache-{}-{}", uid, version);
+      root = default_temp_dir() / fmt::format("gamebot-pg-cache-{}-{}", uid, version);
     }
   }
   std::error_code error;
   if (root.has_parent_path()) fs::create_directories(root.parent_path(), error);
-  if (::mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) {
-    detail::log().warn("ephemeral postgres: cache {} unusable ({}); starting without it",
-                       root.string(), errno_text());
-    return std::nullopt;
-  }
-  struct stat info {};
-  if (::lstat(root.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != ::geteuid() ||
-      (info.st_mode & 022) != 0) {
+  if (!private_directory(root)) {
     detail::log().warn(
         "ephemeral postgres: cache {} is not a private directory of this user; starting "
         "without it",
@@ -423,14 +441,39 @@ fs::path image_path(const fs::path& cache, const std::string& superuser) {
   return cache / fmt::format("image-{}-{}", kImageFormat, stable_hash(superuser));
 }
 
-// Spares are owned by the server's user, so they are kept per user.
-fs::path spares_path(const fs::path& image, const std::optional<Identity>& owner) {
-  return image.string() +
-         fmt::format(".spares-{}", owner ? owner->uid : static_cast<uid_t>(::geteuid()));
+// Spares live in the base directory (a spare becomes a server's cluster by a
+// rename, which needs one file system), per image and per server user.
+fs::path spares_path(const fs::path& base, const fs::path& image,
+                     const std::optional<Identity>& owner) {
+  return base / fmt::format("{}{}-{}", kSparesPrefix,
+                            owner ? owner->uid : static_cast<uid_t>(::geteuid()),
+                            stable_hash(image.string()));
+}
+
+// Removes a spares directory of ours whose image no longer exists. True if removed.
+bool drop_stale_spares(const fs::path& spares) {
+  struct stat info {};
+  if (::lstat(spares.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != ::geteuid()) {
+    return false;
+  }
+  std::ifstream record(spares / "image");
+  std::string image;
+  if (!std::getline(record, image) || image.empty() || fs::exists(fs::path(image) / "PG_VERSION")) {
+    return false;
+  }
+  std::error_code ignored;
+  fs::remove_all(spares, ignored);
+  detail::log().debug("ephemeral postgres: dropped spares of the vanished image {}", image);
+  return true;
 }
 
 // Moves a ready spare cluster to `data`. Atomic: two processes never get the same one.
 bool claim_spare(const fs::path& spares, const fs::path& data) {
+  struct stat info {};
+  if (::lstat(spares.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != ::geteuid() ||
+      (info.st_mode & 022) != 0) {
+    return false;
+  }
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(spares, error)) {
     if (!entry.path().filename().string().starts_with("ready-")) continue;
@@ -446,7 +489,11 @@ void replenish_spares(const fs::path& image, const fs::path& spares,
                       const fs::path& lock_path) noexcept {
   fs::path in_progress;
   try {
-    if (::mkdir(spares.c_str(), 0700) != 0 && errno != EEXIST) return;
+    if (!private_directory(spares)) return;
+    // Which image the spares copy, so the reaper can drop them once it is gone.
+    if (!fs::exists(spares / "image")) {
+      std::ofstream(spares / "image") << image.string();
+    }
     int ready = 0;
     std::error_code error;
     for (const auto& entry : fs::directory_iterator(spares, error)) {
@@ -479,21 +526,15 @@ void replenish_spares(const fs::path& image, const fs::path& spares,
 }
 
 // Removes a cached image that failed to start, and the spares copied from it.
-void discard_image(const fs::path& cache, const fs::path& image,
+void discard_image(const fs::path& cache, const fs::path& image, const fs::path& spares,
                    std::chrono::steady_clock::time_point deadline) {
   FileLock exclusive(cache / "lock", LOCK_EX, deadline);
   if (!exclusive.locked()) return;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(cache, error)) {
-    const std::string name = entry.path().filename().string();
-    if (name == image.filename().string() ||
-        name.starts_with(image.filename().string() + ".spares-")) {
-      const fs::path trash = cache / ("staging-" + random_suffix());
-      std::error_code ignored;
-      fs::rename(entry.path(), trash, ignored);
-      fs::remove_all(trash, ignored);
-    }
-  }
+  std::error_code ignored;
+  const fs::path trash = cache / ("staging-" + random_suffix());
+  fs::rename(image, trash, ignored);
+  fs::remove_all(trash, ignored);
+  fs::remove_all(spares, ignored);
 }
 
 // --- server directory lifecycle ---------------------------------------------------
@@ -611,12 +652,16 @@ std::vector<fs::path> reap_in(const fs::path& base_dir, std::chrono::seconds gra
                               std::string bindir) {
   std::vector<fs::path> reaped;
   try {
-    const fs::path base = base_dir.empty() ? default_base_dir() : base_dir;
+    const fs::path base = base_dir.empty() ? default_temp_dir() : base_dir;
     const std::string host = this_host_name();
     const auto now = std::chrono::system_clock::now();
     std::error_code error;
     for (const auto& entry : fs::directory_iterator(base, error)) {
       const fs::path directory = entry.path();
+      if (directory.filename().string().starts_with(kSparesPrefix)) {
+        if (drop_stale_spares(directory)) reaped.push_back(directory);
+        continue;
+      }
       if (!directory.filename().string().starts_with(EphemeralPostgres::kDirectoryPrefix)) continue;
       const fs::path marker_path = directory / EphemeralPostgres::kMarkerFile;
       struct stat dir_info = {};
@@ -662,27 +707,35 @@ struct EphemeralPostgres::Impl {
   std::string bindir;
   std::string version;
   std::optional<Identity> owner;
+  fs::path base;  // parent of the server directory (and of the spares)
   fs::path directory;
   EphemeralPostgresTimings timings;
   std::shared_ptr<std::atomic<bool>> running = std::make_shared<std::atomic<bool>>(false);
   std::optional<fs::path> cache;  // the usable cache root, if any
-  std::thread replenisher;        // prepares spare clusters after the start
-  pid_t replenisher_owner = 0;    // a forked child must not join its parent's thread
+  // Held (exclusive) when this start builds the cached image in the background.
+  std::shared_ptr<FileLock> image_build_lock;
+  std::thread background;      // builds the image and/or prepares spare clusters
+  pid_t background_owner = 0;  // a forked child must not join its parent's thread
   std::unique_ptr<TeardownRegistry> private_teardown;  // when !options.register_teardown
   TeardownHandle teardown;                             // stops and deletes; declared last
 
-  ~Impl() {
-    if (!replenisher.joinable()) return;
-    if (replenisher_owner == ::getpid()) {
-      replenisher.join();
+  ~Impl() { join_background(); }
+
+  // Waits for the background work: it may use the server directory.
+  void join_background() noexcept {
+    if (!background.joinable()) return;
+    if (background_owner == ::getpid()) {
+      background.join();
     } else {
-      replenisher.detach();
+      background.detach();
     }
   }
 
   void start();
   void prepare_cluster(bool allow_cache);
-  void run_initdb();
+  std::chrono::nanoseconds run_initdb(const fs::path& target) const;
+  void build_image(const fs::path& image) const noexcept;
+  void start_background_work();
   bool start_server(std::string& failure);
   fs::path data() const { return directory / "data"; }
   int commands_log() const;
@@ -693,34 +746,89 @@ int EphemeralPostgres::Impl::commands_log() const {
                 0600);
 }
 
-void EphemeralPostgres::Impl::run_initdb() {
+std::chrono::nanoseconds EphemeralPostgres::Impl::run_initdb(const fs::path& target) const {
   Fd log(commands_log());
   detail::CommandOptions command;
   command.run_as = owner;
   command.output_fd = log.get();
   const auto begin = Clock::now();
   detail::CommandResult result =
-      detail::run_command({bindir + "/initdb", "-D", data().string(), "-U", options.superuser, "-A",
+      detail::run_command({bindir + "/initdb", "-D", target.string(), "-U", options.superuser, "-A",
                            "trust", "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"},
                           command);
-  timings.initdb += Clock::now() - begin;
   if (!result.ok()) {
     provisioning_error(fmt::format("initdb failed ({}) in {}:{}", result.describe(),
                                    directory.string(), tail_of(directory / "commands.log", 15)));
   }
+  return Clock::now() - begin;
 }
 
+void EphemeralPostgres::Impl::build_image(const fs::path& image) const noexcept {
+  const fs::path build_dir = directory / "image-build";
+  fs::path staging;
+  std::error_code error;
+  try {
+    if (::mkdir(build_dir.c_str(), 0700) != 0 ||
+        (owner && ::chown(build_dir.c_str(), owner->uid, owner->gid) != 0)) {
+      provisioning_error(fmt::format("cannot create {}: {}", build_dir.string(), errno_text()));
+    }
+    run_initdb(build_dir / "data");
+    for (const auto& entry : fs::directory_iterator(image.parent_path(), error)) {
+      if (entry.path().filename().string().starts_with("staging-")) {
+        std::error_code ignored;
+        fs::remove_all(entry.path(), ignored);  // left by a builder that died
+      }
+    }
+    staging = image.parent_path() / ("staging-" + random_suffix());
+    copy_tree(build_dir / "data", staging, std::nullopt, true);
+    fs::rename(staging, image);
+    staging.clear();
+  } catch (const std::exception& e) {
+    detail::log().warn("ephemeral postgres: could not store the cluster image in {}: {}",
+                       image.parent_path().string(), e.what());
+  }
+  if (!staging.empty()) fs::remove_all(staging, error);
+  fs::remove_all(build_dir, error);
+}
+
+void EphemeralPostgres::Impl::start_background_work() {
+  if (!cache) return;
+  const fs::path image = image_path(*cache, options.superuser);
+  std::shared_ptr<FileLock> build_lock = std::move(image_build_lock);
+  if (!build_lock && options.spare_clusters <= 0) return;
+  auto work = [this, build_lock, image, spares = spares_path(base, image, owner),
+               lock_path = *cache / "lock", count = options.spare_clusters]() mutable noexcept {
+    if (build_lock) {
+      build_image(image);
+      build_lock.reset();  // before replenishing, which takes the lock shared
+    }
+    if (count > 0) replenish_spares(image, spares, owner, count, lock_path);
+  };
+  try {
+    background = std::thread(std::move(work));
+    background_owner = ::getpid();
+  } catch (const std::system_error& e) {
+    detail::log().warn("ephemeral postgres: no background thread for the image cache: {}",
+                       e.what());
+  }
+}
+
+// The cluster for this server: a spare, a copy of the cached image, or a
+// fresh initdb. Without an image, the first start to get the cache lock runs
+// initdb for itself and builds the image with a second initdb in the
+// background after its server is up, so even the first start waits only for
+// initdb + pg_ctl start.
 void EphemeralPostgres::Impl::prepare_cluster(bool allow_cache) {
   cache.reset();
   if (allow_cache && options.use_cache) cache = usable_cache_root(options, version);
   if (!cache) {
-    run_initdb();
+    timings.initdb += run_initdb(data());
     return;
   }
   const fs::path image = image_path(*cache, options.superuser);
   if (options.spare_clusters > 0) {
     const auto begin = Clock::now();
-    if (claim_spare(spares_path(image, owner), data())) {
+    if (claim_spare(spares_path(base, image, owner), data())) {
       timings.copy += Clock::now() - begin;
       timings.from_cache = true;
       timings.from_spare = true;
@@ -728,7 +836,6 @@ void EphemeralPostgres::Impl::prepare_cluster(bool allow_cache) {
     }
   }
   const fs::path lock_path = *cache / "lock";
-  const auto deadline = Clock::now() + options.start_timeout;
   auto copy_image = [&] {
     const auto begin = Clock::now();
     copy_tree(image, data(), owner, false);
@@ -736,37 +843,20 @@ void EphemeralPostgres::Impl::prepare_cluster(bool allow_cache) {
     timings.from_cache = true;
   };
   {
-    FileLock shared(lock_path, LOCK_SH, deadline);
+    FileLock shared(lock_path, LOCK_SH, Clock::now() + options.start_timeout);
     if (shared.locked() && fs::exists(image / "PG_VERSION")) {
       copy_image();
       return;
     }
   }
-  FileLock exclusive(lock_path, LOCK_EX, deadline);
-  if (exclusive.locked() && fs::exists(image / "PG_VERSION")) {
+  // Whoever gets the lock at once builds the image; the others do not wait.
+  auto exclusive = std::make_shared<FileLock>(lock_path, LOCK_EX, Clock::now());
+  if (exclusive->locked() && fs::exists(image / "PG_VERSION")) {
     copy_image();  // another process built it meanwhile
     return;
   }
-  run_initdb();
-  if (!exclusive.locked()) return;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(*cache, error)) {
-    if (entry.path().filename().string().starts_with("staging-")) {
-      std::error_code ignored;
-      fs::remove_all(entry.path(), ignored);  // left by a creator that died
-    }
-  }
-  const fs::path staging = *cache / ("staging-" + random_suffix());
-  const auto begin = Clock::now();
-  try {
-    copy_tree(data(), staging, std::nullopt, true);
-    fs::rename(staging, image);
-  } catch (const std::exception& e) {
-    detail::log().warn("ephemeral postgres: could not store the cluster image in {}: {}",
-                       cache->string(), e.what());
-    fs::remove_all(staging, error);
-  }
-  timings.copy += Clock::now() - begin;
+  timings.initdb += run_initdb(data());
+  if (exclusive->locked()) image_build_lock = std::move(exclusive);
 }
 
 bool EphemeralPostgres::Impl::start_server(std::string& failure) {
@@ -793,7 +883,7 @@ void EphemeralPostgres::Impl::start() {
   bindir = find_bindir(options.bindir);
   version = server_version(bindir);
   owner = server_identity(options.run_as_user);
-  const fs::path base = options.base_dir.empty() ? default_base_dir() : options.base_dir;
+  base = options.base_dir.empty() ? default_temp_dir() : options.base_dir;
   std::error_code error;
   if (!fs::is_directory(base, error)) {
     configuration_error(fmt::format("base_dir {} is not a directory", base.string()));
@@ -845,8 +935,10 @@ void EphemeralPostgres::Impl::start() {
       // A damaged image must not fail every later run: rebuild it once.
       detail::log().warn("ephemeral postgres: start from the cached image failed; rebuilding it");
       stop_server(directory, bindir);
+      image_build_lock.reset();
       if (cache) {
-        discard_image(*cache, image_path(*cache, options.superuser),
+        const fs::path image = image_path(*cache, options.superuser);
+        discard_image(*cache, image, spares_path(base, image, owner),
                       Clock::now() + options.start_timeout);
       }
       fs::remove_all(data(), error);
@@ -861,16 +953,7 @@ void EphemeralPostgres::Impl::start() {
     throw;
   }
   timings.total = Clock::now() - begin;
-  if (cache && options.spare_clusters > 0) {
-    const fs::path image = image_path(*cache, options.superuser);
-    try {
-      replenisher = std::thread(replenish_spares, image, spares_path(image, owner), owner,
-                                options.spare_clusters, *cache / "lock");
-      replenisher_owner = ::getpid();
-    } catch (const std::system_error& e) {
-      detail::log().debug("ephemeral postgres: no spare cluster: {}", e.what());
-    }
-  }
+  start_background_work();
   auto ms = [](std::chrono::nanoseconds d) {
     return std::chrono::duration<double, std::milli>(d).count();
   };
@@ -932,8 +1015,14 @@ bool EphemeralPostgres::running() const noexcept {
   return impl_ && impl_->running->load();
 }
 
+void EphemeralPostgres::finish_background_work() noexcept {
+  if (impl_) impl_->join_background();
+}
+
 void EphemeralPostgres::stop() noexcept {
-  if (impl_) impl_->teardown.run_now();
+  if (!impl_) return;
+  impl_->join_background();  // it may be writing inside the server directory
+  impl_->teardown.run_now();
 }
 
 std::string EphemeralPostgres::find_bindir(const std::string& override_bindir) {
@@ -972,6 +1061,10 @@ std::string EphemeralPostgres::find_bindir(const std::string& override_bindir) {
       "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found via `pg_config --bindir` "
       "or /usr/lib/postgresql/*/bin; install the Debian package 'postgresql' (apt-get install "
       "postgresql)");
+}
+
+fs::path EphemeralPostgres::default_base_dir() {
+  return default_temp_dir();
 }
 
 fs::path EphemeralPostgres::cached_image_path(const EphemeralPostgresOptions& options) {

@@ -62,14 +62,37 @@ std::string socket_url(const fs::path& dir) {
   return "postgresql://postgres@/postgres?host=" + dir.string() + "&port=5432";
 }
 
-// A base directory the server's user (nobody, when we are root) can traverse.
-struct BaseDir {
-  gamebot::testing::TempDir dir;
-  BaseDir() { fs::permissions(dir.path(), fs::perms(0711), fs::perm_options::replace); }
-  fs::path path() const { return dir.path(); }
+// A fresh directory under the harness's default base directory (where the
+// servers of these tests run), removed at scope exit.
+struct ScratchDir {
+  fs::path dir;
+  explicit ScratchDir(fs::perms mode) {
+    std::string pattern =
+        (EphemeralPostgres::default_base_dir() / "gamebot-test-").string() + "XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir = pattern;
+    fs::permissions(dir, mode, fs::perm_options::replace);
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  fs::path path() const { return dir; }
 };
 
-EphemeralPostgresOptions options_in(const BaseDir& base, const gamebot::testing::TempDir& cache) {
+// A base directory the server's user (nobody, when we are root) can traverse.
+struct BaseDir : ScratchDir {
+  BaseDir() : ScratchDir(fs::perms(0711)) {}
+};
+
+// A private cache directory.
+struct CacheDir : ScratchDir {
+  CacheDir() : ScratchDir(fs::perms(0700)) {}
+};
+
+EphemeralPostgresOptions options_in(const BaseDir& base, const CacheDir& cache) {
   EphemeralPostgresOptions options;
   options.base_dir = base.path();
   options.cache_dir = cache.path();
@@ -125,7 +148,7 @@ TEST_CASE("an ephemeral server answers on its private socket and stop deletes it
 TEST_CASE("the first start runs initdb and caches it, later starts reuse the image",
           "[harness][ephemeral_postgres]") {
   BaseDir base;
-  gamebot::testing::TempDir cache;
+  CacheDir cache;
   EphemeralPostgresOptions options = options_in(base, cache);
   {
     EphemeralPostgres first(options);
@@ -143,7 +166,7 @@ TEST_CASE("the first start runs initdb and caches it, later starts reuse the ima
     CHECK(query_one(connection.get(),
                     "SELECT count(*) FROM pg_database WHERE datname = 'postgres'") == "1");
   }
-  options.spare_clusters = 0;
+  options.spare_clusters = 0;  // neither take nor make spares: copy the image
   EphemeralPostgres copied(options);
   CHECK(copied.timings().from_cache);
   CHECK_FALSE(copied.timings().from_spare);
@@ -154,7 +177,7 @@ TEST_CASE("the first start runs initdb and caches it, later starts reuse the ima
 TEST_CASE("a damaged cached image is rebuilt instead of failing every run",
           "[harness][ephemeral_postgres]") {
   BaseDir base;
-  gamebot::testing::TempDir cache;
+  CacheDir cache;
   EphemeralPostgresOptions options = options_in(base, cache);
   options.spare_clusters = 0;  // the damaged image itself must be started
   const fs::path image = EphemeralPostgres::cached_image_path(options);
@@ -165,6 +188,7 @@ TEST_CASE("a damaged cached image is rebuilt instead of failing every run",
   CHECK_FALSE(server.timings().from_cache);
   CHECK(server.timings().initdb > 0ns);
   CHECK(accepts_connections(server.url()));
+  server.stop();                                       // waits for the background rebuild
   CHECK(fs::exists(image / "global" / "pg_control"));  // the image was rebuilt
 }
 
@@ -190,12 +214,12 @@ TEST_CASE("two concurrent ephemeral servers do not collide", "[harness][ephemera
 TEST_CASE("two processes starting with an empty cache both get their own server",
           "[harness][ephemeral_postgres]") {
   BaseDir base;
-  gamebot::testing::TempDir cache;
+  CacheDir cache;
   // No spares: this is about two first starts meeting on one empty cache.
   ChildProcess first(
-      {GAMEBOT_HARNESS_TEST_CHILD, "pg-start", base.path().string(), cache.path(), "0"});
+      {GAMEBOT_HARNESS_TEST_CHILD, "pg-start", base.path().string(), cache.path().string(), "0"});
   ChildProcess second(
-      {GAMEBOT_HARNESS_TEST_CHILD, "pg-start", base.path().string(), cache.path(), "0"});
+      {GAMEBOT_HARNESS_TEST_CHILD, "pg-start", base.path().string(), cache.path().string(), "0"});
   auto first_line = first.read_line(20s);
   auto second_line = second.read_line(20s);
   REQUIRE(first_line);
@@ -265,6 +289,30 @@ TEST_CASE("starting a server reaps orphans in its base directory first",
   CHECK(accepts_connections(server.url()));
 }
 
+TEST_CASE("spare clusters of a vanished cached image are dropped by the reaper",
+          "[harness][ephemeral_postgres]") {
+  BaseDir base;
+  auto spares_in = [&] {
+    std::vector<fs::path> found;
+    for (const auto& entry : fs::directory_iterator(base.path())) {
+      if (entry.path().filename().string().starts_with("gamebot-spares-")) {
+        found.push_back(entry.path());
+      }
+    }
+    return found;
+  };
+  {
+    CacheDir cache;
+    EphemeralPostgres server(options_in(base, cache));
+    server.stop();  // waits for the image and the spare built in the background
+    REQUIRE(spares_in().size() == 1);
+    CHECK(EphemeralPostgres::reap_orphans(base.path()).empty());  // its image still exists
+  }  // the cache directory, and with it the image, is gone
+  auto reaped = EphemeralPostgres::reap_orphans(base.path());
+  CHECK(reaped.size() == 1);
+  CHECK(spares_in().empty());
+}
+
 TEST_CASE("missing server binaries are a configuration error naming the package",
           "[harness][ephemeral_postgres]") {
   gamebot::testing::TempDir empty_bindir;
@@ -281,7 +329,7 @@ TEST_CASE("missing server binaries are a configuration error naming the package"
 
 TEST_CASE("a base directory the server's user cannot enter is refused up front",
           "[harness][ephemeral_postgres]") {
-  gamebot::testing::TempDir private_base;  // 0700, owned by us
+  CacheDir private_base;  // 0700, owned by us
   EphemeralPostgresOptions options;
   options.base_dir = private_base.path();
   if (::geteuid() == 0) {
@@ -291,7 +339,8 @@ TEST_CASE("a base directory the server's user cannot enter is refused up front",
       FAIL("expected a configuration error");
     } catch (const Error& e) {
       CHECK(e.fault() == FaultClass::configuration);
-      CHECK_THAT(e.message(), Catch::Contains("nobody") && Catch::Contains(private_base.path()));
+      CHECK_THAT(e.message(),
+                 Catch::Contains("nobody") && Catch::Contains(private_base.path().string()));
     }
     CHECK(fs::is_empty(private_base.path()));  // nothing left behind
   } else {

@@ -18,15 +18,19 @@ namespace gamebot::harness {
 inline constexpr std::chrono::hours kDefaultServerOrphanGrace{24 * 7};
 
 struct EphemeralPostgresOptions {
-  std::string bindir;  // empty: `pg_config --bindir`, else newest /usr/lib/postgresql/*/bin
-  std::filesystem::path base_dir;      // empty: $TMPDIR or /tmp; parent of the server directories
-  std::filesystem::path cache_dir;     // empty: $XDG_CACHE_HOME/gamebot/pg-<version>-<uid>, else
-                                       // /tmp/gamebot-pg-cache-<uid>-<version>
-  bool use_cache = true;               // start from a cached cluster image (initdb once)
-  int spare_clusters = 1;              // copies of the image kept ready in the cache (0: none)
-  std::string run_as_user = "nobody";  // server owner when this process runs as root
-  std::string superuser = "postgres";  // superuser role, trusted on the private socket
-  std::chrono::seconds start_timeout{60};                     // pg_ctl start -w -t
+  // empty: `pg_config --bindir`, else the newest /usr/lib/postgresql/*/bin
+  std::string bindir;
+  // empty: default_base_dir(); parent of the server directories and of the spares
+  std::filesystem::path base_dir;
+  // empty: $XDG_CACHE_HOME/gamebot/pg-<version>-<uid>, else
+  // default_base_dir()/gamebot-pg-cache-<uid>-<version>
+  std::filesystem::path cache_dir;
+  bool use_cache = true;                   // start from a cached cluster image (initdb once)
+  int spare_clusters = 1;                  // ready copies of the image kept in base_dir (0: none
+                                           // taken or made)
+  std::string run_as_user = "nobody";      // server owner when this process runs as root
+  std::string superuser = "postgres";      // superuser role, trusted on the private socket
+  std::chrono::seconds start_timeout{60};  // pg_ctl start -w -t
   std::vector<std::pair<std::string, std::string>> settings;  // extra postgresql.conf settings
   bool reap_orphans = true;  // reap servers of dead owners in base_dir before starting
   std::chrono::seconds orphan_grace = kDefaultServerOrphanGrace;  // see is_orphan()
@@ -39,7 +43,7 @@ struct EphemeralPostgresTimings {
   bool from_cache = false;             // the cluster came from the cached image
   bool from_spare = false;             // ... as a spare copy prepared by an earlier start
   std::chrono::nanoseconds initdb{0};  // initdb (zero when from the cache)
-  std::chrono::nanoseconds copy{0};    // copying the image in or the fresh cluster to the cache
+  std::chrono::nanoseconds copy{0};    // copying the image in (or renaming a spare)
   std::chrono::nanoseconds start{0};   // pg_ctl start -w
   std::chrono::nanoseconds total{0};   // constructor entry to ready
 };
@@ -48,15 +52,22 @@ struct EphemeralPostgresTimings {
 // base_dir holding the cluster, the unix socket (no TCP: listen_addresses='')
 // and a RunMarker; tuned for tests (fsync, synchronous_commit and
 // full_page_writes off). Runs as `run_as_user` when this process is root.
-// The first start runs initdb and keeps the cluster as a cached image; later
-// starts copy it. Copying ~1,000 files is most of a start, so after each start
-// a background thread prepares `spare_clusters` copies next to the image, and
-// the next start (in any process) takes one with a rename; the destructor waits
-// for that thread. A spare or image left half-made by a crash is never used
-// (they are renamed into place only when complete) and is cleaned up later. Stopped (`pg_ctl stop
-// -m immediate`) and deleted by the destructor, on exit and signals (register_teardown), or — after
-// SIGKILL — by the next start's reaper. Concurrent instances (threads or processes) never share
-// anything but the read-only cached image.
+//
+// Start-up cost is kept off the critical path with a cached cluster image:
+// - no image yet: initdb for this server; once it is up, a background thread
+//   runs a second initdb and stores it as the image (so the first start waits
+//   for initdb + pg_ctl start only);
+// - image present: copy it (~1,000 files), or better, take a spare — a copy a
+//   background thread made after an earlier start (`spare_clusters`, kept
+//   in base_dir) — with one rename.
+// stop() and the destructor wait for the background thread first. An image or
+// spare is renamed into place only when complete, so a crash never leaves a
+// half-made one in use; leftovers are cleaned by the next builder.
+//
+// Stopped (`pg_ctl stop -m immediate`) and deleted by stop()/the destructor, on
+// exit and signals (register_teardown), or — after SIGKILL — by the next
+// start's reaper. Concurrent instances (threads or processes) share nothing
+// but the read-only cached image.
 //
 // Move-only. The accessors are thread-safe; construction and destruction are not
 // (one owner).
@@ -87,7 +98,12 @@ class EphemeralPostgres {
   const EphemeralPostgresTimings& timings() const noexcept;
   bool running() const noexcept;
 
-  // Stops and deletes now (idempotent); the destructor then does nothing.
+  // Waits until the background work the start left (building the cached
+  // image, preparing spares) is done, e.g. before measuring or forking.
+  void finish_background_work() noexcept;
+
+  // Waits for the background work, then stops and deletes the server
+  // (idempotent); the destructor then does nothing.
   void stop() noexcept;
 
   // The directory of server binaries per the rules of `bindir` above. Throws
@@ -95,15 +111,21 @@ class EphemeralPostgres {
   // initdb, pg_ctl and postgres.
   static std::string find_bindir(const std::string& override_bindir = {});
 
+  // Where servers go without a base_dir: $TMPDIR if set, else /dev/shm when it
+  // is a tmpfs with at least 1 GiB free (creating a cluster's ~1,000 files in
+  // RAM is far cheaper than on a journaling disk), else /tmp.
+  static std::filesystem::path default_base_dir();
+
   // Where the cached cluster image for these options lives (it may not exist
   // yet); empty when no usable cache directory exists. Creates the cache
   // directory. Throws like find_bindir().
   static std::filesystem::path cached_image_path(const EphemeralPostgresOptions& options = {});
 
   // Stops and deletes every server directory under `base_dir` (empty: the
-  // default) whose marker says its owner is gone (is_orphan with this host).
-  // Directories without a marker or owned by another user are never touched.
-  // Returns the directories reaped. Logs each; errors are logged, not thrown.
+  // default) whose marker says its owner is gone (is_orphan with this host),
+  // and drops spare clusters whose cached image no longer exists. Directories
+  // without a marker or owned by another user are never touched. Returns the
+  // directories removed. Logs each; errors are logged, not thrown.
   static std::vector<std::filesystem::path> reap_orphans(
       const std::filesystem::path& base_dir = {},
       std::chrono::seconds grace = kDefaultServerOrphanGrace);
