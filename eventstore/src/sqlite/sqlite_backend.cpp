@@ -152,11 +152,11 @@ void collect(Statement& rows, ReadResult& out, std::size_t count, bool on_row = 
     event.event_number = rows.integer(col::kNumber);
     event.global_position = rows.integer(col::kPosition);
     event.event_id = rows.uuid(col::kEventId);
-    const std::string_view row_stream = rows.text(col::kStreamId);
+    const std::string_view row_stream = rows.bytes(col::kStreamId);
     if (row_stream != stream_id || stream_id.empty()) stream_id = storage.keep(row_stream);
     event.stream_id = stream_id;
     event.stream_version = rows.integer(col::kStreamVersion);
-    const std::string_view row_type = rows.text(col::kType);
+    const std::string_view row_type = rows.bytes(col::kType);
     auto known = std::find(types.begin(), types.end(), row_type);
     if (known != types.end()) {
       event.type = *known;
@@ -164,8 +164,8 @@ void collect(Statement& rows, ReadResult& out, std::size_t count, bool on_row = 
       event.type = storage.keep(row_type);
       if (types.size() < 8) types.push_back(event.type);
     }
-    event.data = storage.keep(rows.blob(col::kData));
-    event.metadata = storage.keep(rows.blob(col::kMetadata));
+    event.data = storage.keep(rows.bytes(col::kData));
+    event.metadata = storage.keep(rows.bytes(col::kMetadata));
     event.causation_id = rows.optional_uuid(col::kCausationId);
     event.correlation_id = rows.optional_uuid(col::kCorrelationId);
     event.created_at = from_micros(rows.integer(col::kCreatedAt));

@@ -334,6 +334,16 @@ std::string_view Statement::blob(int column) const noexcept {
                          : std::string_view(data, static_cast<std::size_t>(size));
 }
 
+std::string_view Statement::bytes(int column) const noexcept {
+  // sqlite3_column_value hands out the statement's own (unprotected) value:
+  // fine, because a connection is only ever used by one thread at a time.
+  sqlite3_value* value = sqlite3_column_value(stmt_, column);
+  const auto* data = static_cast<const char*>(sqlite3_value_blob(value));
+  const int size = sqlite3_value_bytes(value);
+  return data == nullptr ? std::string_view()
+                         : std::string_view(data, static_cast<std::size_t>(size));
+}
+
 Uuid Statement::uuid(int column) const {
   const std::optional<Uuid> id = optional_uuid(column);
   if (!id) {
@@ -345,10 +355,11 @@ Uuid Statement::uuid(int column) const {
 }
 
 std::optional<Uuid> Statement::optional_uuid(int column) const {
-  // Two API calls on the hot path: NULL (and an empty blob) have no pointer.
-  const void* data = sqlite3_column_blob(stmt_, column);
-  const int size = sqlite3_column_bytes(stmt_, column);
-  if (data == nullptr && sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
+  // One column call on the hot path: NULL (and an empty blob) have no pointer.
+  sqlite3_value* value = sqlite3_column_value(stmt_, column);
+  const void* data = sqlite3_value_blob(value);
+  const int size = sqlite3_value_bytes(value);
+  if (data == nullptr && sqlite3_value_type(value) == SQLITE_NULL) return std::nullopt;
   if (size != 16) {
     throw Error(FaultClass::integrity,
                 fmt::format("column {} of an event row holds {} bytes, not a 16-byte UUID [in: {}]",

@@ -121,6 +121,9 @@ class Statement {
   std::int64_t integer(int column) const noexcept;
   std::string_view text(int column) const noexcept;
   std::string_view blob(int column) const noexcept;
+  // The bytes of a text or blob column as stored (no conversion), with one
+  // column call: the hot read path's accessor.
+  std::string_view bytes(int column) const noexcept;
   // A 16-byte blob; anything else is FaultClass::integrity.
   Uuid uuid(int column) const;
   std::optional<Uuid> optional_uuid(int column) const;
