@@ -93,7 +93,7 @@ EventStore open_file(const std::string& path) {
   return EventStore(SqliteBackend::open("sqlite:" + path));
 }
 
-TEST_CASE("two processes race at exact versions; a third sees every event once, in order",
+TEST_CASE("two processes race at exact versions and a third sees every event once, in order",
           "[eventstore][sqlite][concurrency][process]") {
   testing::TempDir dir;
   const std::string path = dir.path() + "/race.db";
