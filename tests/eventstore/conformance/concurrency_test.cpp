@@ -206,7 +206,7 @@ TEST_CASE("a callback subscription delivers every event in order on its own thre
   CHECK(handler_thread != std::this_thread::get_id());
 }
 
-TEST_CASE("a throwing handler stops its worker; the persistent event comes again",
+TEST_CASE("a throwing handler stops its worker and the persistent event comes again",
           "[eventstore][concurrency][subscription][callback]") {
   Fixture f;
   REQUIRE(f.store.append("s", 0, events(3)).ok());

@@ -138,7 +138,7 @@ TEST_CASE("persistent start_from: origin, current and an exclusive position",
   CHECK(take(origin, 1) == std::vector<StreamVersion>{6});
 }
 
-TEST_CASE("start_from applies only the first time; later subscribes resume from the checkpoint",
+TEST_CASE("start_from applies only the first time, later subscribes resume from the checkpoint",
           "[eventstore][subscription][persistent][start_from]") {
   Fixture f;
   REQUIRE(f.store.append("s", 0, events(5)).ok());
