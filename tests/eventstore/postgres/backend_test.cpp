@@ -165,7 +165,7 @@ TEST_CASE("open() takes postgres:// and postgresql:// URLs with the store's para
   CHECK_THROWS_AS(open(schema.store_url() + "&no_such_libpq_keyword=1"), InvalidArgument);
 }
 
-TEST_CASE("json_data stores the data as jsonb too; data that is not JSON is refused",
+TEST_CASE("json_data stores the data as jsonb too, and data that is not JSON is refused",
           "[eventstore][postgres][json]") {
   TestSchema schema;
   PostgresBackendOptions options = schema.options();
@@ -206,7 +206,7 @@ TEST_CASE("a batch of 20,000 events is one append (no parameter limit)",
   CHECK(tail[0].data == "Bulk-20000");
 }
 
-TEST_CASE("$all reads need READ COMMITTED; stream reads work in any transaction",
+TEST_CASE("$all reads need READ COMMITTED while stream reads work in any transaction",
           "[eventstore][postgres][isolation]") {
   TestSchema schema;
   repo::Repo repo = repo::Repo::open(schema.server_url());
