@@ -14,13 +14,18 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -211,6 +216,76 @@ void raw_insert(RawConnection& raw, const RawRow& row) {
   RawConnection::check(r, "INSERT");
   PQclear(r);
 }
+
+// ---- CPU time, client + server --------------------------------------------------------------
+
+// CPU seconds used by this process (all threads) and, when the server runs on
+// this machine and its postmaster.pid is readable, by the server (postmaster,
+// its live children, and children that exited). On this shared 2-core machine
+// wall time measures the other engineers' builds as much as the code; CPU time
+// per event is the steadier comparison.
+class CpuMeter {
+ public:
+  explicit CpuMeter(const std::string& url) {
+    try {
+      auto c = repo::connect(url);
+      const auto dir = c->query_value<std::string>("SELECT current_setting('data_directory')");
+      std::FILE* file = dir ? std::fopen((*dir + "/postmaster.pid").c_str(), "r") : nullptr;
+      if (file != nullptr) {
+        long pid = 0;
+        if (std::fscanf(file, "%ld", &pid) == 1) postmaster_ = static_cast<pid_t>(pid);
+        std::fclose(file);
+      }
+    } catch (const std::exception&) {
+      postmaster_ = 0;
+    }
+  }
+  bool available() const { return postmaster_ > 0; }
+  double now() const { return client_seconds() + server_seconds(); }
+
+ private:
+  static double client_seconds() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+           (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  }
+  // utime + stime (+ cutime + cstime for the postmaster) of the server processes.
+  double server_seconds() const {
+    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    double total = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::FILE* file = std::fopen((entry.path() / "stat").c_str(), "r");
+      if (file == nullptr) continue;
+      char buffer[1024];
+      const std::size_t got = std::fread(buffer, 1, sizeof buffer - 1, file);
+      std::fclose(file);
+      buffer[got] = '\0';
+      const char* close = std::strrchr(buffer, ')');
+      if (close == nullptr) continue;
+      // Fields after the command: state ppid ... utime(14) stime(15) cutime(16) cstime(17).
+      char state = 0;
+      long ppid = 0;
+      unsigned long long utime = 0, stime = 0;
+      long long cutime = 0, cstime = 0;
+      if (std::sscanf(close + 2, "%c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+                      &state, &ppid, &utime, &stime, &cutime, &cstime) != 6) {
+        continue;
+      }
+      const long pid = std::stol(name);
+      if (pid == postmaster_) {
+        total += static_cast<double>(utime + stime) + static_cast<double>(cutime + cstime);
+      } else if (ppid == postmaster_) {
+        total += static_cast<double>(utime + stime);
+      }
+    }
+    return total / tick;
+  }
+
+  pid_t postmaster_ = 0;
+};
 
 // ---- live delivery --------------------------------------------------------------------
 
@@ -418,6 +493,33 @@ GAMEBOT_BENCHMARK("eventstore/postgres", context) {
                            Baseline{"raw NOTIFY->LISTEN, p50", raw_p50}));
   }
 
+  const CpuMeter meter(url);
+  // Rates of one side over rounds: per wall second and per CPU second.
+  struct Rates {
+    std::vector<double> wall;
+    std::vector<double> cpu;
+    void add(std::size_t events, double wall_secs, double cpu_secs) {
+      wall.push_back(per_second(events, wall_secs));
+      cpu.push_back(per_second(events, cpu_secs));
+    }
+  };
+  auto measure = [&meter](Rates& rates, std::size_t events, const std::function<void()>& work) {
+    const double cpu_before = meter.available() ? meter.now() : 0;
+    const double wall = seconds(work);
+    rates.add(events, wall, meter.available() ? meter.now() - cpu_before : 0);
+  };
+  // A figure per wall second and, if the server's CPU time is readable, one
+  // per CPU second (client + server) with the same target.
+  auto report_pair = [&](const std::string& name, const Rates& ours, const std::string& baseline,
+                         const Rates& raw, double min_ratio) {
+    context.report(rate_vs_baseline(name, median(ours.wall), "events/s", baseline, median(raw.wall),
+                                    min_ratio));
+    if (meter.available()) {
+      context.report(rate_vs_baseline(name + "/cpu", median(ours.cpu), "events/cpu-s",
+                                      baseline + " (CPU)", median(raw.cpu), min_ratio));
+    }
+  };
+
   es::EventStore store = es::open(store_url);
   RawConnection raw(url);
   {
@@ -437,8 +539,8 @@ GAMEBOT_BENCHMARK("eventstore/postgres", context) {
   std::size_t next_event = 0;
 
   // Batched appends: rounds of (raw COPY, ours) on equally filled tables.
-  std::vector<double> our_batched;
-  std::vector<double> raw_batched;
+  Rates our_batched;
+  Rates raw_batched;
   for (int round = 0; round < rounds; ++round) {
     std::vector<es::EventData> events;
     events.reserve(batches_per_round * kBatch);
@@ -447,64 +549,60 @@ GAMEBOT_BENCHMARK("eventstore/postgres", context) {
     }
     const std::size_t first_batch = next_event / kBatch;
     next_event += events.size();
-    raw_batched.push_back(per_second(events.size(), seconds([&] {
-                                       std::vector<RawRow> rows;
-                                       for (std::size_t b = 0; b < batches_per_round; ++b) {
-                                         const std::size_t s = (first_batch + b) % streams;
-                                         rows.clear();
-                                         for (std::size_t i = 0; i < kBatch; ++i) {
-                                           rows.push_back(
-                                               RawRow{++raw_position, &events[b * kBatch + i],
-                                                      stream_name(s), ++raw_versions[s]});
-                                         }
-                                         raw_copy(raw, raw_table, rows);
-                                       }
-                                     })));
-    our_batched.push_back(per_second(events.size(), seconds([&] {
-                                       for (std::size_t b = 0; b < batches_per_round; ++b) {
-                                         const std::size_t s = (first_batch + b) % streams;
-                                         const auto result =
-                                             store.append(stream_name(s), our_versions[s],
-                                                          std::span<const es::EventData>(
-                                                              events.data() + b * kBatch, kBatch));
-                                         if (!result.ok()) fail("batched append");
-                                         our_versions[s] = result.version;
-                                       }
-                                     })));
+    measure(raw_batched, events.size(), [&] {
+      std::vector<RawRow> rows;
+      for (std::size_t b = 0; b < batches_per_round; ++b) {
+        const std::size_t s = (first_batch + b) % streams;
+        rows.clear();
+        for (std::size_t i = 0; i < kBatch; ++i) {
+          rows.push_back(
+              RawRow{++raw_position, &events[b * kBatch + i], stream_name(s), ++raw_versions[s]});
+        }
+        raw_copy(raw, raw_table, rows);
+      }
+    });
+    measure(our_batched, events.size(), [&] {
+      for (std::size_t b = 0; b < batches_per_round; ++b) {
+        const std::size_t s = (first_batch + b) % streams;
+        const auto result =
+            store.append(stream_name(s), our_versions[s],
+                         std::span<const es::EventData>(events.data() + b * kBatch, kBatch));
+        if (!result.ok()) fail("batched append");
+        our_versions[s] = result.version;
+      }
+    });
   }
-  context.report(rate_vs_baseline("eventstore/postgres/append/batched_100", median(our_batched),
-                                  "events/s", "raw libpq binary COPY per batch",
-                                  median(raw_batched), 0.5));
+  report_pair("eventstore/postgres/append/batched_100", our_batched,
+              "raw libpq binary COPY per batch", raw_batched, 0.5);
 
-  // Single-event appends.
-  std::vector<double> our_single;
-  std::vector<double> raw_single;
+  // Single-event appends, round-robin over the streams the batches created
+  // (the steady state: a stream is created once and appended to many times).
+  const std::size_t existing = std::min(streams, next_event / kBatch);
+  Rates our_single;
+  Rates raw_single;
   for (int round = 0; round < rounds; ++round) {
     std::vector<es::EventData> events;
     for (std::size_t i = 0; i < singles_per_round; ++i)
       events.push_back(make_event(next_event + i));
     const std::size_t first = next_event;
     next_event += events.size();
-    raw_single.push_back(per_second(
-        events.size(), seconds([&] {
-          for (std::size_t i = 0; i < events.size(); ++i) {
-            const std::size_t s = (first + i) % streams;
-            raw_insert(raw, RawRow{++raw_position, &events[i], stream_name(s), ++raw_versions[s]});
-          }
-        })));
-    our_single.push_back(per_second(events.size(), seconds([&] {
-                                      for (std::size_t i = 0; i < events.size(); ++i) {
-                                        const std::size_t s = (first + i) % streams;
-                                        const auto result = store.append(
-                                            stream_name(s), our_versions[s], events[i]);
-                                        if (!result.ok()) fail("single append");
-                                        our_versions[s] = result.version;
-                                      }
-                                    })));
+    measure(raw_single, events.size(), [&] {
+      for (std::size_t i = 0; i < events.size(); ++i) {
+        const std::size_t s = (first + i) % existing;
+        raw_insert(raw, RawRow{++raw_position, &events[i], stream_name(s), ++raw_versions[s]});
+      }
+    });
+    measure(our_single, events.size(), [&] {
+      for (std::size_t i = 0; i < events.size(); ++i) {
+        const std::size_t s = (first + i) % existing;
+        const auto result = store.append(stream_name(s), our_versions[s], events[i]);
+        if (!result.ok()) fail("single append");
+        our_versions[s] = result.version;
+      }
+    });
   }
-  context.report(rate_vs_baseline("eventstore/postgres/append/single", median(our_single),
-                                  "events/s", "raw libpq prepared INSERT per event",
-                                  median(raw_single), 0.7));
+  report_pair("eventstore/postgres/append/single", our_single,
+              "raw libpq prepared INSERT per event", raw_single, 0.7);
 
   // Concurrent writers on distinct streams (single-event appends).
   auto writers_rate = [&](std::size_t writers, std::size_t round) {
@@ -530,31 +628,83 @@ GAMEBOT_BENCHMARK("eventstore/postgres", context) {
     if (failed) fail("concurrent append");
     return per_second(writers * per_writer, secs);
   };
+  // The same shape raw: threads with a connection each, one INSERT per event
+  // (no stream versions, no positions to agree on), to show what the machine
+  // itself allows.
+  auto raw_writers_rate = [&](std::size_t writers, std::size_t round) {
+    std::vector<std::vector<es::EventData>> work(writers);
+    for (std::size_t w = 0; w < writers; ++w) {
+      for (std::size_t i = 0; i < per_writer; ++i) work[w].push_back(make_event(next_event++));
+    }
+    std::vector<std::unique_ptr<RawConnection>> connections;
+    for (std::size_t w = 0; w < writers; ++w) {
+      connections.push_back(std::make_unique<RawConnection>(url));
+      PGresult* r = PQprepare(connections.back()->get(), "raw_insert",
+                              ("INSERT INTO " + raw_table +
+                               " (position, event_id, stream_id, stream_version, type, data, "
+                               "metadata, causation_id, correlation_id, created_at) VALUES ($1, "
+                               "$2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                                  .c_str(),
+                              0, nullptr);
+      RawConnection::check(r, "PREPARE");
+      PQclear(r);
+    }
+    std::atomic<std::int64_t> position{raw_position};
+    const double secs = seconds([&] {
+      std::vector<std::thread> threads;
+      for (std::size_t w = 0; w < writers; ++w) {
+        threads.emplace_back([&, w] {
+          const std::string stream = fmt::format("raw-writer-{}-{}-{}", writers, round, w);
+          for (std::size_t i = 0; i < per_writer; ++i) {
+            raw_insert(*connections[w],
+                       RawRow{++position, &work[w][i], stream, static_cast<std::int64_t>(i) + 1});
+          }
+        });
+      }
+      for (auto& t : threads) t.join();
+    });
+    raw_position = position.load();
+    return per_second(writers * per_writer, secs);
+  };
   std::vector<double> one_writer;
   std::vector<double> four_writers;
+  std::vector<double> raw_one;
+  std::vector<double> raw_four;
   for (int round = 0; round < rounds; ++round) {
     one_writer.push_back(writers_rate(1, static_cast<std::size_t>(round)));
     four_writers.push_back(writers_rate(4, static_cast<std::size_t>(round)));
+    raw_one.push_back(raw_writers_rate(1, static_cast<std::size_t>(round)));
+    raw_four.push_back(raw_writers_rate(4, static_cast<std::size_t>(round)));
   }
   context.report(rate_vs_baseline("eventstore/postgres/append/4_writers", median(four_writers),
                                   "events/s", "1 writer, same store", median(one_writer), 1.5));
+  Figure raw_scaling;
+  raw_scaling.name = "eventstore/postgres/append/4_writers/raw_libpq";
+  raw_scaling.value = median(raw_four);
+  raw_scaling.unit = "events/s";
+  raw_scaling.baseline = Baseline{"raw libpq, 1 thread", median(raw_one)};
+  raw_scaling.ratio = median(raw_one) > 0 ? median(raw_four) / median(raw_one) : 0;
+  raw_scaling.target = "context (no target)";
+  context.report(std::move(raw_scaling));
 
-  // Reading $all forward: everything appended above.
-  std::size_t our_events = 0;
-  std::size_t our_bytes = 0;
-  std::vector<double> our_read;
-  std::vector<double> raw_read;
+  // Reading $all forward: everything appended above. Both tables are vacuumed
+  // and analyzed first, so autovacuum does not run (and use CPU) meanwhile.
+  raw.exec("VACUUM (ANALYZE) " + raw_table + ", " + repo::quote_identifier(schema) + ".events");
+  std::size_t checksum = 0;
+  Rates our_read;
+  Rates raw_read;
   for (int round = 0; round < rounds; ++round) {
-    our_events = 0;
-    our_read.push_back(0);
+    std::size_t our_events = 0;
+    const double our_cpu_before = meter.available() ? meter.now() : 0;
     const double our_secs = seconds([&] {
       for (const es::RecordedEvent& e : store.all_forward(0, 1000)) {
         ++our_events;
-        our_bytes += e.data.size();
+        checksum += e.data.size();
       }
     });
-    our_read.back() = per_second(our_events, our_secs);
+    our_read.add(our_events, our_secs, meter.available() ? meter.now() - our_cpu_before : 0);
     std::size_t raw_events = 0;
+    const double raw_cpu_before = meter.available() ? meter.now() : 0;
     const double raw_secs = seconds([&] {
       const std::string sql =
           "SELECT position, event_id, stream_id, stream_version, type, data, metadata, "
@@ -570,7 +720,7 @@ GAMEBOT_BENCHMARK("eventstore/postgres", context) {
         RawConnection::check(r, "SELECT");
         const int rows = PQntuples(r);
         for (int i = 0; i < rows; ++i) {
-          for (int c = 0; c < 10; ++c) our_bytes += static_cast<std::size_t>(PQgetlength(r, i, c));
+          for (int c = 0; c < 10; ++c) checksum += static_cast<std::size_t>(PQgetlength(r, i, c));
         }
         if (rows > 0) {
           std::uint64_t last = 0;
@@ -582,13 +732,21 @@ GAMEBOT_BENCHMARK("eventstore/postgres", context) {
         if (rows < 1000) break;
       }
     });
-    raw_read.push_back(per_second(raw_events, raw_secs));
+    raw_read.add(raw_events, raw_secs, meter.available() ? meter.now() - raw_cpu_before : 0);
   }
-  if (our_bytes == 0) fail("nothing read");
-  Figure read = at_least("eventstore/postgres/read/all_forward", median(our_read), "events/s",
-                         500'000, Baseline{"raw libpq SELECT pages of 1,000", median(raw_read)});
+  if (checksum == 0) fail("nothing read");
+  Figure read =
+      at_least("eventstore/postgres/read/all_forward", median(our_read.wall), "events/s", 500'000,
+               Baseline{"raw libpq SELECT pages of 1,000", median(raw_read.wall)});
   read.ratio = read.baseline->value > 0 ? read.value / read.baseline->value : 0;
   context.report(std::move(read));
+  if (meter.available()) {
+    Figure read_cpu =
+        at_least("eventstore/postgres/read/all_forward/cpu", median(our_read.cpu), "events/cpu-s",
+                 500'000, Baseline{"raw libpq SELECT pages of 1,000 (CPU)", median(raw_read.cpu)});
+    read_cpu.ratio = read_cpu.baseline->value > 0 ? read_cpu.value / read_cpu.baseline->value : 0;
+    context.report(std::move(read_cpu));
+  }
 }
 
 }  // namespace

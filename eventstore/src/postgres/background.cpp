@@ -47,7 +47,9 @@ bool Background::wait_started(std::chrono::milliseconds timeout) {
 }
 
 void Background::request_notify() noexcept {
-  if (!notify_requested_.exchange(true)) wake();
+  // While the thread lingers after a NOTIFY it wakes by itself at the end of
+  // the window; only a request that finds it idle needs to wake it.
+  if (!notify_requested_.exchange(true) && !lingering_.load()) wake();
 }
 
 void Background::wake() noexcept {
@@ -58,6 +60,7 @@ void Background::wake() noexcept {
 void Background::drop_connection() noexcept {
   connection_.reset();
   backend_pid_.store(0);
+  lingering_.store(false);  // requests must wake the reconnect loop
 }
 
 bool Background::connect() noexcept {
@@ -147,7 +150,7 @@ void Background::run() noexcept {
     }
 
     auto wake_at = next_record;
-    if (notify_requested_.load()) wake_at = std::min(wake_at, next_notify);
+    if (notify_requested_.load() || lingering_.load()) wake_at = std::min(wake_at, next_notify);
     if (!settings_.listen) {
       if (std::chrono::steady_clock::now() >= next_poll) {
         try {
@@ -189,13 +192,19 @@ void Background::run() noexcept {
     if (fds[1].revents != 0) {
       if (PQconsumeInput(conn) == 0 || PQstatus(conn) == CONNECTION_BAD) lost = true;
     }
-    if (!lost && std::chrono::steady_clock::now() >= next_notify &&
-        notify_requested_.exchange(false)) {
-      if (send_notify()) {
-        next_notify = std::chrono::steady_clock::now() + settings_.notify_interval;
+    if (!lost && std::chrono::steady_clock::now() >= next_notify) {
+      if (notify_requested_.exchange(false)) {
+        if (send_notify()) {
+          next_notify = std::chrono::steady_clock::now() + settings_.notify_interval;
+          lingering_.store(true);
+        } else {
+          notify_requested_.store(true);  // send it after reconnecting
+          lost = true;
+        }
       } else {
-        notify_requested_.store(true);  // send it after reconnecting
-        lost = true;
+        // The window passed quietly. A request that came while we lingered
+        // did not wake us; the next turn sees it (its deadline is past).
+        lingering_.store(false);
       }
     }
     if (!lost && drain_notifications()) hooks_.changed();

@@ -82,6 +82,7 @@ class Background {
   int wake_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<bool> notify_requested_{false};
+  std::atomic<bool> lingering_{false};  // within notify_interval after a NOTIFY
   std::atomic<int> backend_pid_{0};
   std::atomic<std::uint64_t> connections_{0};
   std::unique_ptr<repo::Connection> connection_;  // used by the thread only
