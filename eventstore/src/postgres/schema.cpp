@@ -151,9 +151,10 @@ CREATE TABLE {s}.subscriptions (
 )sql";
 
 // append_events: the whole append in one statement. Order matters:
-// 1. duplicate ids already committed (and inside the batch) are found before
-//    anything is written; 2. the stream row is locked and bumped only if the
-//    expectation holds (a failed expectation writes nothing); 3. the
+// 1+2. the stream row is locked and bumped only if the expectation holds and
+//    no id of the batch is taken already or repeated in it (one UPDATE in the
+//    common case; otherwise the checks run one by one to tell which outcome
+//    it is, and a failed one writes nothing); 3. the
 //    transaction is marked in flight (W1 in watermark.hpp); 4. under the
 //    reservation lock (session level, taken and released inside a block whose
 //    handler releases it on any error or cancel, so it never leaks), its xid
@@ -181,54 +182,69 @@ DECLARE
 BEGIN
   first_position := 0;
   IF n > 0 THEN
-    SELECT e.event_id INTO dup FROM {s}.events e WHERE e.event_id = ANY (p_ids) LIMIT 1;
-    IF dup IS NULL AND n > 1 THEN
-      SELECT i INTO dup FROM unnest(p_ids) i GROUP BY i HAVING count(*) > 1 LIMIT 1;
-    END IF;
+    -- The common case in one statement: an existing live stream, the
+    -- expectation holds, no id is taken or repeated.
+    UPDATE {s}.streams s SET version = s.version + n
+     WHERE s.stream_id = p_stream AND s.deleted_at IS NULL
+       AND (p_kind = 0 OR p_kind = 2 OR (p_kind = 3 AND s.version = p_expected))
+       AND NOT EXISTS (SELECT 1 FROM {s}.events e WHERE e.event_id = ANY (p_ids))
+       AND (n = 1 OR (SELECT count(DISTINCT i) FROM unnest(p_ids) i) = n)
+    RETURNING s.version - n INTO cur;
   END IF;
-  LOOP
-    IF n > 0 AND dup IS NULL THEN
-      UPDATE {s}.streams s SET version = s.version + n
-       WHERE s.stream_id = p_stream AND s.deleted_at IS NULL
-         AND (p_kind = 0 OR p_kind = 2 OR (p_kind = 3 AND s.version = p_expected))
-      RETURNING s.version - n INTO cur;
-      EXIT WHEN FOUND;
+  IF n = 0 OR NOT FOUND THEN
+    IF n > 0 THEN
+      SELECT e.event_id INTO dup FROM {s}.events e WHERE e.event_id = ANY (p_ids) LIMIT 1;
+      IF dup IS NULL AND n > 1 THEN
+        SELECT i INTO dup FROM unnest(p_ids) i GROUP BY i HAVING count(*) > 1 LIMIT 1;
+      END IF;
     END IF;
-    SELECT s.version, s.deleted_at INTO cur, deleted FROM {s}.streams s
-     WHERE s.stream_id = p_stream;
-    IF FOUND THEN
-      status := CASE WHEN deleted IS NOT NULL THEN 4
-                     WHEN p_kind = 1 THEN 2
-                     WHEN p_kind = 3 AND p_expected <> cur THEN 1
+    LOOP
+      IF n > 0 AND dup IS NULL THEN
+        UPDATE {s}.streams s SET version = s.version + n
+         WHERE s.stream_id = p_stream AND s.deleted_at IS NULL
+           AND (p_kind = 0 OR p_kind = 2 OR (p_kind = 3 AND s.version = p_expected))
+        RETURNING s.version - n INTO cur;
+        EXIT WHEN FOUND;
+      END IF;
+      SELECT s.version, s.deleted_at INTO cur, deleted FROM {s}.streams s
+       WHERE s.stream_id = p_stream;
+      IF FOUND THEN
+        status := CASE WHEN deleted IS NOT NULL THEN 4
+                       WHEN p_kind = 1 THEN 2
+                       WHEN p_kind = 3 AND p_expected <> cur THEN 1
+                       WHEN dup IS NOT NULL THEN 5
+                       ELSE 0 END;
+        IF status = 0 AND n > 0 THEN
+          CONTINUE;  -- the stream changed between the UPDATE and the SELECT: again
+        END IF;
+        version := cur;
+        event_id := dup;
+        RETURN;
+      END IF;
+      status := CASE WHEN p_kind = 2 THEN 3
+                     WHEN p_kind = 3 AND p_expected <> 0 THEN 1
                      WHEN dup IS NOT NULL THEN 5
                      ELSE 0 END;
-      IF status = 0 AND n > 0 THEN
-        CONTINUE;  -- the stream changed between the UPDATE and the SELECT: again
+      IF status <> 0 OR n = 0 THEN
+        version := 0;
+        event_id := dup;
+        RETURN;
       END IF;
-      version := cur;
-      event_id := dup;
-      RETURN;
-    END IF;
-    status := CASE WHEN p_kind = 2 THEN 3
-                   WHEN p_kind = 3 AND p_expected <> 0 THEN 1
-                   WHEN dup IS NOT NULL THEN 5
-                   ELSE 0 END;
-    IF status <> 0 OR n = 0 THEN
-      version := 0;
-      event_id := dup;
-      RETURN;
-    END IF;
-    INSERT INTO {s}.streams (stream_id, version) VALUES (p_stream, n)
-      ON CONFLICT (stream_id) DO NOTHING;
-    cur := 0;
-    EXIT WHEN FOUND;
-  END LOOP;
+      INSERT INTO {s}.streams (stream_id, version) VALUES (p_stream, n)
+        ON CONFLICT (stream_id) DO NOTHING;
+      cur := 0;
+      EXIT WHEN FOUND;
+    END LOOP;
+  END IF;
   status := 0;
   version := cur + n;
   me := pg_current_xact_id()::text::bigint;
   done := pg_advisory_xact_lock_shared({ns}::bigint << 32 | (me & 4294967295))::text;
   BEGIN
     done := pg_advisory_lock({ns}::bigint << 32)::text;
+    -- Exactly the xid (no headroom): watermark_log entries bound only the
+    -- writers above the value they logged, so a higher value would leave new
+    -- readers unable to bound the next writers.
     IF me > coalesce(pg_sequence_last_value('{s}.writer_xids'::regclass), 0) THEN
       done := setval('{s}.writer_xids'::regclass, me)::text;
     END IF;
