@@ -166,12 +166,15 @@ CREATE TABLE {s}.subscriptions (
 //    that in a subtransaction, so the caller's transaction survives.
 // Function calls are assignments (plpgsql's fast path for simple expressions)
 // rather than PERFORM/SELECT statements, which would each start an executor.
+// Every function runs with enable_seqscan off: PL/pgSQL keeps the plans it
+// made on its first calls, typically while the tables were small and not yet
+// analyzed, and a sequential scan chosen then makes every later append O(n).
 constexpr std::string_view kAppendFunction = R"sql(
 CREATE FUNCTION {s}.append_events(p_stream text, p_kind int, p_expected bigint,
     p_ids uuid[], p_types text[], p_data bytea[], p_metadata bytea[], p_causation uuid[],
     p_correlation uuid[], p_created timestamptz[], p_json boolean, p_notify boolean,
     OUT status int, OUT version bigint, OUT first_position bigint, OUT event_id uuid)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
 DECLARE
   n int := coalesce(cardinality(p_ids), 0);
   cur bigint;
@@ -280,7 +283,7 @@ CREATE FUNCTION {s}.append_events_guarded(p_stream text, p_kind int, p_expected 
     p_ids uuid[], p_types text[], p_data bytea[], p_metadata bytea[], p_causation uuid[],
     p_correlation uuid[], p_created timestamptz[], p_json boolean, p_notify boolean,
     OUT status int, OUT version bigint, OUT first_position bigint, OUT event_id uuid)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
 DECLARE
   violated text;
 BEGIN
@@ -314,7 +317,7 @@ $fn$;
 constexpr std::string_view kLinkFunction = R"sql(
 CREATE FUNCTION {s}.link_events(p_stream text, p_kind int, p_expected bigint, p_ids uuid[],
     p_notify boolean, OUT status int, OUT version bigint, OUT event_id uuid)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
 DECLARE
   n int := coalesce(cardinality(p_ids), 0);
   cur bigint;
@@ -378,7 +381,7 @@ $fn$;
 constexpr std::string_view kDeleteFunction = R"sql(
 CREATE FUNCTION {s}.delete_stream(p_stream text, p_kind int, p_expected bigint, p_hard boolean,
     p_notify boolean, OUT status int, OUT version bigint)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
 DECLARE
   deleted timestamptz;
 BEGIN
@@ -422,7 +425,7 @@ $fn$;
 // if none). Only READ COMMITTED gives each statement a fresh snapshot.
 constexpr std::string_view kProbeFunction = R"sql(
 CREATE FUNCTION {s}.probe_watermark(OUT last_reserved bigint, OUT writers text)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
 DECLARE
   published bigint;
   snap pg_snapshot;
@@ -472,7 +475,7 @@ $fn$;
 // xid can still matter; older ones are pruned.
 constexpr std::string_view kRecordFunction = R"sql(
 CREATE FUNCTION {s}.record_watermark() RETURNS void
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
 DECLARE
   reserved bigint;
   published bigint;
