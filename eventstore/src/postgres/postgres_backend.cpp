@@ -484,8 +484,10 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
 }
 
 PostgresBackend::Impl::~Impl() {
-  background.reset();
+  // First, so a lease released meanwhile (its callback uses `background`) has
+  // finished before the thread goes.
   leases->set_on_release(nullptr);
+  background.reset();
 }
 
 void PostgresBackend::Impl::written(bool in_transaction) noexcept {

@@ -12,8 +12,9 @@
 // * Every operation runs on Repo::acquire()'s connection. Outside a
 //   transaction a write is ONE statement (a server-side function taking the
 //   batch as arrays: one round trip however large the batch). Inside a
-//   caller's transaction (or a sandbox) it runs in a savepoint, so an expected
-//   outcome (a duplicate id found by a racing writer) never aborts the caller.
+//   caller's transaction (or a sandbox) the function runs the append in a
+//   subtransaction, so an expected outcome (a duplicate id that a racing
+//   writer committed first) never aborts the caller's transaction.
 // * Stream versions: the append locks the stream's row (UPDATE ... version =
 //   version + n), so writers of one stream serialize and an expected-version
 //   race is a wrong_expected_version result; writers of different streams do
@@ -26,12 +27,14 @@
 //   positions are taken (expected version, a duplicate id already committed)
 //   leave no hole.
 // * No-skip rule, by a transaction-id watermark instead of a global lock (see
-//   DESIGN in README and src/postgres/watermark.hpp for the proof): an append
-//   marks its transaction (a shared advisory lock keyed by its xid) before it
-//   takes positions. A reader probes (last position taken L; then a snapshot;
-//   then which in-progress xids carry the mark) and exposes `$all` only up to
-//   the lowest position a marked in-flight writer may hold, which it bounds
-//   from its previous probes. Readers never block writers; writers never wait
+//   eventstore/README.md and src/postgres/watermark.hpp for the proof): an
+//   append marks its transaction (a shared advisory lock keyed by its xid) and
+//   publishes its xid before it takes positions. A reader probes (last
+//   position taken L; the highest published xid; then a snapshot; then which
+//   in-progress xids carry the mark) and exposes `$all` only up to the lowest
+//   position a marked in-flight writer may hold, which it bounds from its
+//   previous probes or from bounds that every backend logs in the schema.
+//   Readers never block writers; writers never wait
 //   for each other's commit, so concurrent writers scale and commits can be
 //   grouped. `$all` reads and head_position() need READ COMMITTED (a caller's
 //   REPEATABLE READ / SERIALIZABLE transaction gets gamebot::Error
