@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "gamebot/bench/bench.hpp"
+#include "gamebot/bench/private_postgres.hpp"
 #include "gamebot/core/uuid.hpp"
 #include "gamebot/repo/repo.hpp"
 
@@ -241,53 +242,6 @@ GAMEBOT_BENCHMARK("repo/sqlite", context) {
 
 // ---------------------------------------------------------------------------------------------
 
-// A private PostgreSQL server from scripts/pg-test-server, started by fork/exec (no shell) and
-// stopped by the destructor.
-class PrivatePostgres {
- public:
-  PrivatePostgres() {
-    script_ =
-        (std::filesystem::path(__FILE__).parent_path().parent_path() / "scripts" / "pg-test-server")
-            .string();
-    dir_ = (std::filesystem::temp_directory_path() /
-            ("gamebot-bench-pg-" + std::to_string(::getpid())))
-               .string();
-    run("start");
-    started_ = true;
-  }
-  ~PrivatePostgres() {
-    if (started_) {
-      try {
-        run("stop");
-      } catch (const std::exception& e) {
-        fmt::print(stderr, "stopping the benchmark PostgreSQL server failed: {}\n", e.what());
-      }
-    }
-  }
-  std::string url() const { return "postgresql://postgres@/postgres?host=" + dir_; }
-
- private:
-  void run(const char* action) {
-    pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-      // Keep the script's chatter off the benchmark table.
-      std::freopen("/dev/null", "w", stdout);
-      ::execl(script_.c_str(), script_.c_str(), action, dir_.c_str(), static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      throw std::runtime_error(
-          fmt::format("{} {} {} failed (status {})", script_, action, dir_, status));
-    }
-  }
-  std::string script_;
-  std::string dir_;
-  bool started_ = false;
-};
-
 GAMEBOT_BENCHMARK("repo/postgres", context) {
   int rounds = context.size(7, 3);
   std::size_t inserts = context.size<std::size_t>(4000, 400);
@@ -295,14 +249,8 @@ GAMEBOT_BENCHMARK("repo/postgres", context) {
   std::size_t checkouts = context.size<std::size_t>(200000, 20000);
   std::size_t sandboxes = context.size<std::size_t>(2000, 200);
 
-  std::unique_ptr<PrivatePostgres> server;
-  std::string url_text;
-  if (const char* env = std::getenv("GAMEBOT_BENCH_PG_URL"); env != nullptr && *env != '\0') {
-    url_text = env;
-  } else {
-    server = std::make_unique<PrivatePostgres>();
-    url_text = server->url();
-  }
+  // GAMEBOT_BENCH_PG_URL, else the run's private server (shared with the other benchmarks).
+  const std::string url_text = bench_postgres_url();
   auto url = DatabaseUrl::parse(url_text);
   std::string table_schema = "gamebot_bench_" + std::to_string(::getpid());
   RepoOptions options;

@@ -124,6 +124,7 @@ std::unique_ptr<Pool::Slot> Pool::open_slot() {
   slot->connection = connect(url_, options_.connect);
   slot->created = std::chrono::steady_clock::now();
   slot->last_used = slot->created;
+  slot->last_liveness_check = slot->created;
   return slot;
 }
 
@@ -157,7 +158,11 @@ bool Pool::usable(Slot& slot, std::chrono::steady_clock::time_point now, bool& e
     return false;
   }
   Connection& c = *slot.connection;
-  if (c.broken() || !c.is_alive()) return false;
+  if (c.broken()) return false;
+  if (now - slot.last_liveness_check >= options_.liveness_check_interval) {
+    if (!c.is_alive()) return false;
+    slot.last_liveness_check = now;
+  }
   if (now - slot.last_used > options_.validate_after_idle) {
     try {
       c.ping();

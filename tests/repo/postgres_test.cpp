@@ -96,6 +96,36 @@ TEST_CASE("a pooled connection killed by the server is replaced, not handed out"
   CHECK(pool->stats().replaced == 1);
 }
 
+TEST_CASE("within the liveness check interval a killed connection fails its first statement",
+          "[repo][postgres][pool]") {
+  TestDatabase db;
+  auto pool = Pool::create(db.url(), PoolOptions{.max_size = 1, .liveness_check_interval = 1h});
+  int pid = 0;
+  {
+    PooledConnection c = pool->checkout("first");
+    pid = as_postgres(*c).backend_pid();
+    terminate_backend(pid);
+    pollfd fd{PQsocket(as_postgres(*c).native_handle()), POLLIN | POLLRDHUP, 0};
+    REQUIRE(::poll(&fd, 1, 5000) == 1);
+  }
+  {
+    // The trade-off the interval buys: no socket check, so the dead connection is handed out...
+    PooledConnection c = pool->checkout("second");
+    CHECK(as_postgres(*c).backend_pid() == pid);
+    try {
+      c->query("SELECT 1");
+      FAIL("no exception");
+    } catch (const DatabaseError& e) {
+      CHECK(e.fault() == FaultClass::connectivity);
+    }
+  }
+  // ...and discarded at return, never handed out again.
+  PooledConnection c = pool->checkout("third");
+  CHECK(as_postgres(*c).backend_pid() != pid);
+  CHECK(c->query_value<int>("SELECT 1") == 1);
+  CHECK(pool->stats().replaced == 1);
+}
+
 TEST_CASE("a connection killed while checked out fails as connectivity and is discarded",
           "[repo][postgres][pool]") {
   TestDatabase db;

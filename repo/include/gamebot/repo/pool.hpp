@@ -24,6 +24,9 @@ struct PoolOptions {
   std::size_t max_size = 10;                            // hard upper bound of open connections
   std::chrono::milliseconds checkout_timeout{5000};     // wait this long for a free connection
   std::chrono::milliseconds validate_after_idle{5000};  // ping idle-longer connections at checkout
+  // Trust a connection's last socket liveness check for this long (HikariCP's "alive bypass
+  // window"): back-to-back checkouts then cost no system call. 0 = check at every checkout.
+  std::chrono::microseconds liveness_check_interval{1000};
   std::chrono::milliseconds max_lifetime{std::chrono::minutes(30)};  // retire older; 0 = never
   ConnectOptions connect{};  // driver settings for new connections
 };
@@ -89,6 +92,7 @@ struct PoolSlot {
   std::unique_ptr<Connection> connection;
   std::chrono::steady_clock::time_point created;
   std::chrono::steady_clock::time_point last_used;
+  std::chrono::steady_clock::time_point last_liveness_check;
   CheckoutInfo owner;
 };
 
@@ -125,10 +129,12 @@ class PooledConnection {
 // always owned by a shared_ptr so that handles can outlive it safely).
 //
 // Checkout hands out an idle connection after cheap checks (max lifetime; driver liveness, e.g.
-// a socket the server closed after pg_terminate_backend; a ping if idle longer than
-// validate_after_idle); dead ones are discarded and replaced, never handed out. When none is idle
-// and the pool is below max_size a new one is opened; otherwise the caller waits up to the
-// checkout timeout and then gets PoolExhaustedError naming every holder.
+// a socket the server closed after pg_terminate_backend, unless checked within
+// liveness_check_interval; a ping if idle longer than validate_after_idle); dead ones are
+// discarded and replaced, never handed out. A connection killed within liveness_check_interval
+// of its last check is caught by its first statement instead (connectivity error, discarded at
+// return). When none is idle and the pool is below max_size a new one is opened; otherwise the
+// caller waits up to the checkout timeout and then gets PoolExhaustedError naming every holder.
 class Pool : public std::enable_shared_from_this<Pool> {
  public:
   // Opens min_size connections now (throws DatabaseError if that fails) and validates the
