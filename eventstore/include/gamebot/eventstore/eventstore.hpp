@@ -13,3 +13,4 @@
 #include "gamebot/eventstore/typed_event_store.hpp"
 #include "gamebot/eventstore/types.hpp"
 #include "gamebot/eventstore/validation.hpp"
+#include "gamebot/eventstore/verify.hpp"
