@@ -1,0 +1,256 @@
+#include "cli.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "gamebot/eventstore/memory_backend.hpp"
+#include "gamebot/eventstore/postgres_backend.hpp"
+#include "gamebot/eventstore/sqlite_backend.hpp"
+#include "gamebot/repo/database_url.hpp"
+
+namespace gamebot::tools {
+
+std::string_view exit_code_help() noexcept {
+  return "Exit codes: 0 ok; 1 failure (integrity violations, version conflicts, bad input);\n"
+         "2 usage or configuration error; 3 infrastructure fault (connectivity, authentication,\n"
+         "timeout, pool_exhausted). Errors are one line: gamebot-store: <fault class>: "
+         "<message>.\n";
+}
+
+int exit_code_for(FaultClass fault) noexcept {
+  switch (fault) {
+    case FaultClass::configuration:
+      return kExitUsage;
+    case FaultClass::connectivity:
+    case FaultClass::authentication:
+    case FaultClass::timeout:
+    case FaultClass::pool_exhausted:
+      return kExitInfrastructure;
+    default:
+      return kExitFailure;
+  }
+}
+
+std::optional<std::string> Args::value(std::string_view name) const {
+  auto it = values.find(name);
+  if (it == values.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::int64_t> Args::integer(std::string_view name, std::int64_t min,
+                                          std::int64_t max) const {
+  auto text = value(name);
+  if (!text) return std::nullopt;
+  std::int64_t number = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), number);
+  if (ec != std::errc() || end != text->data() + text->size() || number < min || number > max) {
+    throw UsageError(
+        fmt::format("--{} needs an integer from {} to {}, not '{}'", name, min, max, *text));
+  }
+  return number;
+}
+
+namespace {
+
+const OptionSpec* find_option(const CommandSpec& spec, std::string_view name) {
+  for (const OptionSpec& option : spec.options)
+    if (option.name == name) return &option;
+  return nullptr;
+}
+
+std::size_t required_positionals(const CommandSpec& spec) {
+  std::size_t count = 0;
+  for (const std::string& p : spec.positionals)
+    if (!p.starts_with('[')) ++count;
+  return count;
+}
+
+}  // namespace
+
+Args parse_args(const CommandSpec& spec, std::span<const std::string> arguments) {
+  Args args;
+  bool options_done = false;
+  for (std::size_t i = 0; i < arguments.size(); ++i) {
+    const std::string& arg = arguments[i];
+    if (options_done || arg == "-" || !arg.starts_with('-')) {
+      args.positionals.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    if (arg == "--help" || arg == "-h") {
+      args.help = true;
+      continue;
+    }
+    if (!arg.starts_with("--")) {
+      throw UsageError(fmt::format("{}: unknown option '{}' (see gamebot-store {} --help)",
+                                   spec.name, arg, spec.name));
+    }
+    std::string name = arg.substr(2);
+    std::optional<std::string> inline_value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      inline_value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    const OptionSpec* option = find_option(spec, name);
+    if (option == nullptr) {
+      throw UsageError(fmt::format("{}: unknown option '--{}' (see gamebot-store {} --help)",
+                                   spec.name, name, spec.name));
+    }
+    if (option->value_name.empty()) {
+      if (inline_value) throw UsageError(fmt::format("{}: --{} takes no value", spec.name, name));
+      args.values[name] = "true";
+    } else if (inline_value) {
+      args.values[name] = *inline_value;
+    } else if (i + 1 < arguments.size()) {
+      args.values[name] = arguments[++i];
+    } else {
+      throw UsageError(
+          fmt::format("{}: --{} needs a value ({})", spec.name, name, option->value_name));
+    }
+  }
+  if (args.help) return args;
+  if (args.positionals.size() < required_positionals(spec)) {
+    throw UsageError(fmt::format("{}: missing {} (see gamebot-store {} --help)", spec.name,
+                                 spec.positionals[args.positionals.size()], spec.name));
+  }
+  if (args.positionals.size() > spec.positionals.size()) {
+    throw UsageError(fmt::format("{}: unexpected argument '{}' (see gamebot-store {} --help)",
+                                 spec.name, args.positionals[spec.positionals.size()], spec.name));
+  }
+  return args;
+}
+
+std::string help_text(const CommandSpec& spec) {
+  std::string text = fmt::format("Usage: gamebot-store {}", spec.name);
+  if (!spec.options.empty()) text += " [options]";
+  for (const std::string& p : spec.positionals) text += " " + p;
+  text += "\n\n" + spec.summary + "\n";
+  if (!spec.details.empty()) text += "\n" + spec.details;
+  if (!spec.details.empty() && !spec.details.ends_with('\n')) text += "\n";
+  text += "\nOptions:\n";
+  for (const OptionSpec& option : spec.options) {
+    std::string left = "--" + option.name;
+    if (!option.value_name.empty()) left += " " + option.value_name;
+    text += fmt::format("  {:<26} {}\n", left, option.help);
+  }
+  text += fmt::format("  {:<26} {}\n", "--help", "show this help and exit");
+  text +=
+      "\nStore URLs: sqlite:PATH, sqlite::memory:, memory:, postgresql://user@host:port/db"
+      "[?schema=NAME]\n\n";
+  text += exit_code_help();
+  return text;
+}
+
+namespace {
+std::vector<std::string>& secrets() {
+  static std::vector<std::string> list;
+  return list;
+}
+}  // namespace
+
+void remember_secret_of(std::string_view url) {
+  if (!url.starts_with("postgres")) return;
+  try {
+    repo::DatabaseUrl parsed = repo::DatabaseUrl::parse(url);
+    if (parsed.has_password() && !parsed.password().empty()) secrets().push_back(parsed.password());
+  } catch (const std::exception&) {
+    // A URL that does not parse is reported by whoever opens it (redacted there).
+  }
+}
+
+std::string scrub(std::string text) {
+  for (const std::string& secret : secrets()) {
+    for (std::size_t at = text.find(secret); at != std::string::npos;
+         at = text.find(secret, at + 3)) {
+      text.replace(at, secret.size(), "***");
+    }
+  }
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  return text;
+}
+
+void print_error(FaultClass fault, std::string_view message) {
+  std::fflush(stdout);
+  std::string line =
+      scrub(fmt::format("gamebot-store: {}: {}", gamebot::to_string(fault), message));
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+void print_line(std::string_view line) {
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+}
+
+eventstore::ExpectedVersion parse_expected_version(std::string_view text) {
+  if (text == "any") return eventstore::ExpectedVersion::any();
+  if (text == "no_stream" || text == "no-stream") return eventstore::ExpectedVersion::no_stream();
+  if (text == "stream_exists" || text == "stream-exists")
+    return eventstore::ExpectedVersion::stream_exists();
+  std::int64_t number = -1;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc() || end != text.data() + text.size() || number < 0) {
+    throw UsageError(fmt::format(
+        "--expected-version must be any, no_stream, stream_exists or a version >= 0, not '{}'",
+        text));
+  }
+  return eventstore::ExpectedVersion::exact(number);
+}
+
+eventstore::EventStore open_store(const std::string& url, bool migrate, bool allow_hard_delete) {
+  remember_secret_of(url);
+  eventstore::StoreOptions store_options;
+  store_options.allow_hard_delete = allow_hard_delete;
+  if (url.starts_with("sqlite:")) {
+    repo::DatabaseUrl parsed = repo::DatabaseUrl::parse(url);
+    if (!migrate && !parsed.sqlite_in_memory() && !std::filesystem::exists(parsed.sqlite_path())) {
+      throw Error(FaultClass::schema,
+                  fmt::format("no store at {} (create it with: gamebot-store init {})",
+                              parsed.sqlite_path(), url));
+    }
+    eventstore::SqliteBackendOptions options;
+    options.migrate = migrate;
+    options.watch_interval = std::chrono::milliseconds(20);
+    return eventstore::EventStore(eventstore::SqliteBackend::open(url, options), store_options);
+  }
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    eventstore::PostgresBackendOptions options;
+    options.migrate = migrate;
+    return eventstore::EventStore(eventstore::PostgresBackend::open(url, options), store_options);
+  }
+  if (url == "memory:" || url == "memory://") {
+    return eventstore::EventStore(std::make_shared<eventstore::MemoryBackend>(), store_options);
+  }
+  // Unknown schemes: the registry's message lists what is accepted.
+  return eventstore::open(url, store_options);
+}
+
+Progress::Progress(std::string what) : what_(std::move(what)), enabled_(::isatty(2) == 1) {}
+
+Progress::~Progress() {
+  if (enabled_ && last_ms_ >= 0)
+    std::fprintf(stderr, "\r%s: %llu done\n", what_.c_str(),
+                 static_cast<unsigned long long>(done_));
+}
+
+void Progress::update(std::uint64_t done) {
+  done_ = done;
+  if (!enabled_) return;
+  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count();
+  if (last_ms_ >= 0 && now_ms - last_ms_ < 200) return;
+  last_ms_ = now_ms;
+  std::fprintf(stderr, "\r%s: %llu", what_.c_str(), static_cast<unsigned long long>(done));
+  std::fflush(stderr);
+}
+
+}  // namespace gamebot::tools

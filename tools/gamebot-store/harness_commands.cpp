@@ -1,0 +1,350 @@
+// test-dbs list|reap (the harness's test databases and SQLite run directories,
+// by their RunMarker) and report (a harness JSON run report as text).
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "gamebot/harness/run_id.hpp"
+#include "gamebot/harness/run_marker.hpp"
+#include "gamebot/harness/url.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/database_url.hpp"
+#include "gamebot/repo/identifier.hpp"
+
+namespace gamebot::tools {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::system_clock;
+
+// The harness's marker file in a SQLite run directory.
+constexpr std::string_view kMarkerFile = "gamebot-run-marker";
+
+// One database or run directory carrying the test prefix.
+struct TestResource {
+  std::string name;                          // database name or directory path
+  std::optional<harness::RunMarker> marker;  // nullopt: unmarked (never touched)
+  std::string problem;                       // why the marker could not be read
+};
+
+std::string age_text(std::chrono::seconds age) {
+  const auto s = age.count();
+  if (s < 0) return "future";
+  if (s < 120) return fmt::format("{}s", s);
+  if (s < 7200) return fmt::format("{}m", s / 60);
+  if (s < 172800) return fmt::format("{}h", s / 3600);
+  return fmt::format("{}d", s / 86400);
+}
+
+class Resources {
+ public:
+  explicit Resources(const std::string& url) : url_(url) {
+    remember_secret_of(url);
+    if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+      connection_ = repo::connect(repo::DatabaseUrl::parse(url));
+      server_version_ =
+          connection_
+              ->query_value<std::int64_t>("SELECT current_setting('server_version_num')::bigint")
+              .value_or(0);
+    } else if (url.starts_with("sqlite:")) {
+      dir_ = url.substr(std::string_view("sqlite:").size());
+      if (dir_.empty()) throw UsageError("test-dbs: sqlite:DIR needs a directory");
+      std::error_code ec;
+      if (!fs::is_directory(dir_, ec))
+        throw Error(FaultClass::configuration, fmt::format("{} is not a directory", dir_.string()));
+    } else {
+      throw UsageError(fmt::format("test-dbs: '{}' is neither postgresql://... nor sqlite:DIR",
+                                   harness::redact_url(url)));
+    }
+  }
+
+  bool postgres() const noexcept { return connection_ != nullptr; }
+
+  std::vector<TestResource> list() {
+    std::vector<TestResource> found;
+    if (postgres()) {
+      auto rows = connection_->query(
+          "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+          "WHERE datname LIKE 'gamebot\\_test\\_%' ORDER BY datname");
+      while (rows.next()) {
+        TestResource r;
+        r.name = rows.row().get<std::string>(0);
+        read_marker(r, rows.row().get<std::string>(1));
+        found.push_back(std::move(r));
+      }
+      return found;
+    }
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (!name.starts_with(harness::kTestDatabasePrefix) || !entry.is_directory(ec)) continue;
+      TestResource r;
+      r.name = entry.path().string();
+      try {
+        r.marker = harness::read_marker_file(entry.path() / kMarkerFile);
+      } catch (const Error& e) {
+        r.problem = e.message();
+      }
+      found.push_back(std::move(r));
+    }
+    std::sort(found.begin(), found.end(),
+              [](const TestResource& a, const TestResource& b) { return a.name < b.name; });
+    return found;
+  }
+
+  // Removes a resource whose marker is still what was listed. True if removed.
+  bool remove(const TestResource& r) {
+    if (postgres()) {
+      auto comment = connection_->query_value<std::optional<std::string>>(
+          "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+          r.name);
+      if (!comment || !*comment || **comment != r.marker->serialize()) return false;
+      const std::string q = repo::quote_identifier(r.name);
+      connection_->execute("ALTER DATABASE " + q + " ALLOW_CONNECTIONS false");
+      connection_->query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
+          "pg_backend_pid()",
+          r.name);
+      connection_->execute("DROP DATABASE IF EXISTS " + q +
+                           (server_version_ >= 130000 ? " WITH (FORCE)" : ""));
+      return true;
+    }
+    auto marker = harness::read_marker_file(fs::path(r.name) / kMarkerFile);
+    if (!marker || *marker != *r.marker) return false;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(r.name, ec))
+      if (entry.path().filename() != kMarkerFile) fs::remove_all(entry.path(), ec);
+    fs::remove(fs::path(r.name) / kMarkerFile, ec);  // the marker goes last, as the harness does
+    fs::remove(r.name, ec);
+    if (ec)
+      throw Error(FaultClass::provisioning,
+                  fmt::format("cannot remove {}: {}", r.name, ec.message()));
+    return true;
+  }
+
+ private:
+  static void read_marker(TestResource& r, const std::string& comment) {
+    if (comment.empty()) return;
+    try {
+      r.marker = harness::RunMarker::parse(comment);
+    } catch (const Error& e) {
+      r.problem = e.message();
+    }
+  }
+
+  std::string url_;
+  std::unique_ptr<repo::Connection> connection_;
+  std::int64_t server_version_ = 0;
+  fs::path dir_;
+};
+
+std::chrono::seconds grace_of(const Args& args) {
+  return std::chrono::hours(
+      args.integer("grace-hours", 0, 24 * 365).value_or(harness::kDefaultOrphanGrace.count()));
+}
+
+// "orphan", "alive", "template" (never reaped), "unmarked" (never touched).
+std::string state_of(const TestResource& r, std::chrono::seconds grace) {
+  if (!r.marker) return r.problem.empty() ? "unmarked" : "bad-marker";
+  if (r.marker->resource == "template") return "template";
+  return harness::is_orphan(*r.marker, Clock::now(), grace, harness::this_host_name()) ? "orphan"
+                                                                                       : "alive";
+}
+
+int run_list(const Args& args) {
+  Resources resources(args.positionals[0]);
+  const auto grace = grace_of(args);
+  const auto found = resources.list();
+  print_line(fmt::format("{:<48} {:<10} {:<12} {:<24} {:>8} {:>6}", "NAME", "STATE", "RESOURCE",
+                         "OWNER (HOST:PID)", "AGE", "RUN"));
+  for (const TestResource& r : found) {
+    if (!r.marker) {
+      print_line(fmt::format("{:<48} {:<10} {}", r.name, state_of(r, grace), r.problem));
+      continue;
+    }
+    const auto age =
+        std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - r.marker->started_at);
+    print_line(fmt::format("{:<48} {:<10} {:<12} {:<24} {:>8} {}", r.name, state_of(r, grace),
+                           r.marker->resource, fmt::format("{}:{}", r.marker->host, r.marker->pid),
+                           age_text(age), r.marker->run_id));
+  }
+  print_line(fmt::format("{} found", found.size()));
+  return kExitOk;
+}
+
+int run_reap(const Args& args) {
+  Resources resources(args.positionals[0]);
+  const auto grace = grace_of(args);
+  const bool dry_run = args.has("dry-run");
+  Progress progress("reaped");
+  std::uint64_t reaped = 0;
+  std::uint64_t kept = 0;
+  for (const TestResource& r : resources.list()) {
+    if (state_of(r, grace) != "orphan" ||
+        (!resources.postgres() && r.marker->resource != "sqlite-run")) {
+      ++kept;
+      continue;
+    }
+    if (dry_run) {
+      print_line(
+          fmt::format("would reap {} (owner pid {} on {})", r.name, r.marker->pid, r.marker->host));
+      continue;
+    }
+    if (resources.remove(r)) {
+      print_line(
+          fmt::format("reaped {} (owner pid {} on {})", r.name, r.marker->pid, r.marker->host));
+      progress.update(++reaped);
+    }
+  }
+  print_line(fmt::format("{} reaped, {} kept", reaped, kept));
+  return kExitOk;
+}
+
+// ---- report ----
+
+std::string text_of(const rapidjson::Value& object, const char* key) {
+  auto it = object.FindMember(key);
+  if (it == object.MemberEnd() || it->value.IsNull()) return {};
+  if (it->value.IsString()) return std::string(it->value.GetString(), it->value.GetStringLength());
+  if (it->value.IsBool()) return it->value.GetBool() ? "true" : "false";
+  if (it->value.IsInt64()) return std::to_string(it->value.GetInt64());
+  if (it->value.IsNumber()) return fmt::format("{:.1f}", it->value.GetDouble());
+  return {};
+}
+
+double number_of(const rapidjson::Value& object, const char* key) {
+  auto it = object.FindMember(key);
+  return it != object.MemberEnd() && it->value.IsNumber() ? it->value.GetDouble() : 0.0;
+}
+
+const rapidjson::Value* array_of(const rapidjson::Value& object, const char* key) {
+  auto it = object.FindMember(key);
+  return it != object.MemberEnd() && it->value.IsArray() ? &it->value : nullptr;
+}
+
+std::string duration_text(double ms) {
+  return ms >= 1000.0 ? fmt::format("{:.2f} s", ms / 1000.0) : fmt::format("{:.1f} ms", ms);
+}
+
+int run_report(const Args& args) {
+  const std::string& path = args.positionals[0];
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(FaultClass::configuration, fmt::format("cannot read {}", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    throw Error(FaultClass::serialization,
+                fmt::format("{} is not a run report: {}", path,
+                            doc.HasParseError() ? rapidjson::GetParseError_En(doc.GetParseError())
+                                                : "not a JSON object"));
+  }
+  print_line(fmt::format("Run {} on {} (isolation {}), started {}, harness {}",
+                         text_of(doc, "run_id"), text_of(doc, "backend"), text_of(doc, "isolation"),
+                         text_of(doc, "started_at"), text_of(doc, "harness_version")));
+  print_line(fmt::format("Verdict: {}", text_of(doc, "verdict")));
+  if (const auto* phases = array_of(doc, "phases")) {
+    print_line("Phases:");
+    for (const auto& p : phases->GetArray()) {
+      if (!p.IsObject()) continue;
+      const bool ok = text_of(p, "ok") == "true";
+      std::string line =
+          fmt::format("  {:<13} {:<7} {:>10}", text_of(p, "name"), ok ? "ok" : "FAILED",
+                      duration_text(number_of(p, "duration_ms")));
+      if (!ok && !text_of(p, "fault").empty()) line += "  [" + text_of(p, "fault") + "]";
+      if (!text_of(p, "message").empty()) line += "  " + text_of(p, "message");
+      print_line(line);
+    }
+  }
+  auto totals = doc.FindMember("totals");
+  if (totals != doc.MemberEnd() && totals->value.IsObject()) {
+    const auto& t = totals->value;
+    print_line(
+        fmt::format("Tests: {} total, {} passed, {} assertion failures, {} infrastructure failures",
+                    text_of(t, "total"), text_of(t, "passed"), text_of(t, "assertion_failures"),
+                    text_of(t, "infrastructure_failures")));
+  }
+  if (const auto* tests = array_of(doc, "tests")) {
+    bool header = false;
+    for (const auto& t : tests->GetArray()) {
+      if (!t.IsObject() || text_of(t, "outcome") == "passed") continue;
+      if (!header) print_line("Failures:");
+      header = true;
+      std::string line = fmt::format("  [{}] {} ({})", text_of(t, "outcome"), text_of(t, "name"),
+                                     duration_text(number_of(t, "duration_ms")));
+      if (!text_of(t, "fault").empty()) line += " fault " + text_of(t, "fault");
+      if (!text_of(t, "message").empty()) line += ": " + text_of(t, "message");
+      print_line(line);
+    }
+  }
+  if (const auto* slowest = array_of(doc, "slowest"); slowest && !slowest->Empty()) {
+    print_line("Slowest tests:");
+    for (const auto& t : slowest->GetArray()) {
+      if (!t.IsObject()) continue;
+      print_line(fmt::format("  {:>10}  {}", duration_text(number_of(t, "duration_ms")),
+                             text_of(t, "name")));
+    }
+  }
+  auto pool = doc.FindMember("pool");
+  if (pool != doc.MemberEnd() && pool->value.IsObject()) {
+    print_line(fmt::format("Pool: peak {} in use, {} waits, {} timeouts; retries {}",
+                           text_of(pool->value, "peak_in_use"), text_of(pool->value, "waits"),
+                           text_of(pool->value, "timeouts"), text_of(doc, "retries")));
+  }
+  auto faults = doc.FindMember("faults");
+  if (faults != doc.MemberEnd() && faults->value.IsObject() && faults->value.MemberCount() > 0) {
+    std::string line = "Faults:";
+    for (const auto& f : faults->value.GetObject())
+      line += fmt::format(" {} {}", f.name.GetString(), text_of(faults->value, f.name.GetString()));
+    print_line(line);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_harness_commands(std::vector<Command>& commands) {
+  const std::string where =
+      "URL: postgresql://... (the server whose gamebot_test_* databases to inspect; the\n"
+      "marker is each database's COMMENT) or sqlite:DIR (the directory holding the harness's\n"
+      "gamebot_test_* SQLite run directories, e.g. sqlite:/tmp).\n";
+  commands.push_back(
+      {{"test-dbs list",
+        {"URL"},
+        "List the harness's test databases (or SQLite run directories) with owner and age.",
+        where + "STATE: alive (owner running), orphan (owner gone or older than the grace),\n"
+                "template (a schema template, kept), unmarked / bad-marker (never touched).\n",
+        {{"grace-hours", "N", "age at which any marker is an orphan (default 24)"}}},
+       run_list});
+  commands.push_back(
+      {{"test-dbs reap",
+        {"URL"},
+        "Remove the harness's orphaned test databases (or SQLite run directories).",
+        where +
+            "Only resources whose marker says the owner is gone (pid dead on this host, host\n"
+            "rebooted, or older than the grace) are removed; unmarked ones and templates never.\n"
+            "Progress on stderr when it is a terminal.\n",
+        {{"grace-hours", "N", "age at which any marker is an orphan (default 24)"},
+         {"dry-run", "", "print what would be reaped, remove nothing"}}},
+       run_reap});
+  commands.push_back({{"report",
+                       {"FILE"},
+                       "Render a harness JSON run report (--report FILE of a test run) as text.",
+                       "",
+                       {}},
+                      run_report});
+}
+
+}  // namespace gamebot::tools
