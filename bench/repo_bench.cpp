@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -42,6 +43,12 @@ double ns_per_op(std::size_t n, const std::function<void(std::size_t)>& op) {
   return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
              .count() /
          static_cast<double>(n);
+}
+
+double thread_cpu_ns() {
+  timespec now{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) * 1e9 + static_cast<double>(now.tv_nsec);
 }
 
 double median(std::vector<double> v) {
@@ -141,6 +148,14 @@ void report_checkout(Context& context, const std::string& name, Pool& pool, std:
   context.report(
       gamebot::bench::at_most(name, pair.repo_ns / 1000.0, "us", 1.0,
                               Baseline{"mutex-guarded free list pop+push", pair.raw_ns / 1000.0}));
+  // The same per CPU second of this thread: on a loaded machine preemption stretches wall time.
+  std::vector<double> cpu_ns;
+  for (int r = 0; r < rounds; ++r) {
+    const double start = thread_cpu_ns();
+    for (std::size_t i = 0; i < n; ++i) PooledConnection c = pool.checkout();
+    cpu_ns.push_back((thread_cpu_ns() - start) / static_cast<double>(n));
+  }
+  context.report(gamebot::bench::at_most(name + "/cpu", median(cpu_ns) / 1000.0, "us", 1.0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,7 +265,7 @@ GAMEBOT_BENCHMARK("repo/postgres", context) {
   std::size_t sandboxes = context.size<std::size_t>(2000, 200);
 
   // GAMEBOT_BENCH_PG_URL, else the run's private server (shared with the other benchmarks).
-  const std::string url_text = bench_postgres_url();
+  const std::string url_text = gamebot::bench::bench_postgres_url();
   auto url = DatabaseUrl::parse(url_text);
   std::string table_schema = "gamebot_bench_" + std::to_string(::getpid());
   RepoOptions options;

@@ -25,8 +25,9 @@ struct PoolOptions {
   std::chrono::milliseconds checkout_timeout{5000};     // wait this long for a free connection
   std::chrono::milliseconds validate_after_idle{5000};  // ping idle-longer connections at checkout
   // Trust a connection's last socket liveness check for this long (HikariCP's "alive bypass
-  // window"): back-to-back checkouts then cost no system call. 0 = check at every checkout.
-  std::chrono::microseconds liveness_check_interval{1000};
+  // window"; saves one poll(), ~0.3 us, per checkout). 0 = check at every checkout, so a
+  // connection the server killed is never handed out.
+  std::chrono::microseconds liveness_check_interval{0};
   std::chrono::milliseconds max_lifetime{std::chrono::minutes(30)};  // retire older; 0 = never
   ConnectOptions connect{};  // driver settings for new connections
 };
