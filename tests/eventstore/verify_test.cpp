@@ -92,7 +92,7 @@ class LyingBackend final : public Backend {
   std::shared_ptr<Backend> inner_;
 };
 
-// Streams a (3 events), b (2 events, then links to a's 1 and 3), c (soft-
+// Streams a (3 events), b (2 events, links to a's 1 and 3, 1 event), c (soft-
 // deleted), d (hard-deleted, leaving holes), e (1 event).
 void populate(EventStore& store) {
   REQUIRE(store.append("a", 0, {event("A", "1"), event("A", "2"), event("A", "3")}).ok());
@@ -101,6 +101,7 @@ void populate(EventStore& store) {
   REQUIRE(a.events.size() == 3);
   const std::vector<Uuid> ids{a.events[0].event_id, a.events[2].event_id};
   REQUIRE(store.link("b", 2, ids).ok());
+  REQUIRE(store.append("b", 4, event("B", "5")).ok());  // an own event after the links
   REQUIRE(store.append("c", 0, {event("C"), event("C")}).ok());
   REQUIRE(store.delete_stream("c", 2).ok());
   REQUIRE(store.append("d", 0, {event("D"), event("D")}).ok());
@@ -148,11 +149,11 @@ TEST_CASE("verify passes a clean memory store with links, soft and hard deletes"
     IntegrityReport report = verify(store, options);
     INFO(describe_all(report));
     CHECK(report.ok());
-    CHECK(report.events == 8);  // a 3, b 2, c 2, e 1
+    CHECK(report.events == 9);  // a 3, b 3, c 2, e 1
     CHECK(report.streams == 4);
     CHECK(report.deleted_streams == 1);
     CHECK(report.links == 2);
-    CHECK(report.head_position == 10);  // d's two hard-deleted positions are holes
+    CHECK(report.head_position == 11);  // d's two hard-deleted positions are holes
   }
 }
 
@@ -215,7 +216,7 @@ TEST_CASE("verify reports a stream event missing from $all as stream_event_in_al
   IntegrityReport report = verify(s.store);
   INFO(describe_all(report));
   CHECK(report.count(Invariant::stream_event_in_all) == 1);
-  CHECK(report.events == 7);
+  CHECK(report.events == 8);
 }
 
 TEST_CASE("verify reports $all events that no stream holds as all_event_in_stream",
@@ -319,7 +320,7 @@ TEST_CASE("verify passes a clean SQLite file and reports a deleted event row",
     IntegrityReport report = verify(store, small_pages());
     INFO(describe_all(report));
     CHECK(report.ok());
-    CHECK(report.events == 8);
+    CHECK(report.events == 9);
     CHECK(report.links == 2);
   }
   {
@@ -336,7 +337,7 @@ TEST_CASE("verify passes a clean SQLite file and reports a deleted event row",
   IntegrityReport report = verify(store);
   INFO(describe_all(report));
   CHECK(report.count(Invariant::versions_gap_free) == 2);
-  CHECK(report.events == 7);
+  CHECK(report.events == 8);
 }
 
 TEST_CASE("verify reports SQLite event rows whose stream row is gone as all_event_in_stream",

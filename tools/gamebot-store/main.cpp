@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <vector>
@@ -77,9 +78,11 @@ int run(const std::vector<std::string>& argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Library logs go to stderr (stdout carries the JSON lines), warnings and up only.
+  // Library logs go to stderr (stdout carries the JSON lines), and only when
+  // GAMEBOT_STORE_LOG_LEVEL asks: the one error line already says what failed.
   auto logger = spdlog::stderr_logger_mt("gamebot-store");
-  logger->set_level(spdlog::level::warn);
+  const char* level = std::getenv("GAMEBOT_STORE_LOG_LEVEL");
+  logger->set_level(level != nullptr ? spdlog::level::from_str(level) : spdlog::level::off);
   spdlog::set_default_logger(logger);
 
   const std::vector<std::string> arguments(argv + 1, argv + argc);

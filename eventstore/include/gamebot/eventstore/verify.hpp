@@ -25,11 +25,14 @@ enum class Invariant {
   positions_increasing,
   // No event id appears twice in `$all`.
   unique_event_ids,
-  // A stream's own events (as found in `$all`, soft-deleted streams included)
-  // have versions 1, 2, ... n without gaps or repeats; a read of the stream
-  // returns its own events with event_number == stream_version, in strictly
-  // increasing order, and (when the stream holds no links, whose targets may
-  // have been hard-deleted) without gaps.
+  // A stream's own events, as found in `$all`, have strictly increasing
+  // versions, and (in a live stream without links) versions 1, 2, ... n
+  // without gaps; a read of a live stream returns its own events with
+  // event_number == stream_version, in strictly increasing order, and (when it
+  // holds no links) without gaps. Streams holding links and soft-deleted
+  // streams (whose links cannot be read) get the ordering checks only: a link
+  // to a hard-deleted event leaves a hole that the API cannot tell from a
+  // missing event.
   versions_gap_free,
   // Every event a stream read returns as the stream's own is in `$all` with
   // the same id, stream, version and position.

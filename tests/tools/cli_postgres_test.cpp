@@ -1,0 +1,122 @@
+// gamebot-store on the fixture's PostgreSQL server: a store moved SQLite ->
+// PostgreSQL -> SQLite keeps every byte; verify on PostgreSQL; test-dbs on
+// the server's databases.
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "gamebot/eventstore/eventstore.hpp"
+#include "gamebot/harness/run_marker.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/testing/postgres.hpp"
+#include "rich_store.hpp"
+#include "run_cli.hpp"
+
+namespace gamebot::tools::testing {
+namespace {
+
+using eventstore::EventStore;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string unique_suffix() {
+  std::random_device random;
+  return std::to_string(random() % 1'000'000'000u);
+}
+
+// The fixture server's URL with the store in schema `schema`.
+std::string store_url(const std::string& schema) {
+  std::string url = gamebot::testing::postgres_url();
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
+}
+
+TEST_CASE("export/import moves a store SQLite -> PostgreSQL -> SQLite byte for byte",
+          "[tools][cli][postgres]") {
+  gamebot::testing::TempDir dir;
+  const std::string source = "sqlite:" + dir.path() + "/source.db";
+  const std::string middle = store_url("cli_move_" + unique_suffix());
+  const std::string target = "sqlite:" + dir.path() + "/target.db";
+  {
+    eventstore::StoreOptions options;
+    options.allow_hard_delete = true;
+    EventStore store = eventstore::open(source, options);
+    populate_rich(store);
+  }
+  const std::string first = dir.path() + "/first.jsonl";
+  const std::string second = dir.path() + "/second.jsonl";
+  REQUIRE(run_cli({"export", source, "--output", first}).exit_code == 0);
+  CliResult to_pg = run_cli({"import", middle, "--input", first});
+  INFO(to_pg.err);
+  REQUIRE(to_pg.exit_code == 0);
+  CliResult verify_pg = run_cli({"verify", middle});
+  INFO(verify_pg.out << verify_pg.err);
+  CHECK(verify_pg.exit_code == 0);
+  REQUIRE(run_cli({"export", middle, "--output", second}).exit_code == 0);
+  REQUIRE(run_cli({"import", target, "--input", second}).exit_code == 0);
+  CliResult last = run_cli({"export", target});
+  REQUIRE(last.exit_code == 0);
+
+  const std::string expected = without_positions(read_file(first));
+  CHECK(lines_of(expected).size() == 17);  // 11 events, 4 links, 1 deletion, 1 snapshot
+  CHECK(without_positions(read_file(second)) == expected);
+  CHECK(without_positions(last.out) == expected);
+
+  EventStore a = eventstore::open(source);
+  EventStore b = eventstore::open(middle);
+  auto x = a.read_stream_forward("game-1").events;
+  auto y = b.read_stream_forward("game-1").events;
+  REQUIRE(x.size() == y.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    CHECK(x[i].event_id == y[i].event_id);
+    CHECK(x[i].data == y[i].data);
+    CHECK(x[i].metadata == y[i].metadata);
+    CHECK(x[i].created_at == y[i].created_at);
+    CHECK(x[i].causation_id == y[i].causation_id);
+  }
+}
+
+TEST_CASE("test-dbs reaps an orphaned marked database and never touches an unmarked one",
+          "[tools][cli][postgres]") {
+  const std::string suffix = unique_suffix();
+  const std::string orphan = "gamebot_test_cliorphan" + suffix;
+  const std::string unmarked = "gamebot_test_cliunmarked" + suffix;
+  auto admin = repo::connect(gamebot::testing::postgres_url());
+  admin->execute("CREATE DATABASE " + orphan);
+  admin->execute("CREATE DATABASE " + unmarked);
+  harness::RunMarker marker = harness::RunMarker::for_this_process("cliorphan", "database");
+  marker.started_at -= std::chrono::hours(48);
+  std::string literal = "'";
+  for (char c : marker.serialize()) literal += c == '\'' ? std::string("''") : std::string(1, c);
+  admin->execute("COMMENT ON DATABASE " + orphan + " IS " + literal + "'");
+
+  const std::string url = gamebot::testing::postgres_url();
+  CliResult list = run_cli({"test-dbs", "list", url});
+  INFO(list.out << list.err);
+  REQUIRE(list.exit_code == 0);
+  CHECK(list.out.find(orphan) != std::string::npos);
+  CHECK(list.out.find(unmarked) != std::string::npos);
+
+  CliResult reap = run_cli({"test-dbs", "reap", url});
+  INFO(reap.out << reap.err);
+  CHECK(reap.exit_code == 0);
+  CHECK(reap.out.find("reaped " + orphan) != std::string::npos);
+  auto exists = [&](const std::string& name) {
+    return admin
+               ->query_value<std::int64_t>("SELECT count(*) FROM pg_database WHERE datname = $1",
+                                           name)
+               .value_or(0) == 1;
+  };
+  CHECK_FALSE(exists(orphan));
+  CHECK(exists(unmarked));
+  admin->execute("DROP DATABASE " + unmarked);
+}
+
+}  // namespace
+}  // namespace gamebot::tools::testing
