@@ -236,9 +236,14 @@ eventstore::EventStore open_store(const std::string& url, bool migrate, bool all
 Progress::Progress(std::string what) : what_(std::move(what)), enabled_(::isatty(2) == 1) {}
 
 Progress::~Progress() {
+  finish();
+}
+
+void Progress::finish() {
   if (enabled_ && last_ms_ >= 0)
     std::fprintf(stderr, "\r%s: %llu done\n", what_.c_str(),
                  static_cast<unsigned long long>(done_));
+  enabled_ = false;
 }
 
 void Progress::update(std::uint64_t done) {

@@ -117,6 +117,8 @@ class Progress {
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
   void update(std::uint64_t done);
+  // Ends the progress line (before a summary is printed); later updates are ignored.
+  void finish();
 
  private:
   std::string what_;

@@ -206,6 +206,7 @@ int run_reap(const Args& args) {
       progress.update(++reaped);
     }
   }
+  progress.finish();
   print_line(fmt::format("{} reaped, {} kept", reaped, kept));
   return kExitOk;
 }

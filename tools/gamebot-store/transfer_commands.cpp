@@ -123,6 +123,7 @@ int run_export(const Args& args) {
     }
   }
   out.close();
+  progress.finish();
   std::fprintf(stderr, "exported %llu events, %llu links, %llu deleted streams, %llu snapshots\n",
                static_cast<unsigned long long>(events), static_cast<unsigned long long>(link_count),
                static_cast<unsigned long long>(deleted),
@@ -241,6 +242,7 @@ int run_import(const Args& args) {
   }
   importer.flush();
   progress.update(importer.events());
+  progress.finish();
   std::fprintf(stderr, "%s\n", importer.summary().c_str());
   return kExitOk;
 }
