@@ -42,6 +42,14 @@ void BinaryArray::add_null() {
   buffer_[kHasNullOffset + 3] = 1;
 }
 
+std::array<std::uint8_t, 8> timestamptz_binary(Timestamp time) noexcept {
+  const auto value =
+      static_cast<std::uint64_t>(time.time_since_epoch().count() - kPostgresEpochMicros);
+  std::array<std::uint8_t, 8> bytes{};
+  for (std::size_t i = 0; i < 8; ++i) bytes[i] = static_cast<std::uint8_t>(value >> (56 - 8 * i));
+  return bytes;
+}
+
 void BinaryArray::put32(std::uint32_t value) {
   const char bytes[4] = {static_cast<char>(value >> 24), static_cast<char>(value >> 16),
                          static_cast<char>(value >> 8), static_cast<char>(value)};

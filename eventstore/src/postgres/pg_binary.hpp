@@ -5,6 +5,7 @@
 // no text escaping of bytea). A parameter declared $n::bytea[] (or uuid[],
 // text[], timestamptz[]) and sent in binary format is read by array_recv.
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -44,5 +45,9 @@ class BinaryArray {
   void put64(std::uint64_t value);
   std::string buffer_;
 };
+
+// One timestamptz in binary format (big-endian microseconds since
+// 2000-01-01 UTC), for a parameter declared $n::timestamptz.
+std::array<std::uint8_t, 8> timestamptz_binary(Timestamp time) noexcept;
 
 }  // namespace gamebot::eventstore::postgres_detail

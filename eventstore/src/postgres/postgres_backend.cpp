@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -299,6 +300,8 @@ class PostgresBackend::Impl {
   struct Statements {
     std::string append;
     std::string append_guarded;
+    std::string append_one;
+    std::string release_reservation;
     std::string duplicate_of;
     std::string link;
     std::string delete_stream;
@@ -332,6 +335,9 @@ class PostgresBackend::Impl {
 
   // After a write committed (or joined a caller's transaction).
   void written(bool in_transaction) noexcept;
+  // After the one-statement append failed: releases the reservation lock if
+  // this session still holds it, or else ends the session (see append_one).
+  void release_reservation(repo::Connection& connection) noexcept;
   // Faults of the store's functions, with the fault class they deserve.
   [[noreturn]] void rethrow(const repo::DatabaseError& error) const;
 
@@ -377,6 +383,57 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
   };
   sql.append = append_sql("append_events");
   sql.append_guarded = append_sql("append_events_guarded");
+  // The common single-event append (an existing live stream, the expectation
+  // holds, the id is new) as one prepared statement: append_events' steps
+  // W1-W3 (watermark.hpp) as a chain of CTEs, each fed by the previous one's
+  // row, so they run in order and not at all when the UPDATE matches nothing
+  // (then the client calls append_events, which tells the outcome). One cached
+  // generic plan and no PL/pgSQL statement start-ups. The reservation lock is
+  // session level and held from `reserving` to `released`; an error in between
+  // (a cancel, statement_timeout) is followed by release_reservation from the
+  // client (Impl::append), so it never outlives the failed statement. Only
+  // outside a transaction: inside one, an error would leave the caller's
+  // transaction unable to run that release (append_events_guarded instead).
+  auto literal = [](std::string text) {
+    std::string out;
+    for (char c : text) {
+      out += c;
+      if (c == '\'') out += c;
+    }
+    return "'" + out + "'";
+  };
+  sql.append_one = fmt::format(
+      "WITH bumped AS MATERIALIZED ("
+      "UPDATE {s}.streams s SET version = s.version + 1 "
+      "WHERE s.stream_id = $1 AND s.deleted_at IS NULL "
+      "AND ($2 = 0 OR $2 = 2 OR ($2 = 3 AND s.version = $3)) "
+      "AND NOT EXISTS (SELECT 1 FROM {s}.events e WHERE e.event_id = $4::uuid) "
+      "RETURNING s.version, pg_current_xact_id()::text::bigint AS me), "
+      "marked AS MATERIALIZED (SELECT b.version, b.me, pg_advisory_xact_lock_shared("
+      "{ns}::bigint << 32 | (b.me & 4294967295)) AS done FROM bumped b), "
+      "reserving AS MATERIALIZED (SELECT m.version, m.me, pg_advisory_lock({ns}::bigint << 32) "
+      "AS done FROM marked m), "
+      "published AS MATERIALIZED (SELECT r.version, CASE WHEN r.me > "
+      "coalesce(pg_sequence_last_value({xids}::regclass), 0) THEN "
+      "setval({xids}::regclass, r.me) END AS done FROM reserving r), "
+      "taken AS MATERIALIZED (SELECT p.version, nextval({positions}::regclass) AS position "
+      "FROM published p), "
+      "released AS MATERIALIZED (SELECT t.version, t.position, "
+      "pg_advisory_unlock({ns}::bigint << 32) AS done FROM taken t), "
+      "inserted AS (INSERT INTO {s}.events (position, event_id, stream_id, stream_version, type, "
+      "data, metadata, causation_id, correlation_id, created_at, data_json) "
+      "SELECT r.position, $4::uuid, $1, r.version, $5, $6::bytea, $7::bytea, $8::uuid, $9::uuid, "
+      "$10::timestamptz, CASE WHEN $11 THEN convert_from($6::bytea, 'UTF8')::jsonb END "
+      "FROM released r RETURNING position, stream_version) "
+      "SELECT position, stream_version FROM inserted",
+      fmt::arg("s", s), fmt::arg("ns", names.lock_namespace),
+      fmt::arg("xids", literal(s + ".writer_xids")),
+      fmt::arg("positions", literal(s + ".positions")));
+  sql.release_reservation = fmt::format(
+      "SELECT pg_advisory_unlock({ns}::bigint << 32) FROM pg_locks l "
+      "WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted "
+      "AND l.classid = {ns} AND l.objid = 0 AND l.objsubid = 1",
+      fmt::arg("ns", names.lock_namespace));
   sql.duplicate_of = fmt::format(
       "SELECT e.event_id FROM {0}.events e WHERE e.event_id = ANY ($1::uuid[]) LIMIT 1", s);
   sql.link = fmt::format(
@@ -517,6 +574,66 @@ void PostgresBackend::Impl::rethrow(const repo::DatabaseError& error) const {
 WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVersion expected,
                                           std::span<const NewEvent> events) {
   const std::size_t n = events.size();
+  repo::ConnectionLease lease = repo.acquire();
+  const bool in_transaction = lease->in_transaction();
+  WriteResult result;
+  // A unique violation outside a transaction: the statement was its own
+  // transaction and is gone; a writer committed the same id (or, in theory,
+  // version) after our checks: an expected outcome.
+  auto conflict = [&](const repo::DatabaseError& error, const repo::Param& ids) {
+    if (in_transaction || !error.unique_violation()) rethrow(error);
+    if (error.constraint() == "events_event_id_key") {
+      result.status = WriteStatus::duplicate_event_id;
+      result.event_id = lease->query_value<Uuid>(sql.duplicate_of, ids);
+    } else if (error.constraint() == "events_stream_version_key") {
+      result.status = WriteStatus::wrong_expected_version;
+    } else {
+      rethrow(error);
+    }
+    repo::Result rows = lease->query(sql.stream_info, stream_id);
+    result.version = rows.next() ? rows.row().get<std::int64_t>(1) : 0;
+  };
+
+  // One event to a stream that may exist: the one-statement path first; no
+  // row back means it did nothing (new stream, conflict, duplicate), and the
+  // function below decides.
+  const bool may_exist =
+      expected.kind() != ExpectedVersion::Kind::no_stream &&
+      !(expected.kind() == ExpectedVersion::Kind::exact && expected.version() == 0);
+  if (n == 1 && !in_transaction && may_exist) {
+    const NewEvent& e = events.front();
+    const auto created = postgres_detail::timestamptz_binary(e.created_at);
+    const repo::Param id(std::span<const std::uint8_t>(e.id.bytes()));
+    const repo::Param causation =
+        e.causation_id ? repo::Param(std::span<const std::uint8_t>(e.causation_id->bytes()))
+                       : repo::Param();
+    const repo::Param correlation =
+        e.correlation_id ? repo::Param(std::span<const std::uint8_t>(e.correlation_id->bytes()))
+                         : repo::Param();
+    try {
+      repo::Result rows =
+          lease->query(sql.append_one, stream_id, kind_code(expected), expected.version(), id,
+                       e.type, as_bytes(e.data), as_bytes(e.metadata), causation, correlation,
+                       std::span<const std::uint8_t>(created), options.json_data);
+      if (rows.next()) {
+        const repo::Row row = rows.row();
+        result.status = WriteStatus::ok;
+        result.first_position = row.get<std::int64_t>(0);
+        result.last_position = result.first_position;
+        result.version = row.get<std::int64_t>(1);
+        lease.release();
+        written(false);
+        return result;
+      }
+    } catch (const repo::DatabaseError& error) {
+      release_reservation(*lease);
+      BinaryArray ids(postgres_detail::kUuidOid, 1);
+      ids.add(e.id);
+      conflict(error, bytes_param(ids));
+      return result;
+    }
+  }
+
   BinaryArray ids(postgres_detail::kUuidOid, n);
   BinaryArray types(postgres_detail::kTextOid, n);
   BinaryArray data(postgres_detail::kByteaOid, n);
@@ -541,10 +658,6 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
     }
     created.add(e.created_at);
   }
-
-  repo::ConnectionLease lease = repo.acquire();
-  const bool in_transaction = lease->in_transaction();
-  WriteResult result;
   try {
     repo::Result rows = lease->query(in_transaction ? sql.append_guarded : sql.append, stream_id,
                                      kind_code(expected), expected.version(), bytes_param(ids),
@@ -561,24 +674,25 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
     }
     result.event_id = row.get<std::optional<Uuid>>(3);
   } catch (const repo::DatabaseError& error) {
-    // Outside a transaction the statement was its own transaction and is gone;
-    // a unique violation there is a writer that committed the same id (or, in
-    // theory, version) after our checks: an expected outcome.
-    if (in_transaction || !error.unique_violation()) rethrow(error);
-    if (error.constraint() == "events_event_id_key") {
-      result.status = WriteStatus::duplicate_event_id;
-      result.event_id = lease->query_value<Uuid>(sql.duplicate_of, bytes_param(ids));
-    } else if (error.constraint() == "events_stream_version_key") {
-      result.status = WriteStatus::wrong_expected_version;
-    } else {
-      rethrow(error);
-    }
-    repo::Result rows = lease->query(sql.stream_info, stream_id);
-    result.version = rows.next() ? rows.row().get<std::int64_t>(1) : 0;
+    conflict(error, bytes_param(ids));
   }
   lease.release();
   if (result.ok() && n > 0) written(in_transaction);
   return result;
+}
+
+void PostgresBackend::Impl::release_reservation(repo::Connection& connection) noexcept {
+  try {
+    connection.execute(sql.release_reservation);
+    return;
+  } catch (const std::exception&) {
+    // Fall through: the lock may still be held, so the session must end.
+  }
+  // Closing the socket ends the server session, which releases every session
+  // lock; the connection reports itself dead and the pool discards it.
+  if (connection.broken()) return;
+  const int socket = PQsocket(repo::as_postgres(connection).native_handle());
+  if (socket >= 0) ::shutdown(socket, SHUT_RDWR);
 }
 
 WriteResult PostgresBackend::Impl::link(std::string_view stream_id, ExpectedVersion expected,

@@ -206,6 +206,33 @@ TEST_CASE("a batch of 20,000 events is one append (no parameter limit)",
   CHECK(tail[0].data == "Bulk-20000");
 }
 
+TEST_CASE("a single append that fails while it holds the position reservation releases it",
+          "[eventstore][postgres][append]") {
+  TestSchema schema;
+  repo::Repo repo = repo::Repo::open(schema.server_url());
+  EventStore store(std::make_shared<PostgresBackend>(repo, schema.options()));
+  REQUIRE(store.append("s", 0, events(2)).ok());
+  const std::string positions = repo::quote_identifier(schema.name()) + ".positions";
+  auto admin = repo::connect(schema.server_url());
+  // nextval fails after the reservation lock is taken and before it is released.
+  admin->execute_batch("ALTER SEQUENCE " + positions + " MAXVALUE 2");
+  CHECK_THROWS_AS(store.append("s", 2, event("Third")), repo::DatabaseError);
+  const std::int64_t reservation = std::int64_t{postgres_lock_namespace(schema.name())} << 32;
+  CHECK(admin->query_value<bool>("SELECT pg_try_advisory_lock($1::bigint)", reservation) == true);
+  CHECK(admin->query_value<bool>("SELECT pg_advisory_unlock($1::bigint)", reservation) == true);
+  admin->execute_batch("ALTER SEQUENCE " + positions + " NO MAXVALUE");
+  CHECK(store.stream_info("s")->version == 2);
+  // The store's connections go on, and another store's batch (which takes the
+  // reservation in append_events) is not held up.
+  const AppendResult single = store.append("s", 2, event("Third"));
+  REQUIRE(single.ok());
+  CHECK(single.version == 3);
+  EventStore other(schema.open());
+  const AppendResult batch = other.append("s", 3, events(2, "More"));
+  REQUIRE(batch.ok());
+  CHECK(batch.last_position == single.last_position + 2);
+}
+
 TEST_CASE("$all reads need READ COMMITTED while stream reads work in any transaction",
           "[eventstore][postgres][isolation]") {
   TestSchema schema;

@@ -231,6 +231,46 @@ TEST_CASE("a duplicate id revealed only by a racing writer's commit is a result,
 }
 
 TEST_CASE(
+    "a racing duplicate id on an existing stream (the one-statement append) is a result, not "
+    "an error",
+    "[eventstore][postgres][concurrency][duplicate]") {
+  TestSchema schema;
+  repo::Repo repo = repo::Repo::open(schema.server_url());
+  EventStore first(std::make_shared<PostgresBackend>(repo, schema.options()));
+  EventStore second(schema.open());
+  REQUIRE(second.append("two", 0, event("Created")).ok());
+  EventData shared = event("Shared");
+  shared.id = Uuid::v7();
+
+  std::promise<void> appended;
+  std::promise<void> commit;
+  std::jthread holder([&] {
+    repo::Transaction tx = repo.transaction();
+    const bool ok = first.append("one", 0, shared).ok();
+    appended.set_value();
+    commit.get_future().wait();
+    if (ok) tx.commit();
+  });
+  appended.get_future().wait();
+  auto racing = std::async(std::launch::async, [&] { return second.append("two", 1, shared); });
+  CHECK(racing.wait_for(200ms) == std::future_status::timeout);
+  commit.set_value();
+  holder.join();
+  const AppendResult result = racing.get();
+  CHECK(result.status == WriteStatus::duplicate_event_id);
+  CHECK(result.event_id == shared.id);
+  CHECK(result.version == 1);
+  CHECK(second.stream_info("two")->version == 1);
+  // The same connection goes on: the reservation was released.
+  const AppendResult next = second.append("two", 1, event("Next"));
+  REQUIRE(next.ok());
+  CHECK(next.version == 2);
+  const auto all = second.read_all_forward(0).events;
+  REQUIRE(all.size() == 3);
+  CHECK(all.back().global_position == next.last_position);
+}
+
+TEST_CASE(
     "inside a caller's transaction a racing duplicate id is a result and the transaction "
     "goes on",
     "[eventstore][postgres][concurrency][duplicate][outbox]") {
