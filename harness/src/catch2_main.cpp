@@ -1,6 +1,15 @@
 // main() for test binaries linking gamebot::harness_catch2_main (see catch2.hpp).
 
 #define CATCH_CONFIG_RUNNER
+// Catch2's fatal-signal handler reports SIGINT/SIGTERM as a failed test, ends the run's
+// bookkeeping and re-raises into the harness handler, which returns (the cleanup runs on the
+// harness's watcher thread): the test thread then continued inside a run Catch had already
+// ended, and crashed (SIGSEGV) while the databases were being dropped. The harness handles the
+// termination signals itself; crashes (SIGSEGV, SIGABRT) kill the process, and the next run's
+// reaper removes what it left.
+#define CATCH_CONFIG_NO_POSIX_SIGNALS
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <memory>
@@ -159,6 +168,10 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   g_environment->finish();
   g_environment.reset();
+  // After SIGINT/SIGTERM the watcher thread cleans up and then re-raises the signal, so the
+  // process ends by it as its parent expects; the tests ending meanwhile must not exit first.
+  if (teardown_signal_count() > 0)
+    for (;;) ::pause();
   if (totals.infrastructure_failures > 0) return 199;
   if (g_leaking_tests > 0 && rc == 0) rc = 1;
   return rc;

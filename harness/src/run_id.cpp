@@ -153,6 +153,15 @@ std::string test_database_name(const RunIdentity& identity) {
   return name;
 }
 
+std::string clone_database_prefix(std::string_view run_database) {
+  std::uint32_t hash = 2166136261u;  // FNV-1a
+  for (unsigned char c : run_database) hash = (hash ^ c) * 16777619u;
+  std::string prefix = fmt::format("{}{:08x}", kTestDatabasePrefix, hash);
+  if (auto identity = parse_test_database_name(run_database); identity && !identity->worker.empty())
+    prefix += "_w" + identity->worker;
+  return prefix + "_c";
+}
+
 std::optional<RunIdentity> parse_test_database_name(std::string_view name) {
   if (!name.starts_with(kTestDatabasePrefix)) return std::nullopt;
   std::string_view rest = name.substr(kTestDatabasePrefix.size());

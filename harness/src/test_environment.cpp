@@ -54,12 +54,6 @@ std::string quote_literal(std::string_view text) {
   return out + "'";
 }
 
-std::string hex32(std::uint32_t value) {
-  char buffer[9];
-  std::snprintf(buffer, sizeof buffer, "%08x", value);
-  return buffer;
-}
-
 }  // namespace
 
 PhaseFailure::PhaseFailure(Phase phase, FaultClass fault, std::string diagnosis)
@@ -159,13 +153,15 @@ std::vector<TestLeak> TestContext::end() noexcept {
   } catch (const std::exception& e) {
     leaks.push_back({std::string("ending the test failed: ") + e.what()});
   }
+  // The test's handles go before the release, so what the strategy drops (a clone, a file) is
+  // no longer in use by them.
+  s.repo.reset();
+  s.tracker.reset();
   try {
     if (s.release) s.release(leaks);
   } catch (const std::exception& e) {
     leaks.push_back({std::string("releasing the test's isolation failed: ") + e.what()});
   }
-  s.repo.reset();
-  s.tracker.reset();
   s.label.reset();
   return leaks;
 }
@@ -557,7 +553,7 @@ void TestEnvironment::start() {
   Impl& s = *impl_;
   if (s.started) throw Error(FaultClass::internal, "TestEnvironment::start() called twice");
   install_process_teardown_hooks();
-  s.teardown = process_teardown().add("gamebot test environment", [this] { finish(); });
+  s.teardown = process_teardown().add("gamebot test environment", [this] { finish_now(); });
 
   auto run_phase = [&](Phase phase, const std::function<std::string()>& body) {
     PhaseTimer timer(s.report, phase);
@@ -660,6 +656,14 @@ TestContext TestEnvironment::begin_test(std::string name) {
 }
 
 void TestEnvironment::finish() noexcept {
+  // Once start() registered the teardown action, finishing goes through it: if the signal
+  // watcher is already running it, this waits for it to end (so the caller may destroy the
+  // environment right after), otherwise it runs it here.
+  impl_->teardown.run_now();
+  finish_now();
+}
+
+void TestEnvironment::finish_now() noexcept {
   Impl& s = *impl_;
   if (s.finished) return;
   s.finished = true;
@@ -668,7 +672,6 @@ void TestEnvironment::finish() noexcept {
   s.provider.reset();
   for (const auto& name : s.kept) std::fprintf(stderr, "gamebot harness: kept %s\n", name.c_str());
   timer.succeed(s.kept.empty() ? "everything removed" : "kept " + std::to_string(s.kept.size()));
-  s.teardown.dismiss();
   try {
     if (!s.options.report_path.empty()) s.report.write_json(s.options.report_path);
   } catch (const std::exception& e) {

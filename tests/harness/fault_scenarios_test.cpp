@@ -3,6 +3,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "child_process.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
+#include "gamebot/harness/run_id.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/testing/postgres.hpp"
 
@@ -24,22 +26,23 @@ struct Outcome {
   int exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
 };
 
-// Runs the child with `args` through /usr/bin/env (to set the scenario), stderr folded in.
-std::vector<std::string> command(const std::string& scenario, std::vector<std::string> args) {
-  std::vector<std::string> argv{"/usr/bin/env",
-                                "GAMEBOT_CHILD_SCENARIO=" + scenario,
-                                "GAMEBOT_TEST_LOG_LEVEL=info",
-                                "/bin/sh",
-                                "-c",
-                                "exec \"$0\" \"$@\" 2>&1",
-                                GAMEBOT_HARNESS_CATCH2_CHILD};
+// Runs the child with `args` through /usr/bin/env (to set the scenario and `env`, NAME=value
+// entries), stderr folded in.
+std::vector<std::string> command(const std::string& scenario, std::vector<std::string> args,
+                                 const std::vector<std::string>& env = {}) {
+  std::vector<std::string> argv{"/usr/bin/env", "GAMEBOT_CHILD_SCENARIO=" + scenario,
+                                "GAMEBOT_TEST_LOG_LEVEL=info"};
+  for (const auto& e : env) argv.push_back(e);
+  for (const char* a : {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", GAMEBOT_HARNESS_CATCH2_CHILD})
+    argv.emplace_back(a);
   for (auto& a : args) argv.push_back(std::move(a));
   return argv;
 }
 
 Outcome run(const std::string& scenario, std::vector<std::string> args,
+            const std::vector<std::string>& env = {},
             std::chrono::seconds limit = std::chrono::seconds(20)) {
-  ChildProcess child(command(scenario, std::move(args)));
+  ChildProcess child(command(scenario, std::move(args), env));
   Outcome outcome;
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (auto line = child.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -56,6 +59,20 @@ bool wait_for_line(ChildProcess& child, const std::string& text, std::chrono::se
              deadline - std::chrono::steady_clock::now())))
     if (line->find(text) != std::string::npos) return true;
   return false;
+}
+
+// Databases of a run: named after `run_id` or `worker` (clone names carry the worker), or
+// carrying a marker that names `run_id`; not the template (shared by the runs, kept on purpose).
+std::int64_t databases_of_run(gamebot::repo::Connection& admin, const std::string& run_id,
+                              const std::string& worker) {
+  return admin
+      .query_value<std::int64_t>(
+          "SELECT count(*) FROM pg_database WHERE datname LIKE 'gamebot\\_test\\_%' AND "
+          "datname NOT LIKE 'gamebot\\_test\\_tpl%' AND (strpos(datname, $1) > 0 OR "
+          "strpos(datname, $2) > 0 OR "
+          "strpos(coalesce(shobj_description(oid, 'pg_database'), ''), $1) > 0)",
+          run_id, "_w" + worker + "_")
+      .value_or(-1);
 }
 
 std::size_t run_directories(const std::string& dir) {
@@ -155,29 +172,31 @@ TEST_CASE("postgres: a run beside a non-test database passes and leaves it untou
     app->execute("CREATE TABLE precious (x int)");
     app->execute("INSERT INTO precious VALUES (42)");
   }
+  const std::string run_id = gamebot::harness::RunId::generate().str();
   auto outcome =
-      run("", {"--database-url", gamebot::testing::postgres_url("gamebot_user_app"), "[child]"});
+      run("", {"--database-url", gamebot::testing::postgres_url("gamebot_user_app"), "[child]"},
+          {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=beside"});
+  INFO(outcome.output);
   CHECK(outcome.exit_code() == 0);
   auto app = gamebot::repo::connect(gamebot::testing::postgres_url("gamebot_user_app"));
   CHECK(app->query_value<std::int64_t>("SELECT x FROM precious") == 42);
   CHECK(app->query_value<std::int64_t>(
             "SELECT count(*) FROM pg_namespace WHERE nspname = 'gamebot_eventstore'") == 0);
   app.reset();
-  CHECK(admin->query_value<std::int64_t>(
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'gamebot\\_test\\_%' AND "
-            "datname NOT LIKE 'gamebot\\_test\\_tpl\\_%'") == 0);
+  CHECK(databases_of_run(*admin, run_id, "beside") == 0);
   admin->execute("DROP DATABASE gamebot_user_app");
 }
 
 TEST_CASE("postgres: database isolation clones per test and drops every clone",
           "[harness][postgres][faults]") {
-  auto outcome = run("", {"--database-url", gamebot::testing::postgres_url(), "--isolation",
-                          "database", "[child]"});
+  const std::string run_id = gamebot::harness::RunId::generate().str();
+  auto outcome = run(
+      "",
+      {"--database-url", gamebot::testing::postgres_url(), "--isolation", "database", "[child]"},
+      {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=clones"});
   CHECK(outcome.exit_code() == 0);
   auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
-  CHECK(admin->query_value<std::int64_t>(
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'gamebot\\_test\\_%' AND "
-            "datname NOT LIKE 'gamebot\\_test\\_tpl\\_%'") == 0);
+  CHECK(databases_of_run(*admin, run_id, "clones") == 0);
 }
 
 TEST_CASE("postgres: a server killed mid-run gives infrastructure failures, no hang",
@@ -204,4 +223,88 @@ TEST_CASE("postgres: a server killed mid-run gives infrastructure failures, no h
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 199);
   CHECK_THAT(output, Catch::Contains("infrastructure failures"));
+}
+
+TEST_CASE("postgres: a second SIGINT during the cleanup leaves nothing the next run cannot reap",
+          "[harness][postgres][faults]") {
+  const std::string run_id = gamebot::harness::RunId::generate().str();
+  const std::string worker = "sigint2";
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  {
+    ChildProcess child(command(
+        "",
+        {"--database-url", gamebot::testing::postgres_url(), "--isolation", "database", "[steps]"},
+        {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=" + worker}));
+    REQUIRE(wait_for_line(child, "ready step", std::chrono::seconds(15)));
+    CHECK(databases_of_run(*admin, run_id, worker) >= 2);  // the run database and clones
+    child.signal(SIGINT);
+    REQUIRE(wait_for_line(child, "cleaning up before exiting", std::chrono::seconds(10)));
+    child.signal(SIGINT);
+    std::string rest;
+    while (auto line = child.read_line(std::chrono::seconds(20))) rest += *line + "\n";
+    const int status = child.wait();
+    CHECK(WIFSIGNALED(status));
+    CHECK_THAT(rest, Catch::Contains("cleanup in progress, letting it finish"));
+  }
+  // What the interrupted run left, if anything, the next run's reaper removes.
+  auto outcome = run("", {"--database-url", gamebot::testing::postgres_url(), "[child]"});
+  CHECK(outcome.exit_code() == 0);
+  CHECK(databases_of_run(*admin, run_id, worker) == 0);
+}
+
+TEST_CASE("postgres: workers of a split run get unique database names that carry the worker",
+          "[harness][postgres][faults]") {
+  // Two processes of one run (ctest -j: one process per worker) at the same time: one named by
+  // GAMEBOT_TEST_WORKER, one left to the default (p<pid> when the run id is shared).
+  const std::string run_id = gamebot::harness::RunId::generate().str();
+  const std::vector<std::string> args{"--database-url", gamebot::testing::postgres_url(),
+                                      "--isolation", "database", "[steps]"};
+  ChildProcess first(
+      command("", args, {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=a1"}));
+  ChildProcess second(command("", args, {"GAMEBOT_TEST_RUN_ID=" + run_id}));
+  REQUIRE(wait_for_line(first, "ready step", std::chrono::seconds(20)));
+  REQUIRE(wait_for_line(second, "ready step", std::chrono::seconds(20)));
+  const std::string second_worker = "p" + std::to_string(second.pid());
+
+  // While both run: every database of the run is one worker's, and says which.
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  auto rows = admin->query(
+      "SELECT datname FROM pg_database WHERE datname NOT LIKE 'gamebot\\_test\\_tpl%' AND "
+      "strpos(coalesce(shobj_description(oid, 'pg_database'), ''), $1) > 0",
+      run_id);
+  std::vector<std::string> of_first, of_second;
+  while (rows.next()) {
+    const auto name = rows.row().get<std::string>(0);
+    if (name.find("_wa1") != std::string::npos)
+      of_first.push_back(name);
+    else if (name.find("_w" + second_worker) != std::string::npos)
+      of_second.push_back(name);
+    else
+      FAIL("database " << name << " of the run names neither worker");
+  }
+  const auto run_id_parsed = *gamebot::harness::RunId::parse(run_id);
+  const std::string first_db = gamebot::harness::test_database_name({run_id_parsed, "a1", true});
+  const std::string second_db =
+      gamebot::harness::test_database_name({run_id_parsed, second_worker, true});
+  CHECK(first_db != second_db);
+  CHECK(std::count(of_first.begin(), of_first.end(), first_db) == 1);
+  CHECK(std::count(of_second.begin(), of_second.end(), second_db) == 1);
+  CHECK(of_first.size() >= 2);  // the run database and at least one clone
+  CHECK(of_second.size() >= 2);
+  for (const auto& name : of_first)
+    if (name != first_db)
+      CHECK(name.rfind(gamebot::harness::clone_database_prefix(first_db), 0) == 0);
+  for (const auto& name : of_second)
+    if (name != second_db)
+      CHECK(name.rfind(gamebot::harness::clone_database_prefix(second_db), 0) == 0);
+
+  auto finish = [](ChildProcess& child) {
+    while (child.read_line(std::chrono::seconds(30))) {
+    }
+    return child.wait();
+  };
+  CHECK(finish(first) == 0);
+  CHECK(finish(second) == 0);
+  CHECK(databases_of_run(*admin, run_id, "a1") == 0);
+  CHECK(databases_of_run(*admin, run_id, second_worker) == 0);
 }

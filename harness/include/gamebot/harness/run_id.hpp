@@ -66,6 +66,13 @@ inline constexpr std::string_view kTestDatabasePrefix = "gamebot_test_";
 // characters of [a-z0-9_], a valid unquoted PostgreSQL identifier.
 std::string test_database_name(const RunIdentity& identity);
 
+// Prefix of the per-test clones of the run database `run_database` (a name made by
+// test_database_name()): `gamebot_test_<8 hex of a hash of the name>[_w<worker>]_c`, followed by
+// a number; at most 40 characters. Derived from the run database's name so that the reaper of
+// an orphaned run database also finds its clones, and carrying the worker so each worker's
+// names are its own and say whose they are.
+std::string clone_database_prefix(std::string_view run_database);
+
 // The identity encoded in a name made by test_database_name(); nullopt for any
 // other name (the harness never touches those).
 std::optional<RunIdentity> parse_test_database_name(std::string_view name);

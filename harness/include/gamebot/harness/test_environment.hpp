@@ -58,8 +58,11 @@ struct HarnessSetup {
   std::vector<repo::Migration> app_migrations;   // the application's own tables (after the store's)
   std::vector<ExpectedObject> expected_objects;  // application objects phase 4 requires
   std::chrono::seconds orphan_grace = kDefaultOrphanGrace;  // age at which any marker is an orphan
-  std::size_t test_threads = 1;     // threads one test uses at most (sizes the pool)
-  std::size_t prepared_clones = 2;  // `database` isolation: clones prepared ahead in the background
+  std::size_t test_threads = 1;  // threads one test uses at most (sizes the pool)
+  // PostgreSQL `database` / `schema` isolation: clones or schemas kept ready (created, marked and
+  // connected) by a background thread, so a test's setup only takes one; used ones are dropped
+  // behind by another thread, and the teardown drains both queues.
+  std::size_t prepared_clones = 2;
 };
 
 // A phase of start() failed. what() is one screen: the phase, the fault class and the
@@ -157,6 +160,7 @@ class TestEnvironment {
   struct Impl;
 
  private:
+  void finish_now() noexcept;  // the teardown itself, once
   std::unique_ptr<Impl> impl_;
 };
 

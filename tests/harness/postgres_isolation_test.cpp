@@ -1,0 +1,225 @@
+// PostgreSQL `database` and `schema` isolation through TestEnvironment on the CTest fixture's
+// server: the background threads that prepare clones/schemas ahead of the tests and drop them
+// behind (hence the label `concurrency`: these run under ThreadSanitizer), their markers, the
+// teardown that drains both queues, and the reaper's handling of a clone left unmarked.
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gamebot/eventstore/postgres_schema.hpp"
+#include "gamebot/harness/run_id.hpp"
+#include "gamebot/harness/run_marker.hpp"
+#include "gamebot/harness/test_environment.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/identifier.hpp"
+#include "gamebot/repo/migrator.hpp"
+#include "gamebot/testing/postgres.hpp"
+
+using namespace gamebot::harness;
+using gamebot::eventstore::EventData;
+using gamebot::eventstore::ExpectedVersion;
+
+namespace {
+
+HarnessOptions postgres_options(Isolation isolation) {
+  HarnessOptions options;
+  options.backend = Backend::postgres;
+  options.isolation = isolation;
+  options.database_url = gamebot::testing::postgres_url();
+  options.log_level = LogLevel::warn;
+  return options;
+}
+
+HarnessSetup setup_with_players(std::size_t prepared) {
+  HarnessSetup setup;
+  setup.app_migrations.push_back(
+      {1, "create_players", "CREATE TABLE players (id bigint PRIMARY KEY, name text NOT NULL)"});
+  setup.prepared_clones = prepared;
+  return setup;
+}
+
+EventData event() {
+  EventData data;
+  data.type = "thing_happened";
+  data.data = "{}";
+  return data;
+}
+
+std::string quote_literal(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::int64_t databases_named_like(gamebot::repo::Connection& admin, const std::string& prefix) {
+  return admin
+      .query_value<std::int64_t>("SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
+                                 prefix)
+      .value_or(-1);
+}
+
+// A pid no process has: a child that has already been waited for.
+long dead_pid() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return static_cast<long>(child);
+}
+
+}  // namespace
+
+TEST_CASE("postgres schema isolation gives each test a fresh, marked, migrated schema",
+          "[harness][postgres][isolation]") {
+  TestEnvironment environment(postgres_options(Isolation::schema), setup_with_players(2));
+  environment.start();
+  std::vector<std::string> schemas;
+  for (int i = 0; i < 4; ++i) {
+    TestContext test = environment.begin_test("schema test " + std::to_string(i));
+    REQUIRE_FALSE(test.setup_fault());
+    CHECK(test.store().read_all_forward().events.empty());
+    test.store().append("s-" + std::to_string(i), ExpectedVersion::no_stream(), event());
+    test.repo().run([&](gamebot::repo::Connection& c) {
+      const auto schema = c.query_value<std::string>("SELECT current_schema()").value_or("");
+      schemas.push_back(schema);
+      CHECK(schema.rfind("gamebot_test_s", 0) == 0);
+      // The one-round-trip script leaves what the migrators would: both report current.
+      CHECK(gamebot::eventstore::postgres_event_store_migrator(schema).verify(c).current());
+      gamebot::repo::MigratorOptions app;
+      app.table = "gamebot_app_migrations";
+      app.schema = schema;
+      CHECK(gamebot::repo::Migrator(setup_with_players(0).app_migrations, app).verify(c).current());
+      c.execute("INSERT INTO players (id, name) VALUES (1, 'ana')");
+      const auto marker = c.query_value<std::string>(
+          "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1",
+          schema);
+      REQUIRE(marker);
+      CHECK(RunMarker::parse(*marker).resource == "schema");
+      CHECK(RunMarker::parse(*marker).pid == static_cast<long>(::getpid()));
+    });
+    CHECK(test.end().empty());
+  }
+  std::sort(schemas.begin(), schemas.end());
+  CHECK(std::adjacent_find(schemas.begin(), schemas.end()) == schemas.end());
+  const std::string run_db = environment.run_database();
+  environment.finish();
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  CHECK(databases_named_like(*admin, run_db) == 0);
+}
+
+TEST_CASE("postgres database isolation prepares marked clones ahead and teardown drains them",
+          "[harness][postgres][isolation]") {
+  TestEnvironment environment(postgres_options(Isolation::database), setup_with_players(3));
+  environment.start();
+  const std::string run_db = environment.run_database();
+  const std::string prefix = clone_database_prefix(run_db);
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  std::vector<std::string> seen;
+  for (int i = 0; i < 5; ++i) {
+    TestContext test = environment.begin_test("database test " + std::to_string(i));
+    REQUIRE_FALSE(test.setup_fault());
+    CHECK(test.store().read_all_forward().events.empty());
+    test.store().append("d", ExpectedVersion::no_stream(), event());
+    test.repo().run([&](gamebot::repo::Connection& c) {
+      const auto db = c.query_value<std::string>("SELECT current_database()").value_or("");
+      CHECK(db.rfind(prefix, 0) == 0);
+      seen.push_back(db);
+      CHECK(c.query_value<std::int64_t>("SELECT count(*) FROM players") == 0);
+      c.execute("INSERT INTO players (id, name) VALUES (1, 'bo')");
+    });
+    // Every clone that exists (the test's, the ones prepared ahead, the ones not yet dropped
+    // behind) carries this process's marker.
+    auto rows = admin->query(
+        "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+        "WHERE starts_with(datname, $1)",
+        prefix);
+    std::size_t clones = 0;
+    while (rows.next()) {
+      ++clones;
+      const auto marker = RunMarker::parse(rows.row().get<std::string>(1));
+      CHECK(marker.resource == "clone");
+      CHECK(marker.pid == static_cast<long>(::getpid()));
+    }
+    CHECK(clones >= 1);
+    CHECK(test.end().empty());
+  }
+  std::sort(seen.begin(), seen.end());
+  CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
+  environment.finish();
+  CHECK(databases_named_like(*admin, prefix) == 0);
+  CHECK(databases_named_like(*admin, run_db) == 0);
+}
+
+TEST_CASE("postgres: tests taking clones from several threads each get their own",
+          "[harness][postgres][isolation]") {
+  TestEnvironment environment(postgres_options(Isolation::database), setup_with_players(2));
+  environment.start();
+  const std::string prefix = clone_database_prefix(environment.run_database());
+  std::mutex mutex;
+  std::vector<std::string> seen;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 3; ++i) {
+        TestContext test =
+            environment.begin_test("thread " + std::to_string(t) + " test " + std::to_string(i));
+        if (test.setup_fault()) continue;
+        test.repo().run([&](gamebot::repo::Connection& c) {
+          std::lock_guard lock(mutex);
+          seen.push_back(c.query_value<std::string>("SELECT current_database()").value_or(""));
+        });
+        test.end();
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(seen.size() == 9);
+  std::sort(seen.begin(), seen.end());
+  CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
+  environment.finish();
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  CHECK(databases_named_like(*admin, prefix) == 0);
+}
+
+TEST_CASE("the reaper drops an orphaned run database's unmarked clone and nothing unmarked else",
+          "[harness][postgres][isolation]") {
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  // A run that died between creating a clone and writing its marker.
+  RunIdentity dead;
+  dead.run_id = RunId::from_parts(std::chrono::system_clock::now(), dead_pid(), 0x5eed);
+  dead.worker = "w7";
+  const std::string run_db = test_database_name(dead);
+  const std::string clone = clone_database_prefix(run_db) + "3";
+  RunMarker marker = RunMarker::for_this_process(dead.run_id.str(), "database");
+  marker.pid = dead.run_id.pid();
+  marker.pid_start = 0;
+  const std::string bystander = "gamebot_test_unmarked_bystander";
+  for (const auto& name : {run_db, clone, bystander})
+    admin->execute("DROP DATABASE IF EXISTS " + gamebot::repo::quote_identifier(name));
+  // The clone first: a reaper of another process that sees the marked run database then sees
+  // its clone too (tests run in parallel against the same server).
+  admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(clone));
+  admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(run_db));
+  admin->execute("COMMENT ON DATABASE " + gamebot::repo::quote_identifier(run_db) + " IS " +
+                 quote_literal(marker.serialize()));
+  admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(bystander));
+
+  {
+    TestEnvironment environment(postgres_options(Isolation::transaction), {});
+    environment.start();
+  }
+  CHECK(databases_named_like(*admin, run_db) == 0);
+  CHECK(databases_named_like(*admin, clone) == 0);
+  CHECK(databases_named_like(*admin, bystander) == 1);
+  admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(bystander));
+}
