@@ -89,6 +89,8 @@ FaultClass classify_sqlite(int code, std::string_view message) noexcept {
     case SQLITE_SCHEMA:
       return FaultClass::schema;
     case SQLITE_ERROR:
+      // A damaged file header (schema format number) reads as plain SQLITE_ERROR.
+      if (message.starts_with("unsupported file format")) return FaultClass::integrity;
       if (message.starts_with("no such table") || message.starts_with("no such column") ||
           message.starts_with("no such index") || message.starts_with("no such function") ||
           message.find("already exists") != std::string_view::npos ||

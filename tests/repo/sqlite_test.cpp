@@ -1,6 +1,7 @@
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 
 #include "gamebot/repo/repo.hpp"
 #include "gamebot/repo/sqlite_connection.hpp"
@@ -92,4 +93,42 @@ TEST_CASE("named sqlite parameters are rejected with a hint", "[repo][sqlite]") 
   auto c = connect(DatabaseUrl::parse("sqlite::memory:"));
   CHECK_THROWS_WITH(c->query("SELECT :name", 1), Catch::Contains("$1..$n"));
   CHECK_THROWS_WITH(c->execute("SELECT 1; SELECT 2"), Catch::Contains("execute_batch"));
+}
+
+TEST_CASE("a database file with a damaged header or no database in it is an integrity fault",
+          "[repo][sqlite][errors]") {
+  gamebot::testing::TempDir dir;
+  const std::string path = dir.path() + "/db.sqlite";
+  {
+    auto c = connect(DatabaseUrl::sqlite_file(path));
+    c->execute_batch("PRAGMA journal_mode=delete; CREATE TABLE t (x integer)");
+  }
+  auto expect_integrity = [&](const char* what) {
+    INFO(what);
+    try {
+      auto c = connect(DatabaseUrl::sqlite_file(path));
+      c->query_value<std::int64_t>("SELECT count(*) FROM t");
+      FAIL("a damaged file was read");
+    } catch (const DatabaseError& error) {
+      INFO(error.what());
+      CHECK(error.fault() == FaultClass::integrity);
+    }
+  };
+  {
+    // Schema format number (header offset 44, big-endian; valid values 1..4).
+    std::FILE* file = std::fopen(path.c_str(), "r+b");
+    REQUIRE(file != nullptr);
+    const unsigned char format[4] = {0, 0, 0, 9};
+    std::fseek(file, 44, SEEK_SET);
+    std::fwrite(format, 1, sizeof format, file);
+    std::fclose(file);
+  }
+  expect_integrity("unsupported schema format number");
+  {
+    std::FILE* file = std::fopen(path.c_str(), "r+b");
+    REQUIRE(file != nullptr);
+    std::fwrite("not an sqlite file", 1, 18, file);
+    std::fclose(file);
+  }
+  expect_integrity("no SQLite header");
 }

@@ -140,6 +140,8 @@ TEST_CASE("SQLSTATEs and sqlite codes map to fault classes", "[repo][errors]") {
   CHECK(sqlite_transaction_retryable(SQLITE_LOCKED));
   CHECK(classify_sqlite(SQLITE_CONSTRAINT_UNIQUE, "") == FaultClass::integrity);
   CHECK(classify_sqlite(SQLITE_CORRUPT, "") == FaultClass::integrity);
+  CHECK(classify_sqlite(SQLITE_NOTADB, "file is not a database") == FaultClass::integrity);
+  CHECK(classify_sqlite(SQLITE_ERROR, "unsupported file format") == FaultClass::integrity);
   CHECK(classify_sqlite(SQLITE_CANTOPEN, "") == FaultClass::configuration);
   CHECK(classify_sqlite(SQLITE_ERROR, "no such table: x") == FaultClass::schema);
   CHECK(classify_sqlite(SQLITE_ERROR, "near \"SELEKT\": syntax error") == FaultClass::internal);

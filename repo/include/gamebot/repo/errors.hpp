@@ -68,7 +68,8 @@ class OwnershipError : public gamebot::Error {
 FaultClass classify_sqlstate(std::string_view sqlstate) noexcept;
 bool sqlstate_transaction_retryable(std::string_view sqlstate) noexcept;
 // SQLite extended result codes: BUSY/LOCKED concurrency (transaction-retryable), CONSTRAINT
-// integrity, CORRUPT/NOTADB integrity, CANTOPEN/READONLY configuration, AUTH/PERM
+// integrity, CORRUPT/NOTADB (and "unsupported file format", a damaged header) integrity,
+// CANTOPEN/READONLY configuration, AUTH/PERM
 // authentication, INTERRUPT timeout, FULL provisioning, SCHEMA and "no such table/column"
 // schema, others internal.
 FaultClass classify_sqlite(int extended_code, std::string_view message) noexcept;
