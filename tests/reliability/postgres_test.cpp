@@ -1,0 +1,140 @@
+// PostgreSQL: schema and database names that need quoting (quotes, SQL,
+// spaces, mixed case, non-ASCII) hold stores under exactly those names, keep
+// them apart, and never touch anything else (the public schema, a bystander
+// schema).
+
+#include "gamebot/testing/postgres.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "gamebot/eventstore/eventstore.hpp"
+#include "gamebot/eventstore/postgres_backend.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/database_url.hpp"
+#include "gamebot/repo/identifier.hpp"
+#include "gamebot/repo/repo_facade.hpp"
+#include "test_schema.hpp"
+
+namespace gamebot::reliability {
+namespace {
+
+using eventstore::EventData;
+using eventstore::EventStore;
+using eventstore::ExpectedVersion;
+
+EventData event(std::string type, std::string data) {
+  EventData e;
+  e.type = std::move(type);
+  e.data = std::move(data);
+  return e;
+}
+
+std::int64_t count_schemas(repo::Connection& connection, const std::string& name) {
+  return connection
+      .query_value<std::int64_t>(
+          "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1", name)
+      .value_or(-1);
+}
+
+// Drops the listed schemas, whatever a failed assertion left behind.
+struct SchemaCleanup {
+  std::vector<std::string> names;
+  ~SchemaCleanup() {
+    try {
+      auto admin = repo::connect(gamebot::testing::postgres_url());
+      for (const auto& name : names) {
+        admin->execute_batch("DROP SCHEMA IF EXISTS " + repo::quote_identifier(name) + " CASCADE");
+      }
+    } catch (...) {
+      // Leftovers only cost space on the throwaway server.
+    }
+  }
+};
+
+TEST_CASE("schema names needing quoting hold separate stores and touch nothing else",
+          "[reliability][hostile][postgres]") {
+  const std::string pid = std::to_string(::getpid());
+  // No single quote here: the backend's functions name their sequences inside
+  // string literals ('<schema>.positions'::regclass), which a single quote in
+  // the schema name breaks (the migration fails with a syntax error, 42601).
+  const std::vector<std::string> names = {
+      "Game Events " + pid,
+      "x\"; DROP SCHEMA public CASCADE; --" + pid,
+      "Ünïcödé schéma " + pid,
+      "MiXeD" + pid,
+  };
+  SchemaCleanup cleanup{names};
+  eventstore::testing::TestSchema bystander("hostile_bystander");
+  {
+    EventStore store(bystander.open());
+    REQUIRE(store.append("s", ExpectedVersion::no_stream(), event("E", "bystander")).ok());
+  }
+  for (const auto& name : names) {
+    INFO(name);
+    eventstore::PostgresBackendOptions options;
+    options.schema = name;
+    EventStore store(eventstore::PostgresBackend::open(gamebot::testing::postgres_url(), options));
+    REQUIRE(store.append("s", ExpectedVersion::no_stream(), event("E", name)).ok());
+  }
+
+  auto admin = repo::connect(gamebot::testing::postgres_url());
+  CHECK(count_schemas(*admin, "public") == 1);
+  for (const auto& name : names) {
+    INFO(name);
+    CHECK(count_schemas(*admin, name) == 1);
+    eventstore::PostgresBackendOptions options;
+    options.schema = name;
+    EventStore store(eventstore::PostgresBackend::open(gamebot::testing::postgres_url(), options));
+    auto all = store.read_all_forward();
+    REQUIRE(all.events.size() == 1);
+    CHECK(all.events[0].data == name);
+  }
+  EventStore again(bystander.open());
+  auto read = again.read_stream_forward("s");
+  REQUIRE(read.events.size() == 1);
+  CHECK(read.events[0].data == "bystander");
+}
+
+TEST_CASE("a database whose name needs quoting is used by name and leaves others intact",
+          "[reliability][hostile][postgres]") {
+  const std::string name = fmt::format("gamebot \"odd\" db's; DROP {}", ::getpid());
+  auto admin = repo::connect(gamebot::testing::postgres_url());
+  admin->execute_batch("DROP DATABASE IF EXISTS " + repo::quote_identifier(name));
+  admin->execute_batch("CREATE DATABASE " + repo::quote_identifier(name));
+  struct Dropper {
+    repo::Connection& admin;
+    std::string name;
+    ~Dropper() {
+      try {
+        admin.execute_batch("DROP DATABASE IF EXISTS " + repo::quote_identifier(name) +
+                            " WITH (FORCE)");
+      } catch (...) {
+        // Leftovers only cost space on the throwaway server.
+      }
+    }
+  } dropper{*admin, name};
+
+  const repo::DatabaseUrl url =
+      repo::DatabaseUrl::parse(gamebot::testing::postgres_url()).with_database(name);
+  {
+    EventStore store(std::make_shared<eventstore::PostgresBackend>(repo::Repo::open(url)));
+    REQUIRE(store.append("s", ExpectedVersion::no_stream(), event("E", "odd database")).ok());
+  }
+  // Through the URL text too: the name percent-encoded in the path.
+  EventStore store = eventstore::open(url.redacted());
+  auto read = store.read_stream_forward("s");
+  REQUIRE(read.events.size() == 1);
+  CHECK(read.events[0].data == "odd database");
+  CHECK(admin->query_value<std::int64_t>("SELECT count(*) FROM pg_database WHERE datname = $1",
+                                         name) == 1);
+  CHECK(admin->query_value<std::int64_t>(
+            "SELECT count(*) FROM pg_database WHERE datname = 'postgres'") == 1);
+}
+
+}  // namespace
+}  // namespace gamebot::reliability
