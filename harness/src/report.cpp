@@ -135,7 +135,9 @@ std::string_view to_string(TestOutcome outcome) noexcept {
   return "passed";
 }
 
-RunReport::RunReport() : started_at_(std::chrono::system_clock::now()) {}
+RunReport::RunReport()
+    : started_at_(std::chrono::system_clock::now()),
+      started_steady_(std::chrono::steady_clock::now()) {}
 
 void RunReport::set_run_id(std::string run_id) {
   std::lock_guard lock(mutex_);
@@ -171,6 +173,19 @@ void RunReport::record_pool(const PoolCounters& counters) {
   pool_.peak_in_use = std::max(pool_.peak_in_use, counters.peak_in_use);
   pool_.waits += counters.waits;
   pool_.timeouts += counters.timeouts;
+}
+
+void RunReport::record_pool_sample(std::size_t in_use, std::size_t size) {
+  constexpr std::size_t kMaxSamples = 10'000;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  if (pool_timeline_.size() >= kMaxSamples) return;
+  pool_timeline_.push_back(PoolSample{now - started_steady_, in_use, size});
+}
+
+std::vector<PoolSample> RunReport::pool_timeline() const {
+  std::lock_guard lock(mutex_);
+  return pool_timeline_;
 }
 
 void RunReport::add_retries(std::uint64_t count) {
@@ -336,6 +351,17 @@ std::string RunReport::to_json() const {
   };
   append_tests("tests", tests_);
   append_tests("slowest", slowest_of(tests_, 10));
+  out += ",\n  ";
+  append_key(out, "pool_timeline");
+  out += "[";
+  for (std::size_t i = 0; i < pool_timeline_.size(); ++i) {
+    const PoolSample& sample = pool_timeline_[i];
+    out += i == 0 ? "" : ", ";
+    out += fmt::format(R"({{"at_ms": {:.3f}, "in_use": {}, "size": {}}})",
+                       std::chrono::duration<double, std::milli>(sample.at).count(), sample.in_use,
+                       sample.size);
+  }
+  out += "]";
   out += "\n}\n";
   return out;
 }

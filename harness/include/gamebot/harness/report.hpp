@@ -50,6 +50,13 @@ struct PoolCounters {
   std::uint64_t timeouts = 0;   // checkouts that timed out (pool_exhausted)
 };
 
+// The run pool's use at one moment (sampled as tests begin and end).
+struct PoolSample {
+  std::chrono::nanoseconds at{0};  // since the report was created
+  std::size_t in_use = 0;          // connections checked out
+  std::size_t size = 0;            // connections open
+};
+
 // Totals over the recorded tests.
 struct TestTotals {
   std::size_t total = 0;
@@ -74,6 +81,9 @@ class RunReport {
   void record_phase(PhaseRecord record);
   // Adds the pool's counters: the peak is the maximum, waits and timeouts add up.
   void record_pool(const PoolCounters& counters);
+  // Appends a sample of the pool's use, stamped now (the report keeps at most 10,000; later
+  // samples are dropped).
+  void record_pool_sample(std::size_t in_use, std::size_t size);
   void add_retries(std::uint64_t count);
   void record_fault(FaultClass fault);
   // Records a test; an infrastructure failure with a fault also counts in
@@ -83,6 +93,7 @@ class RunReport {
   std::vector<PhaseRecord> phases() const;
   std::vector<TestRecord> tests() const;
   PoolCounters pool() const;
+  std::vector<PoolSample> pool_timeline() const;
   std::uint64_t retries() const;
   std::map<FaultClass, std::uint64_t> faults_by_class() const;
   TestTotals totals() const;
@@ -100,7 +111,8 @@ class RunReport {
   // duration_ms, fault, message}], pool {peak_in_use, waits, timeouts},
   // retries, faults {class: count}, totals {total, passed,
   // assertion_failures, infrastructure_failures}, tests [{name, outcome,
-  // duration_ms, fault, message}], slowest [the 10 slowest tests, same shape].
+  // duration_ms, fault, message}], slowest [the 10 slowest tests, same shape],
+  // pool_timeline [{at_ms, in_use, size}].
   std::string to_json() const;
   // Writes to_json() to `path` atomically (temporary file + rename). Throws
   // gamebot::Error(configuration) naming the path if it cannot be written.
@@ -115,6 +127,8 @@ class RunReport {
   std::vector<PhaseRecord> phases_;
   std::vector<TestRecord> tests_;
   PoolCounters pool_;
+  std::chrono::steady_clock::time_point started_steady_;
+  std::vector<PoolSample> pool_timeline_;
   std::uint64_t retries_ = 0;
   std::map<FaultClass, std::uint64_t> faults_;
 };
