@@ -131,7 +131,7 @@ TEST_CASE("a closed PostgreSQL port exits 3 with one connectivity line and no pa
   }
 }
 
-TEST_CASE("init creates a store once; migrate leaves a current store as it is", "[tools][cli]") {
+TEST_CASE("init creates a store once and migrate leaves a current store as it is", "[tools][cli]") {
   gamebot::testing::TempDir dir;
   const std::string url = "sqlite:" + dir.path() + "/s.db";
   CliResult missing = run_cli({"read", url, "$all"});
@@ -224,7 +224,7 @@ TEST_CASE("append with a stale --expected-version exits 1 with a concurrency lin
   CHECK(bad.err.find("line 2: \"type\" is missing") != std::string::npos);
 }
 
-TEST_CASE("streams lists a page with a cursor, --all every page; delete hides a stream",
+TEST_CASE("streams lists a page with a cursor or every page, and delete hides a stream",
           "[tools][cli]") {
   gamebot::testing::TempDir dir;
   const std::string url = "sqlite:" + dir.path() + "/s.db";
