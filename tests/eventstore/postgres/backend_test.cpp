@@ -222,6 +222,8 @@ TEST_CASE("a single append that fails while it holds the position reservation re
   CHECK(admin->query_value<bool>("SELECT pg_advisory_unlock($1::bigint)", reservation) == true);
   admin->execute_batch("ALTER SEQUENCE " + positions + " NO MAXVALUE");
   CHECK(store.stream_info("s")->version == 2);
+  // Released by the client's unlock, not by closing the session.
+  CHECK(repo.pool().stats().replaced == 0);
   // The store's connections go on, and another store's batch (which takes the
   // reservation in append_events) is not held up.
   const AppendResult single = store.append("s", 2, event("Third"));
