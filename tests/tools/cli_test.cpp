@@ -3,9 +3,12 @@
 // failures (exit 1), export/import byte for byte, verify on a tampered file.
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <spawn.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -358,6 +361,44 @@ TEST_CASE("export then import into a new SQLite file keeps every byte, id, versi
   CliResult twice = run_cli({"import", target, "--input", dump});
   CHECK(twice.exit_code == 1);
   check_one_error_line(twice, "concurrency");
+}
+
+TEST_CASE("export shows progress on stderr when stderr is a terminal", "[tools][cli][export]") {
+  gamebot::testing::TempDir dir;
+  const std::string url = "sqlite:" + dir.path() + "/s.db";
+  {
+    EventStore store = eventstore::open(url);
+    REQUIRE(store.append("s", 0, {rich_event("t", "1", ""), rich_event("t", "2", "")}).ok());
+  }
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+  REQUIRE(master >= 0);
+  REQUIRE(::grantpt(master) == 0);
+  REQUIRE(::unlockpt(master) == 0);
+  const std::string slave_path = ::ptsname(master);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, slave_path.c_str(), O_RDWR, 0);
+  posix_spawn_file_actions_addclose(&actions, master);
+  std::vector<std::string> argv{GAMEBOT_STORE_CLI, "export", url};
+  std::vector<char*> args;
+  for (std::string& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  REQUIRE(::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+  std::string terminal;
+  char chunk[256];
+  for (ssize_t n; (n = ::read(master, chunk, sizeof chunk)) > 0;)  // EIO once the child is gone
+    terminal.append(chunk, static_cast<std::size_t>(n));
+  ::close(master);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  INFO(terminal);
+  CHECK(terminal.find("exported events: 2 done") != std::string::npos);
+  CHECK(terminal.find("exported 2 events, 0 links") != std::string::npos);
 }
 
 TEST_CASE("tail prints events committed after it started and exits 0 on SIGINT",
