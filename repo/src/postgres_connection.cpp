@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -520,6 +521,47 @@ bool result_ok(PGresult* result) {
 
 }  // namespace
 
+template <typename Send, typename Blocking>
+pg_result* PostgresConnection::run(Send&& send, Blocking&& blocking, std::string_view context) {
+  Impl& d = *impl_;
+  const auto limit = d.options.operation_timeout;
+  if (limit.count() <= 0) return blocking();
+  if (send() == 0) return nullptr;  // the error is in PQerrorMessage; throw_error reads it
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  PGresult* kept = nullptr;
+  for (;;) {
+    while (PQisBusy(d.conn) != 0) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd fd{PQsocket(d.conn), POLLIN, 0};
+      const int ready = left.count() > 0 ? ::poll(&fd, 1, static_cast<int>(left.count())) : 0;
+      if (ready == 0) {
+        // No answer in time: the connection's state is unknown, so it is never used again.
+        PQclear(kept);
+        mark_broken();
+        throw DatabaseError(
+            FaultClass::timeout,
+            scrub(fmt::format("no answer from the server within the operation timeout ({} ms) "
+                              "[in: {}]",
+                              limit.count(), snippet(context)),
+                  d.secret),
+            DatabaseErrorDetails{Driver::postgres, {}, 0, {}, false, true});
+      }
+      if (ready < 0 && errno == EINTR) continue;
+      if (PQconsumeInput(d.conn) == 0) break;  // lost: PQgetResult reports it
+    }
+    PGresult* next = PQgetResult(d.conn);
+    if (next == nullptr) return kept;
+    // Like PQexec: the first error wins; otherwise the last result.
+    if (kept != nullptr && !result_ok(kept)) {
+      PQclear(next);
+      continue;
+    }
+    PQclear(kept);
+    kept = next;
+  }
+}
+
 std::int64_t PostgresConnection::execute_params(std::string_view sql,
                                                 std::span<const Param> params) {
   Result result = query_params(sql, params);
@@ -542,17 +584,23 @@ Result PostgresConnection::query_params(std::string_view sql, std::span<const Pa
           if (i->second.last_used < victim->second.last_used) victim = i;
         }
         if (PQtransactionStatus(d.conn) != PQTRANS_INERROR) {
-          PQclear(PQexec(d.conn, ("DEALLOCATE " + victim->second.name).c_str()));
+          const std::string deallocate = "DEALLOCATE " + victim->second.name;
+          PQclear(run([&] { return PQsendQuery(d.conn, deallocate.c_str()); },
+                      [&] { return PQexec(d.conn, deallocate.c_str()); }, deallocate));
         }
         d.cache.erase(victim);
       }
       PgStatement statement;
       statement.name = fmt::format("gb_{}", ++d.next_name);
       std::string text(sql);
-      PGresult* prepared = PQprepare(d.conn, statement.name.c_str(), text.c_str(), 0, nullptr);
+      PGresult* prepared = run(
+          [&] { return PQsendPrepare(d.conn, statement.name.c_str(), text.c_str(), 0, nullptr); },
+          [&] { return PQprepare(d.conn, statement.name.c_str(), text.c_str(), 0, nullptr); }, sql);
       if (!result_ok(prepared)) throw_error(prepared, sql);
       PQclear(prepared);
-      PGresult* described = PQdescribePrepared(d.conn, statement.name.c_str());
+      PGresult* described =
+          run([&] { return PQsendDescribePrepared(d.conn, statement.name.c_str()); },
+              [&] { return PQdescribePrepared(d.conn, statement.name.c_str()); }, sql);
       if (!result_ok(described)) throw_error(described, sql);
       statement.param_count = PQnparams(described);
       PQclear(described);
@@ -620,8 +668,16 @@ Result PostgresConnection::query_params(std::string_view sql, std::span<const Pa
       }
       d.values[i] = buffer.c_str();
     }
-    PGresult* result = PQexecPrepared(d.conn, statement.name.c_str(), static_cast<int>(n),
-                                      d.values.data(), d.lengths.data(), d.formats.data(), 1);
+    PGresult* result = run(
+        [&] {
+          return PQsendQueryPrepared(d.conn, statement.name.c_str(), static_cast<int>(n),
+                                     d.values.data(), d.lengths.data(), d.formats.data(), 1);
+        },
+        [&] {
+          return PQexecPrepared(d.conn, statement.name.c_str(), static_cast<int>(n),
+                                d.values.data(), d.lengths.data(), d.formats.data(), 1);
+        },
+        sql);
     if (result_ok(result)) return Result(new PgCursor(result));
     const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
     bool stale =
@@ -641,20 +697,26 @@ Result PostgresConnection::query_params(std::string_view sql, std::span<const Pa
 
 void PostgresConnection::execute_batch(std::string_view sql) {
   std::string script(sql);
-  PGresult* result = PQexec(impl_->conn, script.c_str());
+  PGconn* conn = impl_->conn;
+  PGresult* result = run([&] { return PQsendQuery(conn, script.c_str()); },
+                         [&] { return PQexec(conn, script.c_str()); }, sql);
   if (!result_ok(result)) throw_error(result, sql);
   PQclear(result);
 }
 
 void PostgresConnection::run_control(std::string_view sql) {
   std::string text(sql);
-  PGresult* result = PQexec(impl_->conn, text.c_str());
+  PGconn* conn = impl_->conn;
+  PGresult* result = run([&] { return PQsendQuery(conn, text.c_str()); },
+                         [&] { return PQexec(conn, text.c_str()); }, sql);
   if (!result_ok(result)) throw_error(result, sql);
   PQclear(result);
 }
 
 void PostgresConnection::ping() {
-  PGresult* result = PQexec(impl_->conn, "");
+  PGconn* conn = impl_->conn;
+  PGresult* result =
+      run([&] { return PQsendQuery(conn, ""); }, [&] { return PQexec(conn, ""); }, "ping");
   if (!result_ok(result)) throw_error(result, "ping");
   PQclear(result);
 }

@@ -25,11 +25,16 @@ struct PostgresOptions {
   std::string application_name = "gamebot";        // shown in pg_stat_activity
   std::chrono::seconds connect_timeout{10};        // libpq connect_timeout (libpq minimum is 2 s)
   std::chrono::milliseconds statement_timeout{0};  // per statement; 0 = server default
-  bool keepalives = true;                          // TCP keepalives (no effect on unix sockets)
-  std::chrono::seconds keepalives_idle{30};        // idle time before the first probe
-  std::chrono::seconds keepalives_interval{10};    // between unanswered probes
-  int keepalives_count = 3;                        // unanswered probes before the link is dead
-  std::size_t statement_cache_capacity = 256;      // prepared statements kept per connection
+  // Client-side deadline of each call's round trip, for a network that stalls without closing
+  // (the server's statement_timeout never fires when the query does not arrive): past it the
+  // call throws a `timeout` DatabaseError and the connection is dropped. 0 = wait as long as
+  // the socket lives.
+  std::chrono::milliseconds operation_timeout{0};
+  bool keepalives = true;                        // TCP keepalives (no effect on unix sockets)
+  std::chrono::seconds keepalives_idle{30};      // idle time before the first probe
+  std::chrono::seconds keepalives_interval{10};  // between unanswered probes
+  int keepalives_count = 3;                      // unanswered probes before the link is dead
+  std::size_t statement_cache_capacity = 256;    // prepared statements kept per connection
 };
 
 // Settings for opening a connection of either driver.

@@ -50,6 +50,11 @@ class PostgresConnection final : public Connection {
 
  private:
   PostgresConnection(DatabaseUrl url, std::unique_ptr<Impl> impl);
+  // Runs one libpq call the way PQexec would, under options.operation_timeout when it is set
+  // (sent with a PQsend* function, awaited with poll()); `send` is that PQsend* call (returns
+  // its int), `blocking` the PQexec-style call used when no deadline is set.
+  template <typename Send, typename Blocking>
+  pg_result* run(Send&& send, Blocking&& blocking, std::string_view context);
   std::unique_ptr<Impl> impl_;
 };
 
