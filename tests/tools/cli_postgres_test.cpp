@@ -82,6 +82,31 @@ TEST_CASE("export/import moves a store SQLite -> PostgreSQL -> SQLite byte for b
   }
 }
 
+TEST_CASE("init, migrate, append, read and verify work on a PostgreSQL schema",
+          "[tools][cli][postgres]") {
+  const std::string url = store_url("cli_init_" + unique_suffix());
+  CliResult missing = run_cli({"verify", url});
+  CHECK(missing.exit_code == 1);  // nothing there yet: the schema is not current
+  CliResult init = run_cli({"init", url});
+  INFO(init.out << init.err);
+  REQUIRE(init.exit_code == 0);
+  CHECK(init.out.find("applied migration 1") != std::string::npos);
+  CHECK(run_cli({"init", url}).exit_code == 1);
+  CHECK(run_cli({"migrate", url}).exit_code == 0);
+  CliResult append = run_cli({"append", url, "--expected-version", "no_stream"},
+                             R"({"stream":"p","type":"t","data":{"n":1}})"
+                             "\n");
+  INFO(append.err);
+  REQUIRE(append.exit_code == 0);
+  CliResult read = run_cli({"read", url, "p"});
+  REQUIRE(read.exit_code == 0);
+  CHECK(read.out.find(R"("type":"t","data":{"n":1})") != std::string::npos);
+  CliResult verify = run_cli({"verify", url});
+  CHECK(verify.exit_code == 0);
+  CHECK(verify.out.find("integrity: 1 events, 1 streams (0 soft-deleted), 0 links") !=
+        std::string::npos);
+}
+
 TEST_CASE("test-dbs reaps an orphaned marked database and never touches an unmarked one",
           "[tools][cli][postgres]") {
   const std::string suffix = unique_suffix();
