@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -717,6 +718,13 @@ std::string_view prepare_json_input(std::string_view json, std::string& storage,
         p = scan_number(p, end, token);
         if (p == start) ++p;
         if (is_safe_number(token)) break;
+        // "668e-96669998e-99" is not JSON; rewriting its first number would
+        // make "0.0e-99", which rapidjson 1.1.0 mis-parses (clz of zero).
+        if (p != end && (std::isdigit(static_cast<unsigned char>(*p)) != 0 || *p == '.' ||
+                         *p == 'e' || *p == 'E' || *p == '+' || *p == '-')) {
+          throw_bad_input(context, static_cast<std::size_t>(start - begin),
+                          "malformed number: a number runs on after its exponent");
+        }
         if (!rewriting) {
           storage.clear();
           storage.reserve(json.size() + 32);

@@ -524,6 +524,23 @@ TEST_CASE("numbers rapidjson 1.1.0 mis-parses are read exactly and safely",
   }
 }
 
+TEST_CASE("an unsafe number that runs on after its exponent is malformed, never rewritten",
+          "[serializers][codec][json][errors]") {
+  // Found by fuzz/fuzz_codec_decode: rewriting "668e-96669998" to "0.0" left
+  // "0.0e-99" for rapidjson 1.1.0, whose conversion then calls clz(0).
+  const TypeRegistry registry = measurement_registry();
+  for (const std::string& number :
+       std::vector<std::string>{"668e-96669998e-99", "1e400.5", "12.5e999-1", "1e-400e1"}) {
+    INFO(number);
+    const std::string json = R"({"value0": {"label": "x", "value": )" + number + "}}";
+    const SerializationError error =
+        capture([&] { (void)registry.decode("measurement", 1, Codec::json, json); });
+    CHECK(error.kind() == SerializationErrorKind::malformed_input);
+    CHECK(error.byte_offset() == 35u);
+    CHECK_THAT(error.detail(), Catch::Contains("malformed number"));
+  }
+}
+
 TEST_CASE("unsafe numbers are found at any position after escapes and across blocks",
           "[serializers][codec][json][errors]") {
   const TypeRegistry registry = measurement_registry();
