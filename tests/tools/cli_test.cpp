@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -506,6 +507,18 @@ TEST_CASE("report renders a harness run report as text", "[tools][cli][report]")
   CliResult junk = run_cli({"report", dir.path() + "/junk.json"});
   CHECK(junk.exit_code == 1);
   check_one_error_line(junk, "serialization");
+
+  // --html writes the page (the page itself is checked in Chromium by the harness tests).
+  const std::string html = dir.path() + "/report.html";
+  CliResult page = run_cli({"report", path, "--html", html});
+  INFO(page.out << page.err);
+  REQUIRE(page.exit_code == 0);
+  CHECK(page.out.find("wrote " + html) != std::string::npos);
+  std::ifstream in(html);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(text.find("\"run_id\": \"r123\"") != std::string::npos);
+  CHECK(text.find("scores a guess") != std::string::npos);
 }
 
 }  // namespace

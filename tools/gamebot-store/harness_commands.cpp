@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "gamebot/harness/report_html.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/harness/run_marker.hpp"
 #include "gamebot/harness/url.hpp"
@@ -252,6 +253,20 @@ int run_report(const Args& args) {
                             doc.HasParseError() ? rapidjson::GetParseError_En(doc.GetParseError())
                                                 : "not a JSON object"));
   }
+  if (auto html_path = args.value("html")) {
+    // Atomically, so a viewer never loads half a page.
+    const std::string temporary = *html_path + ".tmp";
+    {
+      std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+      out << gamebot::harness::render_report_html(text);
+      if (!out) {
+        throw Failure(FaultClass::configuration, fmt::format("cannot write {}", *html_path));
+      }
+    }
+    std::filesystem::rename(temporary, *html_path);
+    print_line(fmt::format("wrote {}", *html_path));
+    return kExitOk;
+  }
   print_line(fmt::format("Run {} on {} (isolation {}), started {}, harness {}",
                          text_of(doc, "run_id"), text_of(doc, "backend"), text_of(doc, "isolation"),
                          text_of(doc, "started_at"), text_of(doc, "harness_version")));
@@ -343,8 +358,10 @@ void add_harness_commands(std::vector<Command>& commands) {
   commands.push_back({{"report",
                        {"FILE"},
                        "Render a harness JSON run report (--report FILE of a test run) as text.",
-                       "",
-                       {}},
+                       "With --html, write it as one self-contained HTML page instead (phase\n"
+                       "timeline, failures by kind, faults, pool use over time, per-test\n"
+                       "durations; no network needed to view it).\n",
+                       {{"html", "OUT", "write the report as an HTML page to OUT"}}},
                       run_report});
 }
 
