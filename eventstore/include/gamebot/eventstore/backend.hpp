@@ -1,7 +1,7 @@
 #pragma once
 
-// The storage interface every backend implements (memory now; SQLite and
-// PostgreSQL on gamebot::repo later). Only storage primitives live here:
+// The storage interface every backend implements (memory; SQLite and PostgreSQL
+// on gamebot::repo). Only storage primitives live here:
 // subscriptions, lazy ranges, validation, id generation and the typed layer are
 // built once, on top, by EventStore, so every backend behaves the same.
 //
