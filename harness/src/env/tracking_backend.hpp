@@ -18,6 +18,9 @@ class TrackingBackend final : public eventstore::Backend {
   explicit TrackingBackend(std::shared_ptr<eventstore::Backend> inner) : inner_(std::move(inner)) {}
 
   std::string_view scheme() const noexcept override { return inner_->scheme(); }
+  // Subscriptions wait on the wrapped backend's notifier: its commits (and, for the SQL
+  // backends, other processes' commits) signal it; this wrapper's own would never be.
+  eventstore::ChangeNotifier& changes() noexcept override { return inner_->changes(); }
   eventstore::WriteResult append(std::string_view stream_id, eventstore::ExpectedVersion expected,
                                  std::span<const eventstore::NewEvent> events) override {
     return inner_->append(stream_id, expected, events);

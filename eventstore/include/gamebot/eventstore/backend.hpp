@@ -178,8 +178,10 @@ class Backend {
 
   // ---- change notification -------------------------------------------------
 
-  // Notifier that subscribers of every EventStore on this backend wait on.
-  ChangeNotifier& changes() noexcept { return changes_; }
+  // Notifier that subscribers of every EventStore on this backend wait on. Virtual so that a
+  // decorating backend hands out the notifier of the backend it wraps (whose commits and
+  // cross-process listener signal it).
+  virtual ChangeNotifier& changes() noexcept { return changes_; }
 
  protected:
   // Call after every committed write (see the contract above).
