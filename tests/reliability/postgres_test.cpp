@@ -59,11 +59,11 @@ struct SchemaCleanup {
 TEST_CASE("schema names needing quoting hold separate stores and touch nothing else",
           "[reliability][hostile][postgres]") {
   const std::string pid = std::to_string(::getpid());
-  // No single quote here: the backend's functions name their sequences inside
-  // string literals ('<schema>.positions'::regclass), which a single quote in
-  // the schema name breaks (the migration fails with a syntax error, 42601).
+  // The backend's functions name their sequences in string literals
+  // ('<schema>.positions'::regclass): a single quote must be doubled there too.
   const std::vector<std::string> names = {
       "Game Events " + pid,
+      "o'brien'); DROP SCHEMA public CASCADE; --" + pid,
       "x\"; DROP SCHEMA public CASCADE; --" + pid,
       "Ünïcödé schéma " + pid,
       "MiXeD" + pid,

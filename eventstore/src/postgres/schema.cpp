@@ -248,12 +248,12 @@ BEGIN
     -- Exactly the xid (no headroom): watermark_log entries bound only the
     -- writers above the value they logged, so a higher value would leave new
     -- readers unable to bound the next writers.
-    IF me > coalesce(pg_sequence_last_value('{s}.writer_xids'::regclass), 0) THEN
-      done := setval('{s}.writer_xids'::regclass, me)::text;
+    IF me > coalesce(pg_sequence_last_value({xids_literal}::regclass), 0) THEN
+      done := setval({xids_literal}::regclass, me)::text;
     END IF;
-    first_position := nextval('{s}.positions'::regclass);
+    first_position := nextval({positions_literal}::regclass);
     IF n > 1 THEN
-      done := setval('{s}.positions'::regclass, first_position + n - 1)::text;
+      done := setval({positions_literal}::regclass, first_position + n - 1)::text;
     END IF;
     done := pg_advisory_unlock({ns}::bigint << 32)::text;
   EXCEPTION WHEN OTHERS OR query_canceled THEN
@@ -438,8 +438,8 @@ BEGIN
     RAISE EXCEPTION 'reading $all needs READ COMMITTED, not %',
       current_setting('transaction_isolation') USING ERRCODE = 'GBISO';
   END IF;
-  last_reserved := coalesce(pg_sequence_last_value('{s}.positions'::regclass), 0);
-  published := coalesce(pg_sequence_last_value('{s}.writer_xids'::regclass), 0);
+  last_reserved := coalesce(pg_sequence_last_value({positions_literal}::regclass), 0);
+  published := coalesce(pg_sequence_last_value({xids_literal}::regclass), 0);
   snap := pg_current_snapshot();
   BEGIN
     FOR x IN SELECT i::text::bigint FROM pg_snapshot_xip(snap) i
@@ -480,8 +480,8 @@ DECLARE
   reserved bigint;
   published bigint;
 BEGIN
-  reserved := coalesce(pg_sequence_last_value('{s}.positions'::regclass), 0);
-  published := coalesce(pg_sequence_last_value('{s}.writer_xids'::regclass), 0);
+  reserved := coalesce(pg_sequence_last_value({positions_literal}::regclass), 0);
+  published := coalesce(pg_sequence_last_value({xids_literal}::regclass), 0);
   -- An entry with the same L and a lower H bounds the same writers and more.
   IF NOT EXISTS (SELECT 1 FROM {s}.watermark_log w WHERE w.last_reserved >= reserved) THEN
     INSERT INTO {s}.watermark_log (writer_xid, last_reserved) VALUES (published, reserved)
@@ -495,9 +495,22 @@ END
 $fn$;
 )sql";
 
+// `text` as a SQL string literal (quotes doubled): a schema name may hold a single quote.
+std::string sql_literal(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    out += c;
+    if (c == '\'') out += c;
+  }
+  return out + "'";
+}
+
 std::string expand(std::string_view sql, const postgres_detail::SqlNames& names) {
-  return fmt::format(fmt::runtime(sql), fmt::arg("s", names.quoted_schema),
-                     fmt::arg("ns", names.lock_namespace), fmt::arg("channel", names.channel));
+  return fmt::format(
+      fmt::runtime(sql), fmt::arg("s", names.quoted_schema), fmt::arg("ns", names.lock_namespace),
+      fmt::arg("channel", names.channel),
+      fmt::arg("xids_literal", sql_literal(names.quoted_schema + ".writer_xids")),
+      fmt::arg("positions_literal", sql_literal(names.quoted_schema + ".positions")));
 }
 
 }  // namespace
