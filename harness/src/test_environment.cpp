@@ -71,6 +71,7 @@ struct TestContextState {
   std::exception_ptr setup_error;
   std::optional<FaultClass> setup_fault;
   std::uint64_t dirty_returns_before = 0;
+  RunReport* report = nullptr;  // where the pool's use is sampled as the test begins and ends
   std::function<void(std::vector<TestLeak>&)> release;  // strategy cleanup, after leak checks
   bool ended = false;
 
@@ -142,6 +143,10 @@ std::vector<TestLeak> TestContext::end() noexcept {
     }
     if (s.repo && !s.setup_error) {
       repo::Pool& pool = s.repo->pool();
+      if (s.report != nullptr) {
+        const repo::PoolStats stats = pool.stats();
+        s.report->record_pool_sample(stats.in_use, stats.size);
+      }
       for (const repo::CheckoutInfo& holder : pool.checked_out())
         leaks.push_back({"connection still checked out: " + holder.to_string()});
       const std::uint64_t dirty = pool.stats().dirty_returns;
@@ -641,6 +646,11 @@ TestContext TestEnvironment::begin_test(std::string name) {
         },
         policy);
     s.circuit_open = false;
+    state->report = &s.report;
+    if (state->repo) {
+      const repo::PoolStats stats = state->repo->pool().stats();
+      s.report.record_pool_sample(stats.in_use, stats.size);
+    }
   } catch (const Error& error) {
     state->store.reset();
     state->sandbox.reset();

@@ -124,6 +124,27 @@ TEST_CASE("sqlite: transaction isolation rolls back and a non-test database is u
   CHECK(fs::file_size(dir.path() + "/app.db") == 0);
 }
 
+TEST_CASE("sqlite: the run report samples the pool as each test begins and ends",
+          "[harness][sqlite][report]") {
+  gamebot::testing::TempDir dir;
+  TestEnvironment environment(sqlite_options(dir, Isolation::transaction), {});
+  environment.start();
+  const std::size_t before = environment.report().pool_timeline().size();
+  for (const char* name : {"first", "second"}) {
+    TestContext test = environment.begin_test(name);
+    test.store().append("s", ExpectedVersion::any(), event());
+    CHECK(test.end().empty());
+  }
+  const std::vector<PoolSample> samples = environment.report().pool_timeline();
+  REQUIRE(samples.size() == before + 4);
+  // The sandbox pins a connection for the length of each test.
+  CHECK(samples[before].in_use >= 1);
+  CHECK(samples[before].size >= samples[before].in_use);
+  for (std::size_t i = before + 1; i < samples.size(); ++i)
+    CHECK(samples[i].at >= samples[i - 1].at);
+  CHECK(environment.report().to_json().find("\"pool_timeline\": [{\"at_ms\"") != std::string::npos);
+}
+
 TEST_CASE("sqlite: database isolation restores a fresh in-memory image per test",
           "[harness][sqlite]") {
   gamebot::testing::TempDir dir;
