@@ -251,10 +251,11 @@ BEGIN
     IF me > coalesce(pg_sequence_last_value({xids_literal}::regclass), 0) THEN
       done := setval({xids_literal}::regclass, me)::text;
     END IF;
-    first_position := nextval({positions_literal}::regclass);
-    IF n > 1 THEN
-      done := setval({positions_literal}::regclass, first_position + n - 1)::text;
-    END IF;
+    -- The whole batch in one step (under the reservation lock): a probe reading the sequence
+    -- never sees a batch half reserved, so no watermark can fall inside a batch and a reader
+    -- of $all never sees part of one.
+    first_position := coalesce(pg_sequence_last_value({positions_literal}::regclass), 0) + 1;
+    done := setval({positions_literal}::regclass, first_position + n - 1)::text;
     done := pg_advisory_unlock({ns}::bigint << 32)::text;
   EXCEPTION WHEN OTHERS OR query_canceled THEN
     done := pg_advisory_unlock({ns}::bigint << 32)::text;
