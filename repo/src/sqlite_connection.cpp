@@ -4,10 +4,12 @@
 #include <sqlite3.h>
 
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -386,6 +388,27 @@ void apply_pragma(sqlite3* db, const std::string& sql) {
   }
 }
 
+// Switching a file to WAL needs an exclusive lock, and SQLite may answer SQLITE_BUSY at once
+// without calling the busy handler while another connection opens the same new file; retried
+// here within the busy timeout so concurrent openers never see the race.
+void apply_pragma_waiting(sqlite3* db, const std::string& sql, std::int64_t busy_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_ms);
+  for (;;) {
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    if (rc == SQLITE_OK) return;
+    const bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+    if (busy && std::chrono::steady_clock::now() < deadline) {
+      sqlite3_free(error);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    std::string message = error ? error : sqlite3_errmsg(db);
+    sqlite3_free(error);
+    throw_sqlite(sqlite3_extended_errcode(db), message, sql);
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<SqliteConnection> SqliteConnection::open(const DatabaseUrl& url,
@@ -442,7 +465,7 @@ std::unique_ptr<SqliteConnection> SqliteConnection::open(const DatabaseUrl& url,
   if (!url.sqlite_in_memory() && !read_only) {
     std::string journal = options.wal ? "wal" : "";
     if (auto value = url.parameter("journal_mode")) journal = *value;
-    if (!journal.empty()) apply_pragma(impl->db, "PRAGMA journal_mode=" + journal);
+    if (!journal.empty()) apply_pragma_waiting(impl->db, "PRAGMA journal_mode=" + journal, busy_ms);
   }
   static constexpr const char* kSync[] = {"OFF", "NORMAL", "FULL", "EXTRA"};
   std::string sync = kSync[to_journal_sync_level(options.synchronous)];
