@@ -496,6 +496,25 @@ END
 $fn$;
 )sql";
 
+// Migration 2: no JIT inside the store's functions. Their `enable_seqscan =
+// off` prices an unavoidable sequential scan (watermark_log has no index on
+// last_reserved, and needs none at its few rows) at 1e10, far above
+// jit_above_cost, so the server JIT-compiled record_watermark on every call:
+// ~10 ms per call, during which the background thread could neither send nor
+// pass on a NOTIFY (a 10-12 ms stall in live delivery once a second).
+constexpr std::string_view kNoJitInFunctions = R"sql(
+DO $do$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+            WHERE p.pronamespace = {schema_literal}::regnamespace ORDER BY p.oid LOOP
+    EXECUTE format('ALTER FUNCTION %s SET jit = off', f);
+  END LOOP;
+END
+$do$;
+)sql";
+
 // `text` as a SQL string literal (quotes doubled): a schema name may hold a single quote.
 std::string sql_literal(std::string_view text) {
   std::string out = "'";
@@ -510,6 +529,7 @@ std::string expand(std::string_view sql, const postgres_detail::SqlNames& names)
   return fmt::format(
       fmt::runtime(sql), fmt::arg("s", names.quoted_schema), fmt::arg("ns", names.lock_namespace),
       fmt::arg("channel", names.channel),
+      fmt::arg("schema_literal", sql_literal(names.quoted_schema)),
       fmt::arg("xids_literal", sql_literal(names.quoted_schema + ".writer_xids")),
       fmt::arg("positions_literal", sql_literal(names.quoted_schema + ".positions")));
 }
@@ -523,6 +543,7 @@ std::vector<repo::Migration> postgres_event_store_migrations(std::string_view sc
                         expand(kCreateTables, names) + expand(kAppendFunction, names) +
                             expand(kLinkFunction, names) + expand(kDeleteFunction, names) +
                             expand(kProbeFunction, names) + expand(kRecordFunction, names)});
+  migrations.push_back({2, "no_jit_in_functions", expand(kNoJitInFunctions, names)});
   return migrations;
 }
 
