@@ -771,6 +771,27 @@ void PostgresConnection::clear_statement_cache() {
   impl_->cache.clear();
 }
 
+pg_result* PostgresConnection::exec_params_binary(std::string_view sql, int count,
+                                                  const unsigned int* types,
+                                                  const char* const* values, const int* lengths,
+                                                  const int* formats) {
+  Impl& d = *impl_;
+  if (broken()) {
+    throw DatabaseError(FaultClass::connectivity,
+                        fmt::format("connection #{} is broken (lost earlier)", id()),
+                        DatabaseErrorDetails{Driver::postgres, {}, 0, {}, false, true});
+  }
+  const std::string text(sql);
+  PGresult* result = run(
+      [&] {
+        return PQsendQueryParams(d.conn, text.c_str(), count, types, values, lengths, formats, 1);
+      },
+      [&] { return PQexecParams(d.conn, text.c_str(), count, types, values, lengths, formats, 1); },
+      sql);
+  if (!result_ok(result)) throw_error(result, sql);
+  return result;
+}
+
 pg_conn* PostgresConnection::native_handle() const noexcept {
   return impl_->conn;
 }

@@ -829,9 +829,8 @@ std::size_t PostgresBackend::Impl::read_all_into(repo::Connection& connection,
     for (int b = 0; b < 8; ++b) values[i][b] = static_cast<char>(keys[i] >> (56 - 8 * b));
     pointers[i] = values[i];
   }
-  PGresult* result =
-      PQexecParams(pg.native_handle(), text.c_str(), 2, types, pointers, lengths, formats, 1);
-  if (result == nullptr || PQresultStatus(result) != PGRES_TUPLES_OK) pg.throw_error(result, text);
+  PGresult* result = pg.exec_params_binary(text, 2, types, pointers, lengths, formats);
+  if (PQresultStatus(result) != PGRES_TUPLES_OK) pg.throw_error(result, text);  // takes it
   const std::unique_ptr<PGresult, decltype(&PQclear)> owned(result, &PQclear);
   const int rows = PQntuples(result);
   out.reserve(out.size() + static_cast<std::size_t>(rows));

@@ -2,6 +2,8 @@
 // server: dropped connections, a stalled network, refused connections. Nothing hangs, each
 // fault comes out as its class, the pool replaces what died, and a live subscription whose
 // listening connection died catches up with nothing lost or repeated.
+#include <libpq-fe.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <set>
@@ -14,6 +16,7 @@
 #include "gamebot/eventstore/postgres_backend.hpp"
 #include "gamebot/repo/errors.hpp"
 #include "gamebot/repo/pool.hpp"
+#include "gamebot/repo/postgres_connection.hpp"
 #include "gamebot/testing/postgres.hpp"
 #include "test_schema.hpp"
 
@@ -55,6 +58,38 @@ TEST_CASE("a stalled network fails an in-flight query as timeout within the oper
   CHECK(connection->broken());
   proxy.set_stalled(false);
   CHECK(repo::connect(proxy.url(), options)->query_value<int>("SELECT 3") == 3);
+}
+
+TEST_CASE("a binary libpq call of a backend on a stalled network fails as timeout too",
+          "[reliability][proxy][postgres][concurrency]") {
+  // The event store's bulk $all reader decodes libpq's binary rows itself; it
+  // goes through exec_params_binary, which keeps the operation deadline.
+  FaultProxy proxy(fixture_socket());
+  repo::ConnectOptions options;
+  options.postgres.operation_timeout = 300ms;
+  auto connection = repo::connect(proxy.url(), options);
+  auto& pg = repo::as_postgres(*connection);
+  const char* values[1] = {"7"};
+  const std::unique_ptr<pg_result, decltype(&PQclear)> first(
+      pg.exec_params_binary("SELECT $1::int + 1", 1, nullptr, values, nullptr, nullptr), &PQclear);
+  REQUIRE(PQntuples(first.get()) == 1);
+  proxy.set_stalled(true);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    PQclear(pg.exec_params_binary("SELECT $1::int + 2", 1, nullptr, values, nullptr, nullptr));
+    FAIL("no exception");
+  } catch (const repo::DatabaseError& e) {
+    CHECK(e.fault() == FaultClass::timeout);
+  }
+  CHECK(seconds_since(start) < 2.0);
+  CHECK(connection->broken());
+  try {
+    PQclear(pg.exec_params_binary("SELECT 1", 0, nullptr, nullptr, nullptr, nullptr));
+    FAIL("a broken connection was used again");
+  } catch (const repo::DatabaseError& e) {
+    CHECK(e.fault() == FaultClass::connectivity);
+  }
+  proxy.set_stalled(false);
 }
 
 TEST_CASE("dropped connections fail in-flight calls as connectivity and the pool replaces them",

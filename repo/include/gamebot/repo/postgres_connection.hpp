@@ -34,6 +34,14 @@ class PostgresConnection final : public Connection {
   // The libpq connection (PGconn*); owned by this object. Use it on the thread that holds the
   // connection; leave it idle (no pending results, no open COPY) when done.
   pg_conn* native_handle() const noexcept;
+  // PQexecParams of `sql` (not prepared) with `count` parameters and a binary
+  // result, under options.operation_timeout when it is set (no answer in time:
+  // DatabaseError(timeout), connection marked broken). `types`, `values`,
+  // `lengths` and `formats` are PQexecParams' arrays. Returns the successful
+  // result, owned by the caller (PQclear); throws DatabaseError for a failure.
+  // For backends that decode rows straight from libpq.
+  pg_result* exec_params_binary(std::string_view sql, int count, const unsigned int* types,
+                                const char* const* values, const int* lengths, const int* formats);
   // pg_backend_pid() of the server process serving this connection.
   int backend_pid() const noexcept;
   // Server version as PQserverVersion reports it (150004 for 15.4).
