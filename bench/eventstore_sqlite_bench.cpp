@@ -338,15 +338,14 @@ GAMEBOT_BENCHMARK("eventstore/sqlite/throughput", context) {
                              ++read_all;
                            }
                          }));
-      store_read_streams.add(
-          events, timed([&] {
-            for (const std::string& stream : stream_names) {
-              for (const es::RecordedEvent& e : store.stream_forward(stream)) {
-                bytes += e.data.size();
-                ++read_streams;
-              }
-            }
-          }));
+      store_read_streams.add(events, timed([&] {
+                               for (const std::string& stream : stream_names) {
+                                 for (const es::RecordedEvent& e : store.stream_forward(stream)) {
+                                   bytes += e.data.size();
+                                   ++read_streams;
+                                 }
+                               }
+                             }));
       if (read_all != events || read_streams != events || bytes == 0) std::abort();
     };
     if (round % 2 == 0) {
@@ -377,10 +376,9 @@ GAMEBOT_BENCHMARK("eventstore/sqlite/throughput", context) {
     const Baseline raw_read_baseline{"raw sqlite3 SELECT stepping the same rows", pick(raw_read)};
     context.report(at_least("eventstore/sqlite/read/all" + suffix, pick(store_read_all), unit,
                             2'000'000, raw_read_baseline));
-    context.report(at_least("eventstore/sqlite/read/streams" + suffix, pick(store_read_streams),
-                            unit, 2'000'000,
-                            Baseline{"raw sqlite3 SELECT per stream, same index",
-                                     pick(raw_read_streams)}));
+    context.report(at_least(
+        "eventstore/sqlite/read/streams" + suffix, pick(store_read_streams), unit, 2'000'000,
+        Baseline{"raw sqlite3 SELECT per stream, same index", pick(raw_read_streams)}));
   }
 }
 
