@@ -170,13 +170,7 @@ class RawStore {
   // Steps over every row in position order, reading each column as the store
   // does; returns the number of rows and adds the payload bytes to `bytes`.
   std::size_t read_all(std::size_t& bytes) {
-    sqlite3_stmt* select = nullptr;
-    check(sqlite3_prepare_v2(db_,
-                             "SELECT position, event_id, stream_id, stream_version, type, data, "
-                             "metadata, causation_id, correlation_id, created_at FROM "
-                             "eventstore_events ORDER BY position",
-                             -1, &select, nullptr),
-          db_);
+    sqlite3_stmt* select = prepare_select("ORDER BY position");
     const std::size_t rows = step_rows(select, bytes);
     sqlite3_finalize(select);
     return rows;
@@ -185,13 +179,7 @@ class RawStore {
   // The same, one prepared statement re-bound per stream, in version order
   // (the access path of a stream read: the (stream_id, stream_version) index).
   std::size_t read_streams(const std::vector<std::string>& streams, std::size_t& bytes) {
-    sqlite3_stmt* select = nullptr;
-    check(sqlite3_prepare_v2(db_,
-                             "SELECT position, event_id, stream_id, stream_version, type, data, "
-                             "metadata, causation_id, correlation_id, created_at FROM "
-                             "eventstore_events WHERE stream_id = ?1 ORDER BY stream_version",
-                             -1, &select, nullptr),
-          db_);
+    sqlite3_stmt* select = prepare_select("WHERE stream_id = ?1 ORDER BY stream_version");
     std::size_t rows = 0;
     for (const std::string& stream : streams) {
       sqlite3_bind_text(select, 1, stream.data(), static_cast<int>(stream.size()), SQLITE_STATIC);
@@ -203,6 +191,17 @@ class RawStore {
   }
 
  private:
+  // The store's ten columns of eventstore_events, then `rest` (a filter and an order).
+  sqlite3_stmt* prepare_select(const std::string& rest) {
+    const std::string sql =
+        "SELECT position, event_id, stream_id, stream_version, type, data, metadata, "
+        "causation_id, correlation_id, created_at FROM eventstore_events " +
+        rest;
+    sqlite3_stmt* select = nullptr;
+    check(sqlite3_prepare_v2(db_, sql.c_str(), -1, &select, nullptr), db_);
+    return select;
+  }
+
   static std::size_t step_rows(sqlite3_stmt* select, std::size_t& bytes) {
     std::size_t rows = 0;
     while (sqlite3_step(select) == SQLITE_ROW) {

@@ -36,25 +36,37 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-}  // namespace
-
-TEST_CASE("a stalled network fails an in-flight query as timeout within the operation deadline",
-          "[reliability][proxy][postgres][concurrency]") {
-  FaultProxy proxy(fixture_socket());
+// Connection options under which a call gives up after 300 ms without an answer.
+repo::ConnectOptions with_operation_deadline() {
   repo::ConnectOptions options;
   options.postgres.operation_timeout = 300ms;
-  auto connection = repo::connect(proxy.url(), options);
-  REQUIRE(connection->query_value<int>("SELECT 1") == 1);
-  proxy.set_stalled(true);
+  return options;
+}
+
+// Runs `call`, which must fail as a timeout, reported as a lost connection, within 2 s.
+template <typename Call>
+void check_times_out(Call&& call) {
   const auto start = std::chrono::steady_clock::now();
   try {
-    connection->query_value<int>("SELECT 2");
+    call();
     FAIL("no exception");
   } catch (const repo::DatabaseError& e) {
     CHECK(e.fault() == FaultClass::timeout);
     CHECK(e.connection_lost());
   }
   CHECK(seconds_since(start) < 2.0);
+}
+
+}  // namespace
+
+TEST_CASE("a stalled network fails an in-flight query as timeout within the operation deadline",
+          "[reliability][proxy][postgres][concurrency]") {
+  FaultProxy proxy(fixture_socket());
+  const repo::ConnectOptions options = with_operation_deadline();
+  auto connection = repo::connect(proxy.url(), options);
+  REQUIRE(connection->query_value<int>("SELECT 1") == 1);
+  proxy.set_stalled(true);
+  check_times_out([&] { connection->query_value<int>("SELECT 2"); });
   CHECK(connection->broken());
   proxy.set_stalled(false);
   CHECK(repo::connect(proxy.url(), options)->query_value<int>("SELECT 3") == 3);
@@ -65,23 +77,16 @@ TEST_CASE("a binary libpq call of a backend on a stalled network fails as timeou
   // The event store's bulk $all reader decodes libpq's binary rows itself; it
   // goes through exec_params_binary, which keeps the operation deadline.
   FaultProxy proxy(fixture_socket());
-  repo::ConnectOptions options;
-  options.postgres.operation_timeout = 300ms;
-  auto connection = repo::connect(proxy.url(), options);
+  auto connection = repo::connect(proxy.url(), with_operation_deadline());
   auto& pg = repo::as_postgres(*connection);
   const char* values[1] = {"7"};
   const std::unique_ptr<pg_result, decltype(&PQclear)> first(
       pg.exec_params_binary("SELECT $1::int + 1", 1, nullptr, values, nullptr, nullptr), &PQclear);
   REQUIRE(PQntuples(first.get()) == 1);
   proxy.set_stalled(true);
-  const auto start = std::chrono::steady_clock::now();
-  try {
+  check_times_out([&] {
     PQclear(pg.exec_params_binary("SELECT $1::int + 2", 1, nullptr, values, nullptr, nullptr));
-    FAIL("no exception");
-  } catch (const repo::DatabaseError& e) {
-    CHECK(e.fault() == FaultClass::timeout);
-  }
-  CHECK(seconds_since(start) < 2.0);
+  });
   CHECK(connection->broken());
   try {
     PQclear(pg.exec_params_binary("SELECT 1", 0, nullptr, nullptr, nullptr, nullptr));
