@@ -6,6 +6,7 @@
 #include <cereal/types/string.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -93,6 +94,21 @@ TEST_CASE_METHOD(StoreFixture, "child: slow step", "[slow]") {
     store().append("game-slow", ExpectedVersion::any(), joined("p" + std::to_string(i)));
     say("ready step");
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// Holds its database until the file named by GAMEBOT_CHILD_RELEASE_FILE exists
+// (30 s at most), so a parent can look at two processes' databases while both
+// are inside a test.
+TEST_CASE_METHOD(StoreFixture, "child: held step", "[held]") {
+  store().append("held", ExpectedVersion::any(), joined("h"));
+  say("ready step");
+  const char* release = std::getenv("GAMEBOT_CHILD_RELEASE_FILE");
+  if (release == nullptr) return;  // nobody to wait for
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!std::filesystem::exists(release)) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 

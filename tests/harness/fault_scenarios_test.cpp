@@ -255,13 +255,18 @@ TEST_CASE("postgres: a second SIGINT during the cleanup leaves nothing the next 
 TEST_CASE("postgres: workers of a split run get unique database names that carry the worker",
           "[harness][postgres][faults]") {
   // Two processes of one run (ctest -j: one process per worker) at the same time: one named by
-  // GAMEBOT_TEST_WORKER, one left to the default (p<pid> when the run id is shared).
+  // GAMEBOT_TEST_WORKER, one left to the default (p<pid> when the run id is shared). Each holds
+  // its test's database until the release file exists, so both are inside a test when looked at
+  // (with short steps, the one that did not wait for the template build could be done already).
   const std::string run_id = gamebot::harness::RunId::generate().str();
+  gamebot::testing::TempDir dir;
+  const std::string release = dir.path() + "/release";
+  const std::string release_env = "GAMEBOT_CHILD_RELEASE_FILE=" + release;
   const std::vector<std::string> args{"--database-url", gamebot::testing::postgres_url(),
-                                      "--isolation", "database", "[steps]"};
+                                      "--isolation", "database", "[held]"};
   ChildProcess first(
-      command("", args, {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=a1"}));
-  ChildProcess second(command("", args, {"GAMEBOT_TEST_RUN_ID=" + run_id}));
+      command("", args, {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=a1", release_env}));
+  ChildProcess second(command("", args, {"GAMEBOT_TEST_RUN_ID=" + run_id, release_env}));
   REQUIRE(wait_for_line(first, "ready step", std::chrono::seconds(20)));
   REQUIRE(wait_for_line(second, "ready step", std::chrono::seconds(20)));
   const std::string second_worker = "p" + std::to_string(second.pid());
@@ -287,6 +292,13 @@ TEST_CASE("postgres: workers of a split run get unique database names that carry
   const std::string second_db =
       gamebot::harness::test_database_name({run_id_parsed, second_worker, true});
   CHECK(first_db != second_db);
+  auto listed = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& name : names) out += name + " ";
+    return out;
+  };
+  INFO("first worker's databases: " << listed(of_first));
+  INFO("second worker's databases: " << listed(of_second));
   CHECK(std::count(of_first.begin(), of_first.end(), first_db) == 1);
   CHECK(std::count(of_second.begin(), of_second.end(), second_db) == 1);
   CHECK(of_first.size() >= 2);  // the run database and at least one clone
@@ -298,6 +310,7 @@ TEST_CASE("postgres: workers of a split run get unique database names that carry
     if (name != second_db)
       CHECK(name.rfind(gamebot::harness::clone_database_prefix(second_db), 0) == 0);
 
+  std::fclose(std::fopen(release.c_str(), "w"));
   auto finish = [](ChildProcess& child) {
     while (child.read_line(std::chrono::seconds(30))) {
     }
