@@ -96,7 +96,7 @@ EventStore open(std::string_view url, StoreOptions options) {
   std::shared_ptr<Backend> backend = factory(url);
   if (!backend)
     throw Error(FaultClass::internal, fmt::format("factory of '{}' returned no backend", scheme));
-  return EventStore(std::move(backend), std::move(options));
+  return EventStore(std::move(backend), options);
 }
 
 }  // namespace gamebot::eventstore

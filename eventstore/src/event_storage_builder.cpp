@@ -7,7 +7,7 @@
 namespace gamebot::eventstore {
 
 struct EventStorageBuilder::Chunks {
-  static constexpr std::size_t kChunkBytes = 16 * 1024;
+  static constexpr std::size_t kChunkBytes = std::size_t{16} * 1024;
   std::vector<std::unique_ptr<char[]>> chunks;
   std::size_t used = 0;
   std::size_t capacity = 0;

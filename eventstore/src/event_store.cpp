@@ -68,7 +68,7 @@ std::vector<NewEvent>& new_event_scratch() {
 EventStore::EventStore(std::shared_ptr<Backend> backend, StoreOptions options) {
   if (!backend) throw InvalidArgument("EventStore needs a backend");
   if (options.page_size == 0) throw InvalidArgument("StoreOptions::page_size must be at least 1");
-  core_ = std::make_shared<detail::StoreCore>(std::move(backend), std::move(options));
+  core_ = std::make_shared<detail::StoreCore>(std::move(backend), options);
 }
 
 EventStore::EventStore(EventStore&&) noexcept = default;

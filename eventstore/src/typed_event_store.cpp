@@ -119,7 +119,7 @@ void TypedEventStore::throw_not_a(const RecordedEvent& event, const serializers:
   throw EventDecodeError(std::move(info), event);
 }
 
-TypedReadResult TypedEventStore::decode_all(ReadResult result) const {
+TypedReadResult TypedEventStore::decode_all(const ReadResult& result) const {
   TypedReadResult typed;
   typed.status = result.status;
   typed.events.reserve(result.events.size());

@@ -199,18 +199,21 @@ class Walk {
     if (!info) {
       add(Invariant::stream_metadata, id, 0, 0, "listed, but stream_info finds no such stream");
     } else {
-      if (info->version != listed.version)
+      if (info->version != listed.version) {
         add(Invariant::stream_metadata, id, 0, info->version,
             fmt::format("stream_info says version {}, the listing {}", info->version,
                         listed.version));
-      if (info->deleted() != listed.deleted())
+      }
+      if (info->deleted() != listed.deleted()) {
         add(Invariant::stream_metadata, id, 0, 0,
             fmt::format("stream_info says {}, the listing {}", info->deleted() ? "deleted" : "live",
                         listed.deleted() ? "deleted" : "live"));
-      if (info->sequence != listed.sequence)
+      }
+      if (info->sequence != listed.sequence) {
         add(Invariant::stream_metadata, id, 0, 0,
             fmt::format("stream_info says sequence {}, the listing {}", info->sequence,
                         listed.sequence));
+      }
     }
 
     auto own = own_versions_.find(id);
@@ -224,9 +227,10 @@ class Walk {
     if (listed.deleted()) {
       // Soft-deleted: events stay in `$all`, stream reads refuse.
       ReadResult read = backend_.read_stream(id, 1, 1, Direction::forward);
-      if (read.status != ReadStatus::stream_deleted)
+      if (read.status != ReadStatus::stream_deleted) {
         add(Invariant::stream_metadata, id, 0, 0,
             fmt::format("listed as deleted, but a read answers {}", to_string(read.status)));
+      }
       return;
     }
 

@@ -247,7 +247,8 @@ void copy_range(int in, int out, off_t offset, off_t end, const fs::path& path) 
     }
     std::vector<char> buffer(1 << 20);
     while (offset < end) {
-      auto want = static_cast<std::size_t>(std::min<off_t>(end - offset, buffer.size()));
+      auto want = static_cast<std::size_t>(
+          std::min<off_t>(end - offset, static_cast<off_t>(buffer.size())));
       ssize_t got = ::pread(in, buffer.data(), want, offset);
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) copy_error(path, "read");
@@ -288,7 +289,7 @@ void copy_file(int from_dir, const char* name, const struct stat& info, int to_d
   if ((mode & process_umask()) != 0 && ::fchmod(out.get(), mode) != 0) copy_error(to, "chmod");
   const off_t size = info.st_size;
   if (make_sparse) {
-    constexpr std::size_t kBlock = 64 * 1024;
+    constexpr std::size_t kBlock = std::size_t{64} * 1024;
     std::vector<char> buffer(kBlock);
     static const std::vector<char> zeros(kBlock, 0);
     off_t offset = 0;
@@ -657,7 +658,7 @@ std::vector<fs::path> reap_in(const fs::path& base_dir, std::chrono::seconds gra
     const auto now = std::chrono::system_clock::now();
     std::error_code error;
     for (const auto& entry : fs::directory_iterator(base, error)) {
-      const fs::path directory = entry.path();
+      const fs::path& directory = entry.path();
       if (directory.filename().string().starts_with(kSparesPrefix)) {
         if (drop_stale_spares(directory)) reaped.push_back(directory);
         continue;

@@ -78,10 +78,12 @@ CommandResult run_command(const std::vector<std::string>& argv, const CommandOpt
   if (argv.empty()) throw Error(FaultClass::internal, "run_command: empty argument vector");
   // Everything the child needs is prepared here: after fork it may not allocate.
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
   std::vector<std::string> env_storage = child_environment();
   std::vector<char*> env;
+  env.reserve(env_storage.size() + 1);
   for (std::string& variable : env_storage) env.push_back(variable.data());
   env.push_back(nullptr);
 

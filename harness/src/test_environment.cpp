@@ -56,7 +56,7 @@ std::string quote_literal(std::string_view text) {
 
 }  // namespace
 
-PhaseFailure::PhaseFailure(Phase phase, FaultClass fault, std::string diagnosis)
+PhaseFailure::PhaseFailure(Phase phase, FaultClass fault, const std::string& diagnosis)
     : Error(fault, phase_screen(phase, fault, diagnosis)), phase_(phase) {}
 
 // ---- per-test state ---------------------------------------------------------
@@ -110,10 +110,11 @@ eventstore::EventStore& TestContext::store() {
 const repo::Repo& TestContext::repo() {
   if (!state_) throw Error(FaultClass::internal, "TestContext is empty");
   state_->rethrow_setup();
-  if (!state_->repo)
+  if (!state_->repo) {
     throw Error(FaultClass::configuration,
                 "the memory backend has no SQL database unless the setup has app_migrations: "
                 "add them, or run with --backend sqlite or postgres");
+  }
   return *state_->repo;
 }
 
@@ -132,9 +133,10 @@ std::vector<TestLeak> TestContext::end() noexcept {
   s.ended = true;
   try {
     if (s.tracker) {
-      for (const auto& held : s.tracker->held())
+      for (const auto& held : s.tracker->held()) {
         leaks.push_back({"persistent subscription '" + held.subscription + "' on '" +
                          held.stream_id + "' is still subscribed (close it before the test ends)"});
+      }
     }
     s.store.reset();
     if (s.sandbox) {
@@ -150,10 +152,11 @@ std::vector<TestLeak> TestContext::end() noexcept {
       for (const repo::CheckoutInfo& holder : pool.checked_out())
         leaks.push_back({"connection still checked out: " + holder.to_string()});
       const std::uint64_t dirty = pool.stats().dirty_returns;
-      if (dirty > s.dirty_returns_before)
+      if (dirty > s.dirty_returns_before) {
         leaks.push_back({std::to_string(dirty - s.dirty_returns_before) +
                          " connection(s) came back with a transaction left open outside the "
                          "sandbox (rolled back)"});
+      }
     }
   } catch (const std::exception& e) {
     leaks.push_back({std::string("ending the test failed: ") + e.what()});
@@ -292,12 +295,14 @@ struct SqliteProvider final : Provider {
   void connect(RunReport&) override {
     base_ = base_dir();
     std::error_code ec;
-    if (!fs::is_directory(base_, ec))
+    if (!fs::is_directory(base_, ec)) {
       throw Error(FaultClass::connectivity,
                   "directory " + base_.string() + " for the SQLite run directory does not exist");
-    if (::access(base_.c_str(), W_OK) != 0)
+    }
+    if (::access(base_.c_str(), W_OK) != 0) {
       throw Error(FaultClass::configuration,
                   "directory " + base_.string() + " is not writable by this user");
+    }
   }
 
   void reap() {
@@ -354,9 +359,10 @@ struct SqliteProvider final : Provider {
   void verify_file(const fs::path& db) {
     auto connection = repo::connect(repo::DatabaseUrl::sqlite_file(db.string()));
     auto problems = schema_problems(*connection, *store_migrator_, app_migrator_, objects_, {});
-    if (!problems.empty())
+    if (!problems.empty()) {
       throw Error(FaultClass::schema,
                   "database " + db.string() + " does not match the code:\n" + join_lines(problems));
+    }
   }
 
   void verify() override {
@@ -399,14 +405,16 @@ struct SqliteProvider final : Provider {
 
   static void copy_database(sqlite3* source, sqlite3* destination) {
     sqlite3_backup* backup = sqlite3_backup_init(destination, "main", source, "main");
-    if (!backup)
+    if (!backup) {
       throw Error(FaultClass::provisioning,
                   std::string("sqlite3_backup_init failed: ") + sqlite3_errmsg(destination));
+    }
     const int step = sqlite3_backup_step(backup, -1);
     sqlite3_backup_finish(backup);
-    if (step != SQLITE_DONE)
+    if (step != SQLITE_DONE) {
       throw Error(FaultClass::provisioning,
                   std::string("restoring the SQLite image failed: ") + sqlite3_errstr(step));
+    }
   }
 
   void begin(TestContextState& s) override {
@@ -583,12 +591,13 @@ void TestEnvironment::start() {
   run_phase(Phase::preflight, [&]() -> std::string {
     if (s.setup.registry.empty()) return "no event types registered";
     auto report = serializers::run_conformance(s.setup.registry, s.setup.conformance);
-    if (!report.passed())
+    if (!report.passed()) {
       throw Error(FaultClass::serialization, "the serializer conformance suite failed (" +
                                                  std::to_string(report.failed_count()) +
                                                  " type/codec entries); no database "
                                                  "was touched:\n" +
                                                  report.to_string(30));
+    }
     return std::to_string(report.entries.size()) + " type/codec entries conform";
   });
 
@@ -622,14 +631,14 @@ void TestEnvironment::start() {
 TestContext TestEnvironment::begin_test(std::string name) {
   Impl& s = *impl_;
   auto state = std::make_unique<TestContextState>();
-  state->name = name;
+  state->name = std::move(name);
   if (!s.started) {
     state->setup_fault = FaultClass::internal;
     state->setup_error = std::make_exception_ptr(
         Error(FaultClass::internal, "begin_test before a successful TestEnvironment::start()"));
     return TestContext(std::move(state));
   }
-  state->label.emplace(name);
+  state->label.emplace(state->name);
   RetryPolicy policy;
   policy.deadline = s.circuit_open ? std::chrono::milliseconds(0) : std::chrono::milliseconds(3000);
   policy.max_attempts = s.circuit_open ? 1 : 3;

@@ -301,6 +301,7 @@ void Pool::give_back(std::unique_ptr<Slot> slot) noexcept {
     expired = true;
   }
   if (keep && s.open > s.max_size) keep = false;
+  std::unique_ptr<Slot> discarded;  // closed after the lock is released
   if (keep) {
     slot->last_used = now;
     s.idle.push_back(std::move(slot));
@@ -311,14 +312,14 @@ void Pool::give_back(std::unique_ptr<Slot> slot) noexcept {
     } else if (c.broken()) {
       ++s.stats.replaced;
     }
+    discarded = std::move(slot);
   }
   s.available.notify_one();
   lock.unlock();
-  if (slot && slot->connection->broken()) {
+  if (discarded && discarded->connection->broken()) {
     logger()->warn("pool {}: discarding broken connection #{} returned by {}", url_.redacted(),
-                   slot->connection->id(), slot->owner.to_string());
+                   discarded->connection->id(), discarded->owner.to_string());
   }
-  slot.reset();
 }
 
 void Pool::resize(std::size_t min_size, std::size_t max_size) {

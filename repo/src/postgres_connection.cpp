@@ -149,7 +149,7 @@ std::string numeric_to_string(const char* data, int length) {
   if (length < 8 + 2 * ndigits) return "NaN";
   auto digit = [&](int i) -> int {
     if (i < 0 || i >= ndigits) return 0;
-    return static_cast<int>(read_be(data + 8 + 2 * i, 2));
+    return static_cast<int>(read_be(data + 8 + std::ptrdiff_t{2} * i, 2));
   };
   std::string out;
   if (sign == 0x4000) out.push_back('-');

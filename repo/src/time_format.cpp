@@ -83,7 +83,7 @@ std::optional<std::int64_t> parse_timestamp(std::string_view text) {
       if (pos < text.size()) {
         if (!read_int(text, pos, 2, om)) return std::nullopt;
       }
-      offset_minutes = (oh * 60 + om) * (z == '+' ? 1 : -1);
+      offset_minutes = (std::int64_t{oh} * 60 + om) * (z == '+' ? 1 : -1);
     } else {
       return std::nullopt;
     }
@@ -92,7 +92,8 @@ std::optional<std::int64_t> parse_timestamp(std::string_view text) {
   year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
   std::int64_t days = sys_days{ymd}.time_since_epoch().count();
-  std::int64_t seconds = days * 86400 + h * 3600 + mi * 60 + s - offset_minutes * 60;
+  std::int64_t seconds =
+      days * 86400 + std::int64_t{h} * 3600 + std::int64_t{mi} * 60 + s - offset_minutes * 60;
   return seconds * 1'000'000 + micros;
 }
 

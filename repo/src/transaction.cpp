@@ -180,8 +180,8 @@ void retry_backoff(const RetryBudget& budget, int attempt) {
   auto capped = std::min<std::chrono::milliseconds>(
       std::chrono::duration_cast<std::chrono::milliseconds>(base), budget.max_backoff);
   std::uniform_real_distribution<double> jitter(0.5, 1.0);
-  std::this_thread::sleep_for(
-      std::chrono::duration<double, std::milli>(capped.count() * jitter(engine)));
+  std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(
+      static_cast<double>(capped.count()) * jitter(engine)));
 }
 
 }  // namespace gamebot::repo::internal

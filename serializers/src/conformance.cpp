@@ -65,7 +65,7 @@ class CheckBuilder {
   std::string first_failure_;
 };
 
-std::string exception_text(std::exception_ptr error) {
+std::string exception_text(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {

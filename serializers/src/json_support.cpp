@@ -565,7 +565,8 @@ struct BlockMasks {
 BlockMasks classify_block(const char* p) {
   BlockMasks m;
   for (int part = 0; part < 4; ++part) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * part));
+    const __m128i v =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + std::ptrdiff_t{16} * part));
     const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
     const __m128i digit_offset = _mm_sub_epi8(v, _mm_set1_epi8('0'));
     const __m128i digits =

@@ -240,9 +240,10 @@ Progress::~Progress() {
 }
 
 void Progress::finish() {
-  if (enabled_ && last_ms_ >= 0)
+  if (enabled_ && last_ms_ >= 0) {
     std::fprintf(stderr, "\r%s: %llu done\n", what_.c_str(),
                  static_cast<unsigned long long>(done_));
+  }
   enabled_ = false;
 }
 

@@ -127,9 +127,10 @@ class Resources {
       if (entry.path().filename() != kMarkerFile) fs::remove_all(entry.path(), ec);
     fs::remove(fs::path(r.name) / kMarkerFile, ec);  // the marker goes last, as the harness does
     fs::remove(r.name, ec);
-    if (ec)
+    if (ec) {
       throw Error(FaultClass::provisioning,
                   fmt::format("cannot remove {}: {}", r.name, ec.message()));
+    }
     return true;
   }
 
@@ -150,8 +151,8 @@ class Resources {
 };
 
 std::chrono::seconds grace_of(const Args& args) {
-  return std::chrono::hours(
-      args.integer("grace-hours", 0, 24 * 365).value_or(harness::kDefaultOrphanGrace.count()));
+  return std::chrono::hours(args.integer("grace-hours", 0, std::int64_t{24} * 365)
+                                .value_or(harness::kDefaultOrphanGrace.count()));
 }
 
 // "orphan", "alive", "template" (never reaped), "unmarked" (never touched).

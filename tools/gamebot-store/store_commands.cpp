@@ -145,9 +145,10 @@ int run_append(const Args& args) {
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     InputRecord record = parse_input_line(line, line_number);
-    if (record.kind != InputRecord::Kind::event)
+    if (record.kind != InputRecord::Kind::event) {
       throw Error(FaultClass::serialization,
                   fmt::format("line {}: append takes events only (use import)", line_number));
+    }
     auto it = std::find_if(batches.begin(), batches.end(),
                            [&](const auto& b) { return b.first == record.stream; });
     if (it == batches.end()) it = batches.insert(batches.end(), {record.stream, {}});

@@ -143,9 +143,10 @@ class Importer {
         return;
       case InputRecord::Kind::link: {
         flush();
-        if (!record.version || *record.version < 1)
+        if (!record.version || *record.version < 1) {
           throw Error(FaultClass::serialization,
                       fmt::format("line {}: a link needs \"version\" >= 1", line_number));
+        }
         const Uuid target = record.link_target;
         check(line_number, "link into", record.stream,
               store_.link(record.stream, ExpectedVersion::exact(*record.version - 1),
@@ -195,9 +196,10 @@ class Importer {
       batch_stream_ = record.stream;
       batch_first_version_ = record.version;
       batch_line_ = line_number;
-      if (record.version && *record.version < 1)
+      if (record.version && *record.version < 1) {
         throw Error(FaultClass::serialization,
                     fmt::format("line {}: \"version\" must be >= 1", line_number));
+      }
     }
     batch_.push_back(std::move(record.event));
   }

@@ -394,7 +394,7 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
   // client (Impl::append), so it never outlives the failed statement. Only
   // outside a transaction: inside one, an error would leave the caller's
   // transaction unable to run that release (append_events_guarded instead).
-  auto literal = [](std::string text) {
+  auto literal = [](const std::string& text) {
     std::string out;
     for (char c : text) {
       out += c;

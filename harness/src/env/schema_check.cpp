@@ -87,10 +87,11 @@ std::vector<std::string> missing_objects(repo::Connection& connection,
           object.name, schema,
           std::string(object.kind == ExpectedObject::Kind::table ? "{r,p}" : "{i,I}"));
     }
-    if (!found || *found == 0)
+    if (!found || *found == 0) {
       missing.push_back(std::string(to_string(object.kind)) + " " +
                         (postgres && !schema.empty() ? schema + "." : std::string()) + object.name +
                         " is missing");
+    }
   }
   return missing;
 }

@@ -32,6 +32,7 @@ class Uuid {
   // Lower-case canonical form.
   std::string to_string() const;
 
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads the defaulted <=>.
   friend auto operator<=>(const Uuid&, const Uuid&) = default;
 
  private:

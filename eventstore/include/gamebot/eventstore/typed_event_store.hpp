@@ -165,7 +165,7 @@ class TypedEventStore {
   const TypedStoreOptions& options() const noexcept { return options_; }
 
  private:
-  TypedReadResult decode_all(ReadResult result) const;
+  TypedReadResult decode_all(const ReadResult& result) const;
   static std::string_view stored_name(const RecordedEvent& event) noexcept;
   [[noreturn]] static void throw_not_a(const RecordedEvent& event,
                                        const serializers::TypeInfo& wanted);

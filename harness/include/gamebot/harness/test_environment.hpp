@@ -69,7 +69,7 @@ struct HarnessSetup {
 // diagnosis (never a password). fault() is the underlying fault class.
 class PhaseFailure : public Error {
  public:
-  PhaseFailure(Phase phase, FaultClass fault, std::string diagnosis);
+  PhaseFailure(Phase phase, FaultClass fault, const std::string& diagnosis);
   Phase phase() const noexcept { return phase_; }
 
  private:

@@ -50,7 +50,7 @@ class BoundedPortableBinaryInputArchive
 
   BoundedPortableBinaryInputArchive(const BoundedPortableBinaryInputArchive&) = delete;
   BoundedPortableBinaryInputArchive& operator=(const BoundedPortableBinaryInputArchive&) = delete;
-  ~BoundedPortableBinaryInputArchive() noexcept = default;
+  ~BoundedPortableBinaryInputArchive() noexcept override = default;
 
   // Reads `size` bytes (whole elements of DataSize bytes) and fixes their byte
   // order. Throws cereal::Exception, leaving position() at the failed read.
