@@ -71,7 +71,7 @@ std::size_t raw_bytes(const es::EventData& e, std::size_t stream_id_bytes) {
 }
 
 double per_second(std::size_t count, double secs) {
-  return secs > 0 ? count / secs : 0;
+  return secs > 0 ? static_cast<double>(count) / secs : 0;
 }
 
 // Wall-clock and this thread's CPU seconds of one run of `work`. The CPU figure
@@ -216,8 +216,9 @@ GAMEBOT_BENCHMARK("eventstore/memory/resident", context) {
   const std::size_t after = resident_bytes();
   const double ratio =
       static_cast<double>(after - std::min(after, before)) / static_cast<double>(raw);
-  Figure figure = at_most("eventstore/memory/resident_per_raw_byte", ratio, "ratio", 1.5,
-                          Baseline{"raw bytes of the events' fields (MB)", raw / 1e6});
+  Figure figure =
+      at_most("eventstore/memory/resident_per_raw_byte", ratio, "ratio", 1.5,
+              Baseline{"raw bytes of the events' fields (MB)", static_cast<double>(raw) / 1e6});
   figure.ratio.reset();
   context.report(std::move(figure));
   if (backend->head_position() != static_cast<es::GlobalPosition>(events)) std::abort();
@@ -227,7 +228,8 @@ GAMEBOT_BENCHMARK("eventstore/memory/resident", context) {
 std::pair<double, double> percentiles(std::vector<double> samples) {
   std::sort(samples.begin(), samples.end());
   auto at = [&](double q) {
-    return samples[std::min(samples.size() - 1, static_cast<std::size_t>(q * samples.size()))];
+    return samples[std::min(samples.size() - 1,
+                            static_cast<std::size_t>(q * static_cast<double>(samples.size())))];
   };
   return {at(0.50), at(0.99)};
 }

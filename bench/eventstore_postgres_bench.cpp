@@ -247,8 +247,8 @@ class CpuMeter {
   static double client_seconds() {
     rusage usage{};
     ::getrusage(RUSAGE_SELF, &usage);
-    return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
-           (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
   }
   // utime + stime (+ cutime + cstime for the postmaster) of the server processes.
   double server_seconds() const {
@@ -316,7 +316,8 @@ void write_all(int fd, const void* data, std::size_t size) {
 std::pair<double, double> percentiles(std::vector<double> samples) {
   std::sort(samples.begin(), samples.end());
   auto at = [&](double q) {
-    return samples[std::min(samples.size() - 1, static_cast<std::size_t>(q * samples.size()))];
+    return samples[std::min(samples.size() - 1,
+                            static_cast<std::size_t>(q * static_cast<double>(samples.size())))];
   };
   return {at(0.50), at(0.99)};
 }

@@ -56,7 +56,7 @@ es::EventData make_event(std::size_t i) {
 }
 
 double per_second(std::size_t count, double secs) {
-  return secs > 0 ? count / secs : 0;
+  return secs > 0 ? static_cast<double>(count) / secs : 0;
 }
 
 double process_cpu_seconds() {
@@ -385,7 +385,8 @@ GAMEBOT_BENCHMARK("eventstore/sqlite/throughput", context) {
 std::pair<double, double> percentiles(std::vector<double> samples) {
   std::sort(samples.begin(), samples.end());
   auto at = [&](double q) {
-    return samples[std::min(samples.size() - 1, static_cast<std::size_t>(q * samples.size()))];
+    return samples[std::min(samples.size() - 1,
+                            static_cast<std::size_t>(q * static_cast<double>(samples.size())))];
   };
   return {at(0.50), at(0.99)};
 }

@@ -57,6 +57,7 @@ struct ScratchDir {
 // to /dev/null. Throws if it fails.
 void run(const std::vector<std::string>& argv) {
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   const passwd* nobody = ::geteuid() == 0 ? ::getpwnam("nobody") : nullptr;

@@ -56,7 +56,8 @@ void report_isolation(gamebot::bench::Context& context, const std::string& name,
                       const std::vector<double>& samples, double target_ms,
                       std::optional<gamebot::bench::Baseline> baseline = std::nullopt) {
   context.report(gamebot::bench::at_most("harness/isolation/" + name + "/median",
-                                         percentile(samples, 0.5), "ms", target_ms, baseline));
+                                         percentile(samples, 0.5), "ms", target_ms,
+                                         std::move(baseline)));
   context.report(gamebot::bench::at_most("harness/isolation/" + name + "/p99",
                                          percentile(samples, 0.99), "ms", target_ms * 3));
 }

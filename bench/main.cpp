@@ -1,3 +1,5 @@
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -5,8 +7,6 @@
 #include <map>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "gamebot/bench/bench.hpp"
 
@@ -22,9 +22,15 @@ std::string json_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out += fmt::format("\\u{:04x}", static_cast<int>(c));
@@ -36,7 +42,9 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
-std::string json_number(double v) { return fmt::format("{:.6g}", v); }
+std::string json_number(double v) {
+  return fmt::format("{:.6g}", v);
+}
 
 void write_json(const std::string& path, const std::vector<Figure>& figures) {
   std::ofstream out(path);
@@ -52,8 +60,8 @@ void write_json(const std::string& path, const std::vector<Figure>& figures) {
       out << "null";
     }
     out << ", \"ratio\": " << (f.ratio ? json_number(*f.ratio) : "null") << ", \"target\": \""
-        << json_escape(f.target) << "\", \"meets\": "
-        << (f.meets ? (*f.meets ? "true" : "false") : "null") << "}"
+        << json_escape(f.target)
+        << "\", \"meets\": " << (f.meets ? (*f.meets ? "true" : "false") : "null") << "}"
         << (i + 1 < figures.size() ? ",\n" : "\n");
   }
   out << "]\n";

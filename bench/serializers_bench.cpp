@@ -87,9 +87,9 @@ GuessScored small_event() {
 RoundCompleted large_event() {
   RoundCompleted event{"0190f3a2-7c1e-7b4a-9d3e-5f2a1c8b9e01", 7, {}, {}};
   for (int i = 0; i < 118; ++i) {
-    event.results.push_back(PlayerResult{fmt::format("player-{:04}", i),
-                                         fmt::format("guess number {}", i * 7), i * 13 - 400,
-                                         i / 118.0, 1'714'000'000'000 + i * 997, i % 3 == 0});
+    event.results.push_back(PlayerResult{
+        fmt::format("player-{:04}", i), fmt::format("guess number {}", i * 7), i * 13 - 400,
+        i / 118.0, 1'714'000'000'000 + std::int64_t{i} * 997, i % 3 == 0});
   }
   event.settings = {{"mode", "knockout"}, {"rounds", "12"}, {"time_limit_s", "30"}};
   return event;

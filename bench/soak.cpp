@@ -69,6 +69,7 @@ void round(const std::string& url, std::chrono::milliseconds length, Totals& tot
   es::EventStore store = es::open(url);
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
+  threads.reserve(2);
   for (int w = 0; w < 2; ++w) {
     threads.emplace_back([&, w] {
       std::mt19937 random(static_cast<unsigned>(w + 1));
@@ -181,7 +182,9 @@ int soak(const std::string& backend, std::chrono::minutes minutes) {
     } else if (backend == "sqlite") {
       url = "sqlite:" + (dir / fmt::format("round-{}.db", r)).string();
     } else {
-      url = pg + (pg.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
+      url = pg;
+      url += pg.find('?') == std::string::npos ? "?" : "&";
+      url += "schema=" + schema;
     }
     std::thread cycles([&] {
       isolation_cycles(backend == "memory"   ? harness::Backend::memory

@@ -6,17 +6,28 @@ namespace gamebot {
 
 std::string_view to_string(FaultClass fault) noexcept {
   switch (fault) {
-    case FaultClass::configuration: return "configuration";
-    case FaultClass::connectivity: return "connectivity";
-    case FaultClass::authentication: return "authentication";
-    case FaultClass::provisioning: return "provisioning";
-    case FaultClass::schema: return "schema";
-    case FaultClass::serialization: return "serialization";
-    case FaultClass::concurrency: return "concurrency";
-    case FaultClass::pool_exhausted: return "pool_exhausted";
-    case FaultClass::timeout: return "timeout";
-    case FaultClass::integrity: return "integrity";
-    case FaultClass::internal: return "internal";
+    case FaultClass::configuration:
+      return "configuration";
+    case FaultClass::connectivity:
+      return "connectivity";
+    case FaultClass::authentication:
+      return "authentication";
+    case FaultClass::provisioning:
+      return "provisioning";
+    case FaultClass::schema:
+      return "schema";
+    case FaultClass::serialization:
+      return "serialization";
+    case FaultClass::concurrency:
+      return "concurrency";
+    case FaultClass::pool_exhausted:
+      return "pool_exhausted";
+    case FaultClass::timeout:
+      return "timeout";
+    case FaultClass::integrity:
+      return "integrity";
+    case FaultClass::internal:
+      return "internal";
   }
   return "internal";
 }

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "gamebot/core/error.hpp"
+
+#include <catch2/catch.hpp>
 
 using gamebot::Error;
 using gamebot::FaultClass;

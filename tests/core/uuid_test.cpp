@@ -1,7 +1,7 @@
+#include "gamebot/core/uuid.hpp"
+
 #include <catch2/catch.hpp>
 #include <set>
-
-#include "gamebot/core/uuid.hpp"
 
 using gamebot::Uuid;
 

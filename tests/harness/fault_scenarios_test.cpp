@@ -77,9 +77,10 @@ std::int64_t databases_of_run(gamebot::repo::Connection& admin, const std::strin
 
 std::size_t run_directories(const std::string& dir) {
   std::size_t n = 0;
-  for (const auto& entry : fs::directory_iterator(dir))
+  for (const auto& entry : fs::directory_iterator(dir)) {
     if (entry.is_directory() && entry.path().filename().string().rfind("gamebot_test_", 0) == 0)
       ++n;
+  }
   return n;
 }
 
@@ -280,12 +281,13 @@ TEST_CASE("postgres: workers of a split run get unique database names that carry
   std::vector<std::string> of_first, of_second;
   while (rows.next()) {
     const auto name = rows.row().get<std::string>(0);
-    if (name.find("_wa1") != std::string::npos)
+    if (name.find("_wa1") != std::string::npos) {
       of_first.push_back(name);
-    else if (name.find("_w" + second_worker) != std::string::npos)
+    } else if (name.find("_w" + second_worker) != std::string::npos) {
       of_second.push_back(name);
-    else
+    } else {
       FAIL("database " << name << " of the run names neither worker");
+    }
   }
   const auto run_id_parsed = *gamebot::harness::RunId::parse(run_id);
   const std::string first_db = gamebot::harness::test_database_name({run_id_parsed, "a1", true});
@@ -303,12 +305,14 @@ TEST_CASE("postgres: workers of a split run get unique database names that carry
   CHECK(std::count(of_second.begin(), of_second.end(), second_db) == 1);
   CHECK(of_first.size() >= 2);  // the run database and at least one clone
   CHECK(of_second.size() >= 2);
-  for (const auto& name : of_first)
+  for (const auto& name : of_first) {
     if (name != first_db)
       CHECK(name.rfind(gamebot::harness::clone_database_prefix(first_db), 0) == 0);
-  for (const auto& name : of_second)
+  }
+  for (const auto& name : of_second) {
     if (name != second_db)
       CHECK(name.rfind(gamebot::harness::clone_database_prefix(second_db), 0) == 0);
+  }
 
   std::fclose(std::fopen(release.c_str(), "w"));
   auto finish = [](ChildProcess& child) {

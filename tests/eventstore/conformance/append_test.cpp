@@ -242,7 +242,7 @@ TEST_CASE("recorded events keep every field of the appended events", "[eventstor
   Fixture f;
   EventData full;
   full.type = "PlayerGuessed";
-  full.data = std::string("binary\0data\xff\x01", 14);
+  full.data = std::string("binary\0data\xff\x01", 13);
   full.metadata = R"({"user":"ann"})";
   full.id = Uuid::v4();
   full.causation_id = Uuid::v7();

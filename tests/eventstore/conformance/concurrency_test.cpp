@@ -90,7 +90,7 @@ TEST_CASE("8 threads x 2,000 appends at exact versions on 50 streams lose and du
   for (auto& thread : threads) thread.join();
   CHECK(failures.list() == std::vector<std::string>{});
 
-  const long attempts = kThreads * kAppendsPerThread;
+  const long attempts = static_cast<long>(kThreads) * kAppendsPerThread;
   CHECK(successes + conflicts == attempts);
   CHECK(successes > 0);
   CHECK(static_cast<long>(accepted_ids.size()) == successes.load());

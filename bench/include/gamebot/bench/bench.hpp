@@ -19,13 +19,13 @@ struct Baseline {
 };
 
 struct Figure {
-  std::string name;                 // "serializers/binary/encode/small"
-  double value = 0;                 // the measurement
-  std::string unit;                 // "values/s", "us", "MB/s", ...
-  std::optional<Baseline> baseline; // measured in the same run
-  std::optional<double> ratio;      // value / baseline.value
-  std::string target;               // human-readable target ("ratio >= 0.9")
-  std::optional<bool> meets;        // whether the target is met; empty if none
+  std::string name;                  // "serializers/binary/encode/small"
+  double value = 0;                  // the measurement
+  std::string unit;                  // "values/s", "us", "MB/s", ...
+  std::optional<Baseline> baseline;  // measured in the same run
+  std::optional<double> ratio;       // value / baseline.value
+  std::string target;                // human-readable target ("ratio >= 0.9")
+  std::optional<bool> meets;         // whether the target is met; empty if none
 };
 
 class Context {
@@ -73,8 +73,11 @@ double seconds(const std::function<void()>& work);
 
 #define GAMEBOT_BENCH_CONCAT2(a, b) a##b
 #define GAMEBOT_BENCH_CONCAT(a, b) GAMEBOT_BENCH_CONCAT2(a, b)
-#define GAMEBOT_BENCHMARK(name, context)                                              \
-  static void GAMEBOT_BENCH_CONCAT(gamebot_bench_fn_, __LINE__)(::gamebot::bench::Context&); \
+// `context` names the function's parameter, so it cannot be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
+#define GAMEBOT_BENCHMARK(name, context)                                                       \
+  static void GAMEBOT_BENCH_CONCAT(gamebot_bench_fn_, __LINE__)(::gamebot::bench::Context&);   \
   static const ::gamebot::bench::Registrar GAMEBOT_BENCH_CONCAT(gamebot_bench_reg_, __LINE__)( \
-      name, &GAMEBOT_BENCH_CONCAT(gamebot_bench_fn_, __LINE__));                         \
+      (name), &GAMEBOT_BENCH_CONCAT(gamebot_bench_fn_, __LINE__));                             \
   static void GAMEBOT_BENCH_CONCAT(gamebot_bench_fn_, __LINE__)(::gamebot::bench::Context & context)
+// NOLINTEND(bugprone-macro-parentheses)

@@ -106,8 +106,11 @@ class ConformanceTestRegistrar {
 
   class RegistryInvoker : public Catch::ITestInvoker {
    public:
+    // An exception_ptr kept to rethrow later, not an exception object left unthrown.
+    // NOLINTBEGIN(bugprone-throw-keyword-missing)
     RegistryInvoker(std::shared_ptr<const State> state, std::exception_ptr setup_error)
         : state_(std::move(state)), setup_error_(std::move(setup_error)) {}
+    // NOLINTEND(bugprone-throw-keyword-missing)
     void invoke() const override {
       if (setup_error_) {
         try {
