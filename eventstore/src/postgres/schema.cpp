@@ -501,14 +501,18 @@ $fn$;
 // last_reserved, and needs none at its few rows) at 1e10, far above
 // jit_above_cost, so the server JIT-compiled record_watermark on every call:
 // ~10 ms per call, during which the background thread could neither send nor
-// pass on a NOTIFY (a 10-12 ms stall in live delivery once a second).
+// pass on a NOTIFY (a 10-12 ms stall in live delivery once a second). Only the
+// store's own functions: others in its schema are not ours to change.
 constexpr std::string_view kNoJitInFunctions = R"sql(
 DO $do$
 DECLARE
   f regprocedure;
 BEGIN
   FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
-            WHERE p.pronamespace = {schema_literal}::regnamespace ORDER BY p.oid LOOP
+            WHERE p.pronamespace = {schema_literal}::regnamespace
+              AND p.proname IN ('append_events', 'append_events_guarded', 'link_events',
+                                'delete_stream', 'probe_watermark', 'record_watermark')
+            ORDER BY p.oid LOOP
     EXECUTE format('ALTER FUNCTION %s SET jit = off', f);
   END LOOP;
 END

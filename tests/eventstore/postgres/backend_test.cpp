@@ -278,15 +278,24 @@ TEST_CASE("a store made by the first migration is upgraded to run its functions 
   REQUIRE(all.size() >= 2);
   repo::MigratorOptions first_options = postgres_event_store_migrator(schema.name()).options();
   repo::Migrator({all.front()}, first_options).migrate(*admin);
+  const std::string quoted = repo::quote_identifier(schema.name());
+  admin->execute_batch("CREATE FUNCTION " + quoted +
+                       ".users_own() RETURNS int LANGUAGE sql AS 'SELECT 1'");
   const std::string without_jit_off =
       "SELECT count(*) FROM pg_proc p WHERE p.pronamespace = $1::regnamespace "
       "AND NOT coalesce('jit=off' = ANY (p.proconfig), false)";
-  const std::string quoted = repo::quote_identifier(schema.name());
-  CHECK(admin->query_value<std::int64_t>(without_jit_off, quoted).value_or(0) >= 6);
+  CHECK(admin->query_value<std::int64_t>(without_jit_off, quoted).value_or(0) >= 7);
 
   EventStore store = open(schema.store_url());  // migrates
   REQUIRE(store.append("s", ExpectedVersion::no_stream(), {event("E")}).ok());
-  CHECK(admin->query_value<std::int64_t>(without_jit_off, quoted).value_or(-1) == 0);
+  // Every store function, and only those: a user's function in the schema is left alone.
+  CHECK(admin->query_value<std::int64_t>(without_jit_off, quoted).value_or(-1) == 1);
+  CHECK(admin
+            ->query_value<std::int64_t>(
+                "SELECT count(*) FROM pg_proc p WHERE p.pronamespace = $1::regnamespace "
+                "AND p.proname = 'users_own' AND p.proconfig IS NULL",
+                quoted)
+            .value_or(0) == 1);
   CHECK(postgres_event_store_migrator(schema.name()).verify(*admin).current());
   // The background thread's watermark log keeps working after the upgrade.
   CHECK_NOTHROW(admin->execute("SELECT " + quoted + ".record_watermark()"));
