@@ -72,14 +72,29 @@ namespace postgres_detail {
 
 SqlNames::SqlNames(std::string_view schema_name)
     : schema(schema_name), lock_namespace(postgres_lock_namespace(schema_name)) {
-  if (schema_name.empty() || schema_name.size() > 63 ||
-      schema_name.find('\0') != std::string_view::npos) {
-    throw InvalidArgument(
-        fmt::format("PostgreSQL schema name '{}' must have 1 to 63 bytes and no NUL", schema_name));
+  using repo::SqlPlace;
+  using repo::SqlToken;
+  try {
+    quoted_schema =
+        repo::embed_sql_name(schema_name, SqlToken::identifier, SqlPlace::dollar_quoted_body);
+    schema_literal =
+        repo::embed_sql_name(quoted_schema, SqlToken::literal, SqlPlace::dollar_quoted_body);
+    xids_literal = repo::embed_sql_name(quoted_schema + ".writer_xids", SqlToken::literal,
+                                        SqlPlace::dollar_quoted_body);
+    positions_literal = repo::embed_sql_name(quoted_schema + ".positions", SqlToken::literal,
+                                             SqlPlace::dollar_quoted_body);
+  } catch (const gamebot::Error& e) {
+    throw InvalidArgument("PostgreSQL schema name: " + e.message());
   }
-  quoted_schema = repo::quote_identifier(schema_name);
-  channel = fmt::format("gamebot_es_{:08x}", static_cast<std::uint32_t>(lock_namespace));
-  reservation_key = static_cast<std::int64_t>(lock_namespace) << 32;
+  *this = with_lock_namespace(lock_namespace);
+}
+
+SqlNames SqlNames::with_lock_namespace(std::int32_t other) const {
+  SqlNames out = *this;
+  out.lock_namespace = other;
+  out.channel = fmt::format("gamebot_es_{:08x}", static_cast<std::uint32_t>(other));
+  out.reservation_key = static_cast<std::int64_t>(other) << 32;
+  return out;
 }
 
 std::string SqlNames::table(std::string_view name) const {
@@ -519,23 +534,12 @@ END
 $do$;
 )sql";
 
-// `text` as a SQL string literal (quotes doubled): a schema name may hold a single quote.
-std::string sql_literal(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    out += c;
-    if (c == '\'') out += c;
-  }
-  return out + "'";
-}
-
 std::string expand(std::string_view sql, const postgres_detail::SqlNames& names) {
-  return fmt::format(
-      fmt::runtime(sql), fmt::arg("s", names.quoted_schema), fmt::arg("ns", names.lock_namespace),
-      fmt::arg("channel", names.channel),
-      fmt::arg("schema_literal", sql_literal(names.quoted_schema)),
-      fmt::arg("xids_literal", sql_literal(names.quoted_schema + ".writer_xids")),
-      fmt::arg("positions_literal", sql_literal(names.quoted_schema + ".positions")));
+  return fmt::format(fmt::runtime(sql), fmt::arg("s", names.quoted_schema),
+                     fmt::arg("ns", names.lock_namespace), fmt::arg("channel", names.channel),
+                     fmt::arg("schema_literal", names.schema_literal),
+                     fmt::arg("xids_literal", names.xids_literal),
+                     fmt::arg("positions_literal", names.positions_literal));
 }
 
 }  // namespace
