@@ -36,6 +36,7 @@
 #include "gamebot/eventstore/errors.hpp"
 #include "gamebot/eventstore/postgres_schema.hpp"
 #include "gamebot/repo/identifier.hpp"
+#include "released_migrations.hpp"
 #include "sql_names.hpp"
 
 namespace gamebot::eventstore {
@@ -542,16 +543,68 @@ std::string expand(std::string_view sql, const postgres_detail::SqlNames& names)
                      fmt::arg("positions_literal", names.positions_literal));
 }
 
+// The 31-bit lock namespace of the releases before bdc94af.
+std::int32_t lock_namespace_31_bits(std::string_view schema) noexcept {
+  std::uint32_t hash = 2166136261u;
+  for (unsigned char c : schema) {
+    hash ^= c;
+    hash *= 16777619u;
+  }
+  hash &= 0x7FFFFFFFu;
+  return static_cast<std::int32_t>(hash == 0 ? 1 : hash);
+}
+
+// Migration 3: stores created by earlier releases (released_migrations.hpp)
+// have other texts of the functions, some an older lock namespace baked in,
+// and the oldest lack writer_xids and watermark_log; the tables are otherwise
+// the same. This brings every one to today's objects: the missing ones
+// created, the store's functions dropped (whatever their signatures were) and
+// created again as migrations 1 and 2 create them.
+constexpr std::string_view kConvergeTables = R"sql(
+CREATE SEQUENCE IF NOT EXISTS {s}.writer_xids AS bigint MINVALUE 0 NO CYCLE;
+CREATE TABLE IF NOT EXISTS {s}.watermark_log (
+  writer_xid bigint NOT NULL,
+  last_reserved bigint NOT NULL,
+  CONSTRAINT watermark_log_pkey PRIMARY KEY (writer_xid)
+);
+)sql";
+
+constexpr std::string_view kDropFunctions = R"sql(
+DO $do$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+            WHERE p.pronamespace = {schema_literal}::regnamespace
+              AND p.proname IN ('append_events', 'append_events_guarded', 'link_events',
+                                'delete_stream', 'probe_watermark', 'record_watermark')
+            ORDER BY p.oid LOOP
+    EXECUTE format('DROP FUNCTION %s', f);
+  END LOOP;
+END
+$do$;
+)sql";
+
 }  // namespace
 
 std::vector<repo::Migration> postgres_event_store_migrations(std::string_view schema) {
   const postgres_detail::SqlNames names(schema);
+  const std::string functions = expand(kAppendFunction, names) + expand(kLinkFunction, names) +
+                                expand(kDeleteFunction, names) + expand(kProbeFunction, names) +
+                                expand(kRecordFunction, names);
   std::vector<repo::Migration> migrations;
-  migrations.push_back({1, "create_event_store",
-                        expand(kCreateTables, names) + expand(kAppendFunction, names) +
-                            expand(kLinkFunction, names) + expand(kDeleteFunction, names) +
-                            expand(kProbeFunction, names) + expand(kRecordFunction, names)});
+  migrations.push_back({1, "create_event_store", expand(kCreateTables, names) + functions});
   migrations.push_back({2, "no_jit_in_functions", expand(kNoJitInFunctions, names)});
+  migrations.push_back({3, "recreate_functions",
+                        expand(kConvergeTables, names) + expand(kDropFunctions, names) + functions +
+                            expand(kNoJitInFunctions, names)});
+  const postgres_detail::SqlNames names_31_bits =
+      names.with_lock_namespace(lock_namespace_31_bits(schema));
+  for (const auto& earlier : postgres_detail::earlier_migration_texts()) {
+    const bool wide = earlier.lock_namespace == postgres_detail::LockNamespaceBits::thirty_one;
+    migrations[static_cast<std::size_t>(earlier.version - 1)].earlier_checksums.push_back(
+        repo::Migrator::checksum(expand(earlier.sql, wide ? names_31_bits : names)));
+  }
   return migrations;
 }
 
