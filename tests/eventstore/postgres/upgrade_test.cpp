@@ -130,8 +130,6 @@ TEST_CASE("stores created with every earlier text of migrations 1 and 2 open, up
       const auto report = postgres_event_store_migrator(schema.name()).verify(*connection);
       CHECK(report.current());
     }
-    Subscription all_sub = store.subscribe_persistent("projector", std::string(kAllStream));
-    Subscription stream_sub = store.subscribe_persistent("projector", "game-1");
     REQUIRE(store.append("game-1", ExpectedVersion::no_stream(), event("Created", "one")).ok());
     REQUIRE(store.append("game-1", 1, {event("Moved", "two"), event("Moved", "three")}).ok());
     REQUIRE(store.append("game-2", ExpectedVersion::any(), event("Created", "four")).ok());
@@ -142,6 +140,10 @@ TEST_CASE("stores created with every earlier text of migrations 1 and 2 open, up
     const auto all = store.read_all_forward();
     REQUIRE(all.events.size() == 4);
     CHECK(all.events[3].data == "four");
+
+    // Persistent subscriptions catch up on what is stored, then get a live append.
+    Subscription all_sub = store.subscribe_persistent("projector", std::string(kAllStream));
+    Subscription stream_sub = store.subscribe_persistent("projector", "game-1");
     for (const char* data : {"one", "two", "three", "four"}) {
       auto e = all_sub.next(10s);
       REQUIRE(e.has_value());
@@ -154,6 +156,13 @@ TEST_CASE("stores created with every earlier text of migrations 1 and 2 open, up
       CHECK(e->data == data);
       stream_sub.ack(*e);
     }
+    REQUIRE(store.append("game-1", 3, event("Moved", "five")).ok());
+    auto live_all = all_sub.next(10s);
+    REQUIRE(live_all.has_value());
+    CHECK(live_all->data == "five");
+    auto live_stream = stream_sub.next(10s);
+    REQUIRE(live_stream.has_value());
+    CHECK(live_stream->data == "five");
   }
 }
 
