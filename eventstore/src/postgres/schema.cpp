@@ -41,14 +41,23 @@
 
 namespace gamebot::eventstore {
 
-std::int32_t postgres_lock_namespace(std::string_view schema) noexcept {
+namespace {
+
+// The schema name's FNV-1a hash, keeping the bits of `mask` (never 0).
+std::int32_t lock_namespace_of(std::string_view schema, std::uint32_t mask) noexcept {
   std::uint32_t hash = 2166136261u;
   for (unsigned char c : schema) {
     hash ^= c;
     hash *= 16777619u;
   }
-  hash &= 0x3FFFFFFFu;
+  hash &= mask;
   return static_cast<std::int32_t>(hash == 0 ? 1 : hash);
+}
+
+}  // namespace
+
+std::int32_t postgres_lock_namespace(std::string_view schema) noexcept {
+  return lock_namespace_of(schema, 0x3FFFFFFFu);
 }
 
 std::int64_t postgres_subscription_lock_key(std::string_view schema, std::string_view subscription,
@@ -545,13 +554,7 @@ std::string expand(std::string_view sql, const postgres_detail::SqlNames& names)
 
 // The 31-bit lock namespace of the releases before bdc94af.
 std::int32_t lock_namespace_31_bits(std::string_view schema) noexcept {
-  std::uint32_t hash = 2166136261u;
-  for (unsigned char c : schema) {
-    hash ^= c;
-    hash *= 16777619u;
-  }
-  hash &= 0x7FFFFFFFu;
-  return static_cast<std::int32_t>(hash == 0 ? 1 : hash);
+  return lock_namespace_of(schema, 0x7FFFFFFFu);
 }
 
 // Migration 3: stores created by earlier releases (released_migrations.hpp)
