@@ -1,5 +1,5 @@
-// Stream-id / event-type validation (eventstore/validation.hpp) and identifier
-// quoting (repo/identifier.hpp) on untrusted text.
+// Stream-id / event-type validation (eventstore/validation.hpp) and the
+// embedding of names in SQL (repo/identifier.hpp) on untrusted text.
 //
 // Checked, for every input:
 // * is_valid_utf8 agrees with a plain byte-by-byte reference decoder (the
@@ -7,12 +7,19 @@
 // * validate_stream_id / validate_event_type accept exactly the documented
 //   set (1..512 bytes of valid UTF-8 without NUL) and otherwise throw
 //   InvalidArgument (FaultClass::configuration);
-// * quote_identifier accepts exactly 1..63 bytes without NUL (else a
-//   configuration error), its output is one double-quoted token whose
-//   unquoting gives the input back, and SQLite, given
-//   `SELECT 1 AS <quoted>`, names the column exactly the input: the name can
-//   never break out of its quotes (no injection);
-// * quote_qualified is the two quoted parts joined by '.'.
+// * embed_sql_name, for each token (identifier, literal) and place (statement,
+//   dollar-quoted body), accepts exactly the documented set (1 or more bytes of
+//   valid UTF-8 without NUL; identifiers at most 63 bytes; literals without a
+//   backslash; nothing with '$' inside a body), else a configuration error;
+//   its output is one token whose unquoting gives the input back, as
+//   PostgreSQL's lexer reads it: an identifier holds no lone '"', a literal no
+//   lone "'" and no backslash (so standard_conforming_strings cannot change
+//   where it ends), and inside `$fn$ ... $fn$` the body ends exactly where we
+//   end it (no '$' in the output, so no dollar-quote tag). SQLite, given
+//   `SELECT <literal> AS <identifier>`, reads back exactly the input twice: the
+//   name can never break out of its quotes (no injection);
+// * quote_identifier is the identifier in a statement; quote_qualified is the
+//   two quoted parts joined by '.'.
 //
 // Byte 0 splits the rest into two names (for quote_qualified).
 
@@ -22,6 +29,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -87,21 +95,28 @@ void check_name_rule(std::string_view name, std::size_t max_bytes, Validate vali
   }
 }
 
-std::string unquote(std::string_view quoted, std::string_view input) {
-  if (quoted.size() < 2 || quoted.front() != '"' || quoted.back() != '"') {
-    fail("quote_identifier output is not in double quotes", input);
+// The token's content as a lexer reads it: the quote character doubled inside, nothing else.
+std::string unquote(std::string_view quoted, char quote, std::string_view input) {
+  if (quoted.size() < 2 || quoted.front() != quote || quoted.back() != quote) {
+    fail("embedded name is not inside its quotes", input);
   }
   std::string out;
   for (std::size_t i = 1; i + 1 < quoted.size(); ++i) {
-    if (quoted[i] == '"') {
-      if (i + 2 >= quoted.size() || quoted[i + 1] != '"') {
-        fail("quote_identifier left a lone double quote inside", input);
+    if (quoted[i] == quote) {
+      if (i + 2 >= quoted.size() || quoted[i + 1] != quote) {
+        fail("embedded name left a lone quote inside (it would end the token early)", input);
       }
       ++i;
     }
     out += quoted[i];
   }
   return out;
+}
+
+// Where PostgreSQL ends the dollar-quoted body that starts right after `$fn$` in `sql`: at the
+// first `$fn$` that follows.
+std::size_t dollar_body_end(std::string_view sql, std::size_t body_start) {
+  return sql.find("$fn$", body_start);
 }
 
 sqlite3* database() {
@@ -113,37 +128,89 @@ sqlite3* database() {
   return db;
 }
 
-// SQLite must read the quoted name back as exactly `name`.
-void check_in_sqlite(const std::string& quoted, std::string_view name) {
-  const std::string sql = "SELECT 1 AS " + quoted;
+// SQLite must read both tokens back as exactly `name`: the literal as the value, the identifier
+// as the column name.
+void check_in_sqlite(const std::string& literal, const std::string& identifier,
+                     std::string_view name) {
+  const std::string sql = "SELECT " + literal + " AS " + identifier;
   sqlite3_stmt* statement = nullptr;
   const char* tail = nullptr;
   int rc =
       sqlite3_prepare_v2(database(), sql.c_str(), static_cast<int>(sql.size()), &statement, &tail);
-  if (rc != SQLITE_OK) fail("sqlite rejected a quoted identifier", name);
+  if (rc != SQLITE_OK) fail("sqlite rejected an embedded name", name);
   if (tail != sql.c_str() + sql.size()) {
     sqlite3_finalize(statement);
-    fail("sqlite saw a second statement after a quoted identifier", name);
+    fail("sqlite saw a second statement after an embedded name", name);
   }
   const char* column = sqlite3_column_name(statement, 0);
-  const bool same = column != nullptr && std::string_view(column) == name;
+  bool same = column != nullptr && std::string_view(column) == name;
+  if (same && sqlite3_step(statement) == SQLITE_ROW) {
+    const auto* value = reinterpret_cast<const char*>(sqlite3_column_text(statement, 0));
+    const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(statement, 0));
+    same = value != nullptr && std::string_view(value, bytes) == name;
+  } else {
+    same = false;
+  }
   sqlite3_finalize(statement);
-  if (!same) fail("sqlite read the quoted identifier as another name", name);
+  if (!same) fail("sqlite read an embedded name as another name", name);
 }
 
-void check_quote(std::string_view name) {
-  const bool expected = !name.empty() && name.size() <= 63 && name.find('\0') == std::string::npos;
-  std::string quoted;
+// The documented rule, written out independently of the library.
+bool embeddable(std::string_view name, gamebot::repo::SqlToken token,
+                gamebot::repo::SqlPlace place) {
+  using gamebot::repo::SqlPlace;
+  using gamebot::repo::SqlToken;
+  if (name.empty() || name.find('\0') != std::string_view::npos || !reference_utf8(name)) {
+    return false;
+  }
+  if (token == SqlToken::identifier && name.size() > 63) return false;
+  if (token == SqlToken::literal && name.find('\\') != std::string_view::npos) return false;
+  return place != SqlPlace::dollar_quoted_body || name.find('$') == std::string_view::npos;
+}
+
+// The embedded token, or nullopt when refused (after checking the refusal is the documented one).
+std::optional<std::string> embed(std::string_view name, gamebot::repo::SqlToken token,
+                                 gamebot::repo::SqlPlace place) {
+  const bool expected = embeddable(name, token, place);
+  std::string out;
   try {
-    quoted = gamebot::repo::quote_identifier(name);
+    out = gamebot::repo::embed_sql_name(name, token, place);
   } catch (const gamebot::Error& error) {
     if (error.fault() != gamebot::FaultClass::configuration) fail("wrong fault class", name);
-    if (expected) fail("quote_identifier rejected a valid name", name);
-    return;
+    if (expected) fail("embed_sql_name rejected an embeddable name", name);
+    return std::nullopt;
   }
-  if (!expected) fail("quote_identifier accepted an invalid name", name);
-  if (unquote(quoted, name) != name) fail("unquoting does not give the name back", name);
-  check_in_sqlite(quoted, name);
+  if (!expected) fail("embed_sql_name accepted a name it cannot embed safely", name);
+  const char quote = token == gamebot::repo::SqlToken::identifier ? '"' : '\'';
+  if (unquote(out, quote, name) != name) fail("unquoting does not give the name back", name);
+  if (token == gamebot::repo::SqlToken::literal && out.find('\\') != std::string::npos) {
+    fail("a literal holds a backslash (standard_conforming_strings would move its end)", name);
+  }
+  if (place == gamebot::repo::SqlPlace::dollar_quoted_body) {
+    const std::string body = "$fn$ BEGIN RETURN " + out + "; END $fn$";
+    if (dollar_body_end(body, 4) != body.size() - 4)
+      fail("the name ends a dollar-quoted body", name);
+  }
+  return out;
+}
+
+void check_embed(std::string_view name) {
+  using gamebot::repo::SqlPlace;
+  using gamebot::repo::SqlToken;
+  for (SqlPlace place : {SqlPlace::statement, SqlPlace::dollar_quoted_body}) {
+    const auto identifier = embed(name, SqlToken::identifier, place);
+    const auto literal = embed(name, SqlToken::literal, place);
+    if (identifier && literal) check_in_sqlite(*literal, *identifier, name);
+  }
+  std::optional<std::string> quoted;
+  try {
+    quoted = gamebot::repo::quote_identifier(name);
+  } catch (const gamebot::Error&) {
+    quoted.reset();  // refused: must match the refusal below
+  }
+  if (quoted != embed(name, SqlToken::identifier, SqlPlace::statement)) {
+    fail("quote_identifier is not the identifier in a statement", name);
+  }
 }
 
 void check_qualified(std::string_view schema, std::string_view name) {
@@ -179,7 +246,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                   [](std::string_view s) { gamebot::eventstore::validate_stream_id(s); });
   check_name_rule(text, gamebot::eventstore::kMaxEventTypeBytes,
                   [](std::string_view s) { gamebot::eventstore::validate_event_type(s); });
-  check_quote(text);
+  check_embed(text);
 
   const std::size_t split = text.empty() ? 0 : data[0] % (text.size() + 1);
   check_qualified(text.substr(0, split), text.substr(split));

@@ -73,6 +73,36 @@ TEST_CASE("an edited applied migration is a schema error naming it", "[repo][mig
   CHECK_THROWS_AS(migrator.require_current(*c), DatabaseError);
 }
 
+TEST_CASE("an earlier released text listed in earlier_checksums counts as applied",
+          "[repo][migrator]") {
+  TestDatabase db;
+  auto c = db.connect();
+  Migrator(base_set()).migrate(*c);
+  auto edited = base_set();
+  edited[1].sql += "; CREATE INDEX scores_points ON scores (points)";
+  edited[1].earlier_checksums = {Migrator::checksum("an unrelated text"),
+                                 Migrator::checksum(base_set()[1].sql)};
+  edited.push_back({3, "catch_up", "CREATE INDEX IF NOT EXISTS scores_points ON scores (points)"});
+  Migrator migrator(edited);
+  VerifyReport report = migrator.verify(*c);
+  CHECK(report.problems.empty());
+  CHECK(report.pending == std::vector<std::string>{"3 'catch_up'"});
+  MigrationReport applied = migrator.migrate(*c);
+  REQUIRE(applied.applied.size() == 1);
+  CHECK(applied.applied[0].name == "catch_up");
+  CHECK(migrator.verify(*c).current());
+  // The recorded checksum stays the earlier one: it says which text made the database.
+  CHECK(migrator.applied(*c)[1].checksum == Migrator::checksum(base_set()[1].sql));
+  // Only listed texts: another one is still an edit.
+  auto other = edited;
+  other[1].earlier_checksums = {Migrator::checksum("an unrelated text")};
+  CHECK_FALSE(Migrator(other).verify(*c).problems.empty());
+  // The set's identity is today's texts only.
+  auto unlisted = edited;
+  unlisted[1].earlier_checksums.clear();
+  CHECK(Migrator(unlisted).set_hash() == migrator.set_hash());
+}
+
 TEST_CASE("a database newer than the code is reported", "[repo][migrator]") {
   TestDatabase db;
   auto c = db.connect();

@@ -394,14 +394,6 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
   // client (Impl::append), so it never outlives the failed statement. Only
   // outside a transaction: inside one, an error would leave the caller's
   // transaction unable to run that release (append_events_guarded instead).
-  auto literal = [](const std::string& text) {
-    std::string out;
-    for (char c : text) {
-      out += c;
-      if (c == '\'') out += c;
-    }
-    return "'" + out + "'";
-  };
   sql.append_one = fmt::format(
       "WITH bumped AS MATERIALIZED ("
       "UPDATE {s}.streams s SET version = s.version + 1 "
@@ -426,9 +418,8 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       "$10::timestamptz, CASE WHEN $11 THEN convert_from($6::bytea, 'UTF8')::jsonb END "
       "FROM released r RETURNING position, stream_version) "
       "SELECT position, stream_version FROM inserted",
-      fmt::arg("s", s), fmt::arg("ns", names.lock_namespace),
-      fmt::arg("xids", literal(s + ".writer_xids")),
-      fmt::arg("positions", literal(s + ".positions")));
+      fmt::arg("s", s), fmt::arg("ns", names.lock_namespace), fmt::arg("xids", names.xids_literal),
+      fmt::arg("positions", names.positions_literal));
   sql.release_reservation = fmt::format(
       "SELECT pg_advisory_unlock({ns}::bigint << 32) FROM pg_locks l "
       "WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted "

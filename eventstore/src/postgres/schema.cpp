@@ -36,18 +36,28 @@
 #include "gamebot/eventstore/errors.hpp"
 #include "gamebot/eventstore/postgres_schema.hpp"
 #include "gamebot/repo/identifier.hpp"
+#include "released_migrations.hpp"
 #include "sql_names.hpp"
 
 namespace gamebot::eventstore {
 
-std::int32_t postgres_lock_namespace(std::string_view schema) noexcept {
+namespace {
+
+// The schema name's FNV-1a hash, keeping the bits of `mask` (never 0).
+std::int32_t lock_namespace_of(std::string_view schema, std::uint32_t mask) noexcept {
   std::uint32_t hash = 2166136261u;
   for (unsigned char c : schema) {
     hash ^= c;
     hash *= 16777619u;
   }
-  hash &= 0x3FFFFFFFu;
+  hash &= mask;
   return static_cast<std::int32_t>(hash == 0 ? 1 : hash);
+}
+
+}  // namespace
+
+std::int32_t postgres_lock_namespace(std::string_view schema) noexcept {
+  return lock_namespace_of(schema, 0x3FFFFFFFu);
 }
 
 std::int64_t postgres_subscription_lock_key(std::string_view schema, std::string_view subscription,
@@ -72,14 +82,29 @@ namespace postgres_detail {
 
 SqlNames::SqlNames(std::string_view schema_name)
     : schema(schema_name), lock_namespace(postgres_lock_namespace(schema_name)) {
-  if (schema_name.empty() || schema_name.size() > 63 ||
-      schema_name.find('\0') != std::string_view::npos) {
-    throw InvalidArgument(
-        fmt::format("PostgreSQL schema name '{}' must have 1 to 63 bytes and no NUL", schema_name));
+  using repo::SqlPlace;
+  using repo::SqlToken;
+  try {
+    quoted_schema =
+        repo::embed_sql_name(schema_name, SqlToken::identifier, SqlPlace::dollar_quoted_body);
+    schema_literal =
+        repo::embed_sql_name(quoted_schema, SqlToken::literal, SqlPlace::dollar_quoted_body);
+    xids_literal = repo::embed_sql_name(quoted_schema + ".writer_xids", SqlToken::literal,
+                                        SqlPlace::dollar_quoted_body);
+    positions_literal = repo::embed_sql_name(quoted_schema + ".positions", SqlToken::literal,
+                                             SqlPlace::dollar_quoted_body);
+  } catch (const gamebot::Error& e) {
+    throw InvalidArgument("PostgreSQL schema name: " + e.message());
   }
-  quoted_schema = repo::quote_identifier(schema_name);
-  channel = fmt::format("gamebot_es_{:08x}", static_cast<std::uint32_t>(lock_namespace));
-  reservation_key = static_cast<std::int64_t>(lock_namespace) << 32;
+  *this = with_lock_namespace(lock_namespace);
+}
+
+SqlNames SqlNames::with_lock_namespace(std::int32_t other) const {
+  SqlNames out = *this;
+  out.lock_namespace = other;
+  out.channel = fmt::format("gamebot_es_{:08x}", static_cast<std::uint32_t>(other));
+  out.reservation_key = static_cast<std::int64_t>(other) << 32;
+  return out;
 }
 
 std::string SqlNames::table(std::string_view name) const {
@@ -519,35 +544,70 @@ END
 $do$;
 )sql";
 
-// `text` as a SQL string literal (quotes doubled): a schema name may hold a single quote.
-std::string sql_literal(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    out += c;
-    if (c == '\'') out += c;
-  }
-  return out + "'";
+std::string expand(std::string_view sql, const postgres_detail::SqlNames& names) {
+  return fmt::format(fmt::runtime(sql), fmt::arg("s", names.quoted_schema),
+                     fmt::arg("ns", names.lock_namespace), fmt::arg("channel", names.channel),
+                     fmt::arg("schema_literal", names.schema_literal),
+                     fmt::arg("xids_literal", names.xids_literal),
+                     fmt::arg("positions_literal", names.positions_literal));
 }
 
-std::string expand(std::string_view sql, const postgres_detail::SqlNames& names) {
-  return fmt::format(
-      fmt::runtime(sql), fmt::arg("s", names.quoted_schema), fmt::arg("ns", names.lock_namespace),
-      fmt::arg("channel", names.channel),
-      fmt::arg("schema_literal", sql_literal(names.quoted_schema)),
-      fmt::arg("xids_literal", sql_literal(names.quoted_schema + ".writer_xids")),
-      fmt::arg("positions_literal", sql_literal(names.quoted_schema + ".positions")));
+// The 31-bit lock namespace of the releases before bdc94af.
+std::int32_t lock_namespace_31_bits(std::string_view schema) noexcept {
+  return lock_namespace_of(schema, 0x7FFFFFFFu);
 }
+
+// Migration 3: stores created by earlier releases (released_migrations.hpp)
+// have other texts of the functions, some an older lock namespace baked in,
+// and the oldest lack writer_xids and watermark_log; the tables are otherwise
+// the same. This brings every one to today's objects: the missing ones
+// created, the store's functions dropped (whatever their signatures were) and
+// created again as migrations 1 and 2 create them.
+constexpr std::string_view kConvergeTables = R"sql(
+CREATE SEQUENCE IF NOT EXISTS {s}.writer_xids AS bigint MINVALUE 0 NO CYCLE;
+CREATE TABLE IF NOT EXISTS {s}.watermark_log (
+  writer_xid bigint NOT NULL,
+  last_reserved bigint NOT NULL,
+  CONSTRAINT watermark_log_pkey PRIMARY KEY (writer_xid)
+);
+)sql";
+
+constexpr std::string_view kDropFunctions = R"sql(
+DO $do$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+            WHERE p.pronamespace = {schema_literal}::regnamespace
+              AND p.proname IN ('append_events', 'append_events_guarded', 'link_events',
+                                'delete_stream', 'probe_watermark', 'record_watermark')
+            ORDER BY p.oid LOOP
+    EXECUTE format('DROP FUNCTION %s', f);
+  END LOOP;
+END
+$do$;
+)sql";
 
 }  // namespace
 
 std::vector<repo::Migration> postgres_event_store_migrations(std::string_view schema) {
   const postgres_detail::SqlNames names(schema);
+  const std::string functions = expand(kAppendFunction, names) + expand(kLinkFunction, names) +
+                                expand(kDeleteFunction, names) + expand(kProbeFunction, names) +
+                                expand(kRecordFunction, names);
   std::vector<repo::Migration> migrations;
-  migrations.push_back({1, "create_event_store",
-                        expand(kCreateTables, names) + expand(kAppendFunction, names) +
-                            expand(kLinkFunction, names) + expand(kDeleteFunction, names) +
-                            expand(kProbeFunction, names) + expand(kRecordFunction, names)});
+  migrations.push_back({1, "create_event_store", expand(kCreateTables, names) + functions});
   migrations.push_back({2, "no_jit_in_functions", expand(kNoJitInFunctions, names)});
+  migrations.push_back({3, "recreate_functions",
+                        expand(kConvergeTables, names) + expand(kDropFunctions, names) + functions +
+                            expand(kNoJitInFunctions, names)});
+  const postgres_detail::SqlNames names_31_bits =
+      names.with_lock_namespace(lock_namespace_31_bits(schema));
+  for (const auto& earlier : postgres_detail::earlier_migration_texts()) {
+    const bool wide = earlier.lock_namespace == postgres_detail::LockNamespaceBits::thirty_one;
+    migrations[static_cast<std::size_t>(earlier.version - 1)].earlier_checksums.push_back(
+        repo::Migrator::checksum(expand(earlier.sql, wide ? names_31_bits : names)));
+  }
   return migrations;
 }
 

@@ -21,9 +21,12 @@ inline constexpr std::string_view kDefaultPostgresSchema = "gamebot_eventstore";
 // Table (in the store's schema) recording the applied migrations.
 inline constexpr std::string_view kPostgresMigrationsTable = "gamebot_eventstore_migrations";
 
-// The migrations of a store in `schema` (a valid PostgreSQL identifier of at
-// most 63 bytes; throws InvalidArgument otherwise). Object names inside are
-// qualified with the schema, so the set (and its hash) differs per schema.
+// The migrations of a store in `schema`. Object names inside are qualified
+// with the schema, so the set (and its hash) differs per schema. Throws
+// InvalidArgument (configuration) for a name that cannot be embedded safely
+// (repo::embed_sql_name inside a function body: 1 to 63 bytes of UTF-8 without
+// NUL, '$' or backslash). Migrations 1 and 2 also accept the checksums of
+// their earlier released texts; migration 3 brings those stores up to date.
 std::vector<repo::Migration> postgres_event_store_migrations(std::string_view schema);
 
 // A Migrator for that set, recording into kPostgresMigrationsTable in `schema`.

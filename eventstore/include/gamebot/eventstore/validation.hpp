@@ -5,10 +5,12 @@
 
 #include <string_view>
 
+#include "gamebot/core/utf8.hpp"
+
 namespace gamebot::eventstore {
 
 // True if `text` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
-bool is_valid_utf8(std::string_view text) noexcept;
+using gamebot::is_valid_utf8;
 
 // Throws InvalidArgument unless `id` is a valid stream id: 1..kMaxStreamIdBytes
 // bytes of UTF-8 without NUL. `what` names the argument in the message

@@ -9,10 +9,14 @@
 namespace gamebot::repo {
 
 // One schema change. Versions order the set; the checksum (SHA-256 of `sql`) detects edits.
+// A released migration is frozen. Where one was edited after stores applied it anyway, those
+// stores recorded an earlier checksum: list it in `earlier_checksums` (and bring such stores to
+// today's schema with a later migration), so they open instead of failing as edited.
 struct Migration {
-  std::int64_t version = 0;  // > 0, strictly increasing within a set
-  std::string name;          // unique, human-readable ("create_events")
-  std::string sql;           // one or more ';'-separated statements
+  std::int64_t version = 0;                      // > 0, strictly increasing within a set
+  std::string name;                              // unique, human-readable ("create_events")
+  std::string sql;                               // one or more ';'-separated statements
+  std::vector<std::string> earlier_checksums{};  // hex SHA-256 of each earlier released text
 };
 
 // Migrator settings.
