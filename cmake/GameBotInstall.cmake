@@ -54,3 +54,13 @@ configure_file(${CMAKE_CURRENT_LIST_DIR}/gamebot-persistence.pc.in
   ${CMAKE_CURRENT_BINARY_DIR}/gamebot-persistence.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/gamebot-persistence.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+# The harness mains, each only when its framework was found (like their CMake export sets).
+set(gamebot_catch2_pc_name gamebot-persistence-catch2-main)
+set(gamebot_gtest_pc_name gamebot-persistence-gtest)
+foreach(framework catch2 gtest)
+  if(gamebot_${framework}_targets)
+    set(pc ${gamebot_${framework}_pc_name}.pc)
+    configure_file(${CMAKE_CURRENT_LIST_DIR}/${pc}.in ${CMAKE_CURRENT_BINARY_DIR}/${pc} @ONLY)
+    install(FILES ${CMAKE_CURRENT_BINARY_DIR}/${pc} DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+  endif()
+endforeach()

@@ -30,6 +30,7 @@
 #include "gamebot/harness/teardown.hpp"
 #include "gamebot/harness/url.hpp"
 #include "log.hpp"
+#include "private_directory.hpp"
 #include "process.hpp"
 
 namespace gamebot::harness {
@@ -103,15 +104,6 @@ std::string stable_hash(std::string_view text) {
 std::string random_suffix() {
   thread_local std::mt19937_64 engine{std::random_device{}()};
   return fmt::format("{:012x}", engine() & 0xffffffffffffULL);
-}
-
-// Ensures `dir` exists as a private directory of this user (mode 0700, not
-// writable by others), so nobody else can plant files the harness would run.
-bool private_directory(const fs::path& dir) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return false;
-  struct stat info {};
-  return ::lstat(dir.c_str(), &info) == 0 && S_ISDIR(info.st_mode) && info.st_uid == ::geteuid() &&
-         (info.st_mode & 022) == 0;
 }
 
 // $TMPDIR if set; else /dev/shm when it is a tmpfs with room (creating the
@@ -428,11 +420,10 @@ std::optional<fs::path> usable_cache_root(const EphemeralPostgresOptions& option
   }
   std::error_code error;
   if (root.has_parent_path()) fs::create_directories(root.parent_path(), error);
-  if (!private_directory(root)) {
-    detail::log().warn(
-        "ephemeral postgres: cache {} is not a private directory of this user; starting "
-        "without it",
-        root.string());
+  try {
+    detail::ensure_private_directory(root);
+  } catch (const Error& e) {
+    detail::log().warn("ephemeral postgres: {}; starting without the cache", e.message());
     return std::nullopt;
   }
   return root;
@@ -470,11 +461,7 @@ bool drop_stale_spares(const fs::path& spares) {
 
 // Moves a ready spare cluster to `data`. Atomic: two processes never get the same one.
 bool claim_spare(const fs::path& spares, const fs::path& data) {
-  struct stat info {};
-  if (::lstat(spares.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != ::geteuid() ||
-      (info.st_mode & 022) != 0) {
-    return false;
-  }
+  if (!detail::is_private_directory(spares)) return false;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(spares, error)) {
     if (!entry.path().filename().string().starts_with("ready-")) continue;
@@ -490,7 +477,7 @@ void replenish_spares(const fs::path& image, const fs::path& spares,
                       const fs::path& lock_path) noexcept {
   fs::path in_progress;
   try {
-    if (!private_directory(spares)) return;
+    detail::ensure_private_directory(spares);
     // Which image the spares copy, so the reaper can drop them once it is gone.
     if (!fs::exists(spares / "image")) {
       std::ofstream(spares / "image") << image.string();
@@ -892,18 +879,15 @@ void EphemeralPostgres::Impl::start() {
   if (owner) check_traversable(base, *owner, options.run_as_user);
   if (options.reap_orphans) reap_in(base, options.orphan_grace, bindir);
 
-  std::string pattern = (base / (std::string(kDirectoryPrefix) + "XXXXXX")).string();
-  if (pattern.size() + std::string_view("/.s.PGSQL.5432").size() > kUnixSocketPathMax) {
+  // + 6: the random suffix mkdtemp adds.
+  const std::size_t directory_length = (base / kDirectoryPrefix).string().size() + 6;
+  if (directory_length + std::string_view("/.s.PGSQL.5432").size() > kUnixSocketPathMax) {
     configuration_error(fmt::format(
         "base_dir {} is too long for a unix socket path (at most {} bytes in all); use a "
         "shorter one",
         base.string(), kUnixSocketPathMax));
   }
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    configuration_error(
-        fmt::format("cannot create a directory in {}: {}", base.string(), errno_text()));
-  }
-  directory = pattern;
+  directory = detail::make_private_directory(base, kDirectoryPrefix);
   // The marker first: from here on a crash leaves something the reaper finds.
   std::string run_id = options.run_id.empty() ? RunId::generate().str() : options.run_id;
   try {

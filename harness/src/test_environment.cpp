@@ -32,6 +32,7 @@
 #include "gamebot/repo/sandbox.hpp"
 #include "gamebot/repo/sqlite_connection.hpp"
 #include "log.hpp"
+#include "private_directory.hpp"
 
 namespace fs = std::filesystem;
 
@@ -263,8 +264,8 @@ repo::PoolOptions pool_for(std::size_t threads) {
   return pool;
 }
 
-// sqlite: a 0700 run directory with a marker, the run database migrated from a cached template
-// file keyed by the migration hash, and an in-memory image restored per test.
+// sqlite: a new private run directory (see private_directory.hpp) with a marker, the run database
+// copied from a template file keyed by the migration hash, and an image copied per test.
 struct SqliteProvider final : Provider {
   SqliteProvider(const HarnessOptions& options, const HarnessSetup& setup,
                  const RunIdentity& identity)
@@ -325,13 +326,26 @@ struct SqliteProvider final : Provider {
     }
   }
 
+  // Templates are kept across runs in a per-user private directory beside the run directories.
+  // One that is not private (made by someone else, a symlink, a lax mode) is never trusted: the
+  // template is then built in the run directory and goes with it.
   fs::path template_path() const {
-    return base_ / ("gamebot_sqlite_template_" + std::to_string(::getuid()) + "_" + hash_ + ".db");
+    const fs::path cache =
+        base_ / ("gamebot-sqlite-cache-" + std::to_string(static_cast<unsigned long>(::geteuid())));
+    try {
+      detail::ensure_private_directory(cache);
+    } catch (const Error& e) {
+      detail::log().warn("SQLite template cache: {}; building the template in the run directory",
+                         e.message());
+      return dir_ / "template.db";
+    }
+    return cache / ("template-" + hash_ + ".db");
   }
 
   void build_template(const fs::path& path) {
     const fs::path building = path.string() + ".building." + std::to_string(::getpid());
     fs::remove(building);
+    detail::create_private_file(building);
     {
       auto connection = repo::connect(repo::DatabaseUrl::sqlite_file(building.string()));
       connection->execute_batch("PRAGMA journal_mode=DELETE");
@@ -343,17 +357,15 @@ struct SqliteProvider final : Provider {
 
   void provision(RunReport&) override {
     reap();
-    dir_ = base_ / test_database_name(identity_);
+    dir_ = detail::make_private_directory(base_, test_database_name(identity_) + ".");
     marker_ = RunMarker::for_this_process(identity_.run_id.str(), "sqlite-run");
-    fs::create_directory(dir_);
-    ::chmod(dir_.c_str(), 0700);
     write_marker_file(dir_ / "gamebot-run-marker", marker_);
     teardown_ = process_teardown().add("remove SQLite run directory " + dir_.string(),
                                        [this] { remove_run_directory(); });
-    const fs::path tpl = template_path();
-    cached_ = fs::exists(tpl);
-    if (!cached_) build_template(tpl);
-    fs::copy_file(tpl, dir_ / "run.db", fs::copy_options::overwrite_existing);
+    template_ = template_path();
+    cached_ = fs::is_regular_file(fs::symlink_status(template_));
+    if (!cached_) build_template(template_);
+    fs::copy_file(template_, dir_ / "run.db", fs::copy_options::overwrite_existing);
   }
 
   void verify_file(const fs::path& db) {
@@ -371,11 +383,11 @@ struct SqliteProvider final : Provider {
     } catch (const Error& e) {
       if (!cached_ || e.fault() != FaultClass::schema) throw;
       detail::log().warn("cached SQLite template {} failed verification; rebuilding it: {}",
-                         template_path().string(), e.message());
-      fs::remove(template_path());
-      build_template(template_path());
+                         template_.string(), e.message());
+      fs::remove(template_);
+      build_template(template_);
       cached_ = false;
-      fs::copy_file(template_path(), dir_ / "run.db", fs::copy_options::overwrite_existing);
+      fs::copy_file(template_, dir_ / "run.db", fs::copy_options::overwrite_existing);
       verify_file(dir_ / "run.db");
     }
     repo::RepoOptions repo_options;
@@ -388,6 +400,7 @@ struct SqliteProvider final : Provider {
     if (options_.isolation == Isolation::database) {
       sqlite3* source = nullptr;
       sqlite3* image = nullptr;
+      detail::create_private_file(dir_ / "image.db");
       sqlite3_open_v2((dir_ / "run.db").c_str(), &source, SQLITE_OPEN_READONLY, nullptr);
       sqlite3_open_v2((dir_ / "image.db").c_str(), &image,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
@@ -497,6 +510,7 @@ struct SqliteProvider final : Provider {
   std::string hash_;
   fs::path base_;
   fs::path dir_;
+  fs::path template_;
   RunMarker marker_;
   bool cached_ = false;
   bool keep_ = false;

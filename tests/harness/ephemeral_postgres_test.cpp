@@ -349,3 +349,19 @@ TEST_CASE("a base directory the server's user cannot enter is refused up front",
     CHECK(accepts_connections(server.url()));
   }
 }
+
+TEST_CASE("a cache directory others can read is not used", "[harness][ephemeral_postgres]") {
+  BaseDir base;
+  ScratchDir cache(fs::perms(0755));  // ours, but not private: a cluster image would be readable
+  EphemeralPostgresOptions options;
+  options.base_dir = base.path();
+  options.cache_dir = cache.path();
+  {
+    EphemeralPostgres first(options);
+    CHECK(accepts_connections(first.url()));
+  }  // the destructor waits for the background work (which would store the image)
+  CHECK(fs::is_empty(cache.path()));
+  EphemeralPostgres second(options);
+  CHECK_FALSE(second.timings().from_cache);
+  CHECK(accepts_connections(second.url()));
+}

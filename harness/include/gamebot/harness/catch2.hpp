@@ -22,6 +22,7 @@
 // Catch's failure count (at least 1), including tests that leaked.
 
 #include "gamebot/eventstore/event_store.hpp"
+#include "gamebot/harness/catch2_printers.hpp"
 #include "gamebot/harness/test_environment.hpp"
 #include "gamebot/repo/repo_facade.hpp"
 

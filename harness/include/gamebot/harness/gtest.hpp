@@ -4,12 +4,15 @@
 // gtest_main) and write main() as:
 //
 //   int main(int argc, char** argv) {
-//     return gamebot::harness::gtest::run_all_tests(argc, argv, [](auto& setup) {
-//       setup.registry.register_type<PlayerJoined>("player_joined", 1, {{"g1", "ana"}});
-//     });
+//     return gamebot::harness::gtest::run_all_tests(
+//         argc, argv, [](gamebot::harness::HarnessSetup& setup) {
+//           setup.registry.register_type<PlayerJoined>("player_joined", 1, {{"g1", "ana"}});
+//         });
 //   }
 //
-// and derive fixtures from StoreTest (`TEST_F(MyStoreTest, ...)`). run_all_tests() takes the
+// (the parameter's type spelled out: with `auto&`, `register_type<...>` would need the
+// `template` keyword; tests/harness/gtest_header_example.cpp compiles this example) and derive
+// fixtures from StoreTest (`TEST_F(MyStoreTest, ...)`). run_all_tests() takes the
 // harness options (--backend, --database-url, --isolation, --keep, --report, --connect-deadline,
 // --log-level; environment GAMEBOT_TEST_*; flags win) off the command line, hands the rest to
 // GoogleTest, starts the TestEnvironment before the first test (a phase failure ends the run
@@ -26,6 +29,7 @@
 
 #include "gamebot/core/error.hpp"
 #include "gamebot/eventstore/event_store.hpp"
+#include "gamebot/harness/gtest_printers.hpp"
 #include "gamebot/harness/test_environment.hpp"
 #include "gamebot/repo/repo_facade.hpp"
 
