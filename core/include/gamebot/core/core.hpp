@@ -1,5 +1,6 @@
 #pragma once
 
 // Umbrella header for gamebot::core.
+#include "gamebot/core/closest_names.hpp"
 #include "gamebot/core/error.hpp"
 #include "gamebot/core/uuid.hpp"
