@@ -4,12 +4,11 @@
 #include "gamebot/harness/wait.hpp"
 
 #include <catch2/catch.hpp>
-#include <cereal/cereal.hpp>
-#include <cereal/types/string.hpp>
 #include <string>
 
 #include "gamebot/eventstore/memory_backend.hpp"
 #include "gamebot/eventstore/typed_event_store.hpp"
+#include "test_events.hpp"
 
 using namespace gamebot;
 using namespace gamebot::harness;
@@ -17,25 +16,6 @@ using gamebot::eventstore::EventData;
 using gamebot::eventstore::ExpectedVersion;
 
 namespace {
-
-struct PlayerJoined {
-  std::string game_id;
-  std::string player;
-  bool operator==(const PlayerJoined&) const = default;
-  template <class Archive>
-  void serialize(Archive& ar) {
-    ar(CEREAL_NVP(game_id), CEREAL_NVP(player));
-  }
-};
-
-struct GameStarted {
-  std::string game_id;
-  bool operator==(const GameStarted&) const = default;
-  template <class Archive>
-  void serialize(Archive& ar) {
-    ar(CEREAL_NVP(game_id));
-  }
-};
 
 EventData untyped(const std::string& type) {
   EventData event;
@@ -97,26 +77,28 @@ TEST_CASE("a failed wait lists the first 10 types it saw and names a given predi
 
 TEST_CASE("a registered name finds the events the typed layer stored under it", "[harness][wait]") {
   eventstore::EventStore store = memory_store();
-  serializers::TypeRegistry registry;
-  registry.register_type<GameStarted>("game_started", 1, {{"g1"}});
-  registry.register_type<PlayerJoined>("player_joined", 1, {{"g1", "ana"}});
+  const serializers::TypeRegistry registry = test_events::make_game_registry();
   eventstore::TypedEventStore typed(store, registry);
-  typed.append_value("game-1", ExpectedVersion::any(), GameStarted{"g1"});
-  typed.append_value("game-1", ExpectedVersion::any(), PlayerJoined{"g1", "ana"});
+  const test_events::PlayerJoined ana = test_events::player_joined_samples().front();
+  typed.append_value("game-1", ExpectedVersion::any(), test_events::game_created_samples().front());
+  typed.append_value("game-1", ExpectedVersion::any(), ana);
 
   const eventstore::RecordedEvent event = assert_receive_event(store, "player_joined", {}, kShort);
   CHECK(event.type == "player_joined@v1");
   CHECK(assert_receive_event(store, "player_joined@v1", {}, kShort).global_position == 2);
 
-  const PlayerJoined joined = assert_receive_event<PlayerJoined>(typed, {}, kShort);
-  CHECK(joined == PlayerJoined{"g1", "ana"});
+  const test_events::PlayerJoined joined =
+      assert_receive_event<test_events::PlayerJoined>(typed, {}, kShort);
+  CHECK(joined == ana);
   const std::string message =
       wait_failure([&] {
-        assert_receive_event<PlayerJoined>(
-            typed, [](const PlayerJoined& p) { return p.player == "bo"; }, kShort);
+        assert_receive_event<test_events::PlayerJoined>(
+            typed,
+            [&](const test_events::PlayerJoined& p) { return p.display_name != ana.display_name; },
+            kShort);
       }).what();
   CHECK_THAT(message, Catch::Contains("'player_joined' matching the predicate"));
-  CHECK_THAT(message, Catch::Contains("game_started@v1, player_joined@v1"));
+  CHECK_THAT(message, Catch::Contains("game_created@v1, player_joined@v1"));
 }
 
 TEST_CASE("a full type tag matches only that version", "[harness][wait]") {
