@@ -105,9 +105,11 @@ TypedEvent TypedEventStore::decode(const RecordedEvent& event) const {
   }
 }
 
-std::string_view TypedEventStore::stored_name(const RecordedEvent& event) noexcept {
-  const std::size_t at = event.type.rfind("@v");
-  return at == std::string_view::npos ? std::string_view() : event.type.substr(0, at);
+bool event_type_matches(std::string_view stored_type, std::string_view wanted) noexcept {
+  if (stored_type == wanted) return true;
+  if (wanted.find("@v") != std::string_view::npos) return false;
+  const std::size_t at = stored_type.rfind("@v");
+  return at != std::string_view::npos && stored_type.substr(0, at) == wanted;
 }
 
 void TypedEventStore::throw_not_a(const RecordedEvent& event, const serializers::TypeInfo& wanted) {

@@ -1,4 +1,5 @@
-// main() for test binaries linking gamebot::harness_catch2_main (see catch2.hpp).
+// main() for test binaries linking gamebot::harness_catch2_main (see catch2.hpp): Catch2's hooks
+// over the harness Run (run.hpp), which owns the lifecycle, the verdicts and the exit code.
 
 #define CATCH_CONFIG_RUNNER
 // Catch2's fatal-signal handler reports SIGINT/SIGTERM as a failed test, ends the run's
@@ -8,14 +9,13 @@
 // termination signals itself; crashes (SIGSEGV, SIGABRT) kill the process, and the next run's
 // reaper removes what it left.
 #define CATCH_CONFIG_NO_POSIX_SIGNALS
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdio>
-#include <memory>
 #include <optional>
 
 #include "gamebot/harness/catch2.hpp"
+#include "gamebot/harness/run.hpp"
 #include "gamebot/harness/teardown.hpp"
 
 namespace gamebot::harness {
@@ -24,21 +24,16 @@ __attribute__((weak)) void configure(HarnessSetup&) {}
 
 namespace {
 
-std::unique_ptr<TestEnvironment> g_environment;
-std::optional<TestContext> g_test;
 std::optional<FaultClass> g_thrown_fault;  // the fault of the last gamebot::Error a test threw
-std::size_t g_leaking_tests = 0;
 
 }  // namespace
 
 TestEnvironment& current_environment() {
-  if (!g_environment) throw Error(FaultClass::internal, "no gamebot test environment is running");
-  return *g_environment;
+  return Run::current().environment();
 }
 
 TestContext& current_test() {
-  if (!g_test) throw Error(FaultClass::internal, "no gamebot test is running");
-  return *g_test;
+  return Run::current().current_test();
 }
 
 namespace {
@@ -47,55 +42,43 @@ class HarnessListener : public Catch::TestEventListenerBase {
  public:
   using TestEventListenerBase::TestEventListenerBase;
 
-  // main() starts the environment before Catch runs (so a phase failure has its own exit
-  // status); an embedding that runs the session itself gets it started here.
-  void testRunStarting(const Catch::TestRunInfo&) override {
-    if (g_environment && !g_environment->started()) g_environment->start();
-  }
-
   void testCaseStarting(const Catch::TestCaseInfo& info) override {
     g_thrown_fault.reset();
-    started_ = std::chrono::steady_clock::now();
-    if (g_environment) g_test.emplace(g_environment->begin_test(info.name));
+    first_failure_.clear();
+    if (Run::active() != nullptr) Run::active()->begin_test(info.name);
+  }
+
+  bool assertionEnded(const Catch::AssertionStats& stats) override {
+    const Catch::AssertionResult& result = stats.assertionResult;
+    if (!result.isOk() && first_failure_.empty()) {
+      first_failure_ = result.hasMessage() ? result.getMessage()
+                                           : result.getExpressionInMacro() + " with expansion " +
+                                                 result.getExpandedExpression();
+    }
+    return true;
   }
 
   void testCaseEnded(const Catch::TestCaseStats& stats) override {
-    TestRecord record;
-    record.name = stats.testInfo.name;
-    record.duration = std::chrono::steady_clock::now() - started_;
-    std::vector<TestLeak> leaks;
-    std::optional<FaultClass> fault = g_thrown_fault;
-    if (g_test) {
-      if (!fault && g_test->setup_fault()) fault = g_test->setup_fault();
-      leaks = g_test->end();
-      g_test.reset();
-    }
-    const bool failed = stats.totals.assertions.failed > 0;
-    if (failed && fault && is_retryable(*fault)) {
-      record.outcome = TestOutcome::infrastructure_failure;
-      record.fault = fault;
-      record.message = "infrastructure: " + std::string(to_string(*fault));
-    } else if (failed) {
-      record.outcome = TestOutcome::assertion_failure;
-      record.message = "assertion failed";
-    }
-    if (!leaks.empty()) {
-      ++g_leaking_tests;
-      std::string text = "test '" + record.name + "' leaked:";
-      for (const auto& leak : leaks) text += "\n  - " + leak.what;
-      std::fprintf(stdout, "gamebot harness: %s\n", text.c_str());
-      std::fflush(stdout);
-      if (record.outcome == TestOutcome::passed) {
-        record.outcome = TestOutcome::assertion_failure;
-        record.message = text;
-      }
-    }
-    if (g_environment) g_environment->report().record_test(std::move(record));
+    if (Run::active() == nullptr) return;
+    TestEnd end;
+    end.failed = stats.totals.assertions.failed > 0;
+    end.fault = g_thrown_fault;
+    end.message = first_failure_;
+    Run::active()->end_test(end);
   }
 
  private:
-  std::chrono::steady_clock::time_point started_;
+  std::string first_failure_;
 };
+
+// Catch2's error text for an unknown argument is "Unrecognised token: <argument>".
+std::string rejected_argument(const std::string& message) {
+  constexpr std::string_view kPrefix = "Unrecognised token: ";
+  const std::size_t at = message.find(kPrefix);
+  if (at == std::string::npos) return {};
+  const std::string rest = message.substr(at + kPrefix.size());
+  return rest.substr(0, rest.find_first_of(" \n"));
+}
 
 }  // namespace
 
@@ -112,67 +95,30 @@ CATCH_TRANSLATE_EXCEPTION(const gamebot::Error& error) {
 int main(int argc, char** argv) {
   using namespace gamebot::harness;
   TeardownScope teardown_scope;
+  Run run("Catch2");
+  auto remaining = run.take_options(argc, argv, process_environment());
+  if (!remaining) return run.exit_code();
+  std::vector<const char*> framework_argv;
+  for (const std::string& argument : *remaining) framework_argv.push_back(argument.c_str());
+
   Catch::Session session;
-  OptionInputs inputs;
-  std::string backend, url, isolation, report, deadline, level;
-  bool keep = false;
-  using Catch::clara::Opt;
-  auto cli = session.cli() |
-             Opt(backend, "memory|sqlite|postgres")["--backend"]("store the tests run on") |
-             Opt(url, "URL")["--database-url"]("database URL (default: the harness provides one)") |
-             Opt(isolation,
-                 "transaction|schema|database|none")["--isolation"]("per-test isolation strategy") |
-             Opt(keep)["--keep"]("keep the run's databases for inspection") |
-             Opt(report, "FILE")["--report"]("write the JSON run report") |
-             Opt(deadline, "SECONDS")["--connect-deadline"]("connectivity deadline") |
-             Opt(level, "LEVEL")["--log-level"]("harness log level");
-  session.cli(cli);
-  if (int rc = session.applyCommandLine(argc, argv); rc != 0) return rc;
-  if (session.configData().showHelp || session.configData().listTests ||
-      session.configData().listTestNamesOnly || session.configData().listTags ||
-      session.configData().listReporters)
-    return session.run();
-  auto set = [](std::optional<std::string>& field, const std::string& value) {
-    if (!value.empty()) field = value;
-  };
-  set(inputs.backend, backend);
-  set(inputs.database_url, url);
-  set(inputs.isolation, isolation);
-  set(inputs.report_path, report);
-  set(inputs.connect_deadline, deadline);
-  set(inputs.log_level, level);
-  if (keep) inputs.keep = "true";
-  HarnessSetup setup;
-  try {
-    ResolvedOptions resolved = resolve_options(inputs, process_environment());
-    configure(setup);
-    g_environment = std::make_unique<TestEnvironment>(resolved.options, std::move(setup));
-    g_environment->start();
-  } catch (const PhaseFailure& failure) {
-    std::fprintf(stderr, "%s\n", failure.what());
-    g_environment.reset();
-    return 200 + static_cast<int>(failure.phase());
-  } catch (const gamebot::Error& error) {
-    std::fprintf(stderr, "gamebot harness: %s\n", error.what());
-    g_environment.reset();
-    return 200;
+  // Parsed here rather than by applyCommandLine(), so a rejected argument is a usage error with
+  // the harness's exit status and hint instead of Catch2's 255.
+  auto parsed = session.cli().parse(
+      Catch::clara::Args(static_cast<int>(framework_argv.size()), framework_argv.data()));
+  if (!parsed)
+    return run.usage_error(rejected_argument(parsed.errorMessage()), parsed.errorMessage());
+  const Catch::ConfigData& config = session.configData();
+  if (config.showHelp) {
+    session.showHelp();
+    std::fputs(options_help().c_str(), stdout);
+    return run.finish(false);
   }
-  int rc = session.run();
-  const TestTotals totals = g_environment->report().totals();
-  g_environment->report().log_summary();
-  std::fprintf(stdout,
-               "gamebot harness: %zu tests, %zu passed, %zu assertion failures, %zu "
-               "infrastructure failures, %zu leaking\n",
-               totals.total, totals.passed, totals.assertion_failures,
-               totals.infrastructure_failures, g_leaking_tests);
-  std::fflush(stdout);
-  g_environment->finish();
-  g_environment.reset();
-  // After SIGINT/SIGTERM the watcher thread cleans up and then re-raises the signal, so the
-  // process ends by it as its parent expects; the tests ending meanwhile must not exit first.
-  if (teardown_signal_count() > 0)
-    for (;;) ::pause();
-  if (totals.infrastructure_failures > 0) return 199;
-  if (g_leaking_tests > 0 && rc == 0) rc = 1;
-  return rc;
+  if (config.libIdentify) session.libIdentify();
+  if (config.listTests || config.listTestNamesOnly || config.listTags || config.listReporters ||
+      config.libIdentify)
+    return run.finish(session.run() != 0);
+  if (!run.start(configure)) return run.exit_code();
+  const int status = session.run();
+  return run.finish(status != 0);
 }

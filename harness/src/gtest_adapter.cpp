@@ -1,58 +1,67 @@
-// GoogleTest adapter (see gtest.hpp).
-#include <unistd.h>
+// GoogleTest adapter (see gtest.hpp): GoogleTest's hooks over the harness Run (run.hpp), which
+// owns the lifecycle, the verdicts and the exit code.
 
-#include <chrono>
 #include <cstdio>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "gamebot/harness/gtest.hpp"
 #include "gamebot/harness/options.hpp"
+#include "gamebot/harness/run.hpp"
 #include "gamebot/harness/teardown.hpp"
 
 namespace gamebot::harness::gtest {
 
 namespace {
 
-TestEnvironment* g_environment = nullptr;
-std::size_t g_leaking_tests = 0;
+std::string full_name(const ::testing::TestInfo& info) {
+  return std::string(info.test_suite_name()) + "." + info.name();
+}
 
-// Records each test in the run report, infrastructure failures apart from assertion failures.
-class ReportListener : public ::testing::EmptyTestEventListener {
+// Begins and ends each test in the Run, with the fault of a gamebot::Error the test threw.
+class RunListener : public ::testing::EmptyTestEventListener {
  public:
-  void OnTestStart(const ::testing::TestInfo&) override {
-    fault_.reset();
-    started_ = std::chrono::steady_clock::now();
+  void OnTestStart(const ::testing::TestInfo& info) override {
+    end_ = TestEnd{};
+    Run::current().begin_test(full_name(info));
   }
 
   void OnTestPartResult(const ::testing::TestPartResult& result) override {
-    if (!result.failed() || fault_) return;
-    fault_ = fault_of_failure_message(result.message());
+    if (!result.failed()) return;
+    if (end_.message.empty()) end_.message = result.message();
+    if (!end_.fault) end_.fault = fault_of_failure_message(result.message());
   }
 
   void OnTestEnd(const ::testing::TestInfo& info) override {
-    if (g_environment == nullptr) return;
-    TestRecord record;
-    record.name = std::string(info.test_suite_name()) + "." + info.name();
-    record.duration = std::chrono::steady_clock::now() - started_;
-    if (info.result()->Failed()) {
-      if (fault_ && is_retryable(*fault_)) {
-        record.outcome = TestOutcome::infrastructure_failure;
-        record.fault = fault_;
-        record.message = "infrastructure: " + std::string(to_string(*fault_));
-      } else {
-        record.outcome = TestOutcome::assertion_failure;
-        record.message = "assertion failed";
-      }
-    }
-    g_environment->report().record_test(std::move(record));
+    end_.failed = info.result()->Failed();
+    Run::current().end_test(end_);
   }
 
  private:
-  std::optional<FaultClass> fault_;
-  std::chrono::steady_clock::time_point started_;
+  TestEnd end_;
 };
+
+// GoogleTest's own flags, for the "did you mean" of an unknown one.
+constexpr std::string_view kGtestFlags[] = {"--gtest_filter",
+                                            "--gtest_list_tests",
+                                            "--gtest_repeat",
+                                            "--gtest_shuffle",
+                                            "--gtest_random_seed",
+                                            "--gtest_output",
+                                            "--gtest_brief",
+                                            "--gtest_color",
+                                            "--gtest_break_on_failure",
+                                            "--gtest_fail_fast",
+                                            "--gtest_also_run_disabled_tests",
+                                            "--gtest_print_time",
+                                            "--help"};
+
+bool asks_for_help(const std::vector<std::string>& arguments) {
+  for (const std::string& argument : arguments)
+    if (argument == "--help" || argument == "-h" || argument == "-?" || argument == "/?")
+      return true;
+  return false;
+}
 
 }  // namespace
 
@@ -77,30 +86,18 @@ std::optional<FaultClass> fault_of_failure_message(std::string_view message) {
 }
 
 TestEnvironment& current_environment() {
-  if (g_environment == nullptr)
-    throw Error(FaultClass::internal, "no gamebot test environment is running");
-  return *g_environment;
+  return Run::current().environment();
 }
 
 void StoreTest::SetUp() {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  context_.emplace(
-      current_environment().begin_test(std::string(info->test_suite_name()) + "." + info->name()));
-  if (context_->setup_fault()) {
-    // Thrown, so the report listener classifies it like a fault from the test body.
-    context_->store();
-  }
+  // Thrown, so the Run classifies the isolation's set-up fault like a fault of the test body.
+  if (context().setup_fault()) context().store();
 }
 
 void StoreTest::TearDown() {
-  if (!context_) return;
-  std::vector<TestLeak> leaks = context_->end();
-  context_.reset();
-  if (leaks.empty()) return;
-  ++g_leaking_tests;
-  std::string text = "test leaked:";
-  for (const auto& leak : leaks) text += "\n  - " + leak.what;
-  ADD_FAILURE() << text;
+  // Closed here, while GoogleTest can still fail the test with what it leaked.
+  const std::string leaked = Run::current().close_test();
+  if (!leaked.empty()) ADD_FAILURE() << leaked;
 }
 
 eventstore::EventStore& StoreTest::store() {
@@ -112,58 +109,31 @@ const repo::Repo& StoreTest::repo() {
 }
 
 TestContext& StoreTest::context() {
-  if (!context_) throw Error(FaultClass::internal, "StoreTest used outside SetUp/TearDown");
-  return *context_;
+  return Run::current().current_test();
 }
 
 int run_all_tests(int argc, char** argv, const std::function<void(HarnessSetup&)>& configure) {
   TeardownScope teardown_scope;
-  ParsedOptions parsed;
-  try {
-    parsed = parse_options(argc, argv, process_environment());
-  } catch (const Error& error) {
-    std::fprintf(stderr, "gamebot harness: %s\n", error.what());
-    return 2;
+  Run run("GoogleTest");
+  auto remaining = run.take_options(argc, argv, process_environment());
+  if (!remaining) return run.exit_code();
+  const bool help = asks_for_help(*remaining);
+  std::vector<char*> framework_argv;
+  for (std::string& argument : *remaining) framework_argv.push_back(argument.data());
+  int framework_argc = static_cast<int>(framework_argv.size());
+  framework_argv.push_back(nullptr);
+  ::testing::InitGoogleTest(&framework_argc, framework_argv.data());
+  if (help) {
+    std::fputs(options_help().c_str(), stdout);
+    return run.finish(false);
   }
-  std::vector<char*> remaining;
-  for (std::string& argument : parsed.remaining) remaining.push_back(argument.data());
-  int remaining_count = static_cast<int>(remaining.size());
-  remaining.push_back(nullptr);
-  ::testing::InitGoogleTest(&remaining_count, remaining.data());
-  if (::testing::GTEST_FLAG(list_tests)) return RUN_ALL_TESTS();
-
-  std::unique_ptr<TestEnvironment> environment;
-  try {
-    HarnessSetup setup;
-    if (configure) configure(setup);
-    environment = std::make_unique<TestEnvironment>(parsed.options, std::move(setup));
-    environment->start();
-  } catch (const PhaseFailure& failure) {
-    std::fprintf(stderr, "%s\n", failure.what());
-    return 200 + static_cast<int>(failure.phase());
-  } catch (const Error& error) {
-    std::fprintf(stderr, "gamebot harness: %s\n", error.what());
-    return 200;
-  }
-  g_environment = environment.get();
-  ::testing::UnitTest::GetInstance()->listeners().Append(new ReportListener);
-  const int gtest_status = RUN_ALL_TESTS();
-  const TestTotals totals = environment->report().totals();
-  environment->report().log_summary();
-  std::fprintf(stdout,
-               "gamebot harness: %zu tests, %zu passed, %zu assertion failures, %zu "
-               "infrastructure failures, %zu leaking\n",
-               totals.total, totals.passed, totals.assertion_failures,
-               totals.infrastructure_failures, g_leaking_tests);
-  std::fflush(stdout);
-  environment->finish();
-  g_environment = nullptr;
-  environment.reset();
-  // After SIGINT/SIGTERM the teardown thread cleans up, then re-raises the signal.
-  if (teardown_signal_count() > 0)
-    for (;;) ::pause();
-  if (totals.infrastructure_failures > 0) return 199;
-  return gtest_status == 0 ? 0 : 1;
+  // InitGoogleTest leaves what it does not know in argv.
+  if (framework_argc > 1) return run.usage_error(framework_argv[1], {}, kGtestFlags);
+  if (::testing::GTEST_FLAG(list_tests)) return run.finish(RUN_ALL_TESTS() != 0);
+  if (!run.start(configure)) return run.exit_code();
+  ::testing::UnitTest::GetInstance()->listeners().Append(new RunListener);
+  const int status = RUN_ALL_TESTS();
+  return run.finish(status != 0);
 }
 
 }  // namespace gamebot::harness::gtest

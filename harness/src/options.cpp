@@ -11,6 +11,7 @@
 #include <map>
 #include <utility>
 
+#include "gamebot/core/closest_names.hpp"
 #include "gamebot/core/error.hpp"
 #include "gamebot/harness/url.hpp"
 
@@ -217,80 +218,96 @@ std::vector<const char*> ParsedOptions::remaining_argv() const {
   return pointers;
 }
 
-ParsedOptions parse_options(int argc, const char* const* argv, const EnvGetter& env) {
-  struct Valued {
-    std::string_view name;
-    std::optional<std::string> OptionInputs::*field;
+std::span<const HarnessFlag> harness_flags() noexcept {
+  static constexpr HarnessFlag flags[] = {
+      {"--backend", "memory|sqlite|postgres", kEnvBackend,
+       "store the tests run on (default sqlite, or the backend of the URL)",
+       &OptionInputs::backend},
+      {"--database-url", "URL", kEnvDatabaseUrl,
+       "memory:, sqlite:PATH, sqlite::memory:, postgres://... (postgres without a URL starts a "
+       "private server)",
+       &OptionInputs::database_url},
+      {"--isolation", "transaction|schema|database|none", kEnvIsolation,
+       "per-test isolation strategy (default transaction)", &OptionInputs::isolation},
+      {"--keep", "", kEnvKeep, "keep the run's databases for inspection", &OptionInputs::keep},
+      {"--report", "FILE", kEnvReport, "write the JSON run report", &OptionInputs::report_path},
+      {"--connect-deadline", "SECONDS", kEnvConnectDeadline, "connectivity deadline, default 30",
+       &OptionInputs::connect_deadline},
+      {"--log-level", "LEVEL", kEnvLogLevel,
+       "trace|debug|info|warn|error|critical|off, default info", &OptionInputs::log_level},
   };
-  static constexpr Valued valued[] = {
-      {"--backend", &OptionInputs::backend},
-      {"--database-url", &OptionInputs::database_url},
-      {"--isolation", &OptionInputs::isolation},
-      {"--report", &OptionInputs::report_path},
-      {"--connect-deadline", &OptionInputs::connect_deadline},
-      {"--log-level", &OptionInputs::log_level},
-  };
-  OptionInputs inputs;
-  ParsedOptions parsed;
-  if (argc > 0 && argv != nullptr && argv[0] != nullptr) parsed.remaining.emplace_back(argv[0]);
+  return flags;
+}
+
+ExtractedOptions extract_options(int argc, const char* const* argv) {
+  ExtractedOptions extracted;
+  if (argc > 0 && argv != nullptr && argv[0] != nullptr) extracted.remaining.emplace_back(argv[0]);
   for (int i = 1; i < argc; ++i) {
     std::string_view argument = argv[i];
     if (argument == "--") {
-      for (; i < argc; ++i) parsed.remaining.emplace_back(argv[i]);
+      for (; i < argc; ++i) extracted.remaining.emplace_back(argv[i]);
       break;
     }
-    if (argument == "--keep") {
-      inputs.keep = "true";
-      continue;
-    }
-    if (argument.starts_with("--keep=")) {
-      inputs.keep = std::string(argument.substr(7));
-      continue;
-    }
     bool consumed = false;
-    for (const Valued& option : valued) {
-      if (argument == option.name) {
-        if (i + 1 >= argc || std::string_view(argv[i + 1]).starts_with("--")) {
-          configuration_error(fmt::format("{} needs a value", option.name));
+    for (const HarnessFlag& flag : harness_flags()) {
+      if (argument == flag.name) {
+        if (flag.value.empty()) {
+          extracted.inputs.*flag.input = "true";
+        } else {
+          if (i + 1 >= argc || std::string_view(argv[i + 1]).starts_with("--"))
+            configuration_error(fmt::format("{} needs a value ({})", flag.name, flag.value));
+          extracted.inputs.*flag.input = std::string(argv[++i]);
         }
-        inputs.*option.field = std::string(argv[++i]);
         consumed = true;
         break;
       }
-      if (argument.size() > option.name.size() && argument.starts_with(option.name) &&
-          argument[option.name.size()] == '=') {
-        inputs.*option.field = std::string(argument.substr(option.name.size() + 1));
+      if (argument.size() > flag.name.size() && argument.starts_with(flag.name) &&
+          argument[flag.name.size()] == '=') {
+        extracted.inputs.*flag.input = std::string(argument.substr(flag.name.size() + 1));
         consumed = true;
         break;
       }
     }
-    if (!consumed) parsed.remaining.emplace_back(argument);
+    if (!consumed) extracted.remaining.emplace_back(argument);
   }
-  ResolvedOptions resolved = resolve_options(inputs, env);
+  return extracted;
+}
+
+std::optional<std::string> nearest_flag(std::string_view unknown,
+                                        std::span<const std::string_view> others) {
+  const std::string_view name = unknown.substr(0, unknown.find('='));
+  std::vector<std::string_view> candidates;
+  for (const HarnessFlag& flag : harness_flags()) candidates.push_back(flag.name);
+  candidates.insert(candidates.end(), others.begin(), others.end());
+  if (auto closest = closest_names(name, candidates, 1); !closest.empty()) return closest.front();
+  std::optional<std::string> prefixed;
+  for (std::string_view candidate : candidates) {
+    if (name.size() <= 2 || !candidate.starts_with(name)) continue;
+    if (prefixed) return std::nullopt;  // more than one: no guess
+    prefixed = std::string(candidate);
+  }
+  return prefixed;
+}
+
+ParsedOptions parse_options(int argc, const char* const* argv, const EnvGetter& env) {
+  ExtractedOptions extracted = extract_options(argc, argv);
+  ResolvedOptions resolved = resolve_options(extracted.inputs, env);
+  ParsedOptions parsed;
   parsed.options = std::move(resolved.options);
   parsed.notes = std::move(resolved.notes);
+  parsed.remaining = std::move(extracted.remaining);
   return parsed;
 }
 
-std::string_view options_help() noexcept {
-  return "Harness options (each also settable by the environment variable shown; flags win):\n"
-         "  --backend memory|sqlite|postgres  store to test on (GAMEBOT_TEST_BACKEND; default "
-         "sqlite,\n"
-         "                                    or the backend of --database-url)\n"
-         "  --database-url URL                memory:, sqlite:PATH, sqlite::memory:, "
-         "postgres://... \n"
-         "                                    (GAMEBOT_TEST_DATABASE_URL; postgres without a URL "
-         "starts\n"
-         "                                    a private server)\n"
-         "  --isolation transaction|schema|database|none  per-test isolation "
-         "(GAMEBOT_TEST_ISOLATION)\n"
-         "  --keep                            keep the run's databases (GAMEBOT_TEST_KEEP=1)\n"
-         "  --report FILE                     write the JSON run report (GAMEBOT_TEST_REPORT)\n"
-         "  --connect-deadline SECONDS        connectivity deadline, default 30 "
-         "(GAMEBOT_TEST_CONNECT_DEADLINE)\n"
-         "  --log-level LEVEL                 trace|debug|info|warn|error|critical|off, default "
-         "info\n"
-         "                                    (GAMEBOT_TEST_LOG_LEVEL)\n";
+std::string options_help() {
+  std::string help =
+      "Harness options (each also settable by the environment variable shown; flags win):\n";
+  for (const HarnessFlag& flag : harness_flags()) {
+    std::string usage(flag.name);
+    if (!flag.value.empty()) usage += " " + std::string(flag.value);
+    help += fmt::format("  {}\n      {} ({})\n", usage, flag.help, flag.env);
+  }
+  return help;
 }
 
 }  // namespace gamebot::harness

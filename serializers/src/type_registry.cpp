@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "gamebot/core/closest_names.hpp"
 #include "gamebot/serializers/type_tag.hpp"
 
 namespace gamebot::serializers {
@@ -31,22 +32,6 @@ namespace {
   info.version = version;
   info.detail = std::move(detail);
   throw SerializationError(std::move(info));
-}
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      const std::size_t substitution = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
-      row[j] = std::min({above + 1, row[j - 1] + 1, substitution});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
 }
 
 }  // namespace
@@ -238,20 +223,10 @@ const TypeInfo& TypeRegistry::at(const std::type_info& type) const {
 
 std::vector<std::string> TypeRegistry::closest_names(std::string_view name,
                                                      std::size_t limit) const {
-  // Close enough to be a typo or a rename: at most a third of the longer name
-  // differs (at least 2 edits allowed).
-  std::vector<std::pair<std::size_t, const std::string*>> scored;
-  for (const TypeInfo* info : ordered_) {
-    const std::size_t distance = edit_distance(name, info->name());
-    const std::size_t allowed =
-        std::max<std::size_t>(2, std::max(name.size(), info->name().size()) / 3);
-    if (distance <= allowed) scored.emplace_back(distance, &info->name());
-  }
-  std::stable_sort(scored.begin(), scored.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<std::string> names;
-  for (std::size_t i = 0; i < scored.size() && i < limit; ++i) names.push_back(*scored[i].second);
-  return names;
+  std::vector<std::string_view> names;
+  names.reserve(ordered_.size());
+  for (const TypeInfo* info : ordered_) names.push_back(info->name());
+  return gamebot::closest_names(name, names, limit);
 }
 
 // ---- TypeRegistry: encode/decode --------------------------------------------

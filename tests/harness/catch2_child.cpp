@@ -128,3 +128,13 @@ GAMEBOT_CHILD_STEP(7)
 GAMEBOT_CHILD_STEP(8)
 GAMEBOT_CHILD_STEP(9)
 GAMEBOT_CHILD_STEP(10)
+
+// Hidden (run by name from run_exit_test.cpp): the ways a run ends with exit status 1.
+TEST_CASE_METHOD(StoreFixture, "child: waits for an event that never comes", "[.][wait-missing]") {
+  store().append("game-1", ExpectedVersion::any(), joined("ana"));
+  gamebot::harness::assert_receive_event(store(), "player_left", {}, std::chrono::milliseconds(50));
+}
+
+TEST_CASE("child: 201 failed assertions", "[.][many-failures]") {
+  for (int i = 0; i < 201; ++i) CHECK(i < 0);
+}

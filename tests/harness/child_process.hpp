@@ -94,4 +94,31 @@ class ChildProcess {
   std::string buffer_;
 };
 
+// How a child that ran to its end ended, and everything it wrote.
+struct ChildOutcome {
+  int status = -1;     // the raw waitpid status
+  std::string output;  // stdout and stderr, interleaved
+  int exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+};
+
+// Runs `argv` (argv[0] a path) with the `env` entries (NAME=value) added to the environment and
+// stderr folded into stdout, until it ends or `limit` passes (then it is killed).
+inline ChildOutcome run_to_end(const std::vector<std::string>& argv,
+                               const std::vector<std::string>& env = {},
+                               std::chrono::seconds limit = std::chrono::seconds(30)) {
+  std::vector<std::string> command{"/usr/bin/env"};
+  command.insert(command.end(), env.begin(), env.end());
+  for (const char* a : {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1"}) command.emplace_back(a);
+  command.insert(command.end(), argv.begin(), argv.end());
+  ChildProcess child(command);
+  ChildOutcome outcome;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (auto line = child.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
+             deadline - std::chrono::steady_clock::now())))
+    outcome.output += *line + "\n";
+  if (std::chrono::steady_clock::now() >= deadline) child.signal(SIGKILL);
+  outcome.status = child.wait();
+  return outcome;
+}
+
 }  // namespace gamebot::harness::testing

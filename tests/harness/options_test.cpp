@@ -223,3 +223,27 @@ TEST_CASE("redact_url hides passwords in URLs and keyword strings", "[harness][o
   options.database_url = "postgres://bob:pw123@h/db";
   CHECK_THAT(describe(options), !Catch::Contains("pw123"));
 }
+
+TEST_CASE("the flag table drives the parser and the help alike", "[harness][options]") {
+  const std::string help = options_help();
+  for (const HarnessFlag& flag : harness_flags()) {
+    INFO(flag.name);
+    CHECK_THAT(help, Catch::Contains(std::string(flag.name)));
+    CHECK_THAT(help, Catch::Contains(std::string(flag.env)));
+    const std::string given =
+        flag.value.empty() ? std::string(flag.name) : std::string(flag.name) + "=given";
+    std::vector<const char*> argv{"my_tests", given.c_str()};
+    const ExtractedOptions extracted = extract_options(2, argv.data());
+    CHECK(extracted.inputs.*flag.input == (flag.value.empty() ? "true" : "given"));
+    CHECK(extracted.remaining == std::vector<std::string>{"my_tests"});
+  }
+}
+
+TEST_CASE("an unknown flag gets the nearest known one as a hint", "[harness][options]") {
+  CHECK(nearest_flag("--bakend") == "--backend");
+  CHECK(nearest_flag("--isolaton=schema") == "--isolation");
+  CHECK(nearest_flag("--conn") == "--connect-deadline");
+  const std::string_view framework[] = {"--gtest_filter", "--gtest_repeat"};
+  CHECK(nearest_flag("--gtest_filtr", framework) == "--gtest_filter");
+  CHECK(nearest_flag("--frobnicate") == std::nullopt);
+}

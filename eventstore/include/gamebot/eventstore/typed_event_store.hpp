@@ -5,9 +5,11 @@
 //
 // Storage format (any backend): RecordedEvent::type is the serializers type tag
 // "<name>@v<version>" (serializers/type_tag.hpp) and `data` is the codec's
-// bytes; the codec is recognised from them (JSON starts with '{', portable
-// binary with its endianness byte 0x00/0x01), so a store may hold both.
-// Metadata stays the caller's bytes. Older versions are upcast on decode.
+// bytes. Stored rows keep the version (decoding needs it to upcast), so code
+// that looks for events by their registered name goes through
+// event_type_matches(): "player_joined" matches "player_joined@v1" and @v2; the codec is recognised
+// from them (JSON starts with '{', portable binary with its endianness byte 0x00/0x01), so a store
+// may hold both. Metadata stays the caller's bytes. Older versions are upcast on decode.
 //
 // Errors: encoding problems throw serializers::SerializationError before
 // anything is written; a stored event that does not decode throws
@@ -37,6 +39,14 @@ struct TypedStoreOptions {
   // batch is not appended. Lets in-memory tests catch serializer faults.
   bool verify_on_append = false;
 };
+
+// Whether an event stored with type `stored_type` is a `wanted`. A registered
+// name ("player_joined") matches that name at every version
+// ("player_joined@v1", "player_joined@v2"); a full tag ("player_joined@v2"),
+// or a type the typed layer did not write, matches only itself. The one rule
+// for "is this event a ..." that TypedEventStore::holds() and the harness's
+// waits use. Pure.
+bool event_type_matches(std::string_view stored_type, std::string_view wanted) noexcept;
 
 // A value to append, with its envelope.
 struct TypedEventData {
@@ -132,7 +142,7 @@ class TypedEventStore {
   // True if `event` was stored as T (any version of T's registered name).
   template <class T>
   bool holds(const RecordedEvent& event) const {
-    return stored_name(event) == registry_->at<T>().name();
+    return event_type_matches(event.type, registry_->at<T>().name());
   }
 
   // EventStore reads, decoded.
@@ -166,7 +176,6 @@ class TypedEventStore {
 
  private:
   TypedReadResult decode_all(const ReadResult& result) const;
-  static std::string_view stored_name(const RecordedEvent& event) noexcept;
   [[noreturn]] static void throw_not_a(const RecordedEvent& event,
                                        const serializers::TypeInfo& wanted);
 

@@ -12,14 +12,12 @@
 // objects of static libraries; main() references configure(), so it is always linked. A binary
 // without event types may omit it (a weak default registers nothing).
 //
-// main() adds --backend, --database-url, --isolation, --keep, --report, --connect-deadline and
-// --log-level to Catch's command line (environment: GAMEBOT_TEST_*; flags win), starts the
-// TestEnvironment before the first test (a phase failure ends the run before any test), gives
-// each test case its TestContext, tears down after the last test, prints the summary and
-// writes --report. Exit status: 0 when everything passed; 200 + phase number (200 preflight ...
-// 203 schema) when start-up failed; 199 when tests failed for infrastructure faults
-// (connectivity, timeout, pool_exhausted), counted apart from assertion failures; otherwise
-// Catch's failure count (at least 1), including tests that leaked.
+// main() hands the command line to the harness Run (run.hpp), which takes its flags (options.hpp,
+// harness_flags(); environment GAMEBOT_TEST_*; flags win; --help lists them after Catch's) and
+// owns the lifecycle: Catch2 parses the rest (an argument it rejects is a usage error, exit 2),
+// the TestEnvironment starts before the first test, each test case begins and ends in the Run,
+// which tears down, prints the summary, writes --report and chooses the exit status (run.hpp,
+// README): never Catch's failure count.
 
 #include "gamebot/eventstore/event_store.hpp"
 #include "gamebot/harness/catch2_printers.hpp"

@@ -12,14 +12,12 @@
 //
 // (the parameter's type spelled out: with `auto&`, `register_type<...>` would need the
 // `template` keyword; tests/harness/gtest_header_example.cpp compiles this example) and derive
-// fixtures from StoreTest (`TEST_F(MyStoreTest, ...)`). run_all_tests() takes the
-// harness options (--backend, --database-url, --isolation, --keep, --report, --connect-deadline,
-// --log-level; environment GAMEBOT_TEST_*; flags win) off the command line, hands the rest to
-// GoogleTest, starts the TestEnvironment before the first test (a phase failure ends the run
-// before any test), runs the tests, tears down and writes --report. Exit status as with the
-// Catch2 main: 0 all passed; 200 + phase number when start-up failed; 199 when tests failed for
-// infrastructure faults (connectivity, timeout, pool_exhausted), counted apart from assertion
-// failures; otherwise 1.
+// fixtures from StoreTest (`TEST_F(MyStoreTest, ...)`). run_all_tests() hands the
+// command line to the harness Run (run.hpp), which takes its flags (options.hpp,
+// harness_flags(); environment GAMEBOT_TEST_*; flags win) and owns the lifecycle: GoogleTest gets
+// the rest (an argument it does not know is a usage error, exit 2, as under Catch2), the
+// TestEnvironment starts before the first test, every test (TEST or TEST_F) begins and ends in
+// the Run, which tears down, writes --report and chooses the exit status (run.hpp, README).
 
 #include <gtest/gtest.h>
 
@@ -45,7 +43,7 @@ TestEnvironment& current_environment();
 
 // Fixture base: each test gets an isolated store and repo on the chosen backend. A test that
 // leaks (connections still checked out, an open transaction, a persistent subscription still
-// subscribed) fails at TearDown with what it leaked. One test per thread at a time.
+// subscribed) fails at TearDown with what it leaked. One test at a time.
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override;
@@ -54,9 +52,6 @@ class StoreTest : public ::testing::Test {
   eventstore::EventStore& store();
   const repo::Repo& repo();
   TestContext& context();
-
- private:
-  std::optional<TestContext> context_;
 };
 
 // The fault class of a gamebot::Error that GoogleTest reported as thrown by a test body, read

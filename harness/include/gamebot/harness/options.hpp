@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,16 +45,9 @@ struct HarnessOptions {
 // One line describing the options, the URL redacted. Safe to log.
 std::string describe(const HarnessOptions& options);
 
-// The raw text of each harness option as given on a command line, before
-// validation; unset means "not given". A framework's own option parser can
-// fill this and call resolve_options(), so both paths share the same rules.
-// With Catch2 v2, extend Session::cli() with lambdas:
-//   session.cli(session.cli()
-//       | Catch::clara::Opt([&](const std::string& v) { inputs.backend = v; }, "backend")
-//             ["--backend"]("memory|sqlite|postgres")
-//       | Catch::clara::Opt([&](bool) { inputs.keep = "true"; })["--keep"]("keep databases"));
-// or strip the harness options first with parse_options() and hand
-// ParsedOptions::remaining to Session::applyCommandLine().
+// The raw text of each harness option as given on a command line or in the environment, before
+// validation; unset means "not given". extract_options() fills it from argv (through
+// harness_flags()); resolve_options() turns it into HarnessOptions.
 struct OptionInputs {
   std::optional<std::string> backend;           // --backend
   std::optional<std::string> database_url;      // --database-url
@@ -101,6 +95,42 @@ struct ResolvedOptions {
 // in a message is redacted. Pure function of its inputs; thread-safe.
 ResolvedOptions resolve_options(const OptionInputs& flags, const EnvGetter& env);
 
+// One harness flag. harness_flags() is the only list of them: the command-line parser, the help
+// text and the framework adapters (which hand the rest of argv to Catch2 or GoogleTest, and
+// suggest the nearest flag for an unknown one) all read it, so a flag added here exists
+// everywhere at once.
+struct HarnessFlag {
+  std::string_view name;                            // "--backend"
+  std::string_view value;                           // what it takes ("SECONDS"); empty: a switch
+  std::string_view env;                             // the environment variable that also sets it
+  std::string_view help;                            // one line for --help
+  std::optional<std::string> OptionInputs::*input;  // where the parser puts the given text
+};
+
+// Every harness flag, in help order.
+std::span<const HarnessFlag> harness_flags() noexcept;
+
+// argv split into the harness's flags and the arguments it does not own.
+struct ExtractedOptions {
+  OptionInputs inputs;
+  // The arguments the harness did not consume, in order, argv[0] first: pass them to the test
+  // framework.
+  std::vector<std::string> remaining;
+};
+
+// Takes the flags of harness_flags() out of a command line. Accepts `--opt VALUE` and
+// `--opt=VALUE`; a switch (`--keep`) takes no value, but `--keep=false` is accepted; a repeated
+// option: the last one wins. Everything else, and everything after a `--`, is passed through
+// untouched in `remaining`. Throws gamebot::Error(configuration) naming the option when a
+// value is missing. Thread-safe.
+ExtractedOptions extract_options(int argc, const char* const* argv);
+
+// The flag nearest to `unknown` (a harness flag or one of `others`, e.g. the framework's own)
+// for a "did you mean" hint: at most two edits away (or a third of its length, for long
+// names), or `unknown` is a prefix of exactly one; nullopt when nothing is close. Pure.
+std::optional<std::string> nearest_flag(std::string_view unknown,
+                                        std::span<const std::string_view> others = {});
+
 // The result of parse_options().
 struct ParsedOptions {
   HarnessOptions options;
@@ -113,15 +143,11 @@ struct ParsedOptions {
   std::vector<const char*> remaining_argv() const;
 };
 
-// Extracts the harness options from a command line, then resolve_options().
-// Accepts `--opt VALUE` and `--opt=VALUE`; `--keep` takes no value (`--keep=false`
-// is accepted); a repeated option: the last one wins. Everything else, and
-// everything after a `--`, is passed through untouched in `remaining`.
-// Throws gamebot::Error(configuration) naming the option for a missing or
-// invalid value. Thread-safe.
+// extract_options(), then resolve_options(). Throws gamebot::Error(configuration) naming the
+// option for a missing or invalid value. Thread-safe.
 ParsedOptions parse_options(int argc, const char* const* argv, const EnvGetter& env);
 
-// Help text for the harness options, one line each (for a --help screen).
-std::string_view options_help() noexcept;
+// Help text for the harness options, from harness_flags() (for a --help screen).
+std::string options_help();
 
 }  // namespace gamebot::harness
