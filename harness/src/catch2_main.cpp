@@ -62,7 +62,6 @@ class HarnessListener : public Catch::TestEventListenerBase {
   void testCaseEnded(const Catch::TestCaseStats& stats) override {
     TestRecord record;
     record.name = stats.testInfo.name;
-    record.duration = std::chrono::steady_clock::now() - started_;
     std::vector<TestLeak> leaks;
     std::optional<FaultClass> fault = g_thrown_fault;
     if (g_test) {
@@ -70,6 +69,8 @@ class HarnessListener : public Catch::TestEventListenerBase {
       leaks = g_test->end();
       g_test.reset();
     }
+    // After end(): waiting for (and taking back) what the test leaked is the test's time.
+    record.duration = std::chrono::steady_clock::now() - started_;
     const bool failed = stats.totals.assertions.failed > 0;
     if (failed && fault && is_retryable(*fault)) {
       record.outcome = TestOutcome::infrastructure_failure;
