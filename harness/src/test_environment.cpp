@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -739,9 +740,11 @@ TestContext TestEnvironment::begin_test(std::string name) {
   if (!s.enter_test()) {
     // The safe point of a stop: the provider may be torn down by now; it is never touched again.
     state->setup_fault = FaultClass::internal;
-    state->setup_error = std::make_exception_ptr(Error(
-        FaultClass::internal,
-        "the run is stopping (signal " + std::to_string(teardown_signal()) + "); test not run"));
+    const int sig = teardown_signal();
+    state->setup_error = std::make_exception_ptr(
+        Error(FaultClass::internal,
+              sig != 0 ? "the run is stopping (" + std::string(::strsignal(sig)) + "); test not run"
+                       : std::string("the run has finished; test not run")));
     return TestContext(std::move(state));
   }
   state->left = [&s] { s.leave_test(); };
