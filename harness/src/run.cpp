@@ -12,7 +12,6 @@ namespace gamebot::harness {
 namespace {
 
 std::atomic<Run*> g_active{nullptr};
-std::atomic<int> g_stop_signal{0};
 
 void say(std::FILE* stream, const std::string& text) {
   std::fprintf(stream, "gamebot harness: %s\n", text.c_str());
@@ -87,13 +86,8 @@ Run& Run::current() {
   return *run;
 }
 
-void Run::request_stop(int signal) noexcept {
-  int none = 0;
-  g_stop_signal.compare_exchange_strong(none, signal);
-}
-
 int Run::stop_requested() noexcept {
-  return g_stop_signal.load();
+  return teardown_signal();
 }
 
 void Run::require(State state, std::string_view operation) const {
@@ -170,16 +164,8 @@ bool Run::start(const std::function<void(HarnessSetup&)>& configure) {
   return true;
 }
 
-void Run::stop_if_requested() {
-  const int signal = stop_requested();
-  if (signal == 0) return;
-  say(stderr, "stopping after signal " + std::to_string(signal) + "; cleaning up");
-  std::exit(finish(true));
-}
-
 TestContext& Run::begin_test(std::string name) {
   require(State::running, "Run::begin_test");
-  stop_if_requested();
   leaks_.clear();
   closed_ = false;
   test_.emplace(environment_->begin_test(std::move(name)));
@@ -227,7 +213,6 @@ TestOutcome Run::end_test(const TestEnd& end) {
   environment_->report().record_test(std::move(record));
   test_.reset();
   leaks_.clear();
-  stop_if_requested();
   return environment_->report().tests().back().outcome;
 }
 
@@ -259,10 +244,10 @@ int Run::finish(bool framework_failed) {
   exit_code_ = exit_code_of(environment_->report(), framework_failed, stop_requested());
   environment_.reset();
   g_active.store(nullptr);
-  // Until the signal handler requests a stop instead of cleaning up itself, its watcher thread
-  // cleans up and then re-raises the signal, so the process ends by it as its parent expects;
-  // the run must not exit first.
-  if (teardown_signal_count() > 0 && stop_requested() == 0)
+  // After a signal the environment's owner (test_environment.hpp: the watcher thread) tears down
+  // and then re-raises the signal, so the process ends by it as its parent expects (the shell's
+  // 128 + signal); the run must not exit first.
+  if (teardown_signal_count() > 0)
     for (;;) ::pause();
   return exit_code_;
 }

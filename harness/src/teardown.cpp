@@ -76,13 +76,14 @@ void run_entry(TeardownState& state, std::unique_lock<std::mutex>& lock,
 
 // --- process-wide hooks -------------------------------------------------------
 
-constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 
 TeardownState* g_process_state = nullptr;
 std::atomic<int> g_pipe_write{-1};
 std::atomic<int> g_pipe_read{-1};
 std::atomic<pid_t> g_owner_pid{0};
 std::atomic<int> g_signal_count{0};
+std::atomic<int> g_first_signal{0};
 std::mutex g_hooks_mutex;
 bool g_hooks_installed = false;
 std::terminate_handler g_previous_terminate = nullptr;
@@ -112,7 +113,14 @@ extern "C" void on_teardown_signal(int sig) {
     errno = saved_errno;
     return;
   }
+  // Once stopping, a SIGPIPE is only the echo of a write to the closed pipe (the cleanup's own
+  // log lines included), not someone asking again: it must not escalate to an abandon.
+  if (sig == SIGPIPE && g_signal_count.load() > 0) {
+    errno = saved_errno;
+    return;
+  }
   const int count = g_signal_count.fetch_add(1) + 1;
+  if (count == 1) g_first_signal.store(sig);
   if (count >= 3) {
     write_stderr("gamebot harness: cleanup abandoned; the next run reaps what is left\n");
     reset_and_raise(sig);
@@ -139,6 +147,7 @@ void watch_signals(int read_fd) {
   }
   const int sig = byte;
   detail::log().warn("received {}; cleaning up before exiting", ::strsignal(sig));
+  stop_requests().run_all();
   process_teardown().run_all();
   sigset_t set;
   sigemptyset(&set);
@@ -156,6 +165,10 @@ void watch_signals(int read_fd) {
 
 void run_process_teardown_at_exit() {
   process_teardown().run_all();
+  // A signal arrived: the watcher re-raises it once the cleanup is done, and the process must
+  // end by it, not by this exit's status (a run stopped by Ctrl-C never looks like a pass).
+  if (g_signal_count.load() > 0 && g_owner_pid.load() == ::getpid() && g_pipe_write.load() >= 0)
+    for (;;) ::pause();
 }
 
 // The locks are held across fork() so the child never inherits one locked by
@@ -177,6 +190,7 @@ void atfork_child() {
   if (write_fd >= 0) ::close(write_fd);
   if (read_fd >= 0) ::close(read_fd);
   g_signal_count.store(0);
+  g_first_signal.store(0);
   g_hooks_installed = false;
   g_hooks_mutex.unlock();
 }
@@ -330,6 +344,7 @@ void install_process_teardown_hooks() {
   g_pipe_write.store(fds[1]);
   g_owner_pid.store(::getpid());
   g_signal_count.store(0);
+  g_first_signal.store(0);
   try {
     std::thread(watch_signals, fds[0]).detach();
   } catch (const std::system_error& e) {
@@ -354,6 +369,16 @@ void install_process_teardown_hooks() {
 
 int teardown_signal_count() noexcept {
   return g_signal_count.load();
+}
+
+int teardown_signal() noexcept {
+  return g_first_signal.load();
+}
+
+TeardownRegistry& stop_requests() {
+  // Never destroyed, like process_teardown(): the watcher may use it during static destruction.
+  static TeardownRegistry* registry = new TeardownRegistry();
+  return *registry;
 }
 
 TeardownScope::~TeardownScope() {

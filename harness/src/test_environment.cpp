@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -72,8 +73,10 @@ struct TestContextState {
   std::exception_ptr setup_error;
   std::optional<FaultClass> setup_fault;
   std::uint64_t dirty_returns_before = 0;
+  std::vector<std::uint64_t> held_at_begin;  // connections checked out before the test began
   RunReport* report = nullptr;  // where the pool's use is sampled as the test begins and ends
   std::function<void(std::vector<TestLeak>&)> release;  // strategy cleanup, after leak checks
+  std::function<void()> left;  // tells the environment the test reached its end (safe point)
   bool ended = false;
 
   void rethrow_setup() const {
@@ -127,6 +130,48 @@ std::optional<FaultClass> TestContext::setup_fault() const {
   return state_ ? state_->setup_fault : std::nullopt;
 }
 
+namespace {
+
+// A leak is charged to the one test that made it, and taken back before the next test: what
+// this test's thread still holds is reclaimed (an open transaction rolled back), so later tests
+// start clean. A connection another thread took during the test is reported, not taken back
+// (that thread may still use it); one held before the test began is not this test's.
+void check_pool(TestContextState& s, std::vector<TestLeak>& leaks) noexcept {
+  try {
+    repo::Pool& pool = s.repo->pool();
+    if (s.report != nullptr) {
+      const repo::PoolStats stats = pool.stats();
+      s.report->record_pool_sample(stats.in_use, stats.size);
+    }
+    for (const repo::ReclaimedConnection& taken :
+         pool.reclaim_held_by(std::this_thread::get_id())) {
+      std::string what = "connection checked out by " + taken.holder.to_string() +
+                         " was never returned (the harness took it back)";
+      if (taken.open_transaction) {
+        what += "; a transaction begun on it was never committed or rolled back (" +
+                std::string(taken.rolled_back ? "rolled back" : "the rollback failed") + ")";
+      }
+      leaks.push_back({std::move(what)});
+    }
+    for (const repo::CheckoutInfo& holder : pool.checked_out()) {
+      if (std::find(s.held_at_begin.begin(), s.held_at_begin.end(), holder.connection_id) !=
+          s.held_at_begin.end())
+        continue;
+      leaks.push_back({"connection still checked out by another thread: " + holder.to_string()});
+    }
+    const std::uint64_t dirty = pool.stats().dirty_returns;
+    if (dirty > s.dirty_returns_before) {
+      leaks.push_back({std::to_string(dirty - s.dirty_returns_before) +
+                       " connection(s) came back with a transaction left open outside the "
+                       "sandbox (rolled back)"});
+    }
+  } catch (const std::exception& e) {
+    leaks.push_back({std::string("checking the test's connections failed: ") + e.what()});
+  }
+}
+
+}  // namespace
+
 std::vector<TestLeak> TestContext::end() noexcept {
   std::vector<TestLeak> leaks;
   if (!state_ || state_->ended) return leaks;
@@ -140,28 +185,16 @@ std::vector<TestLeak> TestContext::end() noexcept {
       }
     }
     s.store.reset();
-    if (s.sandbox) {
-      s.sandbox->close();
-      s.sandbox.reset();
-    }
-    if (s.repo && !s.setup_error) {
-      repo::Pool& pool = s.repo->pool();
-      if (s.report != nullptr) {
-        const repo::PoolStats stats = pool.stats();
-        s.report->record_pool_sample(stats.in_use, stats.size);
-      }
-      for (const repo::CheckoutInfo& holder : pool.checked_out())
-        leaks.push_back({"connection still checked out: " + holder.to_string()});
-      const std::uint64_t dirty = pool.stats().dirty_returns;
-      if (dirty > s.dirty_returns_before) {
-        leaks.push_back({std::to_string(dirty - s.dirty_returns_before) +
-                         " connection(s) came back with a transaction left open outside the "
-                         "sandbox (rolled back)"});
-      }
-    }
   } catch (const std::exception& e) {
     leaks.push_back({std::string("ending the test failed: ") + e.what()});
   }
+  try {
+    if (s.sandbox) s.sandbox->close();
+  } catch (const std::exception& e) {
+    leaks.push_back({std::string("closing the test's sandbox failed: ") + e.what()});
+  }
+  s.sandbox.reset();
+  if (s.repo && !s.setup_error) check_pool(s, leaks);
   // The test's handles go before the release, so what the strategy drops (a clone, a file) is
   // no longer in use by them.
   s.repo.reset();
@@ -172,6 +205,7 @@ std::vector<TestLeak> TestContext::end() noexcept {
     leaks.push_back({std::string("releasing the test's isolation failed: ") + e.what()});
   }
   s.label.reset();
+  if (auto left = std::exchange(s.left, nullptr)) left();
   return leaks;
 }
 
@@ -186,6 +220,9 @@ struct Provider {
   virtual void verify() {}
   virtual void begin(TestContextState& state) = 0;
   virtual void teardown(bool keep, std::vector<std::string>& kept) noexcept = 0;
+  // Called on the signal watcher while tests may run: make their database waits end (without
+  // touching objects those threads use). Thread-safe; noexcept (failures are logged).
+  virtual void cancel_in_flight() noexcept {}
   virtual std::string run_database() const { return {}; }
   virtual std::string migration_hash() const { return {}; }
   virtual bool template_cached() const { return false; }
@@ -526,6 +563,12 @@ struct SqliteProvider final : Provider {
 
 // ---- the environment ------------------------------------------------------------
 
+// How long a stop request waits for the tests in progress to reach their end after their
+// database work was cancelled (see test_environment.hpp).
+constexpr std::chrono::seconds kStopGrace{10};
+
+enum class RunState { open, stopping, finished };
+
 struct TestEnvironment::Impl {
   HarnessOptions options;
   HarnessSetup setup;
@@ -533,10 +576,40 @@ struct TestEnvironment::Impl {
   RunReport report;
   std::unique_ptr<Provider> provider;
   bool started = false;
-  bool finished = false;
   std::vector<std::string> kept;
   std::atomic<bool> circuit_open{false};
   TeardownHandle teardown;
+  TeardownHandle stop_request;
+
+  // The lifecycle (see the header); guarded by `mutex`.
+  std::mutex mutex;
+  std::condition_variable idle;  // `starting` ended or `tests` dropped to 0
+  RunState state = RunState::open;
+  bool starting = false;   // start() is running its phases
+  std::size_t tests = 0;   // tests between begin_test() and their end()
+  bool abandoned = false;  // a stop went ahead while work was still in progress
+
+  // Enters owner work that uses the provider; false once a stop was requested.
+  bool enter_test() {
+    std::lock_guard lock(mutex);
+    if (state != RunState::open) return false;
+    ++tests;
+    return true;
+  }
+  void leave_test() {
+    std::lock_guard lock(mutex);
+    --tests;
+    idle.notify_all();
+  }
+  void leave_start() {
+    std::lock_guard lock(mutex);
+    starting = false;
+    idle.notify_all();
+  }
+  bool stopping() {
+    std::lock_guard lock(mutex);
+    return state != RunState::open;
+  }
 };
 
 TestEnvironment::TestEnvironment(HarnessOptions options, HarnessSetup setup)
@@ -578,26 +651,48 @@ bool TestEnvironment::template_was_cached() const noexcept {
 
 void TestEnvironment::start() {
   Impl& s = *impl_;
-  if (s.started) throw Error(FaultClass::internal, "TestEnvironment::start() called twice");
-  install_process_teardown_hooks();
-  s.teardown = process_teardown().add("gamebot test environment", [this] { finish_now(); });
+  {
+    std::lock_guard lock(s.mutex);
+    if (s.started || s.starting)
+      throw Error(FaultClass::internal, "TestEnvironment::start() called twice");
+    if (s.state != RunState::open)
+      throw PhaseFailure(Phase::preflight, FaultClass::internal,
+                         "the run was stopped before it started");
+    s.starting = true;
+  }
+  try {
+    // The stop request first: once the hooks are in, a signal must find it.
+    s.stop_request = stop_requests().add("stop the test environment", [this] { request_stop(); });
+    install_process_teardown_hooks();
+    s.teardown = process_teardown().add("gamebot test environment", [this] { finish_now(); });
+    run_phases();
+  } catch (...) {
+    s.leave_start();
+    finish();
+    throw;
+  }
+  s.started = true;
+  s.leave_start();
+}
 
+void TestEnvironment::run_phases() {
+  Impl& s = *impl_;
   auto run_phase = [&](Phase phase, const std::function<std::string()>& body) {
+    // A stop requested during an earlier phase ends start() at this safe point.
+    if (s.stopping())
+      throw PhaseFailure(phase, FaultClass::internal, "the run was stopped by a signal");
     PhaseTimer timer(s.report, phase);
     try {
       timer.succeed(body());
     } catch (const PhaseFailure& failure) {
       timer.fail(failure);
-      finish();
       throw;
     } catch (const Error& error) {
       timer.fail(error);
-      finish();
       throw PhaseFailure(phase, error.fault(), error.message());
     } catch (const std::exception& error) {
       Error wrapped(FaultClass::internal, error.what());
       timer.fail(wrapped);
-      finish();
       throw PhaseFailure(phase, FaultClass::internal, error.what());
     }
   };
@@ -615,16 +710,21 @@ void TestEnvironment::start() {
     return std::to_string(report.entries.size()) + " type/codec entries conform";
   });
 
+  std::unique_ptr<Provider> provider;
   switch (s.options.backend) {
     case Backend::memory:
-      s.provider = std::make_unique<MemoryProvider>(s.options.isolation, s.setup);
+      provider = std::make_unique<MemoryProvider>(s.options.isolation, s.setup);
       break;
     case Backend::sqlite:
-      s.provider = std::make_unique<SqliteProvider>(s.options, s.setup, s.identity);
+      provider = std::make_unique<SqliteProvider>(s.options, s.setup, s.identity);
       break;
     case Backend::postgres:
-      s.provider = std::make_unique<PostgresProvider>(s.options, s.setup, s.identity);
+      provider = std::make_unique<PostgresProvider>(s.options, s.setup, s.identity);
       break;
+  }
+  {
+    std::lock_guard lock(s.mutex);
+    s.provider = std::move(provider);
   }
   run_phase(Phase::connectivity, [&] {
     s.provider->connect(s.report);
@@ -639,7 +739,6 @@ void TestEnvironment::start() {
     s.provider->verify();
     return std::string("schema verified");
   });
-  s.started = true;
 }
 
 TestContext TestEnvironment::begin_test(std::string name) {
@@ -652,6 +751,17 @@ TestContext TestEnvironment::begin_test(std::string name) {
         Error(FaultClass::internal, "begin_test before a successful TestEnvironment::start()"));
     return TestContext(std::move(state));
   }
+  if (!s.enter_test()) {
+    // The safe point of a stop: the provider may be torn down by now; it is never touched again.
+    state->setup_fault = FaultClass::internal;
+    const int sig = teardown_signal();
+    state->setup_error = std::make_exception_ptr(
+        Error(FaultClass::internal,
+              sig != 0 ? "the run is stopping (" + std::string(::strsignal(sig)) + "); test not run"
+                       : std::string("the run has finished; test not run")));
+    return TestContext(std::move(state));
+  }
+  state->left = [&s] { s.leave_test(); };
   state->label.emplace(state->name);
   RetryPolicy policy;
   policy.deadline = s.circuit_open ? std::chrono::milliseconds(0) : std::chrono::milliseconds(3000);
@@ -673,6 +783,8 @@ TestContext TestEnvironment::begin_test(std::string name) {
     if (state->repo) {
       const repo::PoolStats stats = state->repo->pool().stats();
       s.report.record_pool_sample(stats.in_use, stats.size);
+      for (const auto& holder : state->repo->pool().checked_out())
+        state->held_at_begin.push_back(holder.connection_id);
     }
   } catch (const Error& error) {
     state->store.reset();
@@ -688,21 +800,69 @@ TestContext TestEnvironment::begin_test(std::string name) {
   return TestContext(std::move(state));
 }
 
+bool TestEnvironment::stop_requested() const noexcept {
+  return impl_->stopping();
+}
+
+void TestEnvironment::request_stop() noexcept {
+  Impl& s = *impl_;
+  std::unique_lock lock(s.mutex);
+  if (s.state != RunState::open) return;
+  s.state = RunState::stopping;
+  if (s.tests > 0 && s.provider) {
+    // Only while tests run: start() owns the provider alone (its phases have deadlines).
+    detail::log().warn("stopping: cancelling the database work of {} test(s) in progress", s.tests);
+    lock.unlock();
+    s.provider->cancel_in_flight();
+    lock.lock();
+  }
+  // start() is waited for (its phases have deadlines; a third signal still kills at once).
+  s.idle.wait(lock, [&] { return !s.starting; });
+  // A second signal ends the wait for tests early; it is checked at least every 100 ms.
+  const auto deadline = std::chrono::steady_clock::now() + kStopGrace;
+  const int signals = teardown_signal_count();
+  auto next_cancel = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (s.tests > 0) {
+    if (std::chrono::steady_clock::now() >= next_cancel) {
+      // A test that entered a database wait after the last cancel.
+      lock.unlock();
+      s.provider->cancel_in_flight();
+      lock.lock();
+      next_cancel = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      continue;
+    }
+    if (std::chrono::steady_clock::now() >= deadline || teardown_signal_count() > signals) {
+      s.abandoned = true;
+      detail::log().error(
+          "stopping: {} test(s) still running; tearing down the databases without waiting",
+          s.tests);
+      return;
+    }
+    s.idle.wait_for(lock, std::chrono::milliseconds(100));
+  }
+}
+
 void TestEnvironment::finish() noexcept {
-  // Once start() registered the teardown action, finishing goes through it: if the signal
-  // watcher is already running it, this waits for it to end (so the caller may destroy the
-  // environment right after), otherwise it runs it here.
+  // The owner finishing normally goes through the same two steps as a signal: the stop request
+  // (runs here, or waits for the watcher already running it), then the teardown action (runs
+  // here, or waits for the watcher), so the caller may destroy the environment right after.
+  impl_->stop_request.run_now();
   impl_->teardown.run_now();
   finish_now();
 }
 
 void TestEnvironment::finish_now() noexcept {
   Impl& s = *impl_;
-  if (s.finished) return;
-  s.finished = true;
+  {
+    std::lock_guard lock(s.mutex);
+    if (s.state == RunState::finished) return;
+    s.state = RunState::finished;
+  }
   PhaseTimer timer(s.report, Phase::teardown);
   if (s.provider) s.provider->teardown(s.options.keep, s.kept);
-  s.provider.reset();
+  // After an abandoned wait a test thread may still hold the provider (its isolation's release
+  // refers to it): it is left to the process's end, which the signal brings.
+  if (!s.abandoned) s.provider.reset();
   for (const auto& name : s.kept) std::fprintf(stderr, "gamebot harness: kept %s\n", name.c_str());
   timer.succeed(s.kept.empty() ? "everything removed" : "kept " + std::to_string(s.kept.size()));
   try {

@@ -279,6 +279,15 @@ PooledConnection Pool::checkout(std::string_view label, std::chrono::millisecond
 }
 
 void Pool::give_back(std::unique_ptr<Slot> slot) noexcept {
+  bool reclaimed = false;
+  {
+    std::lock_guard lock(state_->mutex);
+    reclaimed = slot->reclaimed;
+  }
+  if (reclaimed) {
+    slot.reset();  // no longer the pool's (reclaim_held_by): closed, outside the lock
+    return;
+  }
   Connection& c = *slot->connection;
   bool keep = !c.broken();
   bool dirty = false;
@@ -356,6 +365,39 @@ std::vector<CheckoutInfo> Pool::checked_out() const {
   std::lock_guard lock(state_->mutex);
   std::vector<CheckoutInfo> out;
   for (Slot* slot : state_->busy) out.push_back(slot->owner);
+  return out;
+}
+
+std::vector<ReclaimedConnection> Pool::reclaim_held_by(std::thread::id thread) {
+  std::vector<Slot*> taken;
+  {
+    std::lock_guard lock(state_->mutex);
+    auto& busy = state_->busy;
+    for (auto it = busy.begin(); it != busy.end();) {
+      if ((*it)->owner.thread != thread) {
+        ++it;
+        continue;
+      }
+      (*it)->reclaimed = true;
+      taken.push_back(*it);
+      it = busy.erase(it);
+      --state_->open;
+    }
+    state_->available.notify_all();
+  }
+  std::vector<ReclaimedConnection> out;
+  for (Slot* slot : taken) {
+    ReclaimedConnection reclaimed;
+    reclaimed.holder = slot->owner;
+    Connection& c = *slot->connection;
+    reclaimed.open_transaction = c.transaction_depth() != 0 || c.in_transaction();
+    if (reclaimed.open_transaction && !c.broken())
+      reclaimed.rolled_back = c.reset_transaction_state();
+    logger()->warn("pool {}: took back connection #{} never returned by {}{}", url_.redacted(),
+                   c.id(), slot->owner.to_string(),
+                   reclaimed.open_transaction ? " (inside an open transaction, rolled back)" : "");
+    out.push_back(std::move(reclaimed));
+  }
   return out;
 }
 

@@ -138,3 +138,61 @@ TEST_CASE_METHOD(StoreFixture, "child: waits for an event that never comes", "[.
 TEST_CASE("child: 201 failed assertions", "[.][many-failures]") {
   for (int i = 0; i < 201; ++i) CHECK(i < 0);
 }
+
+// Short tests, for signals that land between two of them.
+#define GAMEBOT_CHILD_SHORT(n)                                       \
+  TEST_CASE_METHOD(StoreFixture, "child: short " #n, "[short]") {    \
+    store().append("short", ExpectedVersion::any(), joined("q" #n)); \
+    CHECK(store().read_stream_forward("short").events.size() == 1);  \
+  }
+GAMEBOT_CHILD_SHORT(1)
+GAMEBOT_CHILD_SHORT(2)
+GAMEBOT_CHILD_SHORT(3)
+GAMEBOT_CHILD_SHORT(4)
+GAMEBOT_CHILD_SHORT(5)
+GAMEBOT_CHILD_SHORT(6)
+GAMEBOT_CHILD_SHORT(7)
+GAMEBOT_CHILD_SHORT(8)
+GAMEBOT_CHILD_SHORT(9)
+GAMEBOT_CHILD_SHORT(10)
+GAMEBOT_CHILD_SHORT(11)
+GAMEBOT_CHILD_SHORT(12)
+
+// Blocks in the database for a minute (PostgreSQL), unless the harness cancels it.
+TEST_CASE_METHOD(StoreFixture, "child: long database wait", "[dbwait]") {
+  store().append("waiting", ExpectedVersion::any(), joined("w"));
+  say("ready wait");
+  repo().run([](gamebot::repo::Connection& c) { c.query("SELECT pg_sleep(60)"); });
+}
+
+// Five tests; with GAMEBOT_CHILD_SCENARIO leak-connection or leak-transaction the second one
+// leaves a connection checked out (and, in the second case, a transaction open on it that
+// inserted the row the later tests insert too: they would wait for it forever).
+namespace {
+void insert_player(const gamebot::repo::Repo& repo) {
+  repo.run([](gamebot::repo::Connection& c) {
+    c.execute("INSERT INTO players (id, name) VALUES (1, 'ana')");
+  });
+}
+}  // namespace
+
+#define GAMEBOT_CHILD_FIVE(n)                                                 \
+  TEST_CASE_METHOD(StoreFixture, "child: five " #n, "[five]") {               \
+    if (n == 2 && scenario() == "leak-connection") {                          \
+      static auto leaked = repo().pool().checkout();                          \
+    }                                                                         \
+    if (n == 2 && scenario() == "leak-transaction") {                         \
+      static auto leaked = repo().pool().checkout();                          \
+      static gamebot::repo::Transaction forgotten(*leaked);                   \
+      leaked->execute("INSERT INTO players (id, name) VALUES (1, 'leaked')"); \
+      return; /* its own insert would wait for the leaked one */              \
+    }                                                                         \
+    insert_player(repo());                                                    \
+    store().append("five", ExpectedVersion::any(), joined("f" #n));           \
+    CHECK(store().read_stream_forward("five").events.size() == 1);            \
+  }
+GAMEBOT_CHILD_FIVE(1)
+GAMEBOT_CHILD_FIVE(2)
+GAMEBOT_CHILD_FIVE(3)
+GAMEBOT_CHILD_FIVE(4)
+GAMEBOT_CHILD_FIVE(5)

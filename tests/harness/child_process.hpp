@@ -47,7 +47,7 @@ class ChildProcess {
       int status = 0;
       ::waitpid(pid_, &status, 0);
     }
-    ::close(read_fd_);
+    if (read_fd_ >= 0) ::close(read_fd_);
   }
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -77,6 +77,12 @@ class ChildProcess {
   }
 
   void signal(int sig) { ::kill(pid_, sig); }
+
+  // Closes our end of the child's stdout (like `| head` exiting): its next write fails.
+  void close_output() {
+    if (read_fd_ >= 0) ::close(read_fd_);
+    read_fd_ = -1;
+  }
 
   // Waits for the child to end; the raw waitpid status.
   int wait() {

@@ -1,10 +1,12 @@
 // TestEnvironment without a framework: phases, isolation and guardrails on memory and SQLite.
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cereal/cereal.hpp>
 #include <cereal/types/string.hpp>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "gamebot/harness/test_environment.hpp"
 #include "gamebot/harness/wait.hpp"
@@ -216,4 +218,33 @@ TEST_CASE("sqlite: a test that keeps a persistent subscription is reported by na
   auto leaks = test.end();
   REQUIRE(leaks.size() == 1);
   CHECK_THAT(leaks[0].what, Catch::Contains("projection_a"));
+}
+
+TEST_CASE("request_stop waits for the test in progress to end; no test begins after it",
+          "[harness][sqlite]") {
+  gamebot::testing::TempDir dir;
+  TestEnvironment environment(sqlite_options(dir, Isolation::transaction), {});
+  environment.start();
+  TestContext first = environment.begin_test("in progress");
+  first.store().append("s", ExpectedVersion::any(), event());
+  std::atomic<bool> returned{false};
+  std::thread stopper([&] {
+    environment.request_stop();
+    returned = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!environment.stop_requested() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  REQUIRE(environment.stop_requested());
+  // The stop is requested and waits for this test: the test still has its store.
+  CHECK(first.store().read_stream_forward("s").events.size() == 1);
+  CHECK_FALSE(returned);
+  CHECK(first.end().empty());
+  stopper.join();
+  CHECK(returned);
+  TestContext second = environment.begin_test("after the stop");
+  CHECK(second.setup_fault() == gamebot::FaultClass::internal);
+  CHECK_THROWS_WITH(second.store(), Catch::Contains("test not run"));
+  environment.finish();
+  CHECK(entries_with_prefix(dir.path()) == 0);
 }

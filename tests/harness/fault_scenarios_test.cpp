@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "catch2_child_runner.hpp"
 #include "child_process.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/harness/run_id.hpp"
@@ -16,75 +17,7 @@
 #include "gamebot/testing/postgres.hpp"
 
 namespace fs = std::filesystem;
-using gamebot::harness::testing::ChildProcess;
-
-namespace {
-
-struct Outcome {
-  int status = -1;
-  std::string output;
-  int exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
-};
-
-// Runs the child with `args` through /usr/bin/env (to set the scenario and `env`, NAME=value
-// entries), stderr folded in.
-std::vector<std::string> command(const std::string& scenario, std::vector<std::string> args,
-                                 const std::vector<std::string>& env = {}) {
-  std::vector<std::string> argv{"/usr/bin/env", "GAMEBOT_CHILD_SCENARIO=" + scenario,
-                                "GAMEBOT_TEST_LOG_LEVEL=info"};
-  for (const auto& e : env) argv.push_back(e);
-  for (const char* a : {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", GAMEBOT_HARNESS_CATCH2_CHILD})
-    argv.emplace_back(a);
-  for (auto& a : args) argv.push_back(std::move(a));
-  return argv;
-}
-
-Outcome run(const std::string& scenario, std::vector<std::string> args,
-            const std::vector<std::string>& env = {},
-            std::chrono::seconds limit = std::chrono::seconds(20)) {
-  ChildProcess child(command(scenario, std::move(args), env));
-  Outcome outcome;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (auto line = child.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
-             deadline - std::chrono::steady_clock::now())))
-    outcome.output += *line + "\n";
-  outcome.status = child.wait();
-  return outcome;
-}
-
-// Reads lines until one contains `text`; false on EOF or timeout.
-bool wait_for_line(ChildProcess& child, const std::string& text, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (auto line = child.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
-             deadline - std::chrono::steady_clock::now())))
-    if (line->find(text) != std::string::npos) return true;
-  return false;
-}
-
-// Databases of a run: named after `run_id` or `worker` (clone names carry the worker), or
-// carrying a marker that names `run_id`; not the template (shared by the runs, kept on purpose).
-std::int64_t databases_of_run(gamebot::repo::Connection& admin, const std::string& run_id,
-                              const std::string& worker) {
-  return admin
-      .query_value<std::int64_t>(
-          "SELECT count(*) FROM pg_database WHERE datname LIKE 'gamebot\\_test\\_%' AND "
-          "datname NOT LIKE 'gamebot\\_test\\_tpl%' AND (strpos(datname, $1) > 0 OR "
-          "strpos(datname, $2) > 0 OR "
-          "strpos(coalesce(shobj_description(oid, 'pg_database'), ''), $1) > 0)",
-          run_id, "_w" + worker + "_")
-      .value_or(-1);
-}
-
-std::size_t run_directories(const std::string& dir) {
-  std::size_t n = 0;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.is_directory() && entry.path().filename().string().rfind("gamebot_test_", 0) == 0)
-      ++n;
-  }
-  return n;
-}
-
-}  // namespace
+using namespace gamebot::harness::testing;
 
 TEST_CASE("a broken serializer type fails preflight and touches no database",
           "[harness][sqlite][faults]") {
@@ -324,4 +257,29 @@ TEST_CASE("postgres: workers of a split run get unique database names that carry
   CHECK(finish(second) == 0);
   CHECK(databases_of_run(*admin, run_id, "a1") == 0);
   CHECK(databases_of_run(*admin, run_id, second_worker) == 0);
+}
+
+TEST_CASE("postgres: a test that leaks a connection fails alone, the tests after it start clean",
+          "[harness][postgres][faults]") {
+  const std::string scenario = GENERATE(as<std::string>{}, "leak-connection", "leak-transaction");
+  const std::string run_id = gamebot::harness::RunId::generate().str();
+  auto outcome =
+      run(scenario, {"--database-url", gamebot::testing::postgres_url(), "[five]"},
+          {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=leak"}, std::chrono::seconds(60));
+  INFO(scenario << "\n" << outcome.output);
+  CHECK(outcome.exit_code() == 1);
+  CHECK_THAT(outcome.output, Catch::Contains("test 'child: five 2' leaked"));
+  CHECK_THAT(outcome.output, Catch::Contains("was never returned (the harness took it back)"));
+  for (const char* other : {"1", "3", "4", "5"})
+    CHECK_THAT(outcome.output,
+               !Catch::Contains("test 'child: five " + std::string(other) + "' leaked"));
+  CHECK_THAT(outcome.output, Catch::Contains("gamebot harness: 5 tests, 4 passed, 1 assertion "
+                                             "failures, 0 infrastructure failures, 1 leaking"));
+  if (scenario == "leak-transaction") {
+    CHECK_THAT(outcome.output,
+               Catch::Contains("a transaction begun on it was never committed or rolled back "
+                               "(rolled back)"));
+  }
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  CHECK(databases_of_run(*admin, run_id, "leak") == 0);
 }

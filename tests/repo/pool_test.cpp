@@ -124,6 +124,42 @@ TEST_CASE("a connection returned inside a transaction is rolled back", "[repo][p
   CHECK(pool->stats().dirty_returns == 1);
 }
 
+TEST_CASE("reclaim_held_by takes back a thread's forgotten connections, rolling them back",
+          "[repo][pool]") {
+  TestDatabase db;
+  auto pool = Pool::create(db.url(), PoolOptions{.max_size = 1, .checkout_timeout = 100ms});
+  {
+    PooledConnection setup = pool->checkout();
+    setup->execute_batch("CREATE TABLE t (x integer)");
+  }
+  PooledConnection forgotten = pool->checkout("leaky test");
+  forgotten->execute_batch("BEGIN; INSERT INTO t VALUES (1)");
+  const std::uint64_t forgotten_id = forgotten->id();
+  std::vector<ReclaimedConnection> other_thread;
+  std::thread([&] { other_thread = pool->reclaim_held_by(std::this_thread::get_id()); }).join();
+  CHECK(other_thread.empty());  // only the holder's own thread takes back
+
+  auto taken = pool->reclaim_held_by(std::this_thread::get_id());
+  REQUIRE(taken.size() == 1);
+  CHECK(taken[0].holder.label == "leaky test");
+  CHECK(taken[0].open_transaction);
+  CHECK(taken[0].rolled_back);
+  CHECK(pool->checked_out().empty());
+  // Its place is free again (max_size 1), and what it left uncommitted is gone.
+  {
+    PooledConnection next = pool->checkout();
+    CHECK(next->id() != forgotten_id);
+    CHECK_FALSE(next->in_transaction());
+    CHECK(next->query_value<std::int64_t>("SELECT count(*) FROM t") == 0);
+  }
+  // Returning the forgotten handle later closes it instead of pooling a second connection.
+  forgotten.release();
+  const PoolStats stats = pool->stats();
+  CHECK(stats.size == 1);
+  CHECK(stats.idle == 1);
+  CHECK(stats.dirty_returns == 0);
+}
+
 TEST_CASE("a handle outliving its pool closes the connection", "[repo][pool]") {
   TestDatabase db;
   PooledConnection survivor;

@@ -19,10 +19,12 @@
 //                usage_error() (exit 2, with a "did you mean" from harness_flags()). start()
 //                runs the phases of test_environment.hpp (a failure: exit 200 + phase).
 //   running      begin_test() and end_test() alternate, one test at a time; current_test() is
-//                valid between them, environment() throughout. They are the safe points: a stop
-//                requested by a signal (request_stop()) is acted on there — the current test is
-//                recorded, the environment torn down, the summary printed and the process exits
-//                128 + signal.
+//                valid between them, environment() throughout. A signal only requests a stop
+//                (teardown.hpp); the environment is the one owner of the run's resources and
+//                acts on it (test_environment.hpp): the test in progress ends, a begin_test()
+//                after the stop gets a context that fails "the run is stopping" without touching
+//                a torn-down resource, and the watcher tears down and re-raises the signal, so
+//                the process ends by it (the shell's 128 + signal) and finish() never returns.
 //   finished     exit_code() is final; nothing else moves the Run.
 //
 // Verdicts: a failed test is an infrastructure failure only when its cause is a fault the harness
@@ -127,16 +129,12 @@ class Run {
   // *active(); throws gamebot::Error(internal) outside.
   static Run& current();
 
-  // Asks the running Run to stop at its next safe point, ending the process with 128 + signal
-  // after the cleanup. Async-signal-safe (one atomic store); the first signal wins.
-  static void request_stop(int signal) noexcept;
-  // The signal of a requested stop; 0 when none.
+  // The signal that stopped the run (teardown_signal()); 0 when none.
   static int stop_requested() noexcept;
 
  private:
   enum class State { configuring, configured, running, finished };
   void require(State state, std::string_view operation) const;
-  void stop_if_requested();
 
   std::string framework_;
   State state_ = State::configuring;

@@ -16,14 +16,29 @@
 // is why every resource the harness creates carries a RunMarker written
 // before the resource and removed after it, so the next run's reaper finds it.
 //
-// Signals (after install_process_teardown_hooks()): the handler only writes
-// the signal number to a self-pipe (async-signal-safe); a watcher thread runs
-// process_teardown().run_all(), waits for actions other threads are still
-// running, then restores the default disposition and re-raises the signal, so
-// the process dies "by the signal" as its parent expects. A second signal
-// during the cleanup is absorbed (a note goes to stderr) so the cleanup is
-// not abandoned halfway; a third one kills the process at once — and what is
-// left then still carries its markers, so the next run reaps it.
+// Signals (after install_process_teardown_hooks()): SIGINT, SIGTERM, SIGHUP and
+// SIGPIPE. SIGPIPE is handled, not ignored: `tests | head -1` closes the pipe
+// while the run still writes, and the run then stops like on Ctrl-C (the write
+// itself returns EPIPE). Signals only *request* a stop; nothing is torn down in
+// the handler or under a thread that may still use it:
+//
+//   1. the handler writes the signal number to a self-pipe (async-signal-safe);
+//   2. the watcher thread runs stop_requests().run_all(): each owner of run
+//      resources (TestEnvironment) refuses new work, cancels its in-flight
+//      database work and returns once its threads are at a safe point (no
+//      test between begin and end), or its grace period is over;
+//   3. the watcher runs process_teardown().run_all() and waits for actions
+//      other threads are running;
+//   4. it restores the default disposition and re-raises the signal, so the
+//      process dies "by the signal" as its parent expects (a shell reports
+//      130/143/129/141 for SIGINT/SIGTERM/SIGHUP/SIGPIPE). A thread that
+//      reaches exit() after a signal was received waits for that instead of
+//      exiting with its own status.
+//
+// A second signal during the cleanup is absorbed (a note goes to stderr) so the
+// cleanup is not abandoned halfway, and ends the owners' wait for their safe
+// points early; a third one kills the process at once — and what is left then
+// still carries its markers, so the next run reaps it.
 
 namespace gamebot::harness {
 
@@ -96,16 +111,25 @@ class TeardownRegistry {
 TeardownRegistry& process_teardown();
 
 // Installs, once per process (idempotent, thread-safe): handlers for SIGINT,
-// SIGTERM and SIGHUP (signals ignored at the time stay ignored), the watcher
+// SIGTERM, SIGHUP and SIGPIPE (signals ignored at the time stay ignored), the watcher
 // thread, and a std::terminate handler that runs the cleanup before chaining
 // to the previous one. Throws gamebot::Error(internal) if the pipe or thread
 // cannot be created. Catch2's own fatal-signal handler restores the previous
 // handlers before re-raising, so it chains to these.
 void install_process_teardown_hooks();
 
-// The number of SIGINT/SIGTERM/SIGHUP signals received so far by this process
-// (the watcher's view). Thread-safe.
+// The number of SIGINT/SIGTERM/SIGHUP/SIGPIPE signals received so far by this
+// process (the watcher's view). Thread-safe.
 int teardown_signal_count() noexcept;
+
+// The first of those signals (0: none yet). Thread-safe.
+int teardown_signal() noexcept;
+
+// Stop requests: actions the watcher runs on the first signal, before
+// process_teardown(). Each brings its owner to a safe point (see step 2 above)
+// and must return; an owner finishing normally runs or dismisses its own
+// handle first (run_now() waits when the watcher is running it). Never destroyed.
+TeardownRegistry& stop_requests();
 
 // Put one in main(): its destructor runs process_teardown() on return and
 // when an exception unwinds through it. (An exception nobody catches reaches

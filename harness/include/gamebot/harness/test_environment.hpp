@@ -15,7 +15,30 @@
 //                    cached template before it is trusted).
 //
 // Then begin_test() gives each test an isolated store and repo (see TestContext), and finish()
-// (or the destructor, or process_teardown() on exit/SIGINT/SIGTERM) tears everything down.
+// (or the destructor, or process_teardown() on exit and on signals) tears everything down.
+//
+// Lifecycle: one owner of the run's resources. The state moves only forward:
+//
+//   open      start() and tests may run. The owner's thread runs start(); test threads hold
+//             the provider's resources between begin_test() and their TestContext::end().
+//   stopping  request_stop() was called: by the signal watcher (stop_requests(), see
+//             teardown.hpp) or by finish(). begin_test() no longer touches the provider: it
+//             returns a context whose setup fault says the run is stopping (the safe point at
+//             the start of a test), and start() fails at its next phase boundary.
+//             request_stop() cancels the database work of the tests in progress (PostgreSQL:
+//             pg_cancel_backend on the run's databases from a connection of its own, so no
+//             client object another thread uses is touched; their queries fail with
+//             "canceling statement", the tests end), then waits until start() and every test
+//             in progress have reached their end (the safe point at the end of a test). It
+//             waits for tests at most 10 s, or until a second signal; then it gives up and
+//             marks the run abandoned: the databases are still dropped and the server stopped
+//             (the tests see errors, never freed memory), and the in-process objects are left
+//             to the process's end, which the signal brings.
+//   finished  the teardown ran (finish_now(): by the watcher after the stop request, or by
+//             finish()); nothing the provider held exists any more except after an abandon.
+//
+// Only request_stop() moves open -> stopping and only the teardown moves -> finished, each
+// under the environment's mutex; so a test thread never touches a torn-down resource.
 //
 // Markers. PostgreSQL: the RunMarker text is the database's COMMENT (readable from
 // pg_database by any connection, so the reaper never has to guess or connect to it). SQLite: a
@@ -120,8 +143,9 @@ class TestContext {
   std::unique_ptr<TestContextState> state_;
 };
 
-// The run. Not thread-safe except begin_test()/TestContext (one per thread at a time) and
-// report(). Move-less (it registers teardown actions that refer to it).
+// The run. Not thread-safe except begin_test()/TestContext (one per thread at a time),
+// request_stop()/stop_requested() and report(). Move-less (it registers teardown actions that refer
+// to it).
 class TestEnvironment {
  public:
   TestEnvironment(HarnessOptions options, HarnessSetup setup);
@@ -146,6 +170,12 @@ class TestEnvironment {
   // report when --report was given. Idempotent; noexcept (failures are logged).
   void finish() noexcept;
 
+  // Moves the run to `stopping` (see the lifecycle above) and returns once no test is in
+  // progress (or the wait was given up). Thread-safe, idempotent; called by the signal watcher.
+  void request_stop() noexcept;
+  // Whether the run is stopping or finished (begin_test() then runs nothing). Thread-safe.
+  bool stop_requested() const noexcept;
+
   RunReport& report() noexcept;
   const HarnessOptions& options() const noexcept;
   // Name of this run's database (PostgreSQL) or directory (SQLite); empty for memory.
@@ -160,6 +190,7 @@ class TestEnvironment {
   struct Impl;
 
  private:
+  void run_phases();           // phases 1-4 of start()
   void finish_now() noexcept;  // the teardown itself, once
   std::unique_ptr<Impl> impl_;
 };

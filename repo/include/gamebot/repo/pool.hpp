@@ -62,6 +62,13 @@ struct PoolStats {
   std::uint64_t dirty_returns = 0;  // returned inside a transaction (rolled back on return)
 };
 
+// A connection Pool::reclaim_held_by() took back from a holder that never returned it.
+struct ReclaimedConnection {
+  CheckoutInfo holder;            // who held it
+  bool open_transaction = false;  // it was inside a transaction nobody committed or rolled back
+  bool rolled_back = false;       // ... which the pool rolled back (false: the rollback failed)
+};
+
 // No connection became free within the checkout timeout (fault class pool_exhausted). The
 // message names every holder and since when.
 class PoolExhaustedError : public gamebot::Error {
@@ -95,6 +102,7 @@ struct PoolSlot {
   std::chrono::steady_clock::time_point last_used;
   std::chrono::steady_clock::time_point last_liveness_check;
   CheckoutInfo owner;
+  bool reclaimed = false;  // taken back by reclaim_held_by(): closed, not kept, when returned
 };
 
 // A checked-out connection, returned to its pool when destroyed (also during unwinding). If the
@@ -159,6 +167,12 @@ class Pool : public std::enable_shared_from_this<Pool> {
   PoolStats stats() const;
   // Everyone holding a connection now, oldest first.
   std::vector<CheckoutInfo> checked_out() const;
+  // Takes back every connection `thread` checked out and still holds, for a harness whose test
+  // has ended on that thread (the caller: so none of them is in use). An open transaction on one
+  // is rolled back; the connection leaves the pool (its place is free for others) and is closed
+  // when its forgotten handle is finally destroyed. Oldest first.
+  std::vector<ReclaimedConnection> reclaim_held_by(std::thread::id thread);
+
   // A report of the connections still checked out (one line per holder); empty when none.
   // For test-end leak checks.
   std::string leak_report() const;
