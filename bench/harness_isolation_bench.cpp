@@ -66,7 +66,7 @@ HarnessOptions options_for(Backend backend, Isolation isolation, std::string url
   HarnessOptions options;
   options.backend = backend;
   options.isolation = isolation;
-  options.database_url = std::move(url);
+  if (!url.empty()) options.database_url = gamebot::repo::DatabaseUrl::parse(url);
   options.log_level = LogLevel::warn;
   return options;
 }

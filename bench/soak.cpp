@@ -134,7 +134,8 @@ void isolation_cycles(harness::Backend backend, const std::string& postgres_url,
     harness::HarnessOptions options;
     options.backend = backend;
     options.log_level = harness::LogLevel::warn;
-    if (backend == harness::Backend::postgres) options.database_url = postgres_url;
+    if (backend == harness::Backend::postgres)
+      options.database_url = gamebot::repo::DatabaseUrl::parse(postgres_url);
     harness::TestEnvironment environment(options, harness::HarnessSetup{});
     environment.start();
     const auto end = std::chrono::steady_clock::now() + length;

@@ -28,7 +28,7 @@
 #include "gamebot/core/error.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/harness/teardown.hpp"
-#include "gamebot/harness/url.hpp"
+#include "gamebot/repo/database_url.hpp"
 #include "log.hpp"
 #include "private_directory.hpp"
 #include "process.hpp"
@@ -973,9 +973,12 @@ EphemeralPostgres& EphemeralPostgres::operator=(EphemeralPostgres&& other) noexc
 }
 
 std::string EphemeralPostgres::url(std::string_view database) const {
-  return fmt::format("postgresql://{}@/{}?host={}&port={}",
-                     percent_encode(impl_->options.superuser), percent_encode(database),
-                     percent_encode(impl_->directory.string()), kPort);
+  return repo::DatabaseUrl::parse("postgresql://")
+      .with_parameter("user", impl_->options.superuser)
+      .with_parameter("host", impl_->directory.string())
+      .with_parameter("port", std::to_string(kPort))
+      .with_database(std::string(database))
+      .redacted();  // no password: the canonical text
 }
 
 const fs::path& EphemeralPostgres::directory() const noexcept {

@@ -13,7 +13,6 @@
 
 #include "gamebot/core/closest_names.hpp"
 #include "gamebot/core/error.hpp"
-#include "gamebot/harness/url.hpp"
 
 namespace gamebot::harness {
 namespace {
@@ -71,8 +70,26 @@ std::chrono::milliseconds parse_deadline(const Source& source) {
   return std::chrono::milliseconds(std::max(1LL, millis));
 }
 
-std::string describe_source(const Source& source, bool redact) {
-  return fmt::format("{} '{}'", source.name, redact ? redact_url(source.value) : source.value);
+// The one place a harness URL's text is parsed; the message names the flag or
+// variable and, like every DatabaseUrl error, shows no secret.
+repo::DatabaseUrl parse_url(const Source& source) {
+  try {
+    return repo::DatabaseUrl::parse(source.value);
+  } catch (const Error& error) {
+    configuration_error(fmt::format("{}: {}", source.name, error.message()));
+  }
+}
+
+Backend backend_of(const repo::DatabaseUrl& url) {
+  switch (url.driver()) {
+    case repo::Driver::memory:
+      return Backend::memory;
+    case repo::Driver::sqlite:
+      return Backend::sqlite;
+    case repo::Driver::postgres:
+      return Backend::postgres;
+  }
+  return Backend::sqlite;
 }
 
 }  // namespace
@@ -127,7 +144,7 @@ std::string describe(const HarnessOptions& options) {
   return fmt::format(
       "backend={} url={} isolation={} keep={} report={} connect-deadline={}s log-level={}",
       to_string(options.backend),
-      options.database_url.empty() ? "(harness-provided)" : redact_url(options.database_url),
+      options.database_url ? options.database_url->redacted() : "(harness-provided)",
       to_string(options.isolation), options.keep ? "yes" : "no",
       options.report_path.empty() ? "(none)" : options.report_path,
       static_cast<double>(options.connect_deadline.count()) / 1000.0, to_string(options.log_level));
@@ -162,29 +179,26 @@ ResolvedOptions resolve_options(const OptionInputs& flags, const EnvGetter& env)
   const Backend explicit_backend =
       backend ? parse_backend(backend->value, backend->name) : Backend::sqlite;
   bool use_url = url.has_value();
-  Backend url_backend = Backend::sqlite;
-  if (url) {
-    if (url->value.empty()) configuration_error(url->name + ": empty database URL");
-    url_backend = backend_of_url(url->value, url->name);
-  }
+  std::optional<repo::DatabaseUrl> parsed_url;
+  if (url) parsed_url = parse_url(*url);
+  const Backend url_backend = parsed_url ? backend_of(*parsed_url) : Backend::sqlite;
   if (use_backend_flag && use_url && explicit_backend != url_backend) {
     if (backend->from_flag && !url->from_flag) {
-      resolved.notes.push_back(fmt::format("{} ignored: {} {} chooses another backend",
-                                           describe_source(*url, true), backend->name,
+      resolved.notes.push_back(fmt::format("{} '{}' ignored: {} {} chooses another backend",
+                                           url->name, parsed_url->redacted(), backend->name,
                                            backend->value));
       use_url = false;
     } else if (!backend->from_flag && url->from_flag) {
-      resolved.notes.push_back(fmt::format("{} overridden by {} (a {} URL)",
-                                           describe_source(*backend, false), url->name,
-                                           to_string(url_backend)));
+      resolved.notes.push_back(fmt::format("{} '{}' overridden by {} (a {} URL)", backend->name,
+                                           backend->value, url->name, to_string(url_backend)));
       use_backend_flag = false;
     } else {
-      configuration_error(fmt::format("{} is a {} URL but {} is {}: they contradict",
-                                      describe_source(*url, true), to_string(url_backend),
+      configuration_error(fmt::format("{} '{}' is a {} URL but {} is {}: they contradict",
+                                      url->name, parsed_url->redacted(), to_string(url_backend),
                                       backend->name, backend->value));
     }
   }
-  if (use_url) options.database_url = url->value;
+  if (use_url) options.database_url = std::move(parsed_url);
   options.backend = use_backend_flag ? explicit_backend : (use_url ? url_backend : Backend::sqlite);
 
   if (auto isolation = pick(flags.isolation, "--isolation", env, kEnvIsolation)) {

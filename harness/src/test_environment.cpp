@@ -319,8 +319,8 @@ struct SqliteProvider final : Provider {
   }
 
   fs::path base_dir() const {
-    if (!options_.database_url.empty()) {
-      auto url = repo::DatabaseUrl::parse(options_.database_url);
+    if (options_.database_url) {
+      const repo::DatabaseUrl& url = *options_.database_url;
       if (!url.sqlite_in_memory() && !url.sqlite_path().empty()) {
         fs::path parent = fs::absolute(url.sqlite_path()).parent_path();
         return parent;

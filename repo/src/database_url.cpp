@@ -18,8 +18,14 @@ std::string_view to_string(Driver driver) noexcept {
       return "sqlite";
     case Driver::postgres:
       return "postgres";
+    case Driver::memory:
+      return "memory";
   }
   return "sqlite";
+}
+
+bool is_secret_keyword(std::string_view key) noexcept {
+  return std::find(kSecretKeywords.begin(), kSecretKeywords.end(), key) != kSecretKeywords.end();
 }
 
 namespace {
@@ -88,13 +94,51 @@ bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// A port that is not digits is not echoed: in "postgres://user:secret" (no '@host') the
+// password stands where a port would.
 void check_port(std::string_view port) {
+  if (!all_digits(port)) bad("a port is not a number between 1 and 65535");
   unsigned value = 0;
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (!all_digits(port) || ec != std::errc() || ptr != port.data() + port.size() || value == 0 ||
-      value > 65535) {
+  if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535) {
     bad(fmt::format("port '{}' is not a number between 1 and 65535", port));
   }
+}
+
+bool equals_nocase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool starts_with_nocase(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && equals_nocase(text.substr(0, prefix.size()), prefix);
+}
+
+bool is_store_parameter(std::string_view key) {
+  return std::find(kStoreParameters.begin(), kStoreParameters.end(), key) != kStoreParameters.end();
+}
+
+// Checks a store parameter's value; returns it normalised (json_data: "true" or "false").
+std::string check_store_parameter(std::string_view key, std::string value) {
+  if (key == "schema") {
+    if (value.empty()) bad("store parameter 'schema' is empty");
+    return value;
+  }
+  if (key == "notify") {
+    if (value != "listen" && value != "poll") {
+      bad(fmt::format("store parameter 'notify' must be listen or poll, not '{}'", value));
+    }
+    return value;
+  }
+  for (std::string_view yes : {"true", "1", "on", "yes"}) {
+    if (equals_nocase(value, yes)) return "true";
+  }
+  for (std::string_view no : {"false", "0", "off", "no"}) {
+    if (equals_nocase(value, no)) return "false";
+  }
+  bad(fmt::format("store parameter '{}' must be true or false, not '{}'", key, value));
 }
 
 const std::set<std::string, std::less<>> kSqliteKeys = {
@@ -153,15 +197,22 @@ class DatabaseUrlParser {
       url.port_ = std::move(value);
     } else if (key == "dbname") {
       url.database_ = std::move(value);
+    } else if (is_store_parameter(key)) {
+      set_pair(url.store_parameters_, key, check_store_parameter(key, std::move(value)));
     } else {
       check_postgres_keyword(key);
-      auto it = std::find_if(url.parameters_.begin(), url.parameters_.end(),
-                             [&](const auto& p) { return p.first == key; });
-      if (it != url.parameters_.end()) {
-        it->second = std::move(value);
-      } else {
-        url.parameters_.emplace_back(std::string(key), std::move(value));
-      }
+      set_pair(url.parameters_, key, std::move(value));
+    }
+  }
+
+  static void set_pair(std::vector<std::pair<std::string, std::string>>& pairs,
+                       std::string_view key, std::string value) {
+    auto it =
+        std::find_if(pairs.begin(), pairs.end(), [&](const auto& p) { return p.first == key; });
+    if (it != pairs.end()) {
+      it->second = std::move(value);
+    } else {
+      pairs.emplace_back(std::string(key), std::move(value));
     }
   }
 
@@ -172,29 +223,31 @@ class DatabaseUrlParser {
       url.shared_name_ = std::move(value);
       return;
     }
-    auto it = std::find_if(url.parameters_.begin(), url.parameters_.end(),
-                           [&](const auto& p) { return p.first == key; });
-    if (it != url.parameters_.end()) {
-      it->second = std::move(value);
-    } else {
-      url.parameters_.emplace_back(std::string(key), std::move(value));
-    }
+    set_pair(url.parameters_, key, std::move(value));
   }
 
   static void parse_query(DatabaseUrl& url, std::string_view query) {
+    std::string previous_key;
     while (!query.empty()) {
       std::size_t amp = query.find('&');
       std::string_view pair = query.substr(0, amp);
       query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
       if (pair.empty()) continue;
       std::size_t eq = pair.find('=');
+      // Not echoed: a secret with an unencoded '&' is cut there.
       if (eq == std::string_view::npos) {
-        bad(fmt::format("query parameter '{}' has no '='", percent_decode(pair, "query")));
+        bad(previous_key.empty()
+                ? std::string("a query parameter has no '='")
+                : fmt::format("the query text after parameter '{}' has no '=' (percent-encode "
+                              "'&' in values)",
+                              previous_key));
       }
       std::string key = percent_decode(pair.substr(0, eq), "query parameter name");
       if (key.empty()) bad("query parameter with an empty name");
-      std::string value = percent_decode(pair.substr(eq + 1),
-                                         key == "password" ? "password" : "value of '" + key + "'");
+      previous_key = key;
+      std::string value =
+          percent_decode(pair.substr(eq + 1), is_secret_keyword(key) ? std::string("a secret")
+                                                                     : "value of '" + key + "'");
       if (url.driver_ == Driver::sqlite) {
         set_sqlite_parameter(url, key, std::move(value));
       } else {
@@ -335,7 +388,11 @@ class DatabaseUrlParser {
       std::string key(text.substr(key_start, i - key_start));
       skip_space();
       if (i >= text.size() || text[i] != '=') {
-        bad(fmt::format("missing '=' after '{}' in the key=value string", key));
+        // Only a known keyword is echoed: the stray word may be part of an unquoted secret.
+        if (libpq_keywords().contains(key) || is_store_parameter(key)) {
+          bad(fmt::format("missing '=' after '{}' in the key=value string", key));
+        }
+        bad("a word without '=' in the key=value string (quote values containing spaces)");
       }
       ++i;
       skip_space();
@@ -375,9 +432,21 @@ const std::string& DatabaseUrl::password() const noexcept {
 
 DatabaseUrl DatabaseUrl::parse(std::string_view text) {
   if (text.empty()) bad("empty URL");
-  if (text.starts_with("sqlite:")) return DatabaseUrlParser::parse_sqlite(text.substr(7));
-  if (text.starts_with("postgresql://")) return DatabaseUrlParser::parse_postgres_uri(text, 13);
-  if (text.starts_with("postgres://")) return DatabaseUrlParser::parse_postgres_uri(text, 11);
+  if (starts_with_nocase(text, "memory:")) {
+    if (text.size() != 7 && !equals_nocase(text, "memory://")) {
+      bad("memory: takes no path or parameters (use memory:)");
+    }
+    DatabaseUrl url;
+    url.driver_ = Driver::memory;
+    return url;
+  }
+  if (starts_with_nocase(text, "sqlite:")) return DatabaseUrlParser::parse_sqlite(text.substr(7));
+  if (starts_with_nocase(text, "postgresql://")) {
+    return DatabaseUrlParser::parse_postgres_uri(text, 13);
+  }
+  if (starts_with_nocase(text, "postgres://")) {
+    return DatabaseUrlParser::parse_postgres_uri(text, 11);
+  }
   std::size_t colon = text.find(':');
   std::size_t eq = text.find('=');
   if (eq != std::string_view::npos && (colon == std::string_view::npos || eq < colon)) {
@@ -389,11 +458,12 @@ DatabaseUrl DatabaseUrl::parse(std::string_view text) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
     });
     if (plausible) {
-      bad(fmt::format("unsupported scheme '{}' (use sqlite:, postgres:// or postgresql://)",
-                      scheme));
+      bad(fmt::format(
+          "unsupported scheme '{}' (use memory:, sqlite:, postgres:// or postgresql://)", scheme));
     }
   }
-  bad("no scheme (use sqlite:PATH, sqlite::memory:, postgres://... or libpq key=value)");
+  bad("no scheme (use memory:, sqlite:PATH, sqlite::memory:, postgres://... or libpq "
+      "key=value)");
 }
 
 DatabaseUrl DatabaseUrl::sqlite_file(std::string path) {
@@ -419,8 +489,35 @@ std::optional<std::string> DatabaseUrl::parameter(std::string_view key) const {
   return std::nullopt;
 }
 
+std::optional<std::string> DatabaseUrl::store_parameter(std::string_view key) const {
+  for (const auto& [k, v] : store_parameters_) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> DatabaseUrl::secrets() const {
+  std::vector<std::string> out;
+  if (password_ && !password_->empty()) out.push_back(*password_);
+  for (const auto& [key, value] : parameters_) {
+    if (is_secret_keyword(key) && !value.empty()) out.push_back(value);
+  }
+  return out;
+}
+
+std::string DatabaseUrl::scrub(std::string text) const {
+  for (const std::string& secret : secrets()) {
+    for (std::size_t at = text.find(secret); at != std::string::npos;
+         at = text.find(secret, at + 3)) {
+      text.replace(at, secret.size(), "***");
+    }
+  }
+  return text;
+}
+
 DatabaseUrl DatabaseUrl::with_database(std::string database) const {
   DatabaseUrl copy = *this;
+  if (driver_ == Driver::memory) bad("memory: names no database");
   if (driver_ == Driver::postgres) {
     copy.database_ = std::move(database);
   } else if (in_memory_) {
@@ -434,6 +531,7 @@ DatabaseUrl DatabaseUrl::with_database(std::string database) const {
 
 DatabaseUrl DatabaseUrl::with_parameter(std::string_view key, std::string value) const {
   DatabaseUrl copy = *this;
+  if (driver_ == Driver::memory) bad("memory: takes no parameters");
   if (driver_ == Driver::postgres) {
     DatabaseUrlParser::set_postgres_parameter(copy, key, std::move(value));
   } else {
@@ -448,8 +546,9 @@ std::string DatabaseUrl::redacted() const {
     query += query.empty() ? '?' : '&';
     query += percent_encode(key);
     query += '=';
-    query += percent_encode(value, true);
+    query += is_secret_keyword(key) ? std::string("***") : percent_encode(value, true);
   };
+  if (driver_ == Driver::memory) return "memory:";
   if (driver_ == Driver::sqlite) {
     std::string out = in_memory_ ? "sqlite::memory:" : "sqlite:" + path_;
     if (!shared_name_.empty()) add("shared", shared_name_);
@@ -496,10 +595,12 @@ std::string DatabaseUrl::redacted() const {
   out += '/';
   out += percent_encode(database_);
   for (const auto& [k, v] : parameters_) add(k, v);
+  for (const auto& [k, v] : store_parameters_) add(k, v);
   return out + query;
 }
 
 std::string DatabaseUrl::describe_target() const {
+  if (driver_ == Driver::memory) return "in-process memory store";
   if (driver_ == Driver::sqlite) {
     if (in_memory_) {
       return shared_name_.empty() ? "sqlite in-memory database"

@@ -125,17 +125,6 @@ std::string trim(std::string text) {
   return text;
 }
 
-// Replaces every occurrence of `secret` in `text` (defence in depth: libpq messages do not
-// contain passwords, but nothing we raise or log ever may).
-std::string scrub(std::string text, const std::string& secret) {
-  if (secret.empty()) return text;
-  for (std::size_t pos = text.find(secret); pos != std::string::npos;
-       pos = text.find(secret, pos + 3)) {
-    text.replace(pos, secret.size(), "***");
-  }
-  return text;
-}
-
 // Decodes the binary numeric format to its decimal text.
 std::string numeric_to_string(const char* data, int length) {
   if (length < 8) return "NaN";
@@ -358,7 +347,9 @@ class PostgresConnection::Impl {
  public:
   PGconn* conn = nullptr;
   PostgresOptions options;
-  std::string secret;  // scrubbed from every message
+  // Its secrets (DatabaseUrl::scrub) are scrubbed from every message: defence in depth, as
+  // libpq messages do not quote them, but nothing we raise or log ever may.
+  DatabaseUrl url;
   std::unordered_map<std::string, PgStatement, StringHash, std::equal_to<>> cache;
   std::uint64_t tick = 0;
   std::uint64_t next_name = 0;
@@ -428,14 +419,14 @@ std::unique_ptr<PostgresConnection> PostgresConnection::open(const DatabaseUrl& 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (impl->options.statement_cache_capacity == 0) impl->options.statement_cache_capacity = 1;
-  impl->secret = url.password();
+  impl->url = url;
   impl->conn = PQconnectdbParams(keys.data(), vals.data(), 0);
   if (impl->conn == nullptr) {
     throw DatabaseError(FaultClass::internal, "libpq could not allocate a connection",
                         DatabaseErrorDetails{Driver::postgres, {}, 0, {}, false, true});
   }
   if (PQstatus(impl->conn) != CONNECTION_OK) {
-    std::string message = scrub(trim(PQerrorMessage(impl->conn)), impl->secret);
+    std::string message = impl->url.scrub(trim(PQerrorMessage(impl->conn)));
     bool needs_password = PQconnectionNeedsPassword(impl->conn) != 0;
     FaultClass fault = FaultClass::connectivity;
     std::string state = "08001";
@@ -496,7 +487,7 @@ void PostgresConnection::throw_error(pg_result* result, std::string_view context
   std::string message = primary;
   if (!detail.empty()) message += " (" + detail + ")";
   if (!context.empty()) message += " [in: " + snippet(context) + "]";
-  message = scrub(std::move(message), impl_->secret);
+  message = impl_->url.scrub(std::move(message));
   DatabaseErrorDetails details{Driver::postgres,
                                state,
                                0,
@@ -539,13 +530,12 @@ pg_result* PostgresConnection::run(Send&& send, Blocking&& blocking, std::string
         // No answer in time: the connection's state is unknown, so it is never used again.
         PQclear(kept);
         mark_broken();
-        throw DatabaseError(
-            FaultClass::timeout,
-            scrub(fmt::format("no answer from the server within the operation timeout ({} ms) "
-                              "[in: {}]",
-                              limit.count(), snippet(context)),
-                  d.secret),
-            DatabaseErrorDetails{Driver::postgres, {}, 0, {}, false, true});
+        throw DatabaseError(FaultClass::timeout,
+                            d.url.scrub(fmt::format(
+                                "no answer from the server within the operation timeout ({} ms) "
+                                "[in: {}]",
+                                limit.count(), snippet(context))),
+                            DatabaseErrorDetails{Driver::postgres, {}, 0, {}, false, true});
       }
       if (ready < 0 && errno == EINTR) continue;
       if (PQconsumeInput(d.conn) == 0) break;  // lost: PQgetResult reports it

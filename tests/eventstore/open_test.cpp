@@ -1,4 +1,6 @@
-// Opening stores from URLs and the backend scheme registry.
+// Opening stores from database URLs: eventstore::open picks the backend from
+// the parsed repo::DatabaseUrl (schemes case-insensitive) and hands each
+// backend its options.
 
 #include <catch2/catch.hpp>
 
@@ -35,30 +37,40 @@ TEST_CASE("malformed and unknown URLs are configuration errors", "[eventstore][o
   CHECK_THROWS_AS(open("memory:", bad), InvalidArgument);
 }
 
-TEST_CASE("registered schemes open through the same entry point", "[eventstore][open]") {
-  std::string seen_url;
-  register_backend_scheme("unit-test", [&seen_url](std::string_view url) {
-    seen_url = std::string(url);
-    return std::make_shared<MemoryBackend>();
-  });
-  EventStore store = open("unit-test:/some/where?x=1");
-  CHECK(seen_url == "unit-test:/some/where?x=1");
-  CHECK(store.append("s", ExpectedVersion::any(), EventData{"E", "", "", {}, {}, {}, {}}).ok());
-  const auto schemes = registered_backend_schemes();
-  CHECK(std::find(schemes.begin(), schemes.end(), "memory") != schemes.end());
-  CHECK(std::find(schemes.begin(), schemes.end(), "unit-test") != schemes.end());
-  CHECK_THROWS_AS(
-      register_backend_scheme("Bad Scheme",
-                              [](std::string_view) { return std::make_shared<MemoryBackend>(); }),
-      InvalidArgument);
-  CHECK_THROWS_AS(register_backend_scheme("null", nullptr), InvalidArgument);
-  register_backend_scheme("broken", [](std::string_view) { return std::shared_ptr<Backend>(); });
-  try {
-    open("broken:");
-    FAIL("a factory without a backend was accepted");
-  } catch (const Error& error) {
-    CHECK(error.fault() == FaultClass::internal);
+TEST_CASE("schemes are case-insensitive and route to their backend", "[eventstore][open]") {
+  CHECK(open("MEMORY:").backend().scheme() == "memory");
+  CHECK(open("Memory://").backend().scheme() == "memory");
+  EventStore sqlite = open("SQLite::memory:");
+  CHECK(sqlite.backend().scheme() == "sqlite");
+  REQUIRE(sqlite.append("s", 0, EventData{"E", "", "", {}, {}, {}, {}}).ok());
+  CHECK(sqlite.head_position() == 1);
+  CHECK(open(parse_url("SQLITE::memory:")).backend().scheme() == "sqlite");
+  // Nothing listens on port 1: reaching a connectivity fault shows the URL
+  // went to the PostgreSQL backend (an unrouted scheme is a configuration error).
+  for (const char* text :
+       {"POSTGRES://nobody@127.0.0.1:1/db", "PostgreSQL://nobody@127.0.0.1:1/db"}) {
+    CAPTURE(text);
+    try {
+      open(text);
+      FAIL("opened a store on a closed port");
+    } catch (const Error& error) {
+      CHECK(error.fault() == FaultClass::connectivity);
+    }
   }
+}
+
+TEST_CASE("OpenOptions reach the backend the URL names and the URL's own settings win",
+          "[eventstore][open]") {
+  OpenOptions options;
+  options.store.allow_hard_delete = true;
+  options.sqlite.busy_timeout = std::chrono::milliseconds(1234);
+  EventStore store = open(parse_url("sqlite::memory:"), options);
+  CHECK(store.options().allow_hard_delete);
+  CHECK(dynamic_cast<SqliteBackend&>(store.backend()).options().busy_timeout ==
+        std::chrono::milliseconds(1234));
+  EventStore from_url = open(parse_url("sqlite::memory:?busy_timeout=77"), options);
+  CHECK(dynamic_cast<SqliteBackend&>(from_url.backend()).options().busy_timeout ==
+        std::chrono::milliseconds(77));
 }
 
 }  // namespace

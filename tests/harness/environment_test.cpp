@@ -41,7 +41,7 @@ HarnessOptions sqlite_options(const gamebot::testing::TempDir& dir, Isolation is
   HarnessOptions options;
   options.backend = Backend::sqlite;
   options.isolation = isolation;
-  options.database_url = "sqlite:" + dir.path() + "/app.db";
+  options.database_url = gamebot::repo::DatabaseUrl::sqlite_file(dir.path() + "/app.db");
   options.log_level = LogLevel::warn;
   return options;
 }
@@ -74,7 +74,8 @@ TEST_CASE("memory backend: each test starts from an empty store", "[harness][mem
 TEST_CASE("a broken serializer type stops the run in preflight", "[harness][memory]") {
   HarnessOptions options;
   options.backend = Backend::postgres;
-  options.database_url = "postgres://nobody@127.0.0.1:1/never";  // never contacted
+  options.database_url =
+      gamebot::repo::DatabaseUrl::parse("postgres://nobody@127.0.0.1:1/never");  // never contacted
   options.log_level = LogLevel::off;
   HarnessSetup setup;
   setup.registry.register_type<Lossy>("lossy", 1, {{1, 2}});
@@ -124,6 +125,23 @@ TEST_CASE("sqlite: transaction isolation rolls back and a non-test database is u
   CHECK(entries_with_prefix(dir.path()) == 0);
   CHECK(fs::exists(dir.path() + "/app.db"));
   CHECK(fs::file_size(dir.path() + "/app.db") == 0);
+}
+
+TEST_CASE("sqlite: a mixed-case URL from the flags routes the run to SQLite beside it",
+          "[harness][sqlite][url]") {
+  gamebot::testing::TempDir dir;
+  const std::string url = "SQLite:" + dir.path() + "/app.db";
+  const char* argv[] = {"my_tests", "--database-url", url.c_str(), "--log-level", "warn"};
+  ParsedOptions parsed = parse_options(5, argv, fixed_environment({}));
+  REQUIRE(parsed.options.backend == Backend::sqlite);
+  TestEnvironment environment(parsed.options, {});
+  environment.start();
+  CHECK(entries_with_prefix(dir.path()) == 1);  // the run directory sits beside the URL's file
+  TestContext test = environment.begin_test("routed");
+  CHECK(test.store().backend().scheme() == "sqlite");
+  test.store().append("s", ExpectedVersion::any(), event());
+  CHECK(test.store().head_position() == 1);
+  CHECK(test.end().empty());
 }
 
 TEST_CASE("sqlite: the run report samples the pool as each test begins and ends",

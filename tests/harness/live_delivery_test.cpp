@@ -55,6 +55,6 @@ TEST_CASE("sqlite backend: an append in a test wakes the test's subscribers",
   HarnessOptions options;
   options.backend = Backend::sqlite;
   options.isolation = Isolation::database;
-  options.database_url = "sqlite:" + dir.path() + "/app.db";
+  options.database_url = gamebot::repo::DatabaseUrl::sqlite_file(dir.path() + "/app.db");
   check_append_wakes_subscribers(options);
 }

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "gamebot/core/error.hpp"
-#include "gamebot/harness/url.hpp"
 
 using namespace gamebot;
 using namespace gamebot::harness;
@@ -37,7 +36,7 @@ Error parse_error(std::vector<std::string> args,
 TEST_CASE("without flags or environment the defaults apply", "[harness][options]") {
   ParsedOptions parsed = parse({});
   CHECK(parsed.options.backend == Backend::sqlite);
-  CHECK(parsed.options.database_url.empty());
+  CHECK_FALSE(parsed.options.database_url.has_value());
   CHECK(parsed.options.isolation == Isolation::transaction);
   CHECK_FALSE(parsed.options.keep);
   CHECK(parsed.options.report_path.empty());
@@ -56,7 +55,8 @@ TEST_CASE("every flag is parsed in both the spaced and the = form", "[harness][o
              "--keep=yes", "--report=out.json", "--connect-deadline=2.5", "--log-level=debug"});
   for (const ParsedOptions* parsed : {&spaced, &equals}) {
     CHECK(parsed->options.backend == Backend::postgres);
-    CHECK(parsed->options.database_url == "postgres://u@h:5432/db");
+    REQUIRE(parsed->options.database_url.has_value());
+    CHECK(parsed->options.database_url->redacted() == "postgresql://u@h:5432/db");
     CHECK(parsed->options.isolation == Isolation::database);
     CHECK(parsed->options.keep);
     CHECK(parsed->options.report_path == "out.json");
@@ -132,7 +132,7 @@ TEST_CASE("a flag overrides a contradicting environment setting and says so",
   ParsedOptions backend_flag = parse(
       {"--backend", "memory"}, {{"GAMEBOT_TEST_DATABASE_URL", "postgres://ci:hunter2@db/ci"}});
   CHECK(backend_flag.options.backend == Backend::memory);
-  CHECK(backend_flag.options.database_url.empty());
+  CHECK_FALSE(backend_flag.options.database_url.has_value());
   REQUIRE(backend_flag.notes.size() == 1);
   CHECK_THAT(backend_flag.notes[0], Catch::Contains("GAMEBOT_TEST_DATABASE_URL"));
   CHECK_THAT(backend_flag.notes[0], !Catch::Contains("hunter2"));
@@ -140,7 +140,7 @@ TEST_CASE("a flag overrides a contradicting environment setting and says so",
   ParsedOptions url_flag =
       parse({"--database-url", "sqlite::memory:"}, {{"GAMEBOT_TEST_BACKEND", "postgres"}});
   CHECK(url_flag.options.backend == Backend::sqlite);
-  CHECK(url_flag.options.database_url == "sqlite::memory:");
+  CHECK(url_flag.options.database_url == repo::DatabaseUrl::parse("sqlite::memory:"));
   CHECK(url_flag.notes.size() == 1);
 }
 
@@ -210,18 +210,58 @@ TEST_CASE("resolve_options serves framework parsers with the same rules", "[harn
   CHECK(resolved.options.isolation == Isolation::database);
 }
 
-TEST_CASE("redact_url hides passwords in URLs and keyword strings", "[harness][options]") {
-  CHECK(redact_url("postgres://alice:s3cr3t@db.example:5432/app") ==
-        "postgres://alice:***@db.example:5432/app");
-  CHECK(redact_url("postgresql://alice@db/app?sslmode=require&password=s3cr3t") ==
-        "postgresql://alice@db/app?sslmode=require&password=***");
-  CHECK(redact_url("host=db user=alice password='a b\\'c' dbname=app") ==
-        "host=db user=alice password=*** dbname=app");
-  CHECK(redact_url("postgres://alice@db/app") == "postgres://alice@db/app");
-  CHECK(redact_url("sqlite:/tmp/file.db") == "sqlite:/tmp/file.db");
+TEST_CASE("describe() shows the URL without its password", "[harness][options]") {
   HarnessOptions options;
-  options.database_url = "postgres://bob:pw123@h/db";
-  CHECK_THAT(describe(options), !Catch::Contains("pw123"));
+  options.database_url = repo::DatabaseUrl::parse("postgres://bob:pw123@h/db");
+  CHECK_THAT(describe(options), !Catch::Contains("pw123") && Catch::Contains("bob:***@h"));
+}
+
+TEST_CASE("a bad database URL is a configuration error naming its source and no secret",
+          "[harness][options][url]") {
+  const std::string secret = "Kx9SecretValue";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--database-url", "postgres://u@h/db?sslpassword=" + secret + "&bogus=1"},
+       "--database-url"},
+      {{"--database-url=postgresql://alice:" + secret + "/db"}, "--database-url"},
+      {{"--database-url", "postgresql://u@h/db?password=ab&" + secret}, "--database-url"},
+  };
+  for (const auto& [args, source] : cases) {
+    CAPTURE(args);
+    Error error = parse_error(args);
+    CHECK(error.fault() == FaultClass::configuration);
+    CHECK_THAT(error.message(), Catch::Contains(source) && !Catch::Contains(secret));
+  }
+  Error env = parse_error({}, {{"GAMEBOT_TEST_DATABASE_URL", "host=h sslpassword=ab " + secret}});
+  CHECK_THAT(env.message(),
+             Catch::Contains("GAMEBOT_TEST_DATABASE_URL") && !Catch::Contains(secret));
+}
+
+TEST_CASE("describe() and notes redact every libpq secret of the URL", "[harness][options][url]") {
+  const std::string secret = "Kx9SecretValue";
+  const std::string url = "postgres://u:" + secret + "@h/db?sslpassword=" + secret;
+  ParsedOptions parsed = parse({"--database-url", url});
+  CHECK_THAT(describe(parsed.options), !Catch::Contains(secret));
+  ParsedOptions noted = parse({"--backend", "memory"}, {{"GAMEBOT_TEST_DATABASE_URL", url}});
+  REQUIRE(noted.notes.size() == 1);
+  CHECK_THAT(noted.notes[0], !Catch::Contains(secret));
+}
+
+TEST_CASE("the harness holds the parsed URL and schemes are case-insensitive",
+          "[harness][options][url]") {
+  const std::vector<std::pair<std::string, Backend>> cases = {
+      {"POSTGRES://u@h/db", Backend::postgres},
+      {"PostgreSQL://u@h/db", Backend::postgres},
+      {"SQLite:x.db", Backend::sqlite},
+      {"SQLITE::memory:", Backend::sqlite},
+      {"MEMORY:", Backend::memory},
+  };
+  for (const auto& [text, backend] : cases) {
+    CAPTURE(text);
+    ParsedOptions parsed = parse({"--database-url", text});
+    CHECK(parsed.options.backend == backend);
+    REQUIRE(parsed.options.database_url.has_value());
+    CHECK(parsed.options.database_url == repo::DatabaseUrl::parse(text));
+  }
 }
 
 TEST_CASE("the flag table drives the parser and the help alike", "[harness][options]") {

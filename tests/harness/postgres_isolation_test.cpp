@@ -32,7 +32,7 @@ HarnessOptions postgres_options(Isolation isolation) {
   HarnessOptions options;
   options.backend = Backend::postgres;
   options.isolation = isolation;
-  options.database_url = gamebot::testing::postgres_url();
+  options.database_url = gamebot::repo::DatabaseUrl::parse(gamebot::testing::postgres_url());
   options.log_level = LogLevel::warn;
   return options;
 }

@@ -107,6 +107,20 @@ TEST_CASE("init, migrate, append, read and verify work on a PostgreSQL schema",
         std::string::npos);
 }
 
+TEST_CASE("init's report line never shows the URL's sslpassword", "[tools][cli][postgres][url]") {
+  const std::string secret = "Kx9SecretValue";
+  // Unused without SSL (a unix socket), so the server accepts the connection.
+  const std::string url = store_url("cli_secret_" + unique_suffix()) + "&sslpassword=" + secret;
+  CliResult init = run_cli({"init", url});
+  INFO(init.err);
+  REQUIRE(init.exit_code == 0);
+  CHECK(init.out.find("sslpassword=***") != std::string::npos);
+  CHECK(init.out.find(secret) == std::string::npos);
+  CliResult again = run_cli({"init", url});
+  CHECK(again.exit_code == 1);
+  CHECK(again.err.find(secret) == std::string::npos);
+}
+
 TEST_CASE("test-dbs reaps an orphaned marked database and never touches an unmarked one",
           "[tools][cli][postgres]") {
   const std::string suffix = unique_suffix();

@@ -135,6 +135,44 @@ TEST_CASE("a closed PostgreSQL port exits 3 with one connectivity line and no pa
   }
 }
 
+TEST_CASE("a bad URL's error line shows none of its secrets", "[tools][cli][url]") {
+  const std::string secret = "Kx9SecretValue";
+  const std::vector<std::vector<std::string>> commands = {
+      {"read", "mysql://u:" + secret + "@h/db?sslpassword=" + secret, "$all"},
+      {"init", "postgresql://alice:" + secret + "/db"},
+      {"verify", "postgresql://u@h/db?sslpassword=" + secret + "&bogus=1"},
+      {"test-dbs", "list", "postgresql://u@h/db?password=ab&" + secret},
+  };
+  for (const auto& args : commands) {
+    INFO(args.front());
+    CliResult r = run_cli(args);
+    CHECK(r.exit_code == 2);
+    check_one_error_line(r, "configuration");
+    CHECK(r.err.find(secret) == std::string::npos);
+    CHECK(r.err.find("ab&") == std::string::npos);
+  }
+}
+
+TEST_CASE("the CLI opens a mixed-case URL through the same path as eventstore::open",
+          "[tools][cli][url]") {
+  gamebot::testing::TempDir dir;
+  const std::string file = dir.path() + "/s.db";
+  CliResult init = run_cli({"init", "SQLite:" + file});
+  INFO(init.err);
+  REQUIRE(init.exit_code == 0);
+  CliResult append = run_cli({"append", "SQLITE:" + file, "--expected-version", "no_stream"},
+                             R"({"stream":"p","type":"t","data":{"n":1}})"
+                             "\n");
+  INFO(append.err);
+  REQUIRE(append.exit_code == 0);
+  EventStore store = eventstore::open(eventstore::parse_url("sqlite:" + file));
+  CHECK(store.head_position() == 1);
+  CliResult read = run_cli({"read", "Sqlite:" + file, "p"});
+  REQUIRE(read.exit_code == 0);
+  CHECK(read.out.find(R"("type":"t","data":{"n":1})") != std::string::npos);
+  CHECK(run_cli({"read", "MEMORY:", "$all"}).exit_code == 0);
+}
+
 TEST_CASE("init creates a store once and migrate leaves a current store as it is", "[tools][cli]") {
   gamebot::testing::TempDir dir;
   const std::string url = "sqlite:" + dir.path() + "/s.db";

@@ -8,10 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "gamebot/eventstore/memory_backend.hpp"
-#include "gamebot/eventstore/postgres_backend.hpp"
-#include "gamebot/eventstore/sqlite_backend.hpp"
-#include "gamebot/repo/database_url.hpp"
+#include "gamebot/eventstore/open.hpp"
 
 namespace gamebot::tools {
 
@@ -150,29 +147,20 @@ std::string help_text(const CommandSpec& spec) {
 }
 
 namespace {
-std::vector<std::string>& secrets() {
-  static std::vector<std::string> list;
+std::vector<repo::DatabaseUrl>& parsed_urls() {
+  static std::vector<repo::DatabaseUrl> list;
   return list;
 }
 }  // namespace
 
-void remember_secret_of(std::string_view url) {
-  if (!url.starts_with("postgres")) return;
-  try {
-    repo::DatabaseUrl parsed = repo::DatabaseUrl::parse(url);
-    if (parsed.has_password() && !parsed.password().empty()) secrets().push_back(parsed.password());
-  } catch (const std::exception&) {
-    // A URL that does not parse is reported by whoever opens it (redacted there).
-  }
+repo::DatabaseUrl parse_store_url(std::string_view text) {
+  repo::DatabaseUrl url = repo::DatabaseUrl::parse(text);
+  parsed_urls().push_back(url);
+  return url;
 }
 
 std::string scrub(std::string text) {
-  for (const std::string& secret : secrets()) {
-    for (std::size_t at = text.find(secret); at != std::string::npos;
-         at = text.find(secret, at + 3)) {
-      text.replace(at, secret.size(), "***");
-    }
-  }
+  for (const repo::DatabaseUrl& url : parsed_urls()) text = url.scrub(std::move(text));
   for (char& c : text)
     if (c == '\n' || c == '\r') c = ' ';
   return text;
@@ -205,32 +193,25 @@ eventstore::ExpectedVersion parse_expected_version(std::string_view text) {
   return eventstore::ExpectedVersion::exact(number);
 }
 
-eventstore::EventStore open_store(const std::string& url, bool migrate, bool allow_hard_delete) {
-  remember_secret_of(url);
-  eventstore::StoreOptions store_options;
-  store_options.allow_hard_delete = allow_hard_delete;
-  if (url.starts_with("sqlite:")) {
-    repo::DatabaseUrl parsed = repo::DatabaseUrl::parse(url);
-    if (!migrate && !parsed.sqlite_in_memory() && !std::filesystem::exists(parsed.sqlite_path())) {
-      throw Error(FaultClass::schema,
-                  fmt::format("no store at {} (create it with: gamebot-store init {})",
-                              parsed.sqlite_path(), url));
-    }
-    eventstore::SqliteBackendOptions options;
-    options.migrate = migrate;
-    options.watch_interval = std::chrono::milliseconds(20);
-    return eventstore::EventStore(eventstore::SqliteBackend::open(url, options), store_options);
+void require_existing_sqlite_file(const repo::DatabaseUrl& url) {
+  if (url.driver() != repo::Driver::sqlite || url.sqlite_in_memory() ||
+      std::filesystem::exists(url.sqlite_path())) {
+    return;
   }
-  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    eventstore::PostgresBackendOptions options;
-    options.migrate = migrate;
-    return eventstore::EventStore(eventstore::PostgresBackend::open(url, options), store_options);
-  }
-  if (url == "memory:" || url == "memory://") {
-    return eventstore::EventStore(std::make_shared<eventstore::MemoryBackend>(), store_options);
-  }
-  // Unknown schemes: the registry's message lists what is accepted.
-  return eventstore::open(url, store_options);
+  throw Error(FaultClass::schema,
+              fmt::format("no store at {} (create it with: gamebot-store init {})",
+                          url.sqlite_path(), url.redacted()));
+}
+
+eventstore::EventStore open_store(const repo::DatabaseUrl& url, bool migrate,
+                                  bool allow_hard_delete) {
+  if (!migrate) require_existing_sqlite_file(url);
+  eventstore::OpenOptions options;
+  options.store.allow_hard_delete = allow_hard_delete;
+  options.sqlite.migrate = migrate;
+  options.sqlite.watch_interval = std::chrono::milliseconds(20);
+  options.postgres.migrate = migrate;
+  return eventstore::open(url, std::move(options));
 }
 
 Progress::Progress(std::string what) : what_(std::move(what)), enabled_(::isatty(2) == 1) {}

@@ -16,6 +16,7 @@
 
 #include "gamebot/core/error.hpp"
 #include "gamebot/eventstore/event_store.hpp"
+#include "gamebot/repo/database_url.hpp"
 
 namespace gamebot::tools {
 
@@ -88,9 +89,12 @@ void add_store_commands(std::vector<Command>& commands);
 void add_transfer_commands(std::vector<Command>& commands);
 void add_harness_commands(std::vector<Command>& commands);
 
-// Remembers the password of `url` (if any) so error lines never print it.
-void remember_secret_of(std::string_view url);
-// `text` with every remembered password replaced by "***" and put on one line.
+// A URL argument as the commands use it: parsed once here (repo::DatabaseUrl,
+// the one URL parser; a bad URL is a configuration error without its secrets),
+// and its secrets remembered so error lines never print them.
+repo::DatabaseUrl parse_store_url(std::string_view text);
+// `text` with every remembered URL's secrets replaced by "***" (DatabaseUrl::scrub)
+// and put on one line.
 std::string scrub(std::string text);
 // Prints "gamebot-store: <fault class>: <message>" to stderr.
 void print_error(FaultClass fault, std::string_view message);
@@ -101,12 +105,16 @@ void print_line(std::string_view line);
 // Parses any | no_stream | stream_exists | N (also with '-' for '_'); UsageError otherwise.
 eventstore::ExpectedVersion parse_expected_version(std::string_view text);
 
-// Opens the store of `url` (memory:, sqlite:PATH, sqlite::memory:,
-// postgres(ql)://...). migrate: create or upgrade the schema; otherwise a
-// store that does not exist or is not current is a schema fault naming `init`
-// / `migrate`. Throws gamebot::Error.
-eventstore::EventStore open_store(const std::string& url, bool migrate,
+// Opens the store of `url` through eventstore::open (memory:, sqlite:PATH,
+// sqlite::memory:, postgres(ql)://...). migrate: create or upgrade the schema;
+// otherwise a store that does not exist or is not current is a schema fault
+// naming `init` / `migrate`. Throws gamebot::Error.
+eventstore::EventStore open_store(const repo::DatabaseUrl& url, bool migrate,
                                   bool allow_hard_delete = false);
+
+// Throws a schema fault naming `gamebot-store init` when `url` is an SQLite
+// file that does not exist (opening it would create an empty one).
+void require_existing_sqlite_file(const repo::DatabaseUrl& url);
 
 // Progress on stderr, only when stderr is a terminal; one line rewritten in
 // place, finished by the destructor.

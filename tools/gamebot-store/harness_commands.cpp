@@ -16,7 +16,6 @@
 #include "gamebot/harness/report_html.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/harness/run_marker.hpp"
-#include "gamebot/harness/url.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/repo/database_url.hpp"
 #include "gamebot/repo/identifier.hpp"
@@ -49,23 +48,21 @@ std::string age_text(std::chrono::seconds age) {
 
 class Resources {
  public:
-  explicit Resources(const std::string& url) : url_(url) {
-    remember_secret_of(url);
-    if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-      connection_ = repo::connect(repo::DatabaseUrl::parse(url));
+  explicit Resources(const repo::DatabaseUrl& url) {
+    if (url.driver() == repo::Driver::postgres) {
+      connection_ = repo::connect(url);
       server_version_ =
           connection_
               ->query_value<std::int64_t>("SELECT current_setting('server_version_num')::bigint")
               .value_or(0);
-    } else if (url.starts_with("sqlite:")) {
-      dir_ = url.substr(std::string_view("sqlite:").size());
-      if (dir_.empty()) throw UsageError("test-dbs: sqlite:DIR needs a directory");
+    } else if (url.driver() == repo::Driver::sqlite && !url.sqlite_in_memory()) {
+      dir_ = url.sqlite_path();
       std::error_code ec;
       if (!fs::is_directory(dir_, ec))
         throw Error(FaultClass::configuration, fmt::format("{} is not a directory", dir_.string()));
     } else {
-      throw UsageError(fmt::format("test-dbs: '{}' is neither postgresql://... nor sqlite:DIR",
-                                   harness::redact_url(url)));
+      throw UsageError(
+          fmt::format("test-dbs: '{}' is neither postgresql://... nor sqlite:DIR", url.redacted()));
     }
   }
 
@@ -144,7 +141,6 @@ class Resources {
     }
   }
 
-  std::string url_;
   std::unique_ptr<repo::Connection> connection_;
   std::int64_t server_version_ = 0;
   fs::path dir_;
@@ -164,7 +160,7 @@ std::string state_of(const TestResource& r, std::chrono::seconds grace) {
 }
 
 int run_list(const Args& args) {
-  Resources resources(args.positionals[0]);
+  Resources resources(parse_store_url(args.positionals[0]));
   const auto grace = grace_of(args);
   const auto found = resources.list();
   print_line(fmt::format("{:<48} {:<10} {:<12} {:<24} {:>8} {:>6}", "NAME", "STATE", "RESOURCE",
@@ -185,7 +181,7 @@ int run_list(const Args& args) {
 }
 
 int run_reap(const Args& args) {
-  Resources resources(args.positionals[0]);
+  Resources resources(parse_store_url(args.positionals[0]));
   const auto grace = grace_of(args);
   const bool dry_run = args.has("dry-run");
   Progress progress("reaped");

@@ -15,7 +15,6 @@
 #include "gamebot/eventstore/postgres_schema.hpp"
 #include "gamebot/eventstore/sqlite_backend.hpp"
 #include "gamebot/eventstore/verify.hpp"
-#include "gamebot/harness/url.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/repo/database_url.hpp"
 #include "gamebot/repo/migrator.hpp"
@@ -33,27 +32,22 @@ struct SchemaAccess {
 };
 
 // must_exist: a missing SQLite file is a schema fault instead of being created.
-SchemaAccess schema_access(const std::string& url, bool must_exist) {
-  remember_secret_of(url);
+SchemaAccess schema_access(const repo::DatabaseUrl& url, bool must_exist) {
   SchemaAccess access;
-  if (url.starts_with("sqlite:")) {
-    repo::DatabaseUrl parsed = repo::DatabaseUrl::parse(url);
-    if (must_exist && !parsed.sqlite_in_memory() &&
-        !std::filesystem::exists(parsed.sqlite_path())) {
-      throw Error(FaultClass::schema,
-                  fmt::format("no store at {} (create it with: gamebot-store init {})",
-                              parsed.sqlite_path(), url));
-    }
-    access.connection = repo::connect(parsed);
-    access.migrator.emplace(sqlite_event_store_migrator());
-  } else if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    PostgresStoreUrl parsed = parse_postgres_store_url(url);
-    access.connection = repo::connect(parsed.database_url);
-    access.migrator.emplace(postgres_event_store_migrator(parsed.options.schema));
-  } else {
-    throw UsageError(
-        fmt::format("'{}' has no schema to manage (use sqlite:PATH or postgresql://...)",
-                    harness::redact_url(url)));
+  switch (url.driver()) {
+    case repo::Driver::sqlite:
+      if (must_exist) require_existing_sqlite_file(url);
+      access.connection = repo::connect(url);
+      access.migrator.emplace(sqlite_event_store_migrator());
+      break;
+    case repo::Driver::postgres:
+      access.connection = repo::connect(url);
+      access.migrator.emplace(postgres_event_store_migrator(
+          url.store_parameter("schema").value_or(PostgresBackendOptions{}.schema)));
+      break;
+    case repo::Driver::memory:
+      throw UsageError(fmt::format(
+          "'{}' has no schema to manage (use sqlite:PATH or postgresql://...)", url.redacted()));
   }
   return access;
 }
@@ -61,7 +55,7 @@ SchemaAccess schema_access(const std::string& url, bool must_exist) {
 // init and migrate: the backend itself creates or upgrades its schema (so
 // whatever it sets up beyond the migrations is set up too); the migrator
 // tells what was there before and after.
-int create_or_upgrade(const std::string& url, bool refuse_existing) {
+int create_or_upgrade(const repo::DatabaseUrl& url, bool refuse_existing) {
   std::size_t before = 0;
   {
     SchemaAccess access = schema_access(url, false);
@@ -70,7 +64,7 @@ int create_or_upgrade(const std::string& url, bool refuse_existing) {
       throw Failure(FaultClass::schema,
                     fmt::format("a store already exists at {} ({} migration{} applied); use "
                                 "`gamebot-store migrate` to upgrade it",
-                                harness::redact_url(url), before, before == 1 ? "" : "s"));
+                                url.redacted(), before, before == 1 ? "" : "s"));
     }
   }
   { EventStore store = open_store(url, true); }
@@ -79,14 +73,14 @@ int create_or_upgrade(const std::string& url, bool refuse_existing) {
   for (std::size_t i = before; i < after.size(); ++i)
     print_line(fmt::format("applied migration {} '{}'", after[i].version, after[i].name));
   print_line(fmt::format("{} {}: schema version {} ({} migration{} applied now)",
-                         refuse_existing ? "initialised" : "migrated", harness::redact_url(url),
+                         refuse_existing ? "initialised" : "migrated", url.redacted(),
                          after.empty() ? 0 : after.back().version, after.size() - before,
                          after.size() - before == 1 ? "" : "s"));
   return kExitOk;
 }
 
 int run_verify(const Args& args) {
-  const std::string& url = args.positionals[0];
+  const repo::DatabaseUrl url = parse_store_url(args.positionals[0]);
   {
     SchemaAccess access = schema_access(url, true);
     repo::VerifyReport schema = access.migrator->verify(*access.connection);
@@ -155,7 +149,7 @@ int run_append(const Args& args) {
     it->second.push_back(std::move(record.event));
   }
   if (batches.empty()) throw Failure(FaultClass::serialization, "no events on stdin");
-  EventStore store = open_store(args.positionals[0], false);
+  EventStore store = open_store(parse_store_url(args.positionals[0]), false);
   for (const auto& [stream, events] : batches) {
     AppendResult result = store.append(stream, expected, events);
     if (!result.ok()) write_failed("append to", stream, result);
@@ -175,7 +169,7 @@ int run_read(const Args& args) {
       args.integer("count", 0, std::numeric_limits<std::int64_t>::max()).value_or(-1);
   const std::int64_t from = args.integer("from", 0, std::numeric_limits<std::int64_t>::max())
                                 .value_or(backward ? kLatest : 0);
-  EventStore store = open_store(args.positionals[0], false);
+  EventStore store = open_store(parse_store_url(args.positionals[0]), false);
   const bool all = stream == kAllStream;
   if (!all) {
     std::optional<StreamInfo> info = store.stream_info(stream);
@@ -209,7 +203,7 @@ int run_tail(const Args& args) {
   sigemptyset(&action.sa_mask);
   ::sigaction(SIGINT, &action, nullptr);
   ::sigaction(SIGTERM, &action, nullptr);
-  EventStore store = open_store(args.positionals[0], false);
+  EventStore store = open_store(parse_store_url(args.positionals[0]), false);
   Subscription subscription = store.subscribe(stream);
   while (g_stop_requested == 0) {
     std::optional<RecordedEvent> event = subscription.next(std::chrono::milliseconds(100));
@@ -227,7 +221,7 @@ int run_streams(const Args& args) {
   query.after_sequence =
       args.integer("after", 0, std::numeric_limits<std::int64_t>::max()).value_or(0);
   const bool every_page = args.has("all");
-  EventStore store = open_store(args.positionals[0], false);
+  EventStore store = open_store(parse_store_url(args.positionals[0]), false);
   for (;;) {
     StreamListPage page = store.list_streams(query);
     for (const StreamInfo& info : page.streams) print_line(stream_line(info));
@@ -248,7 +242,7 @@ int run_delete(const Args& args) {
   const bool hard = args.has("hard");
   const ExpectedVersion expected =
       parse_expected_version(args.value("expected-version").value_or("any"));
-  EventStore store = open_store(args.positionals[0], false, hard);
+  EventStore store = open_store(parse_store_url(args.positionals[0]), false, hard);
   WriteResult result =
       store.delete_stream(stream, expected, hard ? DeleteMode::hard : DeleteMode::soft);
   if (!result.ok()) write_failed("delete", stream, result);
@@ -262,19 +256,20 @@ const std::vector<OptionSpec> kNoOptions;
 }  // namespace
 
 void add_store_commands(std::vector<Command>& commands) {
-  commands.push_back({{"init",
-                       {"URL"},
-                       "Create a new, empty store (its schema) at URL.",
-                       "Fails (exit 1) if a store already exists there; see migrate.\n",
-                       kNoOptions},
-                      [](const Args& a) { return create_or_upgrade(a.positionals[0], true); }});
+  commands.push_back(
+      {{"init",
+        {"URL"},
+        "Create a new, empty store (its schema) at URL.",
+        "Fails (exit 1) if a store already exists there; see migrate.\n",
+        kNoOptions},
+       [](const Args& a) { return create_or_upgrade(parse_store_url(a.positionals[0]), true); }});
   commands.push_back(
       {{"migrate",
         {"URL"},
         "Apply the store schema's pending migrations at URL (creating it if absent).",
         "Prints each migration applied; applying twice is a no-op.\n",
         kNoOptions},
-       [](const Args& a) { return create_or_upgrade(a.positionals[0], false); }});
+       [](const Args& a) { return create_or_upgrade(parse_store_url(a.positionals[0]), false); }});
   commands.push_back(
       {{"verify",
         {"URL"},

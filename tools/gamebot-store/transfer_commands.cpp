@@ -63,7 +63,7 @@ class Output {
 
 int run_export(const Args& args) {
   const PayloadMode mode = args.has("base64") ? PayloadMode::base64 : PayloadMode::automatic;
-  EventStore store = open_store(args.positionals[0], false);
+  EventStore store = open_store(parse_store_url(args.positionals[0]), false);
   Output out(args.value("output"));
 
   // Every listed stream; the links of the live ones.
@@ -231,7 +231,7 @@ int run_import(const Args& args) {
     if (!*file) throw Error(FaultClass::configuration, fmt::format("cannot read {}", *path));
     in = file.get();
   }
-  EventStore store = open_store(args.positionals[0], true);
+  EventStore store = open_store(parse_store_url(args.positionals[0]), true);
   Importer importer(store);
   Progress progress("imported events");
   std::string line;

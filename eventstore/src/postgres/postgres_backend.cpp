@@ -15,6 +15,7 @@
 
 #include "background.hpp"
 #include "gamebot/eventstore/errors.hpp"
+#include "gamebot/eventstore/open.hpp"
 #include "gamebot/repo/errors.hpp"
 #include "gamebot/repo/postgres_connection.hpp"
 #include "gamebot/repo/transaction.hpp"
@@ -913,15 +914,23 @@ std::unique_ptr<SubscriptionLease> PostgresBackend::Impl::try_acquire(std::strin
 
 std::shared_ptr<PostgresBackend> PostgresBackend::open(std::string_view url,
                                                        PostgresBackendOptions options) {
-  PostgresStoreUrl parsed = parse_postgres_store_url(url, std::move(options));
-  repo::DatabaseUrl database;
-  try {
-    database = repo::DatabaseUrl::parse(parsed.database_url);
-  } catch (const Error& error) {
-    throw InvalidArgument(error.message());
+  return open(parse_url(url), std::move(options));
+}
+
+std::shared_ptr<PostgresBackend> PostgresBackend::open(const repo::DatabaseUrl& url,
+                                                       PostgresBackendOptions options) {
+  if (url.driver() != repo::Driver::postgres) {
+    throw InvalidArgument(fmt::format("'{}' is not a postgres:// URL", url.redacted()));
   }
-  repo::Repo repo = repo::Repo::open(database, parsed.options.repo);
-  return std::make_shared<PostgresBackend>(std::move(repo), std::move(parsed.options));
+  // DatabaseUrl has checked and normalised these values.
+  if (auto schema = url.store_parameter("schema")) options.schema = *schema;
+  if (auto notify = url.store_parameter("notify")) {
+    options.notifications =
+        *notify == "poll" ? PostgresNotifications::poll : PostgresNotifications::listen;
+  }
+  if (auto json_data = url.store_parameter("json_data")) options.json_data = *json_data == "true";
+  repo::Repo repo = repo::Repo::open(url, options.repo);
+  return std::make_shared<PostgresBackend>(std::move(repo), std::move(options));
 }
 
 PostgresBackend::PostgresBackend(repo::Repo repo, PostgresBackendOptions options)

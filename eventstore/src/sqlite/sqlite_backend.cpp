@@ -11,6 +11,7 @@
 
 #include "change_watcher.hpp"
 #include "gamebot/eventstore/errors.hpp"
+#include "gamebot/eventstore/open.hpp"
 #include "gamebot/repo/database_url.hpp"
 #include "gamebot/repo/errors.hpp"
 #include "gamebot/repo/pool.hpp"
@@ -257,12 +258,11 @@ struct SqliteBackend::Impl {
 
 std::shared_ptr<SqliteBackend> SqliteBackend::open(std::string_view url,
                                                    SqliteBackendOptions options) {
-  repo::DatabaseUrl parsed;
-  try {
-    parsed = repo::DatabaseUrl::parse(url);
-  } catch (const Error& error) {
-    throw InvalidArgument(fmt::format("SQLite event store URL: {}", error.message()));
-  }
+  return open(parse_url(url), options);
+}
+
+std::shared_ptr<SqliteBackend> SqliteBackend::open(const repo::DatabaseUrl& parsed,
+                                                   SqliteBackendOptions options) {
   if (parsed.driver() != repo::Driver::sqlite) {
     throw InvalidArgument(fmt::format("'{}' is not an sqlite: URL", parsed.redacted()));
   }

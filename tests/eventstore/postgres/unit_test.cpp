@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "gamebot/eventstore/errors.hpp"
+#include "gamebot/eventstore/open.hpp"
 #include "gamebot/eventstore/postgres_backend.hpp"
 #include "watermark.hpp"
 
@@ -107,36 +108,30 @@ TEST_CASE("peek computes a watermark without recording the probe",
   CHECK(tracker.apply(probe(11)).safe == 11);
 }
 
-TEST_CASE("store parameters are taken out of the URL, libpq's stay",
-          "[eventstore][postgres][url]") {
-  const auto parsed = parse_postgres_store_url(
+TEST_CASE("store parameters are kept apart from libpq's", "[eventstore][postgres][url]") {
+  const auto url = repo::DatabaseUrl::parse(
       "postgres://app@db.example:5433/game?sslmode=disable&schema=game%5Fevents&notify=poll&"
       "json_data=yes&application_name=bot");
-  CHECK(parsed.database_url ==
-        "postgres://app@db.example:5433/game?sslmode=disable&application_name=bot");
-  CHECK(parsed.options.schema == "game_events");
-  CHECK(parsed.options.notifications == PostgresNotifications::poll);
-  CHECK(parsed.options.json_data);
+  CHECK(url.parameters() == std::vector<std::pair<std::string, std::string>>{
+                                {"sslmode", "disable"}, {"application_name", "bot"}});
+  CHECK(url.store_parameter("schema") == "game_events");
+  CHECK(url.store_parameter("notify") == "poll");
+  CHECK(url.store_parameter("json_data") == "true");
 
-  const auto plain = parse_postgres_store_url("postgresql:///game");
-  CHECK(plain.database_url == "postgresql:///game");
-  CHECK(plain.options.schema == kDefaultPostgresSchema);
-  CHECK(plain.options.notifications == PostgresNotifications::listen);
-  CHECK_FALSE(plain.options.json_data);
-
-  const auto only_store = parse_postgres_store_url("postgres://h/db?schema=s1");
-  CHECK(only_store.database_url == "postgres://h/db");
-  CHECK(only_store.options.schema == "s1");
+  const auto plain = repo::DatabaseUrl::parse("postgresql:///game");
+  CHECK_FALSE(plain.store_parameter("schema").has_value());
+  CHECK(plain.parameters().empty());
 }
 
 TEST_CASE("bad store parameters are configuration errors", "[eventstore][postgres][url]") {
-  CHECK_THROWS_AS(parse_postgres_store_url("postgres://h/db?notify=sometimes"), InvalidArgument);
-  CHECK_THROWS_AS(parse_postgres_store_url("postgres://h/db?json_data=maybe"), InvalidArgument);
-  CHECK_THROWS_AS(parse_postgres_store_url("postgres://h/db?schema="), InvalidArgument);
-  CHECK_THROWS_AS(parse_postgres_store_url("postgres://h/db?schema=%zz"), InvalidArgument);
-  CHECK_THROWS_AS(parse_postgres_store_url("sqlite:file.db"), InvalidArgument);
+  CHECK_THROWS_AS(parse_url("postgres://h/db?notify=sometimes"), InvalidArgument);
+  CHECK_THROWS_AS(parse_url("postgres://h/db?json_data=maybe"), InvalidArgument);
+  CHECK_THROWS_AS(parse_url("postgres://h/db?schema="), InvalidArgument);
+  CHECK_THROWS_AS(parse_url("postgres://h/db?schema=%zz"), InvalidArgument);
+  CHECK_THROWS_AS(parse_url("sqlite:file.db?schema=s"), InvalidArgument);
+  CHECK_THROWS_AS(PostgresBackend::open(parse_url("sqlite:file.db")), InvalidArgument);
   try {
-    parse_postgres_store_url("postgres://h/db?notify=x");
+    parse_url("postgres://h/db?notify=x");
     FAIL("accepted");
   } catch (const Error& error) {
     CHECK(error.fault() == FaultClass::configuration);

@@ -1,6 +1,6 @@
 #pragma once
 
-// The event store API: one class over any Backend, opened from a URL.
+// The event store API: one class over any Backend (open.hpp opens one from a URL).
 
 #include <chrono>
 #include <functional>
@@ -139,23 +139,5 @@ class EventStore {
  private:
   std::shared_ptr<detail::StoreCore> core_;
 };
-
-// Creates the backend of a URL. Receives the whole URL.
-using BackendFactory = std::function<std::shared_ptr<Backend>(std::string_view url)>;
-
-// Opens a store from a URL: "memory:" (a fresh, private in-memory store),
-// "sqlite:PATH" / "sqlite::memory:", "postgres://..." / "postgresql://..." (all
-// built in), or a scheme added with register_backend_scheme(). The scheme is
-// the text before the first ':'. Unknown or malformed: InvalidArgument.
-// Backend construction errors propagate (connectivity, authentication, ...).
-EventStore open(std::string_view url, StoreOptions options = {});
-
-// Adds or replaces the factory of a URL scheme ("sqlite", "postgres"; lower
-// case, without ':'). Thread-safe. For backends outside this library; memory,
-// sqlite and postgres/postgresql are built in.
-void register_backend_scheme(std::string scheme, BackendFactory factory);
-
-// The registered schemes, sorted.
-std::vector<std::string> registered_backend_schemes();
 
 }  // namespace gamebot::eventstore

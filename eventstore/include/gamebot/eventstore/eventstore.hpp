@@ -8,6 +8,7 @@
 #include "gamebot/eventstore/event_range.hpp"
 #include "gamebot/eventstore/event_store.hpp"
 #include "gamebot/eventstore/memory_backend.hpp"
+#include "gamebot/eventstore/open.hpp"
 #include "gamebot/eventstore/postgres_backend.hpp"
 #include "gamebot/eventstore/postgres_schema.hpp"
 #include "gamebot/eventstore/results.hpp"

@@ -2,11 +2,11 @@
 
 // The PostgreSQL event-store backend (libpq through gamebot::repo).
 //
-// Open it with eventstore::open("postgres://user@host/db?schema=game_events"),
-// PostgresBackend::open(url, options), or construct it on a caller's
-// repo::Repo (to share its pool, a test sandbox, or an application
-// transaction: the outbox pattern). Several stores (and per-test schemas)
-// share one database, each in its own PostgreSQL schema.
+// Open it with eventstore::open(url) for a repo::DatabaseUrl such as
+// "postgres://user@host/db?schema=game_events", PostgresBackend::open(url, options), or construct
+// it on a caller's repo::Repo (to share its pool, a test sandbox, or an application transaction:
+// the outbox pattern). Several stores (and per-test schemas) share one database, each in its own
+// PostgreSQL schema.
 //
 // How it keeps the Backend contract (backend.hpp):
 // * Every operation runs on Repo::acquire()'s connection. Outside a
@@ -95,25 +95,19 @@ struct PostgresBackendOptions {
   repo::RepoOptions repo{};
 };
 
-// A postgres:// URL split into the part for libpq and the store's own query
-// parameters: schema=NAME, notify=listen|poll, json_data=true|false (also
-// 1/0/on/off/yes/no). Throws InvalidArgument for a bad value of those.
-struct PostgresStoreUrl {
-  std::string database_url;  // the URL without the store's parameters
-  PostgresBackendOptions options;
-};
-PostgresStoreUrl parse_postgres_store_url(std::string_view url,
-                                          PostgresBackendOptions defaults = {});
-
 // Thread-safe (Backend contract). Not copyable. Destroying it stops the
 // background thread and closes its connection; subscriptions keep it alive
 // through the EventStore.
 class PostgresBackend final : public Backend {
  public:
-  // A backend on its own repo for `url` (postgres:// or postgresql://, with the
-  // store parameters of parse_postgres_store_url, which override `options`).
-  // Throws InvalidArgument for a bad URL or option, repo::DatabaseError for
+  // A backend on its own repo for `url` (postgres:// or postgresql://). The
+  // URL's store parameters (repo::kStoreParameters: schema=NAME,
+  // notify=listen|poll, json_data=true|false) override `options`. Throws
+  // InvalidArgument for a bad URL or option, repo::DatabaseError for
   // connectivity / authentication / schema faults.
+  static std::shared_ptr<PostgresBackend> open(const repo::DatabaseUrl& url,
+                                               PostgresBackendOptions options = {});
+  // Convenience: open(parse_url(url), options) (open.hpp).
   static std::shared_ptr<PostgresBackend> open(std::string_view url,
                                                PostgresBackendOptions options = {});
 

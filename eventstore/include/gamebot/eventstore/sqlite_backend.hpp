@@ -86,9 +86,12 @@ class SqliteBackend final : public Backend {
  public:
   // Opens `url` ("sqlite:path.db", "sqlite:///abs/path.db", "sqlite::memory:",
   // with repo's query parameters such as ?busy_timeout=MS) on a pool of its
-  // own. Throws InvalidArgument for a non-sqlite or malformed URL,
-  // repo::DatabaseError (configuration, schema, ...) when the database cannot
-  // be opened or migrated.
+  // own. Throws InvalidArgument for a non-sqlite URL, repo::DatabaseError
+  // (configuration, schema, ...) when the database cannot be opened or migrated.
+  static std::shared_ptr<SqliteBackend> open(const repo::DatabaseUrl& url,
+                                             SqliteBackendOptions options = {});
+  // Convenience: open(parse_url(url), options) (open.hpp); a malformed URL is
+  // InvalidArgument.
   static std::shared_ptr<SqliteBackend> open(std::string_view url,
                                              SqliteBackendOptions options = {});
 

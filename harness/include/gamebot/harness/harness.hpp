@@ -9,5 +9,4 @@
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/harness/run_marker.hpp"
 #include "gamebot/harness/teardown.hpp"
-#include "gamebot/harness/url.hpp"
 #include "gamebot/harness/version.hpp"

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gamebot/harness/logging.hpp"
+#include "gamebot/repo/database_url.hpp"
 
 namespace gamebot::harness {
 
@@ -34,7 +35,7 @@ Isolation parse_isolation(std::string_view text, std::string_view option_name = 
 // The resolved configuration of a test run.
 struct HarnessOptions {
   Backend backend = Backend::sqlite;                   // store the tests run on
-  std::string database_url;                            // empty: the harness provides one
+  std::optional<repo::DatabaseUrl> database_url;       // parsed; nullopt: the harness provides one
   Isolation isolation = Isolation::transaction;        // per-test isolation strategy
   bool keep = false;                                   // keep the run's databases for inspection
   std::string report_path;                             // empty: no JSON run report

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -8,16 +9,34 @@
 
 namespace gamebot::repo {
 
-// The SQL drivers of gamebot::repo.
+// What a database URL names: one of the SQL drivers of gamebot::repo, or the event store's
+// in-process memory backend (which has no SQL connection; repo refuses to connect to it).
 enum class Driver {
   sqlite,    // sqlite3 C API, a file or an in-memory database
   postgres,  // libpq
+  memory,    // memory: (the event store's in-process backend; no repo connection)
 };
 
-// Stable lower-case name ("sqlite", "postgres").
+// Stable lower-case name ("sqlite", "postgres", "memory").
 std::string_view to_string(Driver driver) noexcept;
 
-// A parsed database location. Accepted forms:
+// Every libpq connection keyword whose value is a secret: the ones libpq itself marks as
+// hidden (PQconninfoOption::dispchar "*"; PostgreSQL 18 docs, "Parameter Key Words").
+// oauth_client_secret is new in libpq 18; listed so a newer libpq never shows it.
+// Their values are never rendered by redacted(), describe_target() or an error message.
+inline constexpr std::array<std::string_view, 3> kSecretKeywords = {"password", "sslpassword",
+                                                                    "oauth_client_secret"};
+bool is_secret_keyword(std::string_view key) noexcept;
+
+// The event store's own parameters in a postgres URL (schema=NAME, notify=listen|poll,
+// json_data=true|false). They are kept apart from libpq's keywords (store_parameter()) and
+// never passed to libpq.
+inline constexpr std::array<std::string_view, 3> kStoreParameters = {"schema", "notify",
+                                                                     "json_data"};
+
+// A parsed database location: the one parser of database URLs and the one redactor of their
+// secrets. Schemes are case-insensitive (SQLite:, POSTGRES://). Accepted forms:
+//   memory:                     (also memory://; the event store's in-process backend)
 //   sqlite:relative/path.db   sqlite:/absolute/path.db   sqlite:///absolute/path.db
 //   sqlite::memory:            (private in-memory database of one connection)
 //   sqlite::memory:?shared=NAME (in-memory database shared by this process's connections
@@ -29,10 +48,11 @@ std::string_view to_string(Driver driver) noexcept;
 // SQLite query parameters: mode=ro|rw|rwc, busy_timeout=MS, synchronous=off|normal|full|extra,
 // journal_mode=wal|delete|truncate|persist|memory|off, foreign_keys=on|off, shared=NAME.
 // PostgreSQL parameters: any libpq connection keyword (application_name, connect_timeout,
-// sslmode, options, ...); unknown keywords are rejected.
+// sslmode, options, ...) and the store parameters above; unknown keywords are rejected.
 //
-// The password is a secret: redacted() and to_string() never contain it, nor does any error
-// message built by this class. Regular value type; thread-compatible.
+// The password and every kSecretKeywords value are secrets: redacted(), to_string() and
+// describe_target() never contain them, nor does any error message built by this class.
+// Regular value type; thread-compatible.
 class DatabaseUrl {
  public:
   // Parses `text`. Throws gamebot::Error(configuration) naming the malformed part (scheme,
@@ -61,12 +81,20 @@ class DatabaseUrl {
   bool has_password() const noexcept { return password_.has_value(); }
   // The secret. Only drivers should read it; never log it.
   const std::string& password() const noexcept;
+  // The values of every secret (password and kSecretKeywords parameters), non-empty ones.
+  std::vector<std::string> secrets() const;
+  // `text` with every occurrence of one of secrets() replaced by "***": for messages that a
+  // server or library wrote and that might quote what it was given.
+  std::string scrub(std::string text) const;
 
   // Other parameters in the order given (SQLite options or libpq keywords).
   const std::vector<std::pair<std::string, std::string>>& parameters() const noexcept {
     return parameters_;
   }
   std::optional<std::string> parameter(std::string_view key) const;
+  // PostgreSQL: a store parameter (kStoreParameters) if the URL sets it. json_data is
+  // normalised to "true" or "false".
+  std::optional<std::string> store_parameter(std::string_view key) const;
 
   // A copy naming another database: PostgreSQL dbname, SQLite file path (or, for an
   // in-memory URL, the shared name).
@@ -76,7 +104,7 @@ class DatabaseUrl {
   // gamebot::Error(configuration) for an unknown key.
   DatabaseUrl with_parameter(std::string_view key, std::string value) const;
 
-  // Canonical URL text with the password replaced by "***"; safe to log.
+  // Canonical URL text with every secret replaced by "***"; safe to log.
   std::string redacted() const;
   std::string to_string() const { return redacted(); }
   // Human-readable target for diagnostics: "host /tmp/pg port 5432 user app database app"
@@ -96,6 +124,7 @@ class DatabaseUrl {
   std::string port_;
   std::string database_;
   std::vector<std::pair<std::string, std::string>> parameters_;
+  std::vector<std::pair<std::string, std::string>> store_parameters_;
 
   friend class DatabaseUrlParser;
 };
