@@ -907,8 +907,7 @@ void EphemeralPostgres::Impl::start() {
   // The marker first: from here on a crash leaves something the reaper finds.
   std::string run_id = options.run_id.empty() ? RunId::generate().str() : options.run_id;
   try {
-    write_marker_file(directory / kMarkerFile,
-                      RunMarker::for_this_process(run_id, std::string(kResource)));
+    marked::mark(directory, RunMarker::for_this_process(run_id, std::string(kResource)));
   } catch (...) {
     fs::remove_all(directory, error);
     throw;
