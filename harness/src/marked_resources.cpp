@@ -56,11 +56,24 @@ std::optional<RunMarker> parse_comment(std::string_view comment, std::string* pr
 // finish; PostgreSQL 15.4+ marks it datconnlimit -2 and allows nothing but DROP DATABASE on it).
 enum class DatabaseState { absent, valid, invalid };
 
-DatabaseState state_of(repo::Connection& connection, std::string_view database) {
-  auto limit = connection.query_value<std::int64_t>(
-      "SELECT datconnlimit::bigint FROM pg_database WHERE datname = $1", database);
-  if (!limit) return DatabaseState::absent;
-  return *limit == -2 ? DatabaseState::invalid : DatabaseState::valid;
+// A database's state and marker, read in one statement (one snapshot: a concurrent DROP that
+// commits in between cannot show an invalid database without its marker).
+struct Found {
+  DatabaseState state = DatabaseState::absent;
+  std::optional<RunMarker> marker;
+};
+
+Found find(repo::Connection& connection, std::string_view database) {
+  auto rows = connection.query(
+      "SELECT datconnlimit::bigint, coalesce(shobj_description(oid, 'pg_database'), '') FROM "
+      "pg_database WHERE datname = $1",
+      database);
+  Found found;
+  if (!rows.next()) return found;
+  found.state =
+      rows.row().get<std::int64_t>(0) == -2 ? DatabaseState::invalid : DatabaseState::valid;
+  found.marker = parse_comment(rows.row().get<std::string>(1), nullptr);
+  return found;
 }
 
 std::int64_t server_version(repo::Connection& connection) {
@@ -164,16 +177,15 @@ bool drop_if_owned(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connec
     return false;
   }
   try {
-    const DatabaseState state = state_of(*connection, database);
-    auto marker = marker_of(*connection, database);
-    if (state == DatabaseState::absent || !marker || !owner(*marker)) {
+    const Found found = find(*connection, database);
+    if (found.state == DatabaseState::absent || !found.marker || !owner(*found.marker)) {
       connection->query("SELECT pg_advisory_unlock($1::int, $2::int)", kDropLockClass, key);
-      if (state != DatabaseState::absent)
+      if (found.state != DatabaseState::absent)
         detail::log().warn("not dropping database {}: it does not carry its owner's marker",
                            database);
-      return state == DatabaseState::absent;
+      return found.state == DatabaseState::absent;
     }
-    force_drop(*connection, database, state);
+    force_drop(*connection, database, found.state);
     connection->query("SELECT pg_advisory_unlock($1::int, $2::int)", kDropLockClass, key);
     return true;
   } catch (const Error& first) {
@@ -182,11 +194,10 @@ bool drop_if_owned(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connec
     detail::log().info("dropping database {} failed ({}); checking on a fresh connection", database,
                        first.message());
     connection = repo::connect(server);
-    const DatabaseState state = state_of(*connection, database);
-    if (state == DatabaseState::absent) return true;
-    auto marker = marker_of(*connection, database);
-    if (state == DatabaseState::invalid && marker && owner(*marker)) {
-      force_drop(*connection, database, state);
+    const Found found = find(*connection, database);
+    if (found.state == DatabaseState::absent) return true;
+    if (found.state == DatabaseState::invalid && found.marker && owner(*found.marker)) {
+      force_drop(*connection, database, found.state);
       return true;
     }
     throw;

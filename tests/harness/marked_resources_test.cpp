@@ -98,8 +98,8 @@ TEST_CASE("two reapers on one orphan both end well and keep a usable connection"
     std::thread b([&] { reaper(second_url, second, errors[1]); });
     a.join();
     b.join();
-    CHECK(errors[0].empty());
-    CHECK(errors[1].empty());
+    CHECK(errors[0] == std::string());
+    CHECK(errors[1] == std::string());
     CHECK_FALSE(database_exists(*admin, orphan));
     CHECK(first->query_value<std::int64_t>("SELECT 1") == 1);
     CHECK(second->query_value<std::int64_t>("SELECT 1") == 1);
