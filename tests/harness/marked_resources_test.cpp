@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -114,7 +115,9 @@ TEST_CASE("an invalid orphan is dropped and a connection the server closed is re
   const std::string orphan = create_orphan(*admin, 0x1dead);
   admin->execute("UPDATE pg_database SET datconnlimit = -2 WHERE datname = $1", orphan);
   std::unique_ptr<gamebot::repo::Connection> reaper = gamebot::repo::connect(url);
-  CHECK(marked::reap_orphans(url, reaper, kDefaultOrphanGrace) == std::vector<std::string>{orphan});
+  // Other orphans on the shared server are reaped too; ours must be among them.
+  const auto reaped = marked::reap_orphans(url, reaper, kDefaultOrphanGrace);
+  CHECK(std::find(reaped.begin(), reaped.end(), orphan) != reaped.end());
   CHECK_FALSE(database_exists(*admin, orphan));
   CHECK(reaper->query_value<std::int64_t>("SELECT 1") == 1);
 }
