@@ -171,18 +171,15 @@ bool drop_if_owned(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connec
   // finds it gone or sees its marker anew. Only removers connected to the same database (the
   // lock's scope) exclude each other: the recovery below covers the others.
   const std::int32_t key = key_of(database);
-  if (!connection
-           ->query_value<bool>("SELECT pg_try_advisory_lock($1::int, $2::int)", kDropLockClass, key)
-           .value_or(false)) {
-    return false;
-  }
+  connection->query("SELECT pg_advisory_lock($1::int, $2::int)", kDropLockClass, key);
   try {
     const Found found = find(*connection, database);
     if (found.state == DatabaseState::absent || !found.marker || !owner(*found.marker)) {
       connection->query("SELECT pg_advisory_unlock($1::int, $2::int)", kDropLockClass, key);
-      if (found.state != DatabaseState::absent)
+      if (found.state != DatabaseState::absent) {
         detail::log().warn("not dropping database {}: it does not carry its owner's marker",
                            database);
+      }
       return found.state == DatabaseState::absent;
     }
     force_drop(*connection, database, found.state);

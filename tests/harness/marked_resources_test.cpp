@@ -51,7 +51,7 @@ bool database_exists(gamebot::repo::Connection& admin, const std::string& name) 
 std::string create_orphan(gamebot::repo::Connection& admin, std::uint64_t salt) {
   RunIdentity dead;
   dead.run_id = RunId::from_parts(std::chrono::system_clock::now(), dead_pid(), salt);
-  const std::string name = test_database_name(dead);
+  std::string name = test_database_name(dead);
   RunMarker marker = RunMarker::for_this_process(dead.run_id.str(), "database");
   marker.pid = dead.run_id.pid();
   marker.pid_start = 0;

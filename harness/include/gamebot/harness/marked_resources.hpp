@@ -91,11 +91,10 @@ std::optional<RunMarker> marker_of(repo::Connection& connection, std::string_vie
 // Every database named kDatabaseLikePattern, by name.
 std::vector<MarkedResource> list(repo::Connection& connection);
 
-// Drops `database` if its marker (read under a lock no other remover holds) satisfies `owner`.
-// Returns true if it is gone because of this call or a concurrent remover, false if it is not
-// ours (unmarked, another owner) or another remover holds it right now. `connection` (to
-// `server`) is replaced by a fresh one when the server closed it. Throws gamebot::Error when the
-// server refuses the drop.
+// Drops `database` if its marker (read under a lock that removers take in turn) satisfies
+// `owner`. Returns true if it is gone (dropped by this call or by a concurrent remover), false if
+// it is not ours (unmarked, another owner). `connection` (to `server`) is replaced by a fresh one
+// when the server closed it. Throws gamebot::Error when the server refuses the drop.
 bool drop_if_owned(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connection>& connection,
                    std::string_view database, const Owner& owner);
 
