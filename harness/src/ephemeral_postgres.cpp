@@ -571,10 +571,11 @@ bool stop_server(const fs::path& directory, const std::string& bindir) {
   return false;
 }
 
-// Stops the server, then deletes the directory, the marker last. Returns false
-// (and keeps the directory with its marker for the next reaper) if the server
-// could not be stopped.
-bool stop_and_remove(const fs::path& directory, const std::string& bindir) {
+// Stops the server, then deletes the directory, the marker last, if `owner` accepts its marker
+// (marked::drop_if_owned). Returns false (and keeps the directory with its marker for the next
+// reaper) if the server could not be stopped.
+bool stop_and_remove(const fs::path& directory, const std::string& bindir,
+                     const marked::Owner& owner) {
   bool stopped = false;
   try {
     stopped = stop_server(directory, bindir);
@@ -582,17 +583,13 @@ bool stop_and_remove(const fs::path& directory, const std::string& bindir) {
     detail::log().error("ephemeral postgres: stopping {}: {}", directory.string(), e.what());
   }
   if (!stopped) return false;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(directory, error)) {
-    if (entry.path().filename() == EphemeralPostgres::kMarkerFile) continue;
-    std::error_code ignored;
-    fs::remove_all(entry.path(), ignored);
-  }
-  fs::remove(directory / EphemeralPostgres::kMarkerFile, error);
-  fs::remove(directory, error);
-  if (error && error != std::errc::no_such_file_or_directory) {
-    detail::log().warn("ephemeral postgres: could not delete {}: {}", directory.string(),
-                       error.message());
+  try {
+    if (!marked::drop_if_owned(directory, owner)) {
+      detail::log().warn("ephemeral postgres: not deleting {}: its marker is not its owner's",
+                         directory.string());
+    }
+  } catch (const std::exception& e) {
+    detail::log().warn("ephemeral postgres: could not delete {}: {}", directory.string(), e.what());
   }
   return true;
 }
@@ -678,7 +675,10 @@ std::vector<fs::path> reap_in(const fs::path& base_dir, std::chrono::seconds gra
       }
       detail::log().info("reaping orphaned ephemeral PostgreSQL {} (owner pid {} on {}, run {})",
                          directory.string(), marker->pid, marker->host, marker->run_id);
-      if (stop_and_remove(directory, bindir)) reaped.push_back(directory);
+      const RunMarker listed = *marker;
+      if (stop_and_remove(directory, bindir,
+                          [&listed](const RunMarker& now) { return now == listed; }))
+        reaped.push_back(directory);
     }
   } catch (const std::exception& e) {
     detail::log().error("ephemeral postgres: reaping in {}: {}", base_dir.string(), e.what());
@@ -891,14 +891,13 @@ void EphemeralPostgres::Impl::start() {
   // The marker first: from here on a crash leaves something the reaper finds.
   std::string run_id = options.run_id.empty() ? RunId::generate().str() : options.run_id;
   try {
-    write_marker_file(directory / kMarkerFile,
-                      RunMarker::for_this_process(run_id, std::string(kResource)));
+    marked::mark(directory, RunMarker::for_this_process(run_id, std::string(kResource)));
   } catch (...) {
     fs::remove_all(directory, error);
     throw;
   }
-  auto action = [directory = directory, bindir = bindir, running = running] {
-    if (stop_and_remove(directory, bindir)) running->store(false);
+  auto action = [directory = directory, bindir = bindir, running = running, run_id] {
+    if (stop_and_remove(directory, bindir, marked::owned_by_run(run_id))) running->store(false);
   };
   if (options.register_teardown) {
     install_process_teardown_hooks();

@@ -157,9 +157,9 @@ std::string RunMarker::serialize() const {
       std::chrono::duration_cast<std::chrono::milliseconds>(started_at.time_since_epoch()).count();
   return fmt::format(
       "{} 1\nrun_id={}\nresource={}\nhost={}\npid={}\npid_start={}\nboot_id={}\n"
-      "started_at_ms={}\nstarted_at={}\nharness_version={}\n",
+      "started_at_ms={}\nstarted_at={}\nharness_version={}\n{}",
       kHeader, escape(run_id), escape(resource), escape(host), pid, pid_start, escape(boot_id),
-      millis, iso8601(started_at), escape(harness_version));
+      millis, iso8601(started_at), escape(harness_version), server_lease ? "lease=1\n" : "");
 }
 
 RunMarker RunMarker::parse(std::string_view text) {
@@ -210,6 +210,7 @@ RunMarker RunMarker::parse(std::string_view text) {
   if (auto it = values.find("harness_version"); it != values.end()) {
     marker.harness_version = it->second;
   }
+  if (auto it = values.find("lease"); it != values.end()) marker.server_lease = it->second == "1";
   return marker;
 }
 
@@ -220,9 +221,13 @@ std::string this_host_name() {
 }
 
 bool is_orphan(const RunMarker& marker, std::chrono::system_clock::time_point now,
-               std::chrono::seconds grace, std::string_view this_host) {
-  if (now - marker.started_at > grace) return true;
-  if (marker.host != this_host) return false;
+               std::chrono::seconds grace, std::string_view this_host,
+               std::optional<bool> lease_held) {
+  if (lease_held == true) return false;
+  if (marker.host != this_host) {
+    if (marker.server_lease && lease_held == false) return true;
+    return now - marker.started_at > grace;
+  }
   if (!marker.boot_id.empty()) {
     std::string boot = detail::current_boot_id();
     if (!boot.empty() && boot != marker.boot_id) return true;

@@ -23,6 +23,7 @@
 #include "gamebot/eventstore/postgres_schema.hpp"
 #include "gamebot/eventstore/sqlite_backend.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
+#include "gamebot/harness/marked_resources.hpp"
 #include "gamebot/harness/retry.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/harness/teardown.hpp"
@@ -344,23 +345,9 @@ struct SqliteProvider final : Provider {
   }
 
   void reap() {
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(base_, ec)) {
-      const std::string name = entry.path().filename().string();
-      if (name.rfind(kTestDatabasePrefix, 0) != 0 || !entry.is_directory(ec)) continue;
-      try {
-        auto marker = read_marker_file(entry.path() / "gamebot-run-marker");
-        if (!marker || marker->resource != "sqlite-run") continue;
-        if (!is_orphan(*marker, std::chrono::system_clock::now(), setup_.orphan_grace,
-                       this_host_name()))
-          continue;
-        fs::remove_all(entry.path(), ec);
-        detail::log().info("reaped orphaned SQLite run directory {} (owner pid {} on {} is gone)",
-                           entry.path().string(), marker->pid, marker->host);
-      } catch (const std::exception& e) {
-        detail::log().warn("not reaping {}: {}", entry.path().string(), e.what());
-      }
-    }
+    for (const auto& path :
+         marked::reap_orphans(base_, kTestDatabasePrefix, "sqlite-run", setup_.orphan_grace))
+      detail::log().info("reaped orphaned SQLite run directory {}", path.string());
   }
 
   // Templates are kept across runs in a per-user private directory beside the run directories.
@@ -396,7 +383,7 @@ struct SqliteProvider final : Provider {
     reap();
     dir_ = detail::make_private_directory(base_, test_database_name(identity_) + ".");
     marker_ = RunMarker::for_this_process(identity_.run_id.str(), "sqlite-run");
-    write_marker_file(dir_ / "gamebot-run-marker", marker_);
+    marked::mark(dir_, marker_);
     teardown_ = process_teardown().add("remove SQLite run directory " + dir_.string(),
                                        [this] { remove_run_directory(); });
     template_ = template_path();
@@ -515,13 +502,7 @@ struct SqliteProvider final : Provider {
     run_repo_.reset();
     if (dir_.empty()) return;
     if (keep_) return;
-    auto marker = read_marker_file(dir_ / "gamebot-run-marker");
-    if (!marker || marker->run_id != marker_.run_id) return;  // not ours: never touched
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(dir_, ec))
-      if (entry.path().filename() != "gamebot-run-marker") fs::remove_all(entry.path(), ec);
-    fs::remove(dir_ / "gamebot-run-marker", ec);  // the marker goes last
-    fs::remove(dir_, ec);
+    marked::drop_if_owned(dir_, marked::owned_by_run(marker_.run_id));  // not ours: never touched
   }
 
   void teardown(bool keep, std::vector<std::string>& kept) noexcept override {

@@ -11,9 +11,11 @@
 
 #include "catch2_child_runner.hpp"
 #include "child_process.hpp"
+#include "gamebot/core/uuid.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/identifier.hpp"
 #include "gamebot/testing/postgres.hpp"
 
 namespace fs = std::filesystem;
@@ -98,27 +100,30 @@ TEST_CASE("postgres: a wrong password fails authentication at once, never printe
 
 TEST_CASE("postgres: a run beside a non-test database passes and leaves it untouched",
           "[harness][postgres][faults]") {
+  // The user's database: one this test provably created (a unique name; CREATE DATABASE fails
+  // if it exists), so the drop at the end removes nothing but its own.
+  const std::string user_db = "gamebot_user_app_" + gamebot::Uuid::v4().to_string().substr(0, 8);
+  const std::string user_url = gamebot::testing::postgres_url(user_db);
   auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
-  admin->execute("DROP DATABASE IF EXISTS gamebot_user_app");
-  admin->execute("CREATE DATABASE gamebot_user_app");
+  admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(user_db));
   {
-    auto app = gamebot::repo::connect(gamebot::testing::postgres_url("gamebot_user_app"));
+    auto app = gamebot::repo::connect(user_url);
     app->execute("CREATE TABLE precious (x int)");
     app->execute("INSERT INTO precious VALUES (42)");
   }
   const std::string run_id = gamebot::harness::RunId::generate().str();
-  auto outcome =
-      run("", {"--database-url", gamebot::testing::postgres_url("gamebot_user_app"), "[child]"},
-          {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=beside"});
+  auto outcome = run("", {"--database-url", user_url, "[child]"},
+                     {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=beside"});
   INFO(outcome.output);
   CHECK(outcome.exit_code() == 0);
-  auto app = gamebot::repo::connect(gamebot::testing::postgres_url("gamebot_user_app"));
+  auto app = gamebot::repo::connect(user_url);
+  CHECK(app->query_value<std::string>("SELECT current_database()") == user_db);
   CHECK(app->query_value<std::int64_t>("SELECT x FROM precious") == 42);
   CHECK(app->query_value<std::int64_t>(
             "SELECT count(*) FROM pg_namespace WHERE nspname = 'gamebot_eventstore'") == 0);
   app.reset();
   CHECK(databases_of_run(*admin, run_id, "beside") == 0);
-  admin->execute("DROP DATABASE gamebot_user_app");
+  admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(user_db));
 }
 
 TEST_CASE("postgres: database isolation clones per test and drops every clone",

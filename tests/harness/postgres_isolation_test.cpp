@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gamebot/eventstore/postgres_schema.hpp"
@@ -66,6 +67,11 @@ std::int64_t databases_named_like(gamebot::repo::Connection& admin, const std::s
       .query_value<std::int64_t>("SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
                                  prefix)
       .value_or(-1);
+}
+
+bool database_exists(gamebot::repo::Connection& admin, const std::string& name) {
+  return admin.query_value<std::int64_t>("SELECT count(*) FROM pg_database WHERE datname = $1",
+                                         name) == 1;
 }
 
 // A pid no process has: a child that has already been waited for.
@@ -197,8 +203,13 @@ TEST_CASE("postgres: tests taking clones from several threads each get their own
   CHECK(databases_named_like(*admin, prefix) == 0);
 }
 
-TEST_CASE("the reaper drops an orphaned run database's unmarked clone and nothing unmarked else",
-          "[harness][postgres][isolation]") {
+// A database is created and then marked (COMMENT ON DATABASE needs it; CREATE DATABASE cannot
+// share a transaction, and TEMPLATE does not copy the comment), so a run killed in between
+// leaves an unmarked clone. Its name is no proof of ownership: anyone can name a database so.
+TEST_CASE(
+    "the reaper drops an orphaned run database and never an unmarked one, its clone's name "
+    "or not",
+    "[harness][postgres][isolation]") {
   auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
   // A run that died between creating a clone and writing its marker.
   RunIdentity dead;
@@ -209,11 +220,8 @@ TEST_CASE("the reaper drops an orphaned run database's unmarked clone and nothin
   RunMarker marker = RunMarker::for_this_process(dead.run_id.str(), "database");
   marker.pid = dead.run_id.pid();
   marker.pid_start = 0;
-  const std::string bystander = "gamebot_test_unmarked_bystander";
-  for (const auto& name : {run_db, clone, bystander})
-    admin->execute("DROP DATABASE IF EXISTS " + gamebot::repo::quote_identifier(name));
-  // The clone first: a reaper of another process that sees the marked run database then sees
-  // its clone too (tests run in parallel against the same server).
+  const std::string bystander = "gamebot_test_unmarked_" + dead.run_id.str().substr(0, 12);
+  // Names made from a fresh run id: nothing else has them, so this test created all three.
   admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(clone));
   admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(run_db));
   admin->execute("COMMENT ON DATABASE " + gamebot::repo::quote_identifier(run_db) + " IS " +
@@ -224,8 +232,66 @@ TEST_CASE("the reaper drops an orphaned run database's unmarked clone and nothin
     TestEnvironment environment(postgres_options(Isolation::transaction), {});
     environment.start();
   }
-  CHECK(databases_named_like(*admin, run_db) == 0);
-  CHECK(databases_named_like(*admin, clone) == 0);
-  CHECK(databases_named_like(*admin, bystander) == 1);
+  CHECK_FALSE(database_exists(*admin, run_db));
+  CHECK(database_exists(*admin, clone));
+  CHECK(database_exists(*admin, bystander));
+  admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(clone));
   admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(bystander));
+}
+
+// PostgreSQL 15.4+ leaves a database whose DROP DATABASE died half-way (another reaper killed,
+// or terminated by a concurrent reaper) "invalid": any ALTER DATABASE on it is FATAL, closing
+// the connection. Reaping it must not cost the run its admin connection.
+TEST_CASE("an orphan left invalid by an interrupted drop is reaped and the run provisions",
+          "[harness][postgres][isolation]") {
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  RunIdentity dead;
+  dead.run_id = RunId::from_parts(std::chrono::system_clock::now(), dead_pid(), 0x1a1d);
+  const std::string orphan = test_database_name(dead);
+  RunMarker marker = RunMarker::for_this_process(dead.run_id.str(), "database");
+  marker.pid = dead.run_id.pid();
+  marker.pid_start = 0;
+  admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(orphan));
+  admin->execute("COMMENT ON DATABASE " + gamebot::repo::quote_identifier(orphan) + " IS " +
+                 quote_literal(marker.serialize()));
+  // What DROP DATABASE commits before it removes the files.
+  admin->execute("UPDATE pg_database SET datconnlimit = -2 WHERE datname = $1", orphan);
+
+  {
+    TestEnvironment environment(postgres_options(Isolation::transaction), {});
+    CHECK_NOTHROW(environment.start());
+    CHECK(environment.started());
+  }
+  CHECK_FALSE(database_exists(*admin, orphan));
+}
+
+TEST_CASE("a template whose migration fails half-way is dropped by its builder at once",
+          "[harness][postgres][isolation]") {
+  // Migrations no other test has: their template is built by this run alone.
+  const std::string unique = RunId::generate().str();
+  HarnessSetup setup;
+  setup.app_migrations.push_back({1, "create_things",
+                                  "CREATE TABLE things (id bigint PRIMARY KEY, note text DEFAULT " +
+                                      quote_literal(unique) + ")"});
+  setup.app_migrations.push_back({2, "broken", "ALTER TABLE no_such_table ADD COLUMN x int"});
+  TestEnvironment environment(postgres_options(Isolation::transaction), std::move(setup));
+  // The migration's own failure (not, say, a server problem before the build).
+  try {
+    environment.start();
+    FAIL("the broken migration was applied");
+  } catch (const PhaseFailure& failure) {
+    CHECK(failure.fault() == gamebot::FaultClass::schema);
+  }
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  auto rows = admin->query(
+      "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+      "WHERE starts_with(datname, 'gamebot_test_tpl')");
+  while (rows.next()) {
+    const auto comment = rows.row().get<std::string>(1);
+    if (comment.empty()) continue;
+    const RunMarker marker = RunMarker::parse(comment);
+    INFO(rows.row().get<std::string>(0));
+    CHECK_FALSE(
+        (marker.pid == static_cast<long>(::getpid()) && marker.resource == "template-building"));
+  }
 }

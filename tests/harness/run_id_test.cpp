@@ -213,8 +213,34 @@ TEST_CASE("another host's marker is an orphan only past the grace period", "[har
   CHECK(is_orphan(marker, now + 61min, 1h, this_host_name()));
 }
 
-TEST_CASE("a marker past the grace period is an orphan even with a live pid", "[harness][marker]") {
+TEST_CASE("liveness comes before age: a live owner on this host is never an orphan",
+          "[harness][marker]") {
+  // A soak or a --keep session older than the grace period is still running.
   RunMarker marker = RunMarker::for_this_process("r", "database");
   marker.started_at -= 25h;
-  CHECK(is_orphan(marker, std::chrono::system_clock::now(), kDefaultOrphanGrace, this_host_name()));
+  CHECK_FALSE(
+      is_orphan(marker, std::chrono::system_clock::now(), kDefaultOrphanGrace, this_host_name()));
+  CHECK_FALSE(is_orphan(marker, std::chrono::system_clock::now(), kDefaultOrphanGrace,
+                        this_host_name(), false));
+}
+
+TEST_CASE("another host's server lease makes its liveness exact", "[harness][marker]") {
+  RunMarker marker = RunMarker::for_this_process("r", "database");
+  marker.host = "some-other-host";
+  marker.server_lease = true;
+  const auto now = std::chrono::system_clock::now();
+  // Alive past the grace period while its lease is held; gone at once when it is not.
+  CHECK_FALSE(is_orphan(marker, now + 48h, 1h, this_host_name(), true));
+  CHECK(is_orphan(marker, now, 1h, this_host_name(), false));
+  // A marker that promises no lease falls back to the grace period.
+  marker.server_lease = false;
+  CHECK_FALSE(is_orphan(marker, now, 1h, this_host_name(), false));
+  CHECK(is_orphan(marker, now + 61min, 1h, this_host_name(), false));
+}
+
+TEST_CASE("the lease promise survives a marker's round trip", "[harness][marker]") {
+  RunMarker marker = RunMarker::for_this_process("r", "database");
+  CHECK_FALSE(RunMarker::parse(marker.serialize()).server_lease);
+  marker.server_lease = true;
+  CHECK(RunMarker::parse(marker.serialize()) == marker);
 }

@@ -2,6 +2,9 @@
 // PostgreSQL -> SQLite keeps every byte; verify on PostgreSQL; test-dbs on
 // the server's databases.
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <random>
@@ -125,15 +128,30 @@ TEST_CASE("test-dbs reaps an orphaned marked database and never touches an unmar
           "[tools][cli][postgres]") {
   const std::string suffix = unique_suffix();
   const std::string orphan = "gamebot_test_cliorphan" + suffix;
+  const std::string soak = "gamebot_test_clisoak" + suffix;
   const std::string unmarked = "gamebot_test_cliunmarked" + suffix;
   auto admin = repo::connect(gamebot::testing::postgres_url());
   admin->execute("CREATE DATABASE " + orphan);
+  admin->execute("CREATE DATABASE " + soak);
   admin->execute("CREATE DATABASE " + unmarked);
-  harness::RunMarker marker = harness::RunMarker::for_this_process("cliorphan", "database");
-  marker.started_at -= std::chrono::hours(48);
-  std::string literal = "'";
-  for (char c : marker.serialize()) literal += c == '\'' ? std::string("''") : std::string(1, c);
-  admin->execute("COMMENT ON DATABASE " + orphan + " IS " + literal + "'");
+  auto mark = [&](const std::string& database, const harness::RunMarker& marker) {
+    std::string literal = "'";
+    for (char c : marker.serialize()) literal += c == '\'' ? std::string("''") : std::string(1, c);
+    admin->execute("COMMENT ON DATABASE " + database + " IS " + literal + "'");
+  };
+  // Its owner has exited: an orphan, however young.
+  harness::RunMarker dead = harness::RunMarker::for_this_process("cliorphan", "database");
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int child_status = 0;
+  ::waitpid(child, &child_status, 0);
+  dead.pid = static_cast<long>(child);
+  dead.pid_start = 0;
+  mark(orphan, dead);
+  // Its owner (this process) is running: alive, however old (a soak, a --keep session).
+  harness::RunMarker live = harness::RunMarker::for_this_process("clisoak", "database");
+  live.started_at -= std::chrono::hours(48);
+  mark(soak, live);
 
   const std::string url = gamebot::testing::postgres_url();
   CliResult list = run_cli({"test-dbs", "list", url});
@@ -141,6 +159,7 @@ TEST_CASE("test-dbs reaps an orphaned marked database and never touches an unmar
   REQUIRE(list.exit_code == 0);
   CHECK(list.out.find(orphan) != std::string::npos);
   CHECK(list.out.find(unmarked) != std::string::npos);
+  CHECK(list.out.find(soak + " ") != std::string::npos);
 
   CliResult reap = run_cli({"test-dbs", "reap", url});
   INFO(reap.out << reap.err);
@@ -153,7 +172,9 @@ TEST_CASE("test-dbs reaps an orphaned marked database and never touches an unmar
                .value_or(0) == 1;
   };
   CHECK_FALSE(exists(orphan));
+  CHECK(exists(soak));
   CHECK(exists(unmarked));
+  admin->execute("DROP DATABASE " + soak);
   admin->execute("DROP DATABASE " + unmarked);
 }
 

@@ -474,9 +474,20 @@ TEST_CASE("test-dbs lists SQLite run directories with owner and age and reaps on
       harness::write_marker_file(dir.path() + "/" + name + "/gamebot-run-marker", *marker);
   };
   harness::RunMarker alive = harness::RunMarker::for_this_process("alive1", "sqlite-run");
+  // Liveness before age: this process is running, so its 2-day-old run (a soak, a --keep
+  // session) is alive.
   harness::RunMarker old = harness::RunMarker::for_this_process("old1", "sqlite-run");
-  old.started_at -= std::chrono::hours(48);  // past the grace: an orphan whatever its owner
+  old.started_at -= std::chrono::hours(48);
+  // A fresh marker whose owner has exited: an orphan at once.
+  harness::RunMarker dead = harness::RunMarker::for_this_process("dead1", "sqlite-run");
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int child_status = 0;
+  ::waitpid(child, &child_status, 0);
+  dead.pid = static_cast<long>(child);
+  dead.pid_start = 0;
   make_run_dir("gamebot_test_alive1", alive);
+  make_run_dir("gamebot_test_dead1", dead);
   make_run_dir("gamebot_test_old1", old);
   make_run_dir("gamebot_test_unmarked", std::nullopt);
   make_run_dir("someone_else", std::nullopt);
@@ -486,26 +497,30 @@ TEST_CASE("test-dbs lists SQLite run directories with owner and age and reaps on
   INFO(list.out << list.err);
   REQUIRE(list.exit_code == 0);
   const auto lines = lines_of(list.out);
-  REQUIRE(lines.size() == 5);  // header, three, total
+  REQUIRE(lines.size() == 6);  // header, four, total
   CHECK(lines[1].find("gamebot_test_alive1") != std::string::npos);
   CHECK(lines[1].find(" alive ") != std::string::npos);
   CHECK(lines[1].find(harness::this_host_name() + ":" + std::to_string(::getpid())) !=
         std::string::npos);
-  CHECK(lines[2].find("gamebot_test_old1") != std::string::npos);
+  CHECK(lines[2].find("gamebot_test_dead1") != std::string::npos);
   CHECK(lines[2].find(" orphan ") != std::string::npos);
-  CHECK(lines[2].find(" 2d ") != std::string::npos);
-  CHECK(lines[3].find(" unmarked") != std::string::npos);
-  CHECK(lines[4] == "3 found");
+  CHECK(lines[3].find("gamebot_test_old1") != std::string::npos);
+  CHECK(lines[3].find(" alive ") != std::string::npos);
+  CHECK(lines[3].find(" 2d ") != std::string::npos);
+  CHECK(lines[4].find(" unmarked") != std::string::npos);
+  CHECK(lines[5] == "4 found");
 
   CliResult dry = run_cli({"test-dbs", "reap", url, "--dry-run"});
-  CHECK(dry.out.find("would reap " + dir.path() + "/gamebot_test_old1") != std::string::npos);
-  CHECK(fs::exists(dir.path() + "/gamebot_test_old1"));
+  CHECK(dry.out.find("would reap " + dir.path() + "/gamebot_test_dead1") != std::string::npos);
+  CHECK(dry.out.find("gamebot_test_old1") == std::string::npos);
+  CHECK(fs::exists(dir.path() + "/gamebot_test_dead1"));
 
   CliResult reap = run_cli({"test-dbs", "reap", url});
   INFO(reap.out << reap.err);
   CHECK(reap.exit_code == 0);
-  CHECK(reap.out.find("1 reaped, 2 kept") != std::string::npos);
-  CHECK_FALSE(fs::exists(dir.path() + "/gamebot_test_old1"));
+  CHECK(reap.out.find("1 reaped, 3 kept") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.path() + "/gamebot_test_dead1"));
+  CHECK(fs::exists(dir.path() + "/gamebot_test_old1/run.db"));
   CHECK(fs::exists(dir.path() + "/gamebot_test_alive1/run.db"));
   CHECK(fs::exists(dir.path() + "/gamebot_test_unmarked/run.db"));
   CHECK(fs::exists(dir.path() + "/someone_else"));

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "gamebot/harness/marked_resources.hpp"
 #include "gamebot/harness/report_html.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/harness/run_marker.hpp"
@@ -27,15 +28,8 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::system_clock;
 
-// The harness's marker file in a SQLite run directory.
-constexpr std::string_view kMarkerFile = "gamebot-run-marker";
-
 // One database or run directory carrying the test prefix.
-struct TestResource {
-  std::string name;                          // database name or directory path
-  std::optional<harness::RunMarker> marker;  // nullopt: unmarked (never touched)
-  std::string problem;                       // why the marker could not be read
-};
+using TestResource = harness::marked::MarkedResource;
 
 std::string age_text(std::chrono::seconds age) {
   const auto s = age.count();
@@ -46,15 +40,13 @@ std::string age_text(std::chrono::seconds age) {
   return fmt::format("{}d", s / 86400);
 }
 
+// The harness's resources at URL; what may be removed is decided by harness::marked.
 class Resources {
  public:
   explicit Resources(const repo::DatabaseUrl& url) {
     if (url.driver() == repo::Driver::postgres) {
-      connection_ = repo::connect(url);
-      server_version_ =
-          connection_
-              ->query_value<std::int64_t>("SELECT current_setting('server_version_num')::bigint")
-              .value_or(0);
+      server_ = url;
+      connection_ = repo::connect(server_);
     } else if (url.driver() == repo::Driver::sqlite && !url.sqlite_in_memory()) {
       dir_ = url.sqlite_path();
       std::error_code ec;
@@ -69,80 +61,28 @@ class Resources {
   bool postgres() const noexcept { return connection_ != nullptr; }
 
   std::vector<TestResource> list() {
-    std::vector<TestResource> found;
-    if (postgres()) {
-      auto rows = connection_->query(
-          "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
-          "WHERE datname LIKE 'gamebot\\_test\\_%' ORDER BY datname");
-      while (rows.next()) {
-        TestResource r;
-        r.name = rows.row().get<std::string>(0);
-        read_marker(r, rows.row().get<std::string>(1));
-        found.push_back(std::move(r));
-      }
-      return found;
-    }
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-      const std::string name = entry.path().filename().string();
-      if (!name.starts_with(harness::kTestDatabasePrefix) || !entry.is_directory(ec)) continue;
-      TestResource r;
-      r.name = entry.path().string();
-      try {
-        r.marker = harness::read_marker_file(entry.path() / kMarkerFile);
-      } catch (const Error& e) {
-        r.problem = e.message();
-      }
-      found.push_back(std::move(r));
-    }
-    std::sort(found.begin(), found.end(),
-              [](const TestResource& a, const TestResource& b) { return a.name < b.name; });
-    return found;
+    if (postgres()) return harness::marked::list(*connection_);
+    return harness::marked::list(dir_, harness::kTestDatabasePrefix);
+  }
+
+  bool owner_gone(const harness::RunMarker& marker, std::chrono::seconds grace) {
+    if (postgres()) return harness::marked::owner_gone(*connection_, marker, grace);
+    return harness::is_orphan(marker, Clock::now(), grace, harness::this_host_name());
   }
 
   // Removes a resource whose marker is still what was listed. True if removed.
   bool remove(const TestResource& r) {
-    if (postgres()) {
-      auto comment = connection_->query_value<std::optional<std::string>>(
-          "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
-          r.name);
-      if (!comment || !*comment || **comment != r.marker->serialize()) return false;
-      const std::string q = repo::quote_identifier(r.name);
-      connection_->execute("ALTER DATABASE " + q + " ALLOW_CONNECTIONS false");
-      connection_->query(
-          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
-          "pg_backend_pid()",
-          r.name);
-      connection_->execute("DROP DATABASE IF EXISTS " + q +
-                           (server_version_ >= 130000 ? " WITH (FORCE)" : ""));
-      return true;
-    }
-    auto marker = harness::read_marker_file(fs::path(r.name) / kMarkerFile);
-    if (!marker || *marker != *r.marker) return false;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(r.name, ec))
-      if (entry.path().filename() != kMarkerFile) fs::remove_all(entry.path(), ec);
-    fs::remove(fs::path(r.name) / kMarkerFile, ec);  // the marker goes last, as the harness does
-    fs::remove(r.name, ec);
-    if (ec) {
-      throw Error(FaultClass::provisioning,
-                  fmt::format("cannot remove {}: {}", r.name, ec.message()));
-    }
-    return true;
+    const std::string listed = r.marker->serialize();
+    const harness::marked::Owner same = [&listed](const harness::RunMarker& now) {
+      return now.serialize() == listed;
+    };
+    if (postgres()) return harness::marked::drop_if_owned(server_, connection_, r.name, same);
+    return harness::marked::drop_if_owned(fs::path(r.name), same);
   }
 
  private:
-  static void read_marker(TestResource& r, const std::string& comment) {
-    if (comment.empty()) return;
-    try {
-      r.marker = harness::RunMarker::parse(comment);
-    } catch (const Error& e) {
-      r.problem = e.message();
-    }
-  }
-
+  repo::DatabaseUrl server_;
   std::unique_ptr<repo::Connection> connection_;
-  std::int64_t server_version_ = 0;
   fs::path dir_;
 };
 
@@ -152,11 +92,10 @@ std::chrono::seconds grace_of(const Args& args) {
 }
 
 // "orphan", "alive", "template" (never reaped), "unmarked" (never touched).
-std::string state_of(const TestResource& r, std::chrono::seconds grace) {
+std::string state_of(Resources& resources, const TestResource& r, std::chrono::seconds grace) {
   if (!r.marker) return r.problem.empty() ? "unmarked" : "bad-marker";
-  if (r.marker->resource == "template") return "template";
-  return harness::is_orphan(*r.marker, Clock::now(), grace, harness::this_host_name()) ? "orphan"
-                                                                                       : "alive";
+  if (r.marker->resource == harness::marked::kTemplateResource) return "template";
+  return resources.owner_gone(*r.marker, grace) ? "orphan" : "alive";
 }
 
 int run_list(const Args& args) {
@@ -167,14 +106,15 @@ int run_list(const Args& args) {
                          "OWNER (HOST:PID)", "AGE", "RUN"));
   for (const TestResource& r : found) {
     if (!r.marker) {
-      print_line(fmt::format("{:<48} {:<10} {}", r.name, state_of(r, grace), r.problem));
+      print_line(fmt::format("{:<48} {:<10} {}", r.name, state_of(resources, r, grace), r.problem));
       continue;
     }
     const auto age =
         std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - r.marker->started_at);
-    print_line(fmt::format("{:<48} {:<10} {:<12} {:<24} {:>8} {}", r.name, state_of(r, grace),
-                           r.marker->resource, fmt::format("{}:{}", r.marker->host, r.marker->pid),
-                           age_text(age), r.marker->run_id));
+    print_line(fmt::format("{:<48} {:<10} {:<12} {:<24} {:>8} {}", r.name,
+                           state_of(resources, r, grace), r.marker->resource,
+                           fmt::format("{}:{}", r.marker->host, r.marker->pid), age_text(age),
+                           r.marker->run_id));
   }
   print_line(fmt::format("{} found", found.size()));
   return kExitOk;
@@ -188,7 +128,7 @@ int run_reap(const Args& args) {
   std::uint64_t reaped = 0;
   std::uint64_t kept = 0;
   for (const TestResource& r : resources.list()) {
-    if (state_of(r, grace) != "orphan" ||
+    if (state_of(resources, r, grace) != "orphan" ||
         (!resources.postgres() && r.marker->resource != "sqlite-run")) {
       ++kept;
       continue;
@@ -337,19 +277,23 @@ void add_harness_commands(std::vector<Command>& commands) {
       {{"test-dbs list",
         {"URL"},
         "List the harness's test databases (or SQLite run directories) with owner and age.",
-        where + "STATE: alive (owner running), orphan (owner gone or older than the grace),\n"
-                "template (a schema template, kept), unmarked / bad-marker (never touched).\n",
-        {{"grace-hours", "N", "age at which any marker is an orphan (default 24)"}}},
+        where + "STATE: alive (owner running), orphan (owner gone), template (a schema\n"
+                "template, kept), unmarked / bad-marker (never touched).\n",
+        {{"grace-hours", "N",
+          "age past which another host's marker without a server lease is an orphan "
+          "(default 24)"}}},
        run_list});
   commands.push_back(
       {{"test-dbs reap",
         {"URL"},
         "Remove the harness's orphaned test databases (or SQLite run directories).",
-        where +
-            "Only resources whose marker says the owner is gone (pid dead on this host, host\n"
-            "rebooted, or older than the grace) are removed; unmarked ones and templates never.\n"
-            "Progress on stderr when it is a terminal.\n",
-        {{"grace-hours", "N", "age at which any marker is an orphan (default 24)"},
+        where + "Only resources whose marker says the owner is gone are removed: on this host its\n"
+                "pid is dead (or the host rebooted), whatever the age; on another host its server\n"
+                "lease is no longer held (markers without one: older than the grace). Unmarked\n"
+                "ones and templates never. Progress on stderr when it is a terminal.\n",
+        {{"grace-hours", "N",
+          "age past which another host's marker without a server lease is an orphan "
+          "(default 24)"},
          {"dry-run", "", "print what would be reaped, remove nothing"}}},
        run_reap});
   commands.push_back({{"report",

@@ -21,10 +21,27 @@ std::string postgres_socket_dir() {
 }
 
 std::string postgres_url(const std::string& database) {
-  if (const char* url = std::getenv("GAMEBOT_TEST_PG_URL"); url != nullptr && *url != '\0') {
-    return url;
+  const char* server = std::getenv("GAMEBOT_TEST_PG_URL");
+  if (server == nullptr || *server == '\0') {
+    return "postgresql://postgres@/" + database + "?host=" + postgres_socket_dir();
   }
-  return "postgresql://postgres@/" + database + "?host=" + postgres_socket_dir();
+  // The URL names a server; the database is always the test's. One naming a database is
+  // refused: a test would act on it (create, drop) whatever database it meant.
+  const std::string url = server;
+  const std::size_t query = url.find('?');
+  const std::string base = url.substr(0, query);
+  const std::string parameters = query == std::string::npos ? "" : url.substr(query);
+  const std::size_t scheme = base.find("://");
+  const std::size_t path =
+      scheme == std::string::npos ? std::string::npos : base.find('/', scheme + 3);
+  const bool names_database = (path != std::string::npos && path + 1 < base.size()) ||
+                              parameters.find("dbname=") != std::string::npos;
+  if (scheme == std::string::npos || names_database) {
+    throw std::runtime_error(
+        "GAMEBOT_TEST_PG_URL must name a server and no database (postgresql://USER@HOST:PORT or "
+        "postgresql://USER@/?host=DIR): each test chooses its database");
+  }
+  return base.substr(0, path) + "/" + database + parameters;
 }
 
 std::string postgres_password_url(const std::string& password, const std::string& database) {

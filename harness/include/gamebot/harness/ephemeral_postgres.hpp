@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "gamebot/harness/marked_resources.hpp"
 #include "gamebot/harness/run_marker.hpp"
 
 namespace gamebot::harness {
@@ -132,7 +133,7 @@ class EphemeralPostgres {
 
   // Name of the marker file inside a server directory, and the prefix of the
   // server directories' names.
-  static constexpr std::string_view kMarkerFile = "gamebot-run-marker";
+  static constexpr std::string_view kMarkerFile = marked::kMarkerFileName;
   static constexpr std::string_view kDirectoryPrefix = "gamebot-pg-";
 
  private:

@@ -25,6 +25,9 @@ struct RunMarker {
   std::string boot_id;          // owner host's boot id; empty: unknown
   std::chrono::system_clock::time_point started_at{};  // when the owner created the marker
   std::string harness_version;                         // harness_version() of the owner
+  // The owner holds a marked::ServerLease on the server this marker lives on for its whole
+  // life, so its liveness is exact from any host. Markers of files never have one.
+  bool server_lease = false;
 
   // A marker owned by this process, started now. Thread-safe.
   static RunMarker for_this_process(std::string run_id, std::string resource);
@@ -41,13 +44,18 @@ struct RunMarker {
 // This machine's host name (gethostname). Thread-safe.
 std::string this_host_name();
 
-// Whether the marker's owner is gone: the marker is older than `grace`; or it
-// belongs to `this_host` and either the host rebooted since (boot id differs),
-// the pid does not exist (kill(pid, 0) fails with ESRCH), or the pid now
-// belongs to a process started at another time (pid reuse). A marker of another
-// host is never an orphan before `grace` has passed. Thread-safe.
+// Whether the marker's owner is gone. Liveness is checked before age:
+//   - `lease_held` (the owner's server lease, asked by the caller when the marker has one)
+//     true: alive.
+//   - this host: gone exactly when the host rebooted since (boot id differs), the pid does not
+//     exist (kill(pid, 0) fails with ESRCH), is a zombie, or belongs to a process started at
+//     another time (pid reuse). Age never matters: a live soak or --keep session is kept.
+//   - another host, with a lease the caller asked for (`lease_held` false): gone at once.
+//   - another host, liveness unknown: gone once the marker is older than `grace`.
+// Thread-safe.
 bool is_orphan(const RunMarker& marker, std::chrono::system_clock::time_point now,
-               std::chrono::seconds grace, std::string_view this_host);
+               std::chrono::seconds grace, std::string_view this_host,
+               std::optional<bool> lease_held = std::nullopt);
 
 // Writes the marker file atomically (temporary file + rename; no fsync: a
 // marker guards against dead processes, not power loss). Throws

@@ -44,7 +44,7 @@
 // pg_database by any connection, so the reaper never has to guess or connect to it). SQLite: a
 // marker file `gamebot-run-marker` in the run directory. Nothing without a marker is ever
 // dropped, truncated or migrated; the database a --database-url names is only used to connect
-// and is never changed.
+// and is never changed. What may be removed and when an owner is gone: marked_resources.hpp.
 
 #include <chrono>
 #include <cstddef>
@@ -80,7 +80,8 @@ struct HarnessSetup {
   serializers::ConformanceOptions conformance{};  // golden directory, codecs, limits
   std::vector<repo::Migration> app_migrations;   // the application's own tables (after the store's)
   std::vector<ExpectedObject> expected_objects;  // application objects phase 4 requires
-  std::chrono::seconds orphan_grace = kDefaultOrphanGrace;  // age at which any marker is an orphan
+  // Age past which another host's marker without a server lease is an orphan (see is_orphan()).
+  std::chrono::seconds orphan_grace = kDefaultOrphanGrace;
   std::size_t test_threads = 1;  // threads one test uses at most (sizes the pool)
   // PostgreSQL `database` / `schema` isolation: clones or schemas kept ready (created, marked and
   // connected) by a background thread, so a test's setup only takes one; used ones are dropped

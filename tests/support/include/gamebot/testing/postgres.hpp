@@ -4,10 +4,12 @@
 
 namespace gamebot::testing {
 
-// Connection URL (superuser "postgres", trusted on the unix socket) of the test
-// server that the CTest fixture "postgres" started. Reads GAMEBOT_TEST_PG_URL if
-// set, else GAMEBOT_TEST_PG_DIR. Throws std::runtime_error if neither is set:
-// a postgres test never passes by skipping.
+// Connection URL of `database` (superuser "postgres", trusted on the unix socket) on
+// the test server that the CTest fixture "postgres" started. Reads
+// GAMEBOT_TEST_PG_URL if set (a server URL naming no database: one that names a
+// database, or is not a URL, throws std::runtime_error), else GAMEBOT_TEST_PG_DIR.
+// Throws std::runtime_error if neither is set: a postgres test never passes by
+// skipping.
 std::string postgres_url(const std::string& database = "postgres");
 
 // URL of the password-protected role "gamebot_pw" with the given password

@@ -1,0 +1,129 @@
+#pragma once
+
+// Marked resources: the one place that decides what the harness may remove. Everything the
+// harness creates on a server or a disk (a database, a run directory, an ephemeral server's
+// directory) carries a RunMarker; this module writes it, lists what carries one, removes a
+// resource only while its marker says the caller owns it, and reaps resources whose owner is
+// gone. Rules:
+//   - Nothing without a marker is ever removed, whatever its name (an unmarked clone too).
+//   - A marker is written as soon as the resource exists (a database: the statement right after
+//     CREATE DATABASE, which cannot share a transaction with it; a directory: before its
+//     contents) and removed last, with the resource.
+//   - Liveness before age: see is_orphan(). On a PostgreSQL server, a run holds a ServerLease
+//     (a session advisory lock) for its whole life and says so in its markers, so a run on
+//     another host is alive exactly while its lease is held.
+//   - Removal is safe against concurrent removers: the resource is locked, its marker rechecked,
+//     and an invalid database (a DROP DATABASE that died half-way) is dropped on a fresh
+//     connection, which also replaces a connection the server closed.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gamebot/harness/run_marker.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/database_url.hpp"
+
+namespace gamebot::harness::marked {
+
+// The marker file inside a marked directory.
+inline constexpr std::string_view kMarkerFileName = "gamebot-run-marker";
+// LIKE pattern of every database the harness creates (test_database_name(), its clones,
+// templates): the listing looks no further.
+inline constexpr std::string_view kDatabaseLikePattern = "gamebot\\_test\\_%";
+// RunMarker::resource of a verified template: shared by every run, never reaped.
+inline constexpr std::string_view kTemplateResource = "template";
+
+// One resource found by list(): a database name or a directory path.
+struct MarkedResource {
+  std::string name;                 // database name, or directory path
+  std::optional<RunMarker> marker;  // nullopt: unmarked (never touched)
+  std::string problem;              // why a marker could not be read (then never touched)
+};
+
+// Decides whether the caller owns a marked resource (e.g. "its run id is mine").
+using Owner = std::function<bool(const RunMarker&)>;
+
+// An owner that accepts exactly `run_id`'s markers.
+Owner owned_by_run(std::string run_id);
+
+// ---- server lease --------------------------------------------------------------------------
+
+// A session advisory lock on its own connection, keyed by the owner's identity (run id, host,
+// pid, start time), held until destroyed or until the connection ends (process death). Markers
+// written with `marker.server_lease = true` promise one is held. Move-only, not thread-safe.
+class ServerLease {
+ public:
+  // Connects to `server` and takes the lock. Throws gamebot::Error as repo::connect does.
+  static ServerLease acquire(const repo::DatabaseUrl& server, const RunMarker& owner);
+  ServerLease(ServerLease&&) noexcept;
+  ServerLease& operator=(ServerLease&&) noexcept;
+  ~ServerLease();
+
+ private:
+  explicit ServerLease(std::unique_ptr<repo::Connection> connection);
+  std::unique_ptr<repo::Connection> connection_;
+};
+
+// Whether the lease of `owner` is held on the server of `connection` by any session (advisory
+// locks are per database; pg_locks shows them all). Thread-compatible.
+bool lease_held(repo::Connection& connection, const RunMarker& owner);
+
+// Whether the owner of `marker`, a resource on the server of `connection`, is gone:
+// is_orphan() with the lease asked for when the marker promises one.
+bool owner_gone(repo::Connection& connection, const RunMarker& marker, std::chrono::seconds grace);
+
+// ---- databases -----------------------------------------------------------------------------
+
+// COMMENT ON DATABASE `database` IS the marker. Call it right after CREATE DATABASE.
+void mark(repo::Connection& connection, std::string_view database, const RunMarker& marker);
+
+// The marker of `database`; nullopt when it does not exist, is unmarked or the comment is not
+// a marker.
+std::optional<RunMarker> marker_of(repo::Connection& connection, std::string_view database);
+
+// Every database named kDatabaseLikePattern, by name.
+std::vector<MarkedResource> list(repo::Connection& connection);
+
+// Drops `database` if its marker (read under a lock that removers take in turn) satisfies
+// `owner`. Returns true if it is gone (dropped by this call or by a concurrent remover), false if
+// it is not ours (unmarked, another owner). `connection` (to `server`) is replaced by a fresh one
+// when the server closed it. Throws gamebot::Error when the server refuses the drop.
+bool drop_if_owned(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connection>& connection,
+                   std::string_view database, const Owner& owner);
+
+// Drops every marked database whose owner is gone (owner_gone(); templates never), and returns
+// their names. A resource that cannot be removed is logged and skipped.
+std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
+                                      std::unique_ptr<repo::Connection>& connection,
+                                      std::chrono::seconds grace);
+
+// ---- directories (SQLite run directories, ephemeral servers) -------------------------------
+
+// Writes `directory`/kMarkerFileName. Call it before putting anything else in the directory.
+void mark(const std::filesystem::path& directory, const RunMarker& marker);
+
+// The marker of `directory`; nullopt when it has none. Throws gamebot::Error(integrity) for a
+// malformed marker.
+std::optional<RunMarker> marker_of(const std::filesystem::path& directory);
+
+// Every directory in `base` whose name starts with `prefix`, by path.
+std::vector<MarkedResource> list(const std::filesystem::path& base, std::string_view prefix);
+
+// Removes `directory` if its marker satisfies `owner`: its contents, then the marker, then the
+// directory. True if removed.
+bool drop_if_owned(const std::filesystem::path& directory, const Owner& owner);
+
+// Removes every directory in `base` named `prefix`* whose marker is of `resource` and whose
+// owner is gone (is_orphan() on this host); returns their paths.
+std::vector<std::filesystem::path> reap_orphans(const std::filesystem::path& base,
+                                                std::string_view prefix, std::string_view resource,
+                                                std::chrono::seconds grace);
+
+}  // namespace gamebot::harness::marked

@@ -1,0 +1,293 @@
+#include "gamebot/harness/marked_resources.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "gamebot/core/error.hpp"
+#include "gamebot/repo/identifier.hpp"
+#include "log.hpp"
+
+namespace fs = std::filesystem;
+
+namespace gamebot::harness::marked {
+
+namespace {
+
+// The first key of the two-key advisory locks this module takes (pg_locks shows it as classid,
+// the second key as objid, objsubid 2): one class for run leases, one for removals.
+constexpr std::int32_t kLeaseLockClass = 0x67626c65;  // "gble"
+constexpr std::int32_t kDropLockClass = 0x67626472;   // "gbdr"
+
+// FNV-1a, 32 bits: stable across builds, hosts and versions (the key must match between runs).
+std::int32_t key_of(std::string_view text) {
+  std::uint32_t hash = 2166136261u;
+  for (unsigned char c : text) hash = (hash ^ c) * 16777619u;
+  return static_cast<std::int32_t>(hash);
+}
+
+std::int32_t lease_key(const RunMarker& owner) {
+  return key_of(
+      fmt::format("{}\n{}\n{}\n{}", owner.run_id, owner.host, owner.pid, owner.pid_start));
+}
+
+// A string literal for COMMENT ON, which takes no parameters.
+std::string quote_literal(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::optional<RunMarker> parse_comment(std::string_view comment, std::string* problem) {
+  if (comment.empty()) return std::nullopt;
+  try {
+    return RunMarker::parse(comment);
+  } catch (const Error& e) {
+    if (problem != nullptr) *problem = e.message();
+    return std::nullopt;
+  }
+}
+
+// What pg_database says of a database: absent, valid, or invalid (a DROP DATABASE that did not
+// finish; PostgreSQL 15.4+ marks it datconnlimit -2 and allows nothing but DROP DATABASE on it).
+enum class DatabaseState { absent, valid, invalid };
+
+// A database's state and marker, read in one statement (one snapshot: a concurrent DROP that
+// commits in between cannot show an invalid database without its marker).
+struct Found {
+  DatabaseState state = DatabaseState::absent;
+  std::optional<RunMarker> marker;
+};
+
+Found find(repo::Connection& connection, std::string_view database) {
+  auto rows = connection.query(
+      "SELECT datconnlimit::bigint, coalesce(shobj_description(oid, 'pg_database'), '') FROM "
+      "pg_database WHERE datname = $1",
+      database);
+  Found found;
+  if (!rows.next()) return found;
+  found.state =
+      rows.row().get<std::int64_t>(0) == -2 ? DatabaseState::invalid : DatabaseState::valid;
+  found.marker = parse_comment(rows.row().get<std::string>(1), nullptr);
+  return found;
+}
+
+std::int64_t server_version(repo::Connection& connection) {
+  return connection
+      .query_value<std::int64_t>("SELECT current_setting('server_version_num')::bigint")
+      .value_or(0);
+}
+
+// Forbids new connections, ends the remaining sessions, drops. An invalid database takes nothing
+// but the drop (ALTER DATABASE on it is FATAL: the server closes the connection).
+void force_drop(repo::Connection& connection, std::string_view database, DatabaseState state) {
+  const std::string quoted = repo::quote_identifier(database);
+  const bool force = server_version(connection) >= 130000;
+  if (state == DatabaseState::valid) {
+    connection.execute("ALTER DATABASE " + quoted + " ALLOW_CONNECTIONS false");
+    connection.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
+        "pg_backend_pid()",
+        database);
+  }
+  connection.execute("DROP DATABASE IF EXISTS " + quoted + (force ? " WITH (FORCE)" : ""));
+}
+
+}  // namespace
+
+Owner owned_by_run(std::string run_id) {
+  return [run_id = std::move(run_id)](const RunMarker& marker) { return marker.run_id == run_id; };
+}
+
+// ---- server lease ----------------------------------------------------------------------------
+
+ServerLease ServerLease::acquire(const repo::DatabaseUrl& server, const RunMarker& owner) {
+  auto connection = repo::connect(server);
+  connection->query("SELECT pg_advisory_lock($1::int, $2::int)", kLeaseLockClass, lease_key(owner));
+  return ServerLease(std::move(connection));
+}
+
+ServerLease::ServerLease(std::unique_ptr<repo::Connection> connection)
+    : connection_(std::move(connection)) {}
+ServerLease::ServerLease(ServerLease&&) noexcept = default;
+ServerLease& ServerLease::operator=(ServerLease&&) noexcept = default;
+// Closing the session releases the lock.
+ServerLease::~ServerLease() = default;
+
+bool lease_held(repo::Connection& connection, const RunMarker& owner) {
+  // objid is an oid: the key's bits read unsigned.
+  const auto key = static_cast<std::int64_t>(static_cast<std::uint32_t>(lease_key(owner)));
+  return connection
+             .query_value<std::int64_t>(
+                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                 "objsubid = 2 AND classid::bigint = $1 AND objid::bigint = $2",
+                 static_cast<std::int64_t>(kLeaseLockClass), key)
+             .value_or(0) > 0;
+}
+
+bool owner_gone(repo::Connection& connection, const RunMarker& marker, std::chrono::seconds grace) {
+  std::optional<bool> lease;
+  if (marker.server_lease) lease = lease_held(connection, marker);
+  return is_orphan(marker, std::chrono::system_clock::now(), grace, this_host_name(), lease);
+}
+
+// ---- databases -------------------------------------------------------------------------------
+
+void mark(repo::Connection& connection, std::string_view database, const RunMarker& marker) {
+  connection.execute("COMMENT ON DATABASE " + repo::quote_identifier(database) + " IS " +
+                     quote_literal(marker.serialize()));
+}
+
+std::optional<RunMarker> marker_of(repo::Connection& connection, std::string_view database) {
+  auto comment = connection.query_value<std::optional<std::string>>(
+      "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1", database);
+  if (!comment || !*comment) return std::nullopt;
+  return parse_comment(**comment, nullptr);
+}
+
+std::vector<MarkedResource> list(repo::Connection& connection) {
+  auto rows = connection.query(
+      "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+      "WHERE datname LIKE $1 ORDER BY datname",
+      kDatabaseLikePattern);
+  std::vector<MarkedResource> found;
+  while (rows.next()) {
+    MarkedResource resource;
+    resource.name = rows.row().get<std::string>(0);
+    resource.marker = parse_comment(rows.row().get<std::string>(1), &resource.problem);
+    found.push_back(std::move(resource));
+  }
+  return found;
+}
+
+bool drop_if_owned(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connection>& connection,
+                   std::string_view database, const Owner& owner) {
+  if (!connection || !connection->is_alive()) connection = repo::connect(server);
+  // Two removers of one database (two runs reaping the same orphan) take turns; the second
+  // finds it gone or sees its marker anew. Only removers connected to the same database (the
+  // lock's scope) exclude each other: the recovery below covers the others.
+  const std::int32_t key = key_of(database);
+  connection->query("SELECT pg_advisory_lock($1::int, $2::int)", kDropLockClass, key);
+  try {
+    const Found found = find(*connection, database);
+    if (found.state == DatabaseState::absent || !found.marker || !owner(*found.marker)) {
+      connection->query("SELECT pg_advisory_unlock($1::int, $2::int)", kDropLockClass, key);
+      if (found.state != DatabaseState::absent) {
+        detail::log().warn("not dropping database {}: it does not carry its owner's marker",
+                           database);
+      }
+      return found.state == DatabaseState::absent;
+    }
+    force_drop(*connection, database, found.state);
+    connection->query("SELECT pg_advisory_unlock($1::int, $2::int)", kDropLockClass, key);
+    return true;
+  } catch (const Error& first) {
+    // Another remover dropped it meanwhile, or left it invalid; the server may have closed the
+    // connection (the session's lock went with it). A fresh connection finds out.
+    detail::log().info("dropping database {} failed ({}); checking on a fresh connection", database,
+                       first.message());
+    connection = repo::connect(server);
+    const Found found = find(*connection, database);
+    if (found.state == DatabaseState::absent) return true;
+    if (found.state == DatabaseState::invalid && found.marker && owner(*found.marker)) {
+      force_drop(*connection, database, found.state);
+      return true;
+    }
+    throw;
+  }
+}
+
+std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
+                                      std::unique_ptr<repo::Connection>& connection,
+                                      std::chrono::seconds grace) {
+  if (!connection || !connection->is_alive()) connection = repo::connect(server);
+  std::vector<std::string> reaped;
+  for (const MarkedResource& found : list(*connection)) {
+    if (!found.marker || found.marker->resource == kTemplateResource) continue;
+    try {
+      if (!connection || !connection->is_alive()) connection = repo::connect(server);
+      if (!owner_gone(*connection, *found.marker, grace)) continue;
+      // Exactly the marker listed: a run that took the name over since is not reaped.
+      const std::string listed = found.marker->serialize();
+      const Owner same_orphan = [&listed](const RunMarker& now) {
+        return now.serialize() == listed;
+      };
+      if (drop_if_owned(server, connection, found.name, same_orphan)) {
+        detail::log().info("reaped orphaned database {} (owner pid {} on {} is gone)", found.name,
+                           found.marker->pid, found.marker->host);
+        reaped.push_back(found.name);
+      }
+    } catch (const std::exception& e) {
+      detail::log().warn("not reaping {}: {}", found.name, e.what());
+    }
+  }
+  return reaped;
+}
+
+// ---- directories -----------------------------------------------------------------------------
+
+void mark(const fs::path& directory, const RunMarker& marker) {
+  write_marker_file(directory / kMarkerFileName, marker);
+}
+
+std::optional<RunMarker> marker_of(const fs::path& directory) {
+  return read_marker_file(directory / kMarkerFileName);
+}
+
+std::vector<MarkedResource> list(const fs::path& base, std::string_view prefix) {
+  std::vector<MarkedResource> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(base, ec)) {
+    if (!entry.path().filename().string().starts_with(prefix) || !entry.is_directory(ec)) continue;
+    MarkedResource resource;
+    resource.name = entry.path().string();
+    try {
+      resource.marker = marker_of(entry.path());
+    } catch (const Error& e) {
+      resource.problem = e.message();
+    }
+    found.push_back(std::move(resource));
+  }
+  std::sort(found.begin(), found.end(),
+            [](const MarkedResource& a, const MarkedResource& b) { return a.name < b.name; });
+  return found;
+}
+
+bool drop_if_owned(const fs::path& directory, const Owner& owner) {
+  auto marker = marker_of(directory);
+  if (!marker || !owner(*marker)) return false;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(directory, ec))
+    if (entry.path().filename() != kMarkerFileName) fs::remove_all(entry.path(), ec);
+  fs::remove(directory / kMarkerFileName, ec);  // the marker goes last
+  fs::remove(directory, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    throw Error(FaultClass::provisioning,
+                fmt::format("cannot remove {}: {}", directory.string(), ec.message()));
+  }
+  return true;
+}
+
+std::vector<fs::path> reap_orphans(const fs::path& base, std::string_view prefix,
+                                   std::string_view resource, std::chrono::seconds grace) {
+  std::vector<fs::path> reaped;
+  const std::string host = this_host_name();
+  for (const MarkedResource& found : list(base, prefix)) {
+    if (!found.marker || found.marker->resource != resource) continue;
+    try {
+      if (!is_orphan(*found.marker, std::chrono::system_clock::now(), grace, host)) continue;
+      const RunMarker listed = *found.marker;
+      if (drop_if_owned(found.name, [&listed](const RunMarker& now) { return now == listed; }))
+        reaped.emplace_back(found.name);
+    } catch (const std::exception& e) {
+      detail::log().warn("not reaping {}: {}", found.name, e.what());
+    }
+  }
+  return reaped;
+}
+
+}  // namespace gamebot::harness::marked

@@ -1,0 +1,253 @@
+// harness::marked on the CTest fixture's server: two reapers on one orphan, a run on another
+// host (a child in its own UTS namespace with another host name) kept while its server lease is
+// held and reaped as soon as it dies, and marked directories.
+
+#include "gamebot/harness/marked_resources.hpp"
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <latch>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gamebot/harness/run_id.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/identifier.hpp"
+#include "gamebot/testing/postgres.hpp"
+
+using namespace gamebot::harness;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+gamebot::repo::DatabaseUrl server_url() {
+  return gamebot::repo::DatabaseUrl::parse(gamebot::testing::postgres_url());
+}
+
+long dead_pid() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return static_cast<long>(child);
+}
+
+bool database_exists(gamebot::repo::Connection& admin, const std::string& name) {
+  return admin.query_value<std::int64_t>("SELECT count(*) FROM pg_database WHERE datname = $1",
+                                         name) == 1;
+}
+
+// A database of a fresh run id, marked as a run database whose owner (on this host) is dead.
+std::string create_orphan(gamebot::repo::Connection& admin, std::uint64_t salt) {
+  RunIdentity dead;
+  dead.run_id = RunId::from_parts(std::chrono::system_clock::now(), dead_pid(), salt);
+  std::string name = test_database_name(dead);
+  RunMarker marker = RunMarker::for_this_process(dead.run_id.str(), "database");
+  marker.pid = dead.run_id.pid();
+  marker.pid_start = 0;
+  admin.execute("CREATE DATABASE " + gamebot::repo::quote_identifier(name));
+  marked::mark(admin, name, marker);
+  return name;
+}
+
+marked::Owner orphaned() {
+  return [](const RunMarker& marker) {
+    return is_orphan(marker, std::chrono::system_clock::now(), kDefaultOrphanGrace,
+                     this_host_name());
+  };
+}
+
+}  // namespace
+
+TEST_CASE("two reapers on one orphan both end well and keep a usable connection",
+          "[harness][postgres][marked][concurrency]") {
+  const auto url = server_url();
+  std::unique_ptr<gamebot::repo::Connection> admin = gamebot::repo::connect(url);
+  // A second admin database: reapers connected to different databases do not share advisory
+  // locks (their scope), so only the recovery on a fresh connection keeps them apart.
+  const std::string elsewhere = "gamebot_marked_admin_" + RunId::generate().str().substr(0, 12);
+  admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(elsewhere));
+  for (int round = 0; round < 6; ++round) {
+    CAPTURE(round);
+    const std::string orphan = create_orphan(*admin, 0xc0de + static_cast<std::uint64_t>(round));
+    const gamebot::repo::DatabaseUrl second_url =
+        round % 2 == 0 ? url : url.with_database(elsewhere);
+    std::unique_ptr<gamebot::repo::Connection> first = gamebot::repo::connect(url);
+    std::unique_ptr<gamebot::repo::Connection> second = gamebot::repo::connect(second_url);
+    std::latch go(2);
+    std::string errors[2];
+    auto reaper = [&](const gamebot::repo::DatabaseUrl& server,
+                      std::unique_ptr<gamebot::repo::Connection>& connection, std::string& error) {
+      go.arrive_and_wait();
+      try {
+        marked::drop_if_owned(server, connection, orphan, orphaned());
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    };
+    std::thread a([&] { reaper(url, first, errors[0]); });
+    std::thread b([&] { reaper(second_url, second, errors[1]); });
+    a.join();
+    b.join();
+    CHECK(errors[0] == std::string());
+    CHECK(errors[1] == std::string());
+    CHECK_FALSE(database_exists(*admin, orphan));
+    CHECK(first->query_value<std::int64_t>("SELECT 1") == 1);
+    CHECK(second->query_value<std::int64_t>("SELECT 1") == 1);
+  }
+  admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(elsewhere) + " WITH (FORCE)");
+}
+
+TEST_CASE("an invalid orphan is dropped and a connection the server closed is replaced",
+          "[harness][postgres][marked]") {
+  const auto url = server_url();
+  auto admin = gamebot::repo::connect(url);
+  const std::string orphan = create_orphan(*admin, 0x1dead);
+  admin->execute("UPDATE pg_database SET datconnlimit = -2 WHERE datname = $1", orphan);
+  std::unique_ptr<gamebot::repo::Connection> reaper = gamebot::repo::connect(url);
+  // Other orphans on the shared server are reaped too; ours must be among them.
+  const auto reaped = marked::reap_orphans(url, reaper, kDefaultOrphanGrace);
+  CHECK(std::find(reaped.begin(), reaped.end(), orphan) != reaped.end());
+  CHECK_FALSE(database_exists(*admin, orphan));
+  CHECK(reaper->query_value<std::int64_t>("SELECT 1") == 1);
+}
+
+TEST_CASE("an unmarked database is never dropped, whatever its name",
+          "[harness][postgres][marked]") {
+  const auto url = server_url();
+  std::unique_ptr<gamebot::repo::Connection> admin = gamebot::repo::connect(url);
+  const std::string name = "gamebot_test_unmarked_" + RunId::generate().str().substr(0, 12);
+  admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(name));
+  CHECK_FALSE(marked::drop_if_owned(url, admin, name, [](const RunMarker&) { return true; }));
+  marked::reap_orphans(url, admin, 0s);
+  CHECK(database_exists(*admin, name));
+  admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(name));
+}
+
+// The child: another host name (its own UTS namespace), a database marked by it with a server
+// lease it holds until killed. It writes the database's name on `report`, then waits.
+[[noreturn]] void run_on_other_host(int report, const std::string& host) {
+  try {
+    // A user namespace as well when this user may not unshare the host name alone (not root).
+    if (::unshare(CLONE_NEWUTS) != 0 && ::unshare(CLONE_NEWUSER | CLONE_NEWUTS) != 0) ::_exit(3);
+    if (::sethostname(host.data(), host.size()) != 0) ::_exit(3);
+    const auto url = server_url();
+    auto admin = gamebot::repo::connect(url);
+    RunMarker marker = RunMarker::for_this_process(RunId::generate().str(), "database");
+    marker.server_lease = true;
+    marker.started_at -= 48h;  // a soak past the grace period: age must not matter
+    auto lease = marked::ServerLease::acquire(url, marker);
+    RunIdentity identity;
+    identity.run_id = *RunId::parse(marker.run_id);
+    const std::string name = test_database_name(identity);
+    admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(name));
+    marked::mark(*admin, name, marker);
+    const std::string line = name + "\n";
+    if (::write(report, line.data(), line.size()) != static_cast<ssize_t>(line.size())) ::_exit(4);
+    for (;;) ::pause();
+  } catch (...) {
+    ::_exit(5);
+  }
+}
+
+TEST_CASE("a run on another host is kept while its lease is held and reaped as soon as it dies",
+          "[harness][postgres][marked]") {
+  const std::string other_host = "gamebot-other-" + RunId::generate().str().substr(0, 8);
+  REQUIRE(other_host != this_host_name());
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    run_on_other_host(pipe_fds[1], other_host);
+  }
+  ::close(pipe_fds[1]);
+  std::string name;
+  char c = 0;
+  while (::read(pipe_fds[0], &c, 1) == 1 && c != '\n') name += c;
+  ::close(pipe_fds[0]);
+  auto kill_child = [&] {
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+  };
+  if (name.empty()) {
+    kill_child();
+    FAIL("the child on another host did not create its database");
+  }
+  const auto url = server_url();
+  std::unique_ptr<gamebot::repo::Connection> admin = gamebot::repo::connect(url);
+  const auto marker = marked::marker_of(*admin, name);
+  REQUIRE(marker);
+  CHECK(marker->host == other_host);
+  CHECK(marker->server_lease);
+
+  // Alive on another host, 48 h old, its pid meaningless here: kept.
+  CHECK_FALSE(marked::owner_gone(*admin, *marker, kDefaultOrphanGrace));
+  marked::reap_orphans(url, admin, kDefaultOrphanGrace);
+  CHECK(database_exists(*admin, name));
+
+  kill_child();
+  // The server ends the dead client's session (and its lock) when it sees the socket close.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (marked::lease_held(*admin, *marker) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  // Dead: reaped at once, with no grace period to wait.
+  CHECK(marked::owner_gone(*admin, *marker, kDefaultOrphanGrace));
+  marked::reap_orphans(url, admin, kDefaultOrphanGrace);
+  CHECK_FALSE(database_exists(*admin, name));
+}
+
+TEST_CASE("a marked directory is removed by its owner only, the marker last, an unmarked one never",
+          "[harness][marked]") {
+  gamebot::testing::TempDir base;
+  const fs::path mine = fs::path(base.path()) / "gamebot_test_mine";
+  const fs::path unmarked = fs::path(base.path()) / "gamebot_test_unmarked";
+  fs::create_directory(mine);
+  fs::create_directory(unmarked);
+  const RunMarker marker = RunMarker::for_this_process("run-a", "sqlite-run");
+  marked::mark(mine, marker);
+  std::ofstream(mine / "run.db") << "x";
+  CHECK(fs::exists(mine / marked::kMarkerFileName));
+  CHECK_FALSE(marked::drop_if_owned(mine, marked::owned_by_run("run-b")));
+  CHECK(fs::exists(mine / "run.db"));
+  CHECK_FALSE(marked::drop_if_owned(unmarked, [](const RunMarker&) { return true; }));
+  CHECK(fs::exists(unmarked));
+  const auto listed = marked::list(fs::path(base.path()), kTestDatabasePrefix);
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[0].marker == marker);
+  CHECK_FALSE(listed[1].marker);
+  CHECK(marked::drop_if_owned(mine, marked::owned_by_run("run-a")));
+  CHECK_FALSE(fs::exists(mine));
+}
+
+TEST_CASE("a dead owner's directory is reaped, a live one's kept whatever its age",
+          "[harness][marked]") {
+  gamebot::testing::TempDir base;
+  const fs::path dead = fs::path(base.path()) / "gamebot_test_dead";
+  const fs::path live = fs::path(base.path()) / "gamebot_test_live";
+  fs::create_directory(dead);
+  fs::create_directory(live);
+  RunMarker dead_marker = RunMarker::for_this_process("run-dead", "sqlite-run");
+  dead_marker.pid = dead_pid();
+  dead_marker.pid_start = 0;
+  marked::mark(dead, dead_marker);
+  RunMarker live_marker = RunMarker::for_this_process("run-live", "sqlite-run");
+  live_marker.started_at -= 48h;
+  marked::mark(live, live_marker);
+  CHECK(marked::reap_orphans(fs::path(base.path()), kTestDatabasePrefix, "sqlite-run",
+                             kDefaultOrphanGrace) == std::vector<fs::path>{dead});
+  CHECK_FALSE(fs::exists(dead));
+  CHECK(fs::exists(live / marked::kMarkerFileName));
+}
