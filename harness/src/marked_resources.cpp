@@ -32,16 +32,6 @@ std::int32_t lease_key(const RunMarker& owner) {
       fmt::format("{}\n{}\n{}\n{}", owner.run_id, owner.host, owner.pid, owner.pid_start));
 }
 
-// A string literal for COMMENT ON, which takes no parameters.
-std::string quote_literal(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  return out + "'";
-}
-
 std::optional<RunMarker> parse_comment(std::string_view comment, std::string* problem) {
   if (comment.empty()) return std::nullopt;
   try {
@@ -139,7 +129,7 @@ bool owner_gone(repo::Connection& connection, const RunMarker& marker, std::chro
 
 void mark(repo::Connection& connection, std::string_view database, const RunMarker& marker) {
   connection.execute("COMMENT ON DATABASE " + repo::quote_identifier(database) + " IS " +
-                     quote_literal(marker.serialize()));
+                     repo::embed_sql_name(marker.serialize(), repo::SqlToken::literal));
 }
 
 std::optional<RunMarker> marker_of(repo::Connection& connection, std::string_view database) {

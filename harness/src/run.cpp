@@ -194,7 +194,7 @@ TestOutcome Run::end_test(const TestEnd& end) {
   record.outcome = outcome_of(end, setup_fault, !leaks_.empty());
   if (!leaked.empty()) {
     ++leaking_tests_;
-    say(stdout, leaked);
+    say(stderr, leaked);
   }
   switch (record.outcome) {
     case TestOutcome::passed:
@@ -234,12 +234,12 @@ int Run::finish(bool framework_failed) {
   }
   const TestTotals totals = environment_->report().totals();
   environment_->report().log_summary();
-  std::fprintf(stdout,
+  std::fprintf(stderr,
                "gamebot harness: %zu tests, %zu passed, %zu assertion failures, %zu "
                "infrastructure failures, %zu leaking\n",
                totals.total, totals.passed, totals.assertion_failures,
                totals.infrastructure_failures, leaking_tests_);
-  std::fflush(stdout);
+  std::fflush(stderr);
   environment_->finish();
   exit_code_ = exit_code_of(environment_->report(), framework_failed, stop_requested());
   environment_.reset();

@@ -28,7 +28,7 @@ HarnessOptions sqlite_options(const fs::path& dir, Isolation isolation) {
   HarnessOptions options;
   options.backend = Backend::sqlite;
   options.isolation = isolation;
-  options.database_url = "sqlite:" + (dir / "app.db").string();
+  options.database_url = gamebot::repo::DatabaseUrl::sqlite_file((dir / "app.db").string());
   options.log_level = LogLevel::off;
   return options;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "gamebot/repo/logging.hpp"
 
 namespace {
 
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_logger_mt("gamebot-store");
   const char* level = std::getenv("GAMEBOT_STORE_LOG_LEVEL");
   logger->set_level(level != nullptr ? spdlog::level::from_str(level) : spdlog::level::off);
-  spdlog::set_default_logger(logger);
+  gamebot::repo::set_logger(logger);
 
   const std::vector<std::string> arguments(argv + 1, argv + argc);
   int code = kExitFailure;
