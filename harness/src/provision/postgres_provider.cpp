@@ -1,4 +1,36 @@
-// The PostgreSQL provider (included into test_environment.cpp's anonymous namespace).
+#include "provision/postgres_provider.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "env/schema_check.hpp"
+#include "env/tracking_backend.hpp"
+#include "gamebot/eventstore/postgres_backend.hpp"
+#include "gamebot/eventstore/postgres_schema.hpp"
+#include "gamebot/harness/ephemeral_postgres.hpp"
+#include "gamebot/harness/marked_resources.hpp"
+#include "gamebot/harness/retry.hpp"
+#include "gamebot/harness/teardown.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/identifier.hpp"
+#include "gamebot/repo/sandbox.hpp"
+#include "log.hpp"
+#include "provision/repo_settings.hpp"
+#include "test_context_state.hpp"
+
+namespace gamebot::harness::provision {
+
+namespace {
 
 // A database or schema made ready ahead of the test that takes it: created from the verified
 // template, marked, with a connected repo and a store backend on it, so a test's setup only
@@ -217,7 +249,8 @@ struct PostgresProvider final : Provider {
   // ---- phase 4 ----
   std::vector<std::string> check(const std::string& db) {
     auto c = repo::connect(admin_url_.with_database(db));
-    auto problems = schema_problems(*c, *store_migrator_, app_migrator_, store_objects_, schema_);
+    auto problems =
+        env::schema_problems(*c, *store_migrator_, app_migrator_, store_objects_, schema_);
     for (auto& line : env::missing_objects(*c, app_objects_, "public")) problems.push_back(line);
     return problems;
   }
@@ -226,7 +259,7 @@ struct PostgresProvider final : Provider {
     auto problems = check(run_db_);
     if (!problems.empty() && cached_) {
       detail::log().warn("cached template {} does not match the code; rebuilding it:\n{}",
-                         template_name(), join_lines(problems));
+                         template_name(), env::join_lines(problems));
       admin_->query("SELECT pg_advisory_lock($1)", kTemplateLockKey);
       drop_own(admin_, run_db_);
       drop_marked(admin_, template_name(), [](const RunMarker& marker) {
@@ -239,8 +272,8 @@ struct PostgresProvider final : Provider {
       problems = check(run_db_);
     }
     if (!problems.empty())
-      throw Error(FaultClass::schema,
-                  "database " + run_db_ + " does not match the code:\n" + join_lines(problems));
+      throw Error(FaultClass::schema, "database " + run_db_ + " does not match the code:\n" +
+                                          env::join_lines(problems));
     repo::RepoOptions repo_options;
     repo_options.pool = pool_for(setup_.test_threads);
     run_repo_.emplace(repo::Repo::open(session_url(run_db_), repo_options));
@@ -280,10 +313,11 @@ struct PostgresProvider final : Provider {
   // (phase 4 checks the same migrators against it), in one transaction.
   std::string schema_script(const std::string& name) const {
     const std::string q = repo::quote_identifier(name);
-    std::string sql =
-        "BEGIN;\nCREATE SCHEMA " + q + ";\nCOMMENT ON SCHEMA " + q + " IS " +
-        quote_literal(RunMarker::for_this_process(identity_.run_id.str(), "schema").serialize()) +
-        ";\nSET LOCAL search_path = " + q + ", public;\n";
+    std::string sql = "BEGIN;\nCREATE SCHEMA " + q + ";\nCOMMENT ON SCHEMA " + q + " IS " +
+                      repo::embed_sql_name(
+                          RunMarker::for_this_process(identity_.run_id.str(), "schema").serialize(),
+                          repo::SqlToken::literal) +
+                      ";\nSET LOCAL search_path = " + q + ", public;\n";
     auto add = [&](const repo::Migrator& migrator) {
       const std::string table = q + "." + repo::quote_identifier(migrator.options().table);
       sql += "CREATE TABLE " + table +
@@ -291,8 +325,10 @@ struct PostgresProvider final : Provider {
              "applied_at timestamptz NOT NULL DEFAULT now());\n";
       for (const auto& m : migrator.migrations()) {
         sql += m.sql + ";\nINSERT INTO " + table + " (version, name, checksum) VALUES (" +
-               std::to_string(m.version) + ", " + quote_literal(m.name) + ", " +
-               quote_literal(repo::Migrator::checksum(m.sql)) + ");\n";
+               std::to_string(m.version) + ", " +
+               repo::embed_sql_name(m.name, repo::SqlToken::literal) + ", " +
+               repo::embed_sql_name(repo::Migrator::checksum(m.sql), repo::SqlToken::literal) +
+               ");\n";
       }
     };
     add(eventstore::postgres_event_store_migrator(name));
@@ -489,8 +525,7 @@ struct PostgresProvider final : Provider {
       auto c = repo::connect(admin_url_);
       // Clones first: while the run database (and its marker) exists, the reaper can still
       // find a clone by its name.
-      for (auto it = names.rbegin(); it != names.rend(); ++it)
-        drop_own(c, *it);
+      for (auto it = names.rbegin(); it != names.rend(); ++it) drop_own(c, *it);
     } catch (const std::exception& e) {
       detail::log().error(
           "dropping the run's databases failed ({}); their markers let the next run reap them",
@@ -572,3 +607,13 @@ struct PostgresProvider final : Provider {
   std::thread releaser_;
   TeardownHandle teardown_;
 };
+
+}  // namespace
+
+std::unique_ptr<Provider> make_postgres_provider(const HarnessOptions& options,
+                                                 const HarnessSetup& setup,
+                                                 const RunIdentity& identity) {
+  return std::make_unique<PostgresProvider>(options, setup, identity);
+}
+
+}  // namespace gamebot::harness::provision
