@@ -1,4 +1,4 @@
-// Per-test isolation cost of the TestEnvironment (begin_test + end, i.e. setup + teardown as a
+// Per-test isolation cost of the DatabaseManager (begin_test + end, i.e. setup + teardown as a
 // test sees it) per backend and strategy, median and p99; run start-up with and without a
 // cached template; and the "fresh database + migrations per test" baseline beside the clone.
 
@@ -13,8 +13,8 @@
 
 #include "gamebot/bench/bench.hpp"
 #include "gamebot/eventstore/postgres_schema.hpp"
+#include "gamebot/harness/database_manager.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
-#include "gamebot/harness/test_environment.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/repo/identifier.hpp"
 
@@ -33,7 +33,7 @@ double percentile(std::vector<double> values, double p) {
 // tests. `body` is the test's own work between the two (slept, not counted): the time the
 // background threads have to prepare the next database/schema and drop the last one, as they
 // do while a real test runs; zero measures back-to-back empty tests.
-std::vector<double> per_test_ms(TestEnvironment& environment, int tests,
+std::vector<double> per_test_ms(DatabaseManager& environment, int tests,
                                 std::chrono::milliseconds body = std::chrono::milliseconds(0)) {
   std::vector<double> samples;
   samples.reserve(static_cast<std::size_t>(tests));
@@ -76,7 +76,7 @@ HarnessOptions options_for(Backend backend, Isolation isolation, std::string url
 GAMEBOT_BENCHMARK("harness/isolation/memory_sqlite", context) {
   const int tests = context.size(1000, 50);
   {
-    TestEnvironment environment(options_for(Backend::memory, Isolation::transaction, {}), {});
+    DatabaseManager environment(options_for(Backend::memory, Isolation::transaction, {}), {});
     environment.start();
     report_isolation(context, "memory/reset", per_test_ms(environment, tests), 0.01);
   }
@@ -84,7 +84,7 @@ GAMEBOT_BENCHMARK("harness/isolation/memory_sqlite", context) {
       fs::temp_directory_path() / ("gamebot-iso-bench-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   for (Isolation isolation : {Isolation::transaction, Isolation::database}) {
-    TestEnvironment environment(
+    DatabaseManager environment(
         options_for(Backend::sqlite, isolation, "sqlite:" + (dir / "x.db").string()), {});
     environment.start();
     report_isolation(context, "sqlite/" + std::string(to_string(isolation)),
@@ -105,14 +105,14 @@ GAMEBOT_BENCHMARK("harness/isolation/postgres", context) {
   double with_template = 0;
   {
     const auto start = std::chrono::steady_clock::now();
-    TestEnvironment first(options_for(Backend::postgres, Isolation::transaction, url), {});
+    DatabaseManager first(options_for(Backend::postgres, Isolation::transaction, url), {});
     first.start();
     without_template =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
   {
     const auto start = std::chrono::steady_clock::now();
-    TestEnvironment second(options_for(Backend::postgres, Isolation::transaction, url), {});
+    DatabaseManager second(options_for(Backend::postgres, Isolation::transaction, url), {});
     second.start();
     with_template =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -155,13 +155,13 @@ GAMEBOT_BENCHMARK("harness/isolation/postgres", context) {
     const std::string label(to_string(isolation));
     const double target = isolation == Isolation::database ? 15 : 10;
     {
-      TestEnvironment environment(options_for(Backend::postgres, isolation, url), {});
+      DatabaseManager environment(options_for(Backend::postgres, isolation, url), {});
       environment.start();
       report_isolation(context, "postgres/" + label + "/body_50ms",
                        per_test_ms(environment, clone_tests, body), target, fresh_baseline);
     }
     {
-      TestEnvironment environment(options_for(Backend::postgres, isolation, url), {});
+      DatabaseManager environment(options_for(Backend::postgres, isolation, url), {});
       environment.start();
       report_isolation(context, "postgres/" + label + "/back_to_back",
                        per_test_ms(environment, empty_tests), target, fresh_baseline);

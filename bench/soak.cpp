@@ -1,7 +1,7 @@
 // gamebot-soak: a bounded soak (not run by CI). For each backend, rounds of a few seconds, each
 // on a fresh store: writer threads append batches, a reader pages through `$all` and streams, a
 // persistent subscription consumes and acks, a transient subscription follows live, and a
-// harness TestEnvironment runs per-test isolation cycles. Between rounds the store is removed,
+// harness DatabaseManager runs per-test isolation cycles. Between rounds the store is removed,
 // so resident memory, open file descriptors and server connections must come back to where they
 // were: the report compares the first sample after warm-up with the last. Exit status 0 when
 // there were no errors and nothing grew beyond the tolerance, 1 otherwise.
@@ -25,7 +25,7 @@
 
 #include "gamebot/bench/private_postgres.hpp"
 #include "gamebot/eventstore/eventstore.hpp"
-#include "gamebot/harness/test_environment.hpp"
+#include "gamebot/harness/database_manager.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/repo/identifier.hpp"
 
@@ -127,7 +127,7 @@ void round(const std::string& url, std::chrono::milliseconds length, Totals& tot
   for (auto& thread : threads) thread.join();
 }
 
-// Per-test isolation cycles through a harness TestEnvironment, for `length`.
+// Per-test isolation cycles through a harness DatabaseManager, for `length`.
 void isolation_cycles(harness::Backend backend, const std::string& postgres_url,
                       std::chrono::milliseconds length, Totals& totals) {
   try {
@@ -136,7 +136,7 @@ void isolation_cycles(harness::Backend backend, const std::string& postgres_url,
     options.log_level = harness::LogLevel::warn;
     if (backend == harness::Backend::postgres)
       options.database_url = gamebot::repo::DatabaseUrl::parse(postgres_url);
-    harness::TestEnvironment environment(options, harness::HarnessSetup{});
+    harness::DatabaseManager environment(options, harness::HarnessSetup{});
     environment.start();
     const auto end = std::chrono::steady_clock::now() + length;
     for (int i = 0; std::chrono::steady_clock::now() < end; ++i) {

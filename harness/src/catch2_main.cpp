@@ -28,8 +28,8 @@ std::optional<FaultClass> g_thrown_fault;  // the fault of the last gamebot::Err
 
 }  // namespace
 
-TestEnvironment& current_environment() {
-  return Run::current().environment();
+DatabaseManager& current_database_manager() {
+  return Run::current().database_manager();
 }
 
 TestContext& current_test() {

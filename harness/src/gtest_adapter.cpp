@@ -85,8 +85,8 @@ std::optional<FaultClass> fault_of_failure_message(std::string_view message) {
   return std::nullopt;
 }
 
-TestEnvironment& current_environment() {
-  return Run::current().environment();
+DatabaseManager& current_database_manager() {
+  return Run::current().database_manager();
 }
 
 void StoreTest::SetUp() {

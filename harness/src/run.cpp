@@ -142,7 +142,7 @@ bool Run::start(const std::function<void(HarnessSetup&)>& configure) {
   try {
     HarnessSetup setup;
     if (configure) configure(setup);
-    environment_ = std::make_unique<TestEnvironment>(options_, std::move(setup));
+    environment_ = std::make_unique<DatabaseManager>(options_, std::move(setup));
     environment_->start();
   } catch (const PhaseFailure& failure) {
     std::fprintf(stderr, "%s\n", failure.what());
@@ -244,7 +244,7 @@ int Run::finish(bool framework_failed) {
   exit_code_ = exit_code_of(environment_->report(), framework_failed, stop_requested());
   environment_.reset();
   g_active.store(nullptr);
-  // After a signal the environment's owner (test_environment.hpp: the watcher thread) tears down
+  // After a signal the environment's owner (database_manager.hpp: the watcher thread) tears down
   // and then re-raises the signal, so the process ends by it as its parent expects (the shell's
   // 128 + signal); the run must not exit first.
   if (teardown_signal_count() > 0)
@@ -252,7 +252,7 @@ int Run::finish(bool framework_failed) {
   return exit_code_;
 }
 
-TestEnvironment& Run::environment() {
+DatabaseManager& Run::database_manager() {
   if (!environment_) throw Error(FaultClass::internal, "no gamebot test environment is running");
   return *environment_;
 }

@@ -1,4 +1,4 @@
-// TestEnvironment without a framework: phases, isolation and guardrails on memory and SQLite.
+// DatabaseManager without a framework: phases, isolation and guardrails on memory and SQLite.
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <thread>
 
-#include "gamebot/harness/test_environment.hpp"
+#include "gamebot/harness/database_manager.hpp"
 #include "gamebot/harness/wait.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/testing/postgres.hpp"
@@ -59,7 +59,7 @@ TEST_CASE("memory backend: each test starts from an empty store", "[harness][mem
   HarnessOptions options;
   options.backend = Backend::memory;
   options.log_level = LogLevel::warn;
-  TestEnvironment environment(options, {});
+  DatabaseManager environment(options, {});
   environment.start();
   {
     TestContext first = environment.begin_test("first");
@@ -79,7 +79,7 @@ TEST_CASE("a broken serializer type stops the run in preflight", "[harness][memo
   options.log_level = LogLevel::off;
   HarnessSetup setup;
   setup.registry.register_type<Lossy>("lossy", 1, {{1, 2}});
-  TestEnvironment environment(options, std::move(setup));
+  DatabaseManager environment(options, std::move(setup));
   try {
     environment.start();
     FAIL("start() succeeded");
@@ -100,7 +100,7 @@ TEST_CASE("sqlite: transaction isolation rolls back and a non-test database is u
   }
   HarnessSetup setup;
   setup.app_migrations.push_back({1, "players", "CREATE TABLE players (name TEXT)"});
-  TestEnvironment environment(sqlite_options(dir, Isolation::transaction), std::move(setup));
+  DatabaseManager environment(sqlite_options(dir, Isolation::transaction), std::move(setup));
   environment.start();
   CHECK(entries_with_prefix(dir.path()) == 1);
   CHECK(fs::exists(fs::path(environment.run_database()) / "gamebot-run-marker"));
@@ -134,7 +134,7 @@ TEST_CASE("sqlite: a mixed-case URL from the flags routes the run to SQLite besi
   const char* argv[] = {"my_tests", "--database-url", url.c_str(), "--log-level", "warn"};
   ParsedOptions parsed = parse_options(5, argv, fixed_environment({}));
   REQUIRE(parsed.options.backend == Backend::sqlite);
-  TestEnvironment environment(parsed.options, {});
+  DatabaseManager environment(parsed.options, {});
   environment.start();
   CHECK(entries_with_prefix(dir.path()) == 1);  // the run directory sits beside the URL's file
   TestContext test = environment.begin_test("routed");
@@ -147,7 +147,7 @@ TEST_CASE("sqlite: a mixed-case URL from the flags routes the run to SQLite besi
 TEST_CASE("sqlite: the run report samples the pool as each test begins and ends",
           "[harness][sqlite][report]") {
   gamebot::testing::TempDir dir;
-  TestEnvironment environment(sqlite_options(dir, Isolation::transaction), {});
+  DatabaseManager environment(sqlite_options(dir, Isolation::transaction), {});
   environment.start();
   const std::size_t before = environment.report().pool_timeline().size();
   for (const char* name : {"first", "second"}) {
@@ -168,7 +168,7 @@ TEST_CASE("sqlite: the run report samples the pool as each test begins and ends"
 TEST_CASE("sqlite: database isolation restores a fresh in-memory image per test",
           "[harness][sqlite]") {
   gamebot::testing::TempDir dir;
-  TestEnvironment environment(sqlite_options(dir, Isolation::database), {});
+  DatabaseManager environment(sqlite_options(dir, Isolation::database), {});
   environment.start();
   for (int i = 0; i < 3; ++i) {
     TestContext test = environment.begin_test("t" + std::to_string(i));
@@ -183,13 +183,13 @@ TEST_CASE("sqlite: the second run clones the cached template", "[harness][sqlite
   HarnessSetup first_setup;
   first_setup.app_migrations.push_back({1, "t1", "CREATE TABLE cached_t1 (x INTEGER)"});
   {
-    TestEnvironment first(sqlite_options(dir, Isolation::transaction), std::move(first_setup));
+    DatabaseManager first(sqlite_options(dir, Isolation::transaction), std::move(first_setup));
     first.start();
     CHECK_FALSE(first.template_was_cached());
   }
   HarnessSetup second_setup;
   second_setup.app_migrations.push_back({1, "t1", "CREATE TABLE cached_t1 (x INTEGER)"});
-  TestEnvironment second(sqlite_options(dir, Isolation::transaction), std::move(second_setup));
+  DatabaseManager second(sqlite_options(dir, Isolation::transaction), std::move(second_setup));
   second.start();
   CHECK(second.template_was_cached());
 }
@@ -199,7 +199,7 @@ TEST_CASE("sqlite: a missing expected object is a schema failure naming it", "[h
   HarnessSetup setup;
   setup.app_migrations.push_back({1, "players", "CREATE TABLE players (name TEXT)"});
   setup.expected_objects.push_back({ExpectedObject::Kind::index, "players_name_idx"});
-  TestEnvironment environment(sqlite_options(dir, Isolation::transaction), std::move(setup));
+  DatabaseManager environment(sqlite_options(dir, Isolation::transaction), std::move(setup));
   try {
     environment.start();
     FAIL("start() succeeded");
@@ -220,7 +220,7 @@ TEST_CASE("sqlite: a run directory whose owner died is reaped, one without a mar
   RunMarker marker = RunMarker::for_this_process("dead", "sqlite-run");
   marker.pid = 999999999;  // no such process
   write_marker_file(orphan / "gamebot-run-marker", marker);
-  TestEnvironment environment(sqlite_options(dir, Isolation::none), {});
+  DatabaseManager environment(sqlite_options(dir, Isolation::none), {});
   environment.start();
   CHECK_FALSE(fs::exists(orphan));
   CHECK(fs::exists(unmarked));
@@ -229,7 +229,7 @@ TEST_CASE("sqlite: a run directory whose owner died is reaped, one without a mar
 TEST_CASE("sqlite: a test that keeps a persistent subscription is reported by name",
           "[harness][sqlite]") {
   gamebot::testing::TempDir dir;
-  TestEnvironment environment(sqlite_options(dir, Isolation::transaction), {});
+  DatabaseManager environment(sqlite_options(dir, Isolation::transaction), {});
   environment.start();
   TestContext test = environment.begin_test("leaky");
   auto subscription = test.store().subscribe_persistent("projection_a", "$all");
@@ -241,7 +241,7 @@ TEST_CASE("sqlite: a test that keeps a persistent subscription is reported by na
 TEST_CASE("request_stop waits for the test in progress to end; no test begins after it",
           "[harness][sqlite]") {
   gamebot::testing::TempDir dir;
-  TestEnvironment environment(sqlite_options(dir, Isolation::transaction), {});
+  DatabaseManager environment(sqlite_options(dir, Isolation::transaction), {});
   environment.start();
   TestContext first = environment.begin_test("in progress");
   first.store().append("s", ExpectedVersion::any(), event());

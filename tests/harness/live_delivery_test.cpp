@@ -5,7 +5,7 @@
 #include <chrono>
 #include <thread>
 
-#include "gamebot/harness/test_environment.hpp"
+#include "gamebot/harness/database_manager.hpp"
 #include "gamebot/testing/postgres.hpp"
 
 using namespace gamebot::harness;
@@ -16,7 +16,7 @@ namespace {
 
 void check_append_wakes_subscribers(HarnessOptions options) {
   options.log_level = LogLevel::warn;
-  TestEnvironment environment(options, {});
+  DatabaseManager environment(options, {});
   environment.start();
   TestContext context = environment.begin_test("live delivery");
   es::EventStore& store = context.store();

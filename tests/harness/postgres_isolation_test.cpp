@@ -1,4 +1,4 @@
-// PostgreSQL `database` and `schema` isolation through TestEnvironment on the CTest fixture's
+// PostgreSQL `database` and `schema` isolation through DatabaseManager on the CTest fixture's
 // server: the background threads that prepare clones/schemas ahead of the tests and drop them
 // behind (hence the label `concurrency`: these run under ThreadSanitizer), their markers, the
 // teardown that drains both queues, and the reaper's handling of a clone left unmarked.
@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "gamebot/eventstore/postgres_schema.hpp"
+#include "gamebot/harness/database_manager.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/harness/run_marker.hpp"
-#include "gamebot/harness/test_environment.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/repo/identifier.hpp"
 #include "gamebot/repo/migrator.hpp"
@@ -87,7 +87,7 @@ long dead_pid() {
 
 TEST_CASE("postgres schema isolation gives each test a fresh, marked, migrated schema",
           "[harness][postgres][isolation]") {
-  TestEnvironment environment(postgres_options(Isolation::schema), setup_with_players(2));
+  DatabaseManager environment(postgres_options(Isolation::schema), setup_with_players(2));
   environment.start();
   std::vector<std::string> schemas;
   for (int i = 0; i < 4; ++i) {
@@ -125,7 +125,7 @@ TEST_CASE("postgres schema isolation gives each test a fresh, marked, migrated s
 
 TEST_CASE("postgres database isolation prepares marked clones ahead and teardown drains them",
           "[harness][postgres][isolation]") {
-  TestEnvironment environment(postgres_options(Isolation::database), setup_with_players(3));
+  DatabaseManager environment(postgres_options(Isolation::database), setup_with_players(3));
   environment.start();
   const std::string run_db = environment.run_database();
   const std::string prefix = clone_database_prefix(run_db);
@@ -174,7 +174,7 @@ TEST_CASE("postgres database isolation prepares marked clones ahead and teardown
 
 TEST_CASE("postgres: tests taking clones from several threads each get their own",
           "[harness][postgres][isolation]") {
-  TestEnvironment environment(postgres_options(Isolation::database), setup_with_players(2));
+  DatabaseManager environment(postgres_options(Isolation::database), setup_with_players(2));
   environment.start();
   const std::string prefix = clone_database_prefix(environment.run_database());
   std::mutex mutex;
@@ -229,7 +229,7 @@ TEST_CASE(
   admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(bystander));
 
   {
-    TestEnvironment environment(postgres_options(Isolation::transaction), {});
+    DatabaseManager environment(postgres_options(Isolation::transaction), {});
     environment.start();
   }
   CHECK_FALSE(database_exists(*admin, run_db));
@@ -258,7 +258,7 @@ TEST_CASE("an orphan left invalid by an interrupted drop is reaped and the run p
   admin->execute("UPDATE pg_database SET datconnlimit = -2 WHERE datname = $1", orphan);
 
   {
-    TestEnvironment environment(postgres_options(Isolation::transaction), {});
+    DatabaseManager environment(postgres_options(Isolation::transaction), {});
     CHECK_NOTHROW(environment.start());
     CHECK(environment.started());
   }
@@ -274,7 +274,7 @@ TEST_CASE("a template whose migration fails half-way is dropped by its builder a
                                   "CREATE TABLE things (id bigint PRIMARY KEY, note text DEFAULT " +
                                       quote_literal(unique) + ")"});
   setup.app_migrations.push_back({2, "broken", "ALTER TABLE no_such_table ADD COLUMN x int"});
-  TestEnvironment environment(postgres_options(Isolation::transaction), std::move(setup));
+  DatabaseManager environment(postgres_options(Isolation::transaction), std::move(setup));
   // The migration's own failure (not, say, a server problem before the build).
   try {
     environment.start();

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <string>
 
+#include "gamebot/harness/database_manager.hpp"
 #include "gamebot/harness/run_id.hpp"
-#include "gamebot/harness/test_environment.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/testing/postgres.hpp"
 
@@ -38,7 +38,7 @@ HarnessOptions sqlite_options(const fs::path& dir, Isolation isolation) {
 // the migration hash the template is for.
 std::string plant_rewriting_template(const fs::path& path) {
   gamebot::testing::TempDir probe_dir;
-  TestEnvironment probe(sqlite_options(probe_dir.path(), Isolation::none), {});
+  DatabaseManager probe(sqlite_options(probe_dir.path(), Isolation::none), {});
   probe.start();
   {
     auto genuine = gamebot::repo::connect(gamebot::repo::DatabaseUrl::sqlite_file(
@@ -53,7 +53,7 @@ std::string plant_rewriting_template(const fs::path& path) {
 }
 
 // The type an event appended by a test of `environment` reads back with.
-std::string type_read_back(TestEnvironment& environment) {
+std::string type_read_back(DatabaseManager& environment) {
   TestContext test = environment.begin_test("appends");
   EventData data;
   data.type = "original";
@@ -105,7 +105,7 @@ TEST_CASE("sqlite: a template planted at the old predictable path is not used",
   const fs::path planted = fs::path(dir.path()) / ("gamebot_sqlite_template_" +
                                                    std::to_string(::getuid()) + "_" + hash + ".db");
   fs::rename(scratch, planted);
-  TestEnvironment environment(sqlite_options(dir.path(), Isolation::transaction), {});
+  DatabaseManager environment(sqlite_options(dir.path(), Isolation::transaction), {});
   environment.start();
   CHECK_FALSE(environment.template_was_cached());
   CHECK(type_read_back(environment) == "original");
@@ -146,7 +146,7 @@ TEST_CASE("sqlite: a template cache directory that is not private to us is not u
   const mode_t mode_before = permission_bits(cache);
   const uid_t owner_before = owner_of(cache);
 
-  TestEnvironment environment(sqlite_options(dir.path(), Isolation::transaction), {});
+  DatabaseManager environment(sqlite_options(dir.path(), Isolation::transaction), {});
   environment.start();
   CHECK_FALSE(environment.template_was_cached());
   CHECK(type_read_back(environment) == "original");
@@ -159,7 +159,7 @@ TEST_CASE("sqlite: a template cache directory that is not private to us is not u
 TEST_CASE("sqlite: the template cache and the run directory are private to this user",
           "[harness][sqlite][private_files]") {
   gamebot::testing::TempDir dir;
-  TestEnvironment environment(sqlite_options(dir.path(), Isolation::database), {});
+  DatabaseManager environment(sqlite_options(dir.path(), Isolation::database), {});
   environment.start();
   const fs::path run = environment.run_database();
   const std::string hash = environment.migration_hash();
@@ -208,7 +208,7 @@ TEST_CASE("sqlite: an existing directory at the run directory's path is not take
   const mode_t mode_before = permission_bits(planted);
   const uid_t owner_before = owner_of(planted);
 
-  TestEnvironment environment(sqlite_options(dir.path(), Isolation::transaction), {});
+  DatabaseManager environment(sqlite_options(dir.path(), Isolation::transaction), {});
   environment.start();
   const fs::path run = environment.run_database();
   CHECK(run != planted);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <regex>
+#include <string_view>
 
 namespace gamebot::harness::env {
 
@@ -94,6 +95,30 @@ std::vector<std::string> missing_objects(repo::Connection& connection,
     }
   }
   return missing;
+}
+
+// One line per problem of a database against the expected migrations and objects.
+std::vector<std::string> schema_problems(repo::Connection& connection,
+                                         const repo::Migrator& store_migrator,
+                                         const std::optional<repo::Migrator>& app_migrator,
+                                         const std::vector<ExpectedObject>& objects,
+                                         const std::string& schema) {
+  std::vector<std::string> problems;
+  auto add_report = [&](const repo::VerifyReport& report, std::string_view what) {
+    for (const auto& p : report.pending)
+      problems.push_back(std::string(what) + " migration " + p + " is not applied");
+    for (const auto& p : report.problems) problems.push_back(std::string(what) + ": " + p);
+  };
+  add_report(store_migrator.verify(connection), "event store");
+  if (app_migrator) add_report(app_migrator->verify(connection), "application");
+  for (auto& line : env::missing_objects(connection, objects, schema)) problems.push_back(line);
+  return problems;
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& line : lines) out += "  - " + line + "\n";
+  return out;
 }
 
 }  // namespace gamebot::harness::env

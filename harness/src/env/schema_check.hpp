@@ -2,10 +2,12 @@
 
 // Phase 4: what the migrations say must exist, and whether it does.
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "gamebot/harness/test_environment.hpp"
+#include "gamebot/harness/database_manager.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/repo/migrator.hpp"
 
@@ -23,5 +25,16 @@ std::vector<std::string> missing_objects(repo::Connection& connection,
                                          const std::string& schema);
 
 std::string_view to_string(ExpectedObject::Kind kind) noexcept;
+
+// One line per problem of a database against the store's (and the application's) migrations and
+// the objects they must have created (in `schema`, as for missing_objects()).
+std::vector<std::string> schema_problems(repo::Connection& connection,
+                                         const repo::Migrator& store_migrator,
+                                         const std::optional<repo::Migrator>& app_migrator,
+                                         const std::vector<ExpectedObject>& objects,
+                                         const std::string& schema);
+
+// The lines as an indented list, one "  - line" per line, for a diagnosis.
+std::string join_lines(const std::vector<std::string>& lines);
 
 }  // namespace gamebot::harness::env

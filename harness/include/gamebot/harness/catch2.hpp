@@ -15,13 +15,13 @@
 // main() hands the command line to the harness Run (run.hpp), which takes its flags (options.hpp,
 // harness_flags(); environment GAMEBOT_TEST_*; flags win; --help lists them after Catch's) and
 // owns the lifecycle: Catch2 parses the rest (an argument it rejects is a usage error, exit 2),
-// the TestEnvironment starts before the first test, each test case begins and ends in the Run,
+// the DatabaseManager starts before the first test, each test case begins and ends in the Run,
 // which tears down, prints the summary, writes --report and chooses the exit status (run.hpp,
 // README): never Catch's failure count.
 
 #include "gamebot/eventstore/event_store.hpp"
 #include "gamebot/harness/catch2_printers.hpp"
-#include "gamebot/harness/test_environment.hpp"
+#include "gamebot/harness/database_manager.hpp"
 #include "gamebot/repo/repo_facade.hpp"
 
 namespace gamebot::harness {
@@ -31,7 +31,7 @@ void configure(HarnessSetup& setup);
 
 // The running environment and the current test's context (valid inside a test case run by
 // harness_catch2_main). Throw gamebot::Error(internal) outside one.
-TestEnvironment& current_environment();
+DatabaseManager& current_database_manager();
 TestContext& current_test();
 
 // Fixture for TEST_CASE_METHOD: the current test's isolated store and repo.

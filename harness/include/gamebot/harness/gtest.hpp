@@ -16,7 +16,7 @@
 // command line to the harness Run (run.hpp), which takes its flags (options.hpp,
 // harness_flags(); environment GAMEBOT_TEST_*; flags win) and owns the lifecycle: GoogleTest gets
 // the rest (an argument it does not know is a usage error, exit 2, as under Catch2), the
-// TestEnvironment starts before the first test, every test (TEST or TEST_F) begins and ends in
+// DatabaseManager starts before the first test, every test (TEST or TEST_F) begins and ends in
 // the Run, which tears down, writes --report and chooses the exit status (run.hpp, README).
 
 #include <gtest/gtest.h>
@@ -27,8 +27,8 @@
 
 #include "gamebot/core/error.hpp"
 #include "gamebot/eventstore/event_store.hpp"
+#include "gamebot/harness/database_manager.hpp"
 #include "gamebot/harness/gtest_printers.hpp"
-#include "gamebot/harness/test_environment.hpp"
 #include "gamebot/repo/repo_facade.hpp"
 
 namespace gamebot::harness::gtest {
@@ -39,7 +39,7 @@ int run_all_tests(int argc, char** argv, const std::function<void(HarnessSetup&)
 
 // The running environment (valid between start-up and teardown of run_all_tests). Throws
 // gamebot::Error(internal) outside.
-TestEnvironment& current_environment();
+DatabaseManager& current_database_manager();
 
 // Fixture base: each test gets an isolated store and repo on the chosen backend. A test that
 // leaks (connections still checked out, an open transaction, a persistent subscription still

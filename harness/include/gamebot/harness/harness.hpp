@@ -1,6 +1,7 @@
 #pragma once
 
 // Umbrella header for gamebot::harness.
+#include "gamebot/harness/database_manager.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/harness/logging.hpp"
 #include "gamebot/harness/options.hpp"

@@ -17,11 +17,11 @@
 //                missing one is a usage error, exit 2).
 //   configured   the framework parses the rest; if it rejects an argument the adapter calls
 //                usage_error() (exit 2, with a "did you mean" from harness_flags()). start()
-//                runs the phases of test_environment.hpp (a failure: exit 200 + phase).
+//                runs the phases of database_manager.hpp (a failure: exit 200 + phase).
 //   running      begin_test() and end_test() alternate, one test at a time; current_test() is
-//                valid between them, environment() throughout. A signal only requests a stop
+//                valid between them, database_manager() throughout. A signal only requests a stop
 //                (teardown.hpp); the environment is the one owner of the run's resources and
-//                acts on it (test_environment.hpp): the test in progress ends, a begin_test()
+//                acts on it (database_manager.hpp): the test in progress ends, a begin_test()
 //                after the stop gets a context that fails "the run is stopping" without touching
 //                a torn-down resource, and the watcher tears down and re-raises the signal, so
 //                the process ends by it (the shell's 128 + signal) and finish() never returns.
@@ -47,9 +47,9 @@
 #include <vector>
 
 #include "gamebot/core/error.hpp"
+#include "gamebot/harness/database_manager.hpp"
 #include "gamebot/harness/options.hpp"
 #include "gamebot/harness/report.hpp"
-#include "gamebot/harness/test_environment.hpp"
 
 namespace gamebot::harness {
 
@@ -121,7 +121,7 @@ class Run {
   int exit_code() const noexcept { return exit_code_; }
 
   // Throw gamebot::Error(internal) outside a running run / a test.
-  TestEnvironment& environment();
+  DatabaseManager& database_manager();
   TestContext& current_test();
 
   // The Run of this process between take_options() and finish(); nullptr outside.
@@ -139,7 +139,7 @@ class Run {
   std::string framework_;
   State state_ = State::configuring;
   HarnessOptions options_;
-  std::unique_ptr<TestEnvironment> environment_;
+  std::unique_ptr<DatabaseManager> environment_;
   std::optional<TestContext> test_;
   std::vector<TestLeak> leaks_;  // of the current test, once closed
   bool closed_ = false;          // the current test's context was ended

@@ -24,7 +24,7 @@
 //
 //   1. the handler writes the signal number to a self-pipe (async-signal-safe);
 //   2. the watcher thread runs stop_requests().run_all(): each owner of run
-//      resources (TestEnvironment) refuses new work, cancels its in-flight
+//      resources (DatabaseManager) refuses new work, cancels its in-flight
 //      database work and returns once its threads are at a safe point (no
 //      test between begin and end), or its grace period is over;
 //   3. the watcher runs process_teardown().run_all() and waits for actions

@@ -105,7 +105,7 @@ struct TestLeak {
   std::string what;  // "connection checked out by 'x' on thread 12 since ...", ...
 };
 
-class TestEnvironment;
+class DatabaseManager;
 struct TestContextState;
 
 // One test's isolated store and repo. Move-only; end() or the destructor rolls back / resets /
@@ -139,7 +139,7 @@ class TestContext {
   std::vector<TestLeak> end() noexcept;
 
  private:
-  friend class TestEnvironment;
+  friend class DatabaseManager;
   explicit TestContext(std::unique_ptr<TestContextState> state) noexcept;
   std::unique_ptr<TestContextState> state_;
 };
@@ -147,12 +147,12 @@ class TestContext {
 // The run. Not thread-safe except begin_test()/TestContext (one per thread at a time),
 // request_stop()/stop_requested() and report(). Move-less (it registers teardown actions that refer
 // to it).
-class TestEnvironment {
+class DatabaseManager {
  public:
-  TestEnvironment(HarnessOptions options, HarnessSetup setup);
-  ~TestEnvironment();  // finish()
-  TestEnvironment(const TestEnvironment&) = delete;
-  TestEnvironment& operator=(const TestEnvironment&) = delete;
+  DatabaseManager(HarnessOptions options, HarnessSetup setup);
+  ~DatabaseManager();  // finish()
+  DatabaseManager(const DatabaseManager&) = delete;
+  DatabaseManager& operator=(const DatabaseManager&) = delete;
 
   // Runs phases 1-4. Throws PhaseFailure at the first that fails (the run must stop; what was
   // provisioned is torn down first). Call once.

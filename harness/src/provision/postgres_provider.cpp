@@ -1,4 +1,35 @@
-// The PostgreSQL provider (included into test_environment.cpp's anonymous namespace).
+#include "provision/postgres_provider.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "env/schema_check.hpp"
+#include "env/tracking_backend.hpp"
+#include "gamebot/eventstore/postgres_backend.hpp"
+#include "gamebot/eventstore/postgres_schema.hpp"
+#include "gamebot/harness/ephemeral_postgres.hpp"
+#include "gamebot/harness/marked_resources.hpp"
+#include "gamebot/harness/retry.hpp"
+#include "gamebot/harness/teardown.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/identifier.hpp"
+#include "gamebot/repo/sandbox.hpp"
+#include "log.hpp"
+#include "provision/repo_settings.hpp"
+#include "provision/template_cache.hpp"
+#include "test_context_state.hpp"
+
+namespace gamebot::harness::provision {
+
+namespace {
 
 // A database or schema made ready ahead of the test that takes it: created from the verified
 // template, marked, with a connected repo and a store backend on it, so a test's setup only
@@ -10,8 +41,6 @@ struct Prepared {
 };
 
 struct PostgresProvider final : Provider {
-  static constexpr std::int64_t kTemplateLockKey = 0x67616d65626f74;  // "gamebot"
-
   PostgresProvider(const HarnessOptions& options, const HarnessSetup& setup,
                    const RunIdentity& identity)
       : options_(options),
@@ -73,6 +102,9 @@ struct PostgresProvider final : Provider {
     server_version_ =
         admin_->query_value<std::int64_t>("SELECT current_setting('server_version_num')::bigint")
             .value_or(0);
+    template_.emplace(admin_url_, hash_, identity_.run_id.str(), setup_.orphan_grace,
+                      *store_migrator_, app_migrator_, server_version_,
+                      [this](const std::string& resource) { return marker_for(resource); });
   }
 
   // ---- markers and drops (the rules: marked_resources.hpp) ----
@@ -80,10 +112,6 @@ struct PostgresProvider final : Provider {
     RunMarker marker = RunMarker::for_this_process(identity_.run_id.str(), resource);
     marker.server_lease = true;
     return marker;
-  }
-
-  static std::optional<RunMarker> marker_of(repo::Connection& c, const std::string& db) {
-    return marked::marker_of(c, db);
   }
 
   void mark(repo::Connection& c, const std::string& db, const std::string& resource) {
@@ -104,94 +132,9 @@ struct PostgresProvider final : Provider {
   // CREATE DATABASE and its marker) is never touched: `gamebot-store test-dbs list` shows it.
   void reap() { marked::reap_orphans(admin_url_, admin_, setup_.orphan_grace); }
 
-  // ---- templates ----
-  // Keyed by the migrations and by the role: only a database's owner (or a superuser) may copy
-  // it, so runs connecting as different roles keep templates of their own.
-  std::string template_name() const {
-    std::uint32_t role = 2166136261u;  // FNV-1a: stable across builds and runs
-    for (unsigned char c : admin_url_.user()) role = (role ^ c) * 16777619u;
-    return fmt::format("gamebot_test_tpl_{}_{:08x}", hash_, role);
-  }
-
-  void migrate_database(const std::string& db) {
-    auto c = repo::connect(admin_url_.with_database(db));
-    store_migrator_->migrate(*c);
-    if (app_migrator_) app_migrator_->migrate(*c);
-  }
-
-  void build_template() {
-    const std::string building = "gamebot_test_tplb_" + hash_;
-    // A half-built template of ours or of a builder that is gone.
-    drop_marked(admin_, building, [&](const RunMarker& builder) {
-      return builder.run_id == identity_.run_id.str() ||
-             marked::owner_gone(*admin_, builder, setup_.orphan_grace);
-    });
-    admin_->execute("CREATE DATABASE " + repo::quote_identifier(building));
-    mark(*admin_, building, "template-building");
-    try {
-      migrate_database(building);
-    } catch (...) {
-      // Ours and useless: dropped now, not left for a later run's reaper.
-      try {
-        drop_own(admin_, building);
-      } catch (const std::exception& e) {
-        detail::log().warn("dropping the half-built template {} failed: {}", building, e.what());
-      }
-      throw;
-    }
-    admin_->execute("ALTER DATABASE " + repo::quote_identifier(building) + " RENAME TO " +
-                    repo::quote_identifier(template_name()));
-    mark(*admin_, template_name(), "template");
-  }
-
-  // The advisory lock only excludes runs whose admin connection is to the same database (its
-  // scope); a run connected elsewhere (a --database-url naming the user's database) may be
-  // building the same template. The building database's name is then taken: wait for its
-  // builder to finish, or take over if that builder is gone.
-  void build_or_await_template() {
-    const std::string building = "gamebot_test_tplb_" + hash_;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    auto exists = [&](const std::string& db) {
-      return admin_
-                 ->query_value<std::int64_t>("SELECT count(*) FROM pg_database WHERE datname = $1",
-                                             db)
-                 .value_or(0) > 0;
-    };
-    for (;;) {
-      if (marker_of(*admin_, template_name())) {
-        cached_ = true;
-        return;
-      }
-      auto builder = marker_of(*admin_, building);
-      if (!exists(building) ||
-          (builder && marked::owner_gone(*admin_, *builder, setup_.orphan_grace))) {
-        try {
-          build_template();
-          return;
-        } catch (const Error&) {
-          // Only losing the race to another run is waited for (the name is taken, its marker
-          // may not be written yet); our own failure (a broken migration) fails the phase now.
-          auto now_building = marker_of(*admin_, building);
-          const bool ours = now_building && now_building->run_id == identity_.run_id.str();
-          if (ours || (!exists(building) && !marker_of(*admin_, template_name()))) throw;
-        }
-      }
-      if (std::chrono::steady_clock::now() > deadline)
-        throw Error(FaultClass::timeout, "template database " + building +
-                                             " was still being built by another run after 60 s "
-                                             "(if no run is building it, drop it)");
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-
-  std::string clone_sql(const std::string& db) const {
-    return "CREATE DATABASE " + repo::quote_identifier(db) + " TEMPLATE " +
-           repo::quote_identifier(template_name()) +
-           (server_version_ >= 150000 ? " STRATEGY FILE_COPY" : "");
-  }
-
+  // ---- the template (template_cache.hpp) ----
   void clone(repo::Connection& c, const std::string& db, const std::string& resource) {
-    c.execute(clone_sql(db));
+    c.execute(template_->clone_sql(db));
     mark(c, db, resource);
   }
 
@@ -201,8 +144,8 @@ struct PostgresProvider final : Provider {
     run_db_ = test_database_name(identity_);
     admin_->query("SELECT pg_advisory_lock($1)", kTemplateLockKey);
     try {
-      cached_ = marker_of(*admin_, template_name()).has_value();
-      if (!cached_) build_or_await_template();
+      cached_ = template_->exists(*admin_);
+      if (!cached_) cached_ = template_->build_or_await(admin_);
       clone(*admin_, run_db_, "database");
       created_.push_back(run_db_);
     } catch (...) {
@@ -217,7 +160,8 @@ struct PostgresProvider final : Provider {
   // ---- phase 4 ----
   std::vector<std::string> check(const std::string& db) {
     auto c = repo::connect(admin_url_.with_database(db));
-    auto problems = schema_problems(*c, *store_migrator_, app_migrator_, store_objects_, schema_);
+    auto problems =
+        env::schema_problems(*c, *store_migrator_, app_migrator_, store_objects_, schema_);
     for (auto& line : env::missing_objects(*c, app_objects_, "public")) problems.push_back(line);
     return problems;
   }
@@ -226,21 +170,21 @@ struct PostgresProvider final : Provider {
     auto problems = check(run_db_);
     if (!problems.empty() && cached_) {
       detail::log().warn("cached template {} does not match the code; rebuilding it:\n{}",
-                         template_name(), join_lines(problems));
+                         template_->name(), env::join_lines(problems));
       admin_->query("SELECT pg_advisory_lock($1)", kTemplateLockKey);
       drop_own(admin_, run_db_);
-      drop_marked(admin_, template_name(), [](const RunMarker& marker) {
+      drop_marked(admin_, template_->name(), [](const RunMarker& marker) {
         return marker.resource == marked::kTemplateResource;
       });
-      build_template();
+      template_->build(admin_);
       clone(*admin_, run_db_, "database");
       admin_->query("SELECT pg_advisory_unlock($1)", kTemplateLockKey);
       cached_ = false;
       problems = check(run_db_);
     }
     if (!problems.empty())
-      throw Error(FaultClass::schema,
-                  "database " + run_db_ + " does not match the code:\n" + join_lines(problems));
+      throw Error(FaultClass::schema, "database " + run_db_ + " does not match the code:\n" +
+                                          env::join_lines(problems));
     repo::RepoOptions repo_options;
     repo_options.pool = pool_for(setup_.test_threads);
     run_repo_.emplace(repo::Repo::open(session_url(run_db_), repo_options));
@@ -280,10 +224,11 @@ struct PostgresProvider final : Provider {
   // (phase 4 checks the same migrators against it), in one transaction.
   std::string schema_script(const std::string& name) const {
     const std::string q = repo::quote_identifier(name);
-    std::string sql =
-        "BEGIN;\nCREATE SCHEMA " + q + ";\nCOMMENT ON SCHEMA " + q + " IS " +
-        quote_literal(RunMarker::for_this_process(identity_.run_id.str(), "schema").serialize()) +
-        ";\nSET LOCAL search_path = " + q + ", public;\n";
+    std::string sql = "BEGIN;\nCREATE SCHEMA " + q + ";\nCOMMENT ON SCHEMA " + q + " IS " +
+                      repo::embed_sql_name(
+                          RunMarker::for_this_process(identity_.run_id.str(), "schema").serialize(),
+                          repo::SqlToken::literal) +
+                      ";\nSET LOCAL search_path = " + q + ", public;\n";
     auto add = [&](const repo::Migrator& migrator) {
       const std::string table = q + "." + repo::quote_identifier(migrator.options().table);
       sql += "CREATE TABLE " + table +
@@ -291,8 +236,10 @@ struct PostgresProvider final : Provider {
              "applied_at timestamptz NOT NULL DEFAULT now());\n";
       for (const auto& m : migrator.migrations()) {
         sql += m.sql + ";\nINSERT INTO " + table + " (version, name, checksum) VALUES (" +
-               std::to_string(m.version) + ", " + quote_literal(m.name) + ", " +
-               quote_literal(repo::Migrator::checksum(m.sql)) + ");\n";
+               std::to_string(m.version) + ", " +
+               repo::embed_sql_name(m.name, repo::SqlToken::literal) + ", " +
+               repo::embed_sql_name(repo::Migrator::checksum(m.sql), repo::SqlToken::literal) +
+               ");\n";
       }
     };
     add(eventstore::postgres_event_store_migrator(name));
@@ -312,7 +259,7 @@ struct PostgresProvider final : Provider {
     const std::uint64_t n = ++counter_;
     if (options_.isolation == Isolation::database) {
       prepared.name = clone_name(n);
-      admin.execute(clone_sql(prepared.name));
+      admin.execute(template_->clone_sql(prepared.name));
       {
         std::lock_guard lock(mutex_);
         created_.push_back(prepared.name);
@@ -489,8 +436,7 @@ struct PostgresProvider final : Provider {
       auto c = repo::connect(admin_url_);
       // Clones first: while the run database (and its marker) exists, the reaper can still
       // find a clone by its name.
-      for (auto it = names.rbegin(); it != names.rend(); ++it)
-        drop_own(c, *it);
+      for (auto it = names.rbegin(); it != names.rend(); ++it) drop_own(c, *it);
     } catch (const std::exception& e) {
       detail::log().error(
           "dropping the run's databases failed ({}); their markers let the next run reap them",
@@ -551,6 +497,7 @@ struct PostgresProvider final : Provider {
   std::unique_ptr<repo::Connection> admin_;
   std::optional<marked::ServerLease> lease_;
   std::int64_t server_version_ = 0;
+  std::optional<TemplateCache> template_;  // from connect() on
   std::string run_db_;
   bool cached_ = false;
   std::optional<repo::Repo> run_repo_;
@@ -572,3 +519,13 @@ struct PostgresProvider final : Provider {
   std::thread releaser_;
   TeardownHandle teardown_;
 };
+
+}  // namespace
+
+std::unique_ptr<Provider> make_postgres_provider(const HarnessOptions& options,
+                                                 const HarnessSetup& setup,
+                                                 const RunIdentity& identity) {
+  return std::make_unique<PostgresProvider>(options, setup, identity);
+}
+
+}  // namespace gamebot::harness::provision
