@@ -14,9 +14,9 @@ namespace {
 
 // Runs the Catch2 child with stderr discarded; returns its stdout and exit status.
 std::pair<std::string, int> stdout_of(const std::vector<std::string>& args) {
-  std::vector<std::string> command{"/usr/bin/env", "GAMEBOT_TEST_LOG_LEVEL=info",
-                                   "GAMEBOT_CHILD_SCENARIO=", "/bin/sh", "-c",
-                                   "exec \"$0\" \"$@\" 2>/dev/null", GAMEBOT_HARNESS_CATCH2_CHILD};
+  std::vector<std::string> command{
+      "/usr/bin/env", "GAMEBOT_TEST_LOG_LEVEL=info",    "GAMEBOT_CHILD_SCENARIO=",   "/bin/sh",
+      "-c",           "exec \"$0\" \"$@\" 2>/dev/null", GAMEBOT_HARNESS_CATCH2_CHILD};
   command.insert(command.end(), args.begin(), args.end());
   ChildProcess child(command);
   std::string out;
