@@ -3,12 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "env/schema_check.hpp"
@@ -23,6 +20,7 @@
 #include "gamebot/repo/identifier.hpp"
 #include "gamebot/repo/sandbox.hpp"
 #include "log.hpp"
+#include "provision/clone_queue.hpp"
 #include "provision/repo_settings.hpp"
 #include "provision/template_cache.hpp"
 #include "test_context_state.hpp"
@@ -30,15 +28,6 @@
 namespace gamebot::harness::provision {
 
 namespace {
-
-// A database or schema made ready ahead of the test that takes it: created from the verified
-// template, marked, with a connected repo and a store backend on it, so a test's setup only
-// pops it from a queue (zonky's embedded-postgres pre-creates databases the same way).
-struct Prepared {
-  std::string name;
-  std::optional<repo::Repo> repo;
-  std::shared_ptr<eventstore::PostgresBackend> backend;
-};
 
 struct PostgresProvider final : Provider {
   PostgresProvider(const HarnessOptions& options, const HarnessSetup& setup,
@@ -147,7 +136,7 @@ struct PostgresProvider final : Provider {
       cached_ = template_->exists(*admin_);
       if (!cached_) cached_ = template_->build_or_await(admin_);
       clone(*admin_, run_db_, "database");
-      created_.push_back(run_db_);
+      record_created(run_db_);
     } catch (...) {
       admin_->query("SELECT pg_advisory_unlock($1)", kTemplateLockKey);
       throw;
@@ -194,9 +183,7 @@ struct PostgresProvider final : Provider {
     if (options_.isolation == Isolation::database || options_.isolation == Isolation::schema) {
       // One preparer per ready slot: preparing is mostly waiting on the server (CREATE
       // DATABASE, connecting to a fresh database, the store's start-up), so they overlap.
-      for (std::size_t i = 0; i < ready_target(); ++i)
-        preparers_.emplace_back([this] { prepare_loop(); });
-      releaser_ = std::thread([this] { release_loop(); });
+      clones_.start(ready_target());
     }
   }
 
@@ -260,10 +247,7 @@ struct PostgresProvider final : Provider {
     if (options_.isolation == Isolation::database) {
       prepared.name = clone_name(n);
       admin.execute(template_->clone_sql(prepared.name));
-      {
-        std::lock_guard lock(mutex_);
-        created_.push_back(prepared.name);
-      }
+      record_created(prepared.name);
       mark(admin, prepared.name, "clone");
       url = session_url(prepared.name);
     } else {
@@ -279,92 +263,38 @@ struct PostgresProvider final : Provider {
     return prepared;
   }
 
-  // Keeps ready_target() databases/schemas ready (each preparer thread one at a time). A failure is
-  // handed to the next test that waits (as its setup fault), then retried after a pause.
-  void prepare_loop() {
-    std::unique_ptr<repo::Connection> admin;
-    std::unique_ptr<repo::Connection> run_conn;
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      prepare_cv_.wait(lock, [&] {
-        return stopping_ ||
-               (ready_.size() + in_flight_ < ready_target() && used_.size() < kMaxUsedBacklog);
-      });
-      if (stopping_) return;
-      ++in_flight_;
-      lock.unlock();
-      try {
-        if (!admin) admin = repo::connect(admin_url_);
-        Prepared prepared = prepare_one(*admin, run_conn);
-        lock.lock();
-        --in_flight_;
-        ready_.push_back(std::move(prepared));
-        ready_cv_.notify_all();
-      } catch (const std::exception& e) {
-        detail::log().warn("harness: preparing the next isolated {} failed: {}",
-                           options_.isolation == Isolation::database ? "database" : "schema",
-                           e.what());
-        admin.reset();
-        run_conn.reset();
-        lock.lock();
-        --in_flight_;
-        prepare_failure_ = std::current_exception();
-        ready_cv_.notify_all();
-        prepare_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping_; });
-      }
+  // Background (preparer thread, see clone_queue.hpp).
+  Prepared prepare_next(CloneQueue::ThreadConnections& connections) {
+    if (!connections.admin) connections.admin = repo::connect(admin_url_);
+    return prepare_one(*connections.admin, connections.run);
+  }
+
+  // Background (releaser thread): forbid connections, terminate, drop.
+  void release_used(const std::string& name, CloneQueue::ThreadConnections& connections) {
+    if (options_.isolation == Isolation::database) {
+      if (!connections.admin) connections.admin = repo::connect(admin_url_);
+      if (drop_own(connections.admin, name)) forget_created(name);
+    } else {
+      if (!connections.run) connections.run = repo::connect(admin_url_.with_database(run_db_));
+      connections.run->execute("DROP SCHEMA IF EXISTS " + repo::quote_identifier(name) +
+                               " CASCADE");
     }
   }
 
-  // Drops used databases/schemas behind the tests (forbid connections, terminate, drop).
-  void release_loop() {
-    std::unique_ptr<repo::Connection> admin;
-    std::unique_ptr<repo::Connection> run_conn;
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      release_cv_.wait(lock, [&] { return stopping_ || !used_.empty(); });
-      if (stopping_) return;
-      Prepared used = std::move(used_.front());
-      used_.pop_front();
-      prepare_cv_.notify_all();
-      lock.unlock();
-      used.backend.reset();
-      used.repo.reset();
-      try {
-        if (options_.isolation == Isolation::database) {
-          if (!admin) admin = repo::connect(admin_url_);
-          if (drop_own(admin, used.name)) {
-            std::lock_guard guard(mutex_);
-            std::erase(created_, used.name);
-          }
-        } else {
-          if (!run_conn) run_conn = repo::connect(admin_url_.with_database(run_db_));
-          run_conn->execute("DROP SCHEMA IF EXISTS " + repo::quote_identifier(used.name) +
-                            " CASCADE");
-        }
-      } catch (const std::exception& e) {
-        // Left for the teardown (databases) or dropped with the run database (schemas).
-        detail::log().warn("harness: dropping {} behind the test failed: {}", used.name, e.what());
-        admin.reset();
-        run_conn.reset();
-      }
-      lock.lock();
-    }
+  // ---- the databases this run created (created_mutex_) ----
+  void record_created(const std::string& db) {
+    std::lock_guard lock(created_mutex_);
+    created_.push_back(db);
   }
 
-  Prepared take_prepared() {
-    std::unique_lock lock(mutex_);
-    if (!ready_cv_.wait_for(lock, std::chrono::seconds(30),
-                            [&] { return stopping_ || !ready_.empty() || prepare_failure_; }))
-      throw Error(FaultClass::timeout, "no prepared database/schema within 30 s");
-    if (ready_.empty()) {
-      if (stopping_) throw Error(FaultClass::internal, "the test environment is shutting down");
-      std::rethrow_exception(std::exchange(prepare_failure_, nullptr));
-    }
-    prepare_failure_ = nullptr;
-    Prepared prepared = std::move(ready_.front());
-    ready_.pop_front();
-    prepare_cv_.notify_all();
-    return prepared;
+  void forget_created(const std::string& db) {
+    std::lock_guard lock(created_mutex_);
+    std::erase(created_, db);
+  }
+
+  std::vector<std::string> created() {
+    std::lock_guard lock(created_mutex_);
+    return created_;
   }
 
   void begin(TestContextState& s) override {
@@ -379,17 +309,13 @@ struct PostgresProvider final : Provider {
       }
       backend = run_backend_;
     } else {
-      auto prepared = std::make_shared<Prepared>(take_prepared());
+      auto prepared = std::make_shared<Prepared>(clones_.take());
       s.repo = *prepared->repo;
       s.dirty_returns_before = prepared->repo->pool().stats().dirty_returns;
       backend = prepared->backend;
       s.release = [this, prepared](std::vector<TestLeak>&) {
         if (options_.keep) return;
-        {
-          std::lock_guard lock(mutex_);
-          used_.push_back(std::move(*prepared));
-        }
-        release_cv_.notify_all();
+        clones_.give_back(std::move(*prepared));
       };
     }
     s.tracker = std::make_shared<env::TrackingBackend>(backend);
@@ -399,35 +325,13 @@ struct PostgresProvider final : Provider {
   // ---- phase 6 ----
   // Stops both threads (a clone being created is finished and recorded first) and closes what
   // they held; the databases themselves are dropped by drop_everything().
-  void stop_background() noexcept {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    prepare_cv_.notify_all();
-    release_cv_.notify_all();
-    ready_cv_.notify_all();
-    for (auto& preparer : preparers_) preparer.join();
-    preparers_.clear();
-    if (releaser_.joinable()) releaser_.join();
-    std::deque<Prepared> left;
-    {
-      std::lock_guard lock(mutex_);
-      left.swap(ready_);
-      for (auto& used : used_) left.push_back(std::move(used));
-      used_.clear();
-    }
-  }
+  void stop_background() noexcept { clones_.stop(); }
 
   void drop_everything() {
     stop_background();
     run_backend_.reset();
     run_repo_.reset();
-    std::vector<std::string> names;
-    {
-      std::lock_guard lock(mutex_);
-      names = created_;
-    }
+    std::vector<std::string> names = created();
     if (options_.keep) {
       kept_ = names;
       return;
@@ -448,15 +352,8 @@ struct PostgresProvider final : Provider {
   // running in the run's databases: from a connection of its own, so nothing a test thread uses
   // is touched; the tests' statements fail with "canceling statement due to user request".
   void cancel_in_flight() noexcept override {
-    std::vector<std::string> names;
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-      names = created_;
-    }
-    ready_cv_.notify_all();
-    prepare_cv_.notify_all();
-    release_cv_.notify_all();
+    clones_.request_stop();
+    const std::vector<std::string> names = created();
     try {
       repo::ConnectOptions connect_options;
       connect_options.postgres.connect_timeout = std::chrono::seconds(2);
@@ -502,21 +399,19 @@ struct PostgresProvider final : Provider {
   bool cached_ = false;
   std::optional<repo::Repo> run_repo_;
   std::shared_ptr<eventstore::PostgresBackend> run_backend_;
-  static constexpr std::size_t kMaxUsedBacklog = 8;  // preparation pauses past this many drops
-  std::mutex mutex_;                                 // guards what follows, up to the threads
-  std::condition_variable prepare_cv_;               // the preparer: room in ready_, or stopping
-  std::condition_variable release_cv_;  // the releaser: something in used_, or stopping
-  std::condition_variable ready_cv_;    // tests: something in ready_, a failure, or stopping
-  std::deque<Prepared> ready_;          // prepared, not yet taken
-  std::deque<Prepared> used_;           // ended tests' databases/schemas, to drop
-  std::exception_ptr prepare_failure_;  // the last preparation failure, for the next test
-  bool stopping_ = false;
-  std::vector<std::string> created_;  // every database of this run not yet dropped
+  // Every database of this run not yet dropped, in creation order: the provider records each
+  // one it creates (the run database, the clones the queue's preparers make) and forgets one
+  // only once dropped, so drop_everything() drops all of them. Its own mutex: the queue's
+  // threads record and forget without the queue's lock, and cancel_in_flight() reads it.
+  std::mutex created_mutex_;
+  std::vector<std::string> created_;
   std::vector<std::string> kept_;
   std::atomic<std::uint64_t> counter_{0};
-  std::size_t in_flight_ = 0;  // being prepared now
-  std::vector<std::thread> preparers_;
-  std::thread releaser_;
+  // Declared after everything its threads use, so it stops them before those go.
+  CloneQueue clones_{
+      options_.isolation == Isolation::database ? "database" : "schema",
+      [this](CloneQueue::ThreadConnections& c) { return prepare_next(c); },
+      [this](const std::string& name, CloneQueue::ThreadConnections& c) { release_used(name, c); }};
   TeardownHandle teardown_;
 };
 
