@@ -142,10 +142,16 @@ TEST_CASE("reclaim_held_by frees a thread from a leaked lease and its open trans
   // The next test's sandbox opens on this thread and the leaked handles never touch it.
   Sandbox next(repo, {.label = "next test"});
   repo.run([](Connection& c) { c.execute("INSERT INTO t VALUES (2)"); });
-  forgotten.reset();
-  leaked.reset();
+  {
+    Transaction own = repo.transaction();  // a savepoint at the level the forgotten one had
+    own.connection().execute("INSERT INTO t VALUES (3)");
+    forgotten.reset();
+    leaked.reset();
+    CHECK(own.active());
+    own.commit();
+  }
   ConnectionLease lease = repo.acquire();
   CHECK_FALSE(lease.nested());
   CHECK(lease.sandboxed());
-  CHECK(lease->query_value<std::int64_t>("SELECT count(*) FROM t").value() == 1);
+  CHECK(lease->query_value<std::int64_t>("SELECT count(*) FROM t").value() == 2);
 }
