@@ -56,6 +56,24 @@ std::optional<FaultClass> TestContext::setup_fault() const {
 
 namespace {
 
+// The lease this test's thread still holds from the repo is taken back (inert from now on).
+// Runs before the sandbox closes, so closing does not wait for the leaked lease and its rollback
+// takes a transaction left open on the lease along.
+void check_repo_lease(TestContextState& s, std::vector<TestLeak>& leaks) noexcept {
+  try {
+    if (const auto lease = s.repo->reclaim_held_by(std::this_thread::get_id())) {
+      std::string what = "a ConnectionLease from Repo::acquire() was never released (connection #" +
+                         std::to_string(lease->connection_id) + ", the harness took it back)";
+      if (lease->open_transaction) {
+        what += "; a Transaction begun on it was never committed or rolled back (rolled back)";
+      }
+      leaks.push_back({std::move(what)});
+    }
+  } catch (const std::exception& e) {
+    leaks.push_back({std::string("checking the test's repo leases failed: ") + e.what()});
+  }
+}
+
 // A leak is charged to the one test that made it, and taken back before the next test: what
 // this test's thread still holds is reclaimed (an open transaction rolled back), so later tests
 // start clean. A connection another thread took during the test is reported, not taken back
@@ -112,6 +130,7 @@ std::vector<TestLeak> TestContext::end() noexcept {
   } catch (const std::exception& e) {
     leaks.push_back({std::string("ending the test failed: ") + e.what()});
   }
+  if (s.repo && !s.setup_error) check_repo_lease(s, leaks);
   try {
     if (s.sandbox) s.sandbox->close();
   } catch (const std::exception& e) {

@@ -60,7 +60,8 @@ ConnectionLease::ConnectionLease(ConnectionLease&& other) noexcept
       pooled_(std::move(other.pooled_)),
       sandbox_(std::move(other.sandbox_)),
       thread_(other.thread_),
-      nested_(other.nested_) {}
+      nested_(other.nested_),
+      reclaimed_(std::move(other.reclaimed_)) {}
 
 ConnectionLease& ConnectionLease::operator=(ConnectionLease&& other) noexcept {
   if (this != &other) {
@@ -71,6 +72,7 @@ ConnectionLease& ConnectionLease::operator=(ConnectionLease&& other) noexcept {
     sandbox_ = std::move(other.sandbox_);
     thread_ = other.thread_;
     nested_ = other.nested_;
+    reclaimed_ = std::move(other.reclaimed_);
   }
   return *this;
 }
@@ -84,14 +86,31 @@ bool ConnectionLease::sandboxed() const noexcept {
   return false;
 }
 
+bool ConnectionLease::reclaimed() const noexcept {
+  return reclaimed_ && reclaimed_->load();
+}
+
 void ConnectionLease::release() noexcept {
   if (connection_ == nullptr) return;
+  bool inert = false;
   {
     std::lock_guard lock(repo_->mutex);
-    auto it = repo_->bindings.find(thread_);
-    if (it != repo_->bindings.end() && --it->second.depth <= 0) repo_->bindings.erase(it);
+    inert = reclaimed();
+    if (!inert) {
+      auto it = repo_->bindings.find(thread_);
+      if (it != repo_->bindings.end() && --it->second.depth <= 0) repo_->bindings.erase(it);
+    }
   }
   connection_ = nullptr;
+  reclaimed_.reset();
+  if (inert) {
+    // The sandbox may be another thread's by now; a pool checkout is still this lease's own
+    // (or was taken back by Pool::reclaim_held_by, which closes it on release).
+    sandbox_.reset();
+    pooled_.release();
+    repo_.reset();
+    return;
+  }
   if (nested_) {
     repo_.reset();
     return;
@@ -150,6 +169,7 @@ ConnectionLease Repo::acquire(std::string_view label) const {
       ++bound->second.depth;
       lease.connection_ = bound->second.connection;
       lease.nested_ = true;
+      lease.reclaimed_ = bound->second.reclaimed;
       return lease;
     }
     sandbox = s.sandbox_for(self);
@@ -162,6 +182,9 @@ ConnectionLease Repo::acquire(std::string_view label) const {
     }
   }
   Connection* connection = nullptr;
+  std::weak_ptr<internal::SandboxState> lent_by = sandbox;
+  // Allocated before the sandbox is taken, so a bad_alloc leaves nothing in use.
+  lease.reclaimed_ = std::make_shared<std::atomic<bool>>(false);
   if (sandbox) {
     std::unique_lock use(sandbox->use_mutex);
     bool free = sandbox->use_released.wait_for(use, s.options.sandbox_wait_timeout, [&] {
@@ -188,10 +211,38 @@ ConnectionLease Repo::acquire(std::string_view label) const {
   }
   {
     std::lock_guard lock(s.mutex);
-    s.bindings[self] = internal::Binding{connection, 1};
+    s.bindings[self] = internal::Binding{connection, 1, std::move(lent_by), lease.reclaimed_};
   }
   lease.connection_ = connection;
   return lease;
+}
+
+std::optional<ReclaimedLease> Repo::reclaim_held_by(std::thread::id thread) {
+  internal::Binding binding;
+  {
+    std::lock_guard lock(state_->mutex);
+    auto bound = state_->bindings.find(thread);
+    if (bound == state_->bindings.end()) return std::nullopt;
+    binding = std::move(bound->second);
+    state_->bindings.erase(bound);
+    binding.reclaimed->store(true);
+  }
+  ReclaimedLease taken;
+  taken.connection_id = binding.connection->id();
+  taken.leases = binding.depth;
+  const int own_depth = binding.connection->transaction_depth();
+  if (auto sandbox = binding.sandbox.lock()) {
+    taken.sandboxed = true;
+    taken.open_transaction = own_depth > 1;  // level 1 is the sandbox's own transaction
+    {
+      std::lock_guard use(sandbox->use_mutex);
+      if (sandbox->user == thread) sandbox->user.reset();
+    }
+    sandbox->use_released.notify_all();
+  } else {
+    taken.open_transaction = own_depth > 0;
+  }
+  return taken;
 }
 
 Transaction Repo::transaction(const TransactionOptions& options, std::string_view label) const {

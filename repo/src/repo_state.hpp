@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -42,6 +43,8 @@ struct SandboxState {
 struct Binding {
   Connection* connection = nullptr;
   int depth = 0;
+  std::weak_ptr<SandboxState> sandbox;           // the sandbox lent the connection, if any
+  std::shared_ptr<std::atomic<bool>> reclaimed;  // shared with the binding's leases
 };
 
 struct RepoState {

@@ -76,6 +76,7 @@ void Transaction::begin(const TransactionOptions& options) {
 }
 
 bool Transaction::active() const noexcept {
+  if (lease_ && lease_->reclaimed()) return false;
   return !done_ && connection_ != nullptr && connection_->depth_ >= level_;
 }
 
@@ -88,6 +89,11 @@ void Transaction::rollback() {
 }
 
 void Transaction::finish(bool commit) {
+  if (lease_ && lease_->reclaimed()) {
+    throw std::logic_error(fmt::format(
+        "{} of a transaction whose lease Repo::reclaim_held_by() took back (its test had ended)",
+        commit ? "commit" : "rollback"));
+  }
   Connection& c = *connection_;
   if (done_ || c.depth_ < level_) {
     throw std::logic_error(fmt::format("{} of a transaction that already ended (connection #{})",
@@ -142,6 +148,9 @@ void Transaction::finish(bool commit) {
 
 Transaction::~Transaction() {
   if (done_ || connection_ == nullptr) return;
+  // Taken back at its test's end: the connection was rolled back with the sandbox or the pool
+  // and may be another test's now.
+  if (lease_ && lease_->reclaimed()) return;
   Connection& c = *connection_;
   if (c.depth_ < level_) return;  // an enclosing transaction already ended it
   try {

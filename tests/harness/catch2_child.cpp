@@ -167,7 +167,9 @@ TEST_CASE_METHOD(StoreFixture, "child: long database wait", "[dbwait]") {
 
 // Five tests; with GAMEBOT_CHILD_SCENARIO leak-connection or leak-transaction the second one
 // leaves a connection checked out (and, in the second case, a transaction open on it that
-// inserted the row the later tests insert too: they would wait for it forever).
+// inserted the row the later tests insert too: they would wait for it forever). With leak-lease
+// it keeps a Repo::acquire() lease (under transaction isolation: the sandbox's connection), so the
+// repo would route this thread to it in every later test.
 namespace {
 void insert_player(const gamebot::repo::Repo& repo) {
   repo.run([](gamebot::repo::Connection& c) {
@@ -180,6 +182,9 @@ void insert_player(const gamebot::repo::Repo& repo) {
   TEST_CASE_METHOD(StoreFixture, "child: five " #n, "[five]") {               \
     if (n == 2 && scenario() == "leak-connection") {                          \
       static auto leaked = repo().pool().checkout();                          \
+    }                                                                         \
+    if (n == 2 && scenario() == "leak-lease") {                               \
+      static auto lease = repo().acquire();                                   \
     }                                                                         \
     if (n == 2 && scenario() == "leak-transaction") {                         \
       static auto leaked = repo().pool().checkout();                          \

@@ -288,3 +288,27 @@ TEST_CASE("postgres: a test that leaks a connection fails alone, the tests after
   auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
   CHECK(databases_of_run(*admin, run_id, "leak") == 0);
 }
+
+TEST_CASE("a test that keeps a Repo::acquire() lease under transaction isolation fails alone",
+          "[harness][postgres][sqlite][faults]") {
+  gamebot::testing::TempDir dir;
+  const std::string url = GENERATE(as<std::string>{}, "sqlite", "postgres");
+  const std::string database_url =
+      url == "sqlite" ? "sqlite:" + dir.path() + "/x.db" : gamebot::testing::postgres_url();
+  const std::string run_id = gamebot::harness::RunId::generate().str();
+  auto outcome =
+      run("leak-lease", {"--database-url", database_url, "--isolation", "transaction", "[five]"},
+          {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=lease"}, std::chrono::seconds(60));
+  INFO(url << "\n" << outcome.output);
+  CHECK(outcome.exit_code() == 1);
+  CHECK_THAT(outcome.output, Catch::Contains("test 'child: five 2' leaked"));
+  CHECK_THAT(outcome.output,
+             Catch::Contains("a ConnectionLease from Repo::acquire() was never released"));
+  // Taken back before the sandbox closes: the close neither waits for it nor fails.
+  CHECK_THAT(outcome.output, !Catch::Contains("closing the test's sandbox failed"));
+  for (const char* other : {"1", "3", "4", "5"})
+    CHECK_THAT(outcome.output,
+               !Catch::Contains("test 'child: five " + std::string(other) + "' leaked"));
+  CHECK_THAT(outcome.output, Catch::Contains("gamebot harness: 5 tests, 4 passed, 1 assertion "
+                                             "failures, 0 infrastructure failures, 1 leaking"));
+}

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <optional>
 #include <thread>
 
 #include "gamebot/repo/repo.hpp"
@@ -110,4 +111,47 @@ TEST_CASE("a sandbox rolls back even when the test throws", "[repo][sandbox]") {
   }
   CHECK(count_outside(repo) == 0);
   CHECK(repo.pool().leak_report().empty());
+}
+
+TEST_CASE("reclaim_held_by frees a thread from a leaked lease and its open transaction",
+          "[repo][facade][sandbox]") {
+  TestDatabase db;
+  Repo repo = make_repo(db);
+  // What a test that ends while a `static` still holds its lease leaves behind.
+  std::optional<ConnectionLease> leaked;
+  std::optional<Transaction> forgotten;
+  {
+    Sandbox sandbox(repo, {.label = "leaky test"});
+    leaked.emplace(repo.acquire());
+    forgotten.emplace(repo.transaction());
+    forgotten->connection().execute("INSERT INTO t VALUES (1)");
+
+    const std::optional<ReclaimedLease> taken = repo.reclaim_held_by(std::this_thread::get_id());
+    REQUIRE(taken.has_value());
+    CHECK(taken->sandboxed);
+    CHECK(taken->open_transaction);
+    CHECK(leaked->reclaimed());
+    CHECK_FALSE(forgotten->active());
+    CHECK_THROWS_AS(forgotten->commit(), std::logic_error);
+    CHECK_FALSE(repo.reclaim_held_by(std::this_thread::get_id()).has_value());
+    // Closing no longer waits for the leaked lease, and its rollback undoes the insert.
+    CHECK_NOTHROW(sandbox.close());
+  }
+  CHECK(count_outside(repo) == 0);
+
+  // The next test's sandbox opens on this thread and the leaked handles never touch it.
+  Sandbox next(repo, {.label = "next test"});
+  repo.run([](Connection& c) { c.execute("INSERT INTO t VALUES (2)"); });
+  {
+    Transaction own = repo.transaction();  // a savepoint at the level the forgotten one had
+    own.connection().execute("INSERT INTO t VALUES (3)");
+    forgotten.reset();
+    leaked.reset();
+    CHECK(own.active());
+    own.commit();
+  }
+  ConnectionLease lease = repo.acquire();
+  CHECK_FALSE(lease.nested());
+  CHECK(lease.sandboxed());
+  CHECK(lease->query_value<std::int64_t>("SELECT count(*) FROM t").value() == 2);
 }

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -19,7 +22,9 @@ struct SandboxState;
 }  // namespace internal
 
 // "The connection the current context dictates", held for a scope. Obtained from
-// Repo::acquire(). Move-only; release it on the thread that acquired it.
+// Repo::acquire(). Move-only; release it on the thread that acquired it. Once
+// Repo::reclaim_held_by() took it back it is inert: release() and the destructor only drop it,
+// and its connection must not be used any more.
 class ConnectionLease {
  public:
   ConnectionLease() noexcept;
@@ -39,6 +44,8 @@ class ConnectionLease {
   bool nested() const noexcept { return nested_; }
   // Gives the connection back now (no-op when empty). Never throws.
   void release() noexcept;
+  // Repo::reclaim_held_by() took the lease back (it is inert).
+  bool reclaimed() const noexcept;
 
  private:
   friend class Repo;
@@ -48,6 +55,16 @@ class ConnectionLease {
   std::shared_ptr<internal::SandboxState> sandbox_;
   std::thread::id thread_;
   bool nested_ = false;
+  // Shared by the leases of one binding; set by Repo::reclaim_held_by().
+  std::shared_ptr<std::atomic<bool>> reclaimed_;
+};
+
+// What Repo::reclaim_held_by() took back from a thread that never released its lease.
+struct ReclaimedLease {
+  std::uint64_t connection_id = 0;  // Connection::id() of the leased connection
+  bool sandboxed = false;           // it was a sandbox's pinned connection
+  int leases = 0;                   // leases still held on it (nested acquire()s count each)
+  bool open_transaction = false;    // a Transaction begun on it was never committed/rolled back
 };
 
 // Repo settings.
@@ -109,6 +126,20 @@ class Repo {
       return value;
     }
   }
+
+  // For test-end leak checks: takes back the lease `thread` still holds from this repo (the
+  // binding of routing rule 1), or nullopt when it holds none. The caller guarantees the thread's
+  // work has ended (the test is over), so nothing uses the connection now. Rules:
+  //   - every lease of that binding becomes inert: its later release()/destructor never touches
+  //     the repo's bookkeeping, a sandbox's use, or the connection (which by then may be the next
+  //     test's); a Transaction holding such a lease does nothing when destroyed, and its
+  //     commit()/rollback() throw std::logic_error;
+  //   - the thread routes afresh: it may open a new Sandbox, and a sandbox it was using is free
+  //     again, so Sandbox::close() does not wait for the leaked lease;
+  //   - a transaction or savepoint left open on a sandbox's connection is rolled back with the
+  //     sandbox (Sandbox::close()); one on a pool checkout is the pool's to roll back
+  //     (Pool::reclaim_held_by(), which the caller runs next).
+  std::optional<ReclaimedLease> reclaim_held_by(std::thread::id thread);
 
   // True when some sandbox of this repo is active.
   bool sandbox_active() const;

@@ -31,9 +31,11 @@ struct TransactionOptions {
 // inside a caller's transaction or a test sandbox). The destructor rolls back unless commit()
 // ran, and never throws (a failed rollback marks the connection broken).
 //
-// Misuse throws std::logic_error: commit/rollback after the transaction ended, or while a nested
-// transaction on the same connection is still open. Errors from the database are DatabaseError.
-// Not thread-safe; the connection must outlive the Transaction (or be owned by it via a lease).
+// Misuse throws std::logic_error: commit/rollback after the transaction ended, while a nested
+// transaction on the same connection is still open, or after Repo::reclaim_held_by() took back
+// its lease (then the destructor does nothing: the connection was rolled back elsewhere). Errors
+// from the database are DatabaseError. Not thread-safe; the connection must outlive the Transaction
+// (or be owned by it via a lease).
 class Transaction {
  public:
   explicit Transaction(Connection& connection, const TransactionOptions& options = {});
