@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <string>
 #include <thread>
 
@@ -139,9 +140,11 @@ TEST_CASE("child: 201 failed assertions", "[.][many-failures]") {
   for (int i = 0; i < 201; ++i) CHECK(i < 0);
 }
 
-// Short tests, for signals that land between two of them.
+// Short tests, for signals that land between two of them. Each prints a line as it starts: the
+// signal tests count lines to place a signal at a point of the run, whatever the run's speed.
 #define GAMEBOT_CHILD_SHORT(n)                                       \
   TEST_CASE_METHOD(StoreFixture, "child: short " #n, "[short]") {    \
+    std::cerr << "short " #n " starts" << std::endl;                 \
     store().append("short", ExpectedVersion::any(), joined("q" #n)); \
     CHECK(store().read_stream_forward("short").events.size() == 1);  \
   }
