@@ -99,18 +99,20 @@ TEST_CASE(
   // signal is placed at: after the k-th line, plus a random part of the time calibration saw
   // to the next line. Placing by lines rather than by clock keeps the points spread over the
   // run however fast or slow (sanitizers, load) each child is.
-  std::vector<std::chrono::microseconds> gaps;  // gaps[k]: from line k (0: start) to line k+1
+  // gaps[k]: from line k (line 0: the start) to line k + 1 (the last: to the end of the output).
+  std::vector<std::chrono::microseconds> gaps;
   {
     const std::string run_id = gamebot::harness::RunId::generate().str();
     ChildProcess child(command("", {"--database-url", url, "[short]"}, run_env(run_id, "calib")));
     auto last = std::chrono::steady_clock::now();
     std::string output;
-    while (auto line = child.read_line(60s)) {
+    for (;;) {
+      auto line = child.read_line(60s);
       const auto now = std::chrono::steady_clock::now();
       gaps.push_back(std::chrono::duration_cast<std::chrono::microseconds>(now - last));
       last = now;
+      if (!line) break;  // the last gap ends with the output: teardown is inside it
       output += *line + "\n";
-      if (is_summary(*line)) break;  // later signals can only find the process exiting
     }
     INFO(output);
     REQUIRE(shell_status(child.wait()) == 0);
