@@ -328,12 +328,20 @@ void DatabaseManager::finish_now() noexcept {
     s.state = RunState::finished;
   }
   PhaseTimer timer(s.report, Phase::teardown);
-  if (s.provider) s.provider->teardown(s.options.keep, s.kept);
+  provision::TeardownOutcome outcome;
+  if (s.provider) outcome = s.provider->teardown(s.options.keep);
+  s.kept = std::move(outcome.kept);
   // After an abandoned wait a test thread may still hold the provider (its isolation's release
   // refers to it): it is left to the process's end, which the signal brings.
   if (!s.abandoned) s.provider.reset();
   for (const auto& name : s.kept) std::fprintf(stderr, "gamebot harness: kept %s\n", name.c_str());
-  timer.succeed(s.kept.empty() ? "everything removed" : "kept " + std::to_string(s.kept.size()));
+  if (outcome.left.empty()) {
+    timer.succeed(s.kept.empty() ? "everything removed" : "kept " + std::to_string(s.kept.size()));
+  } else {
+    std::string what = "could not remove what the run created:";
+    for (const auto& line : outcome.left) what += "\n  " + line;
+    timer.fail(Error(FaultClass::provisioning, what));
+  }
   try {
     if (!s.options.report_path.empty()) s.report.write_json(s.options.report_path);
   } catch (const std::exception& e) {

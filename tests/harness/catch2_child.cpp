@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "gamebot/harness/catch2.hpp"
+#include "gamebot/harness/marked_resources.hpp"
+#include "gamebot/harness/run_marker.hpp"
 #include "gamebot/harness/wait.hpp"
 
 namespace {
@@ -138,6 +140,23 @@ TEST_CASE_METHOD(StoreFixture, "child: waits for an event that never comes", "[.
 
 TEST_CASE("child: 201 failed assertions", "[.][many-failures]") {
   for (int i = 0; i < 201; ++i) CHECK(i < 0);
+}
+
+// Hidden (run by name from fault_scenarios_test.cpp): re-marks the run's database as another
+// run's, as a second process sharing the name would; the teardown must leave it and say so.
+TEST_CASE_METHOD(StoreFixture, "child: marks the run database as another run's",
+                 "[.][foreign-marker]") {
+  auto& manager = gamebot::harness::current_database_manager();
+  const auto foreign = gamebot::harness::RunMarker::for_this_process("foreign-run", "database");
+  const auto& url = manager.options().database_url;
+  REQUIRE(url);
+  if (url->driver() == gamebot::repo::Driver::sqlite) {
+    gamebot::harness::marked::mark(std::filesystem::path(manager.run_database()), foreign);
+  } else {
+    auto admin = gamebot::repo::connect(*url);
+    gamebot::harness::marked::mark(*admin, manager.run_database(), foreign);
+  }
+  say("re-marked " + manager.run_database());
 }
 
 // Short tests, for signals that land between two of them. Each prints a line as it starts: the

@@ -130,8 +130,8 @@ TEST_CASE(
     // (such a run takes several times longer: a clone per test).
     const std::string isolation = i % 8 == 7 ? "database" : "transaction";
     const std::size_t after_lines = anchor(random);
-    const std::chrono::microseconds delay(std::uniform_int_distribution<std::int64_t>(
-        0, gaps[after_lines].count())(random));
+    const std::chrono::microseconds delay(
+        std::uniform_int_distribution<std::int64_t>(0, gaps[after_lines].count())(random));
     ChildProcess child(command("", {"--database-url", url, "--isolation", isolation, "[short]"},
                                run_env(run_id, worker)));
     std::string output;

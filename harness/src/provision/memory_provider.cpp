@@ -39,7 +39,10 @@ struct MemoryProvider final : Provider {
     if (isolation_ != Isolation::none)
       s.release = [backend = backend_](std::vector<TestLeak>&) { backend->reset(); };
   }
-  void teardown(bool, std::vector<std::string>&) noexcept override { backend_->reset(); }
+  TeardownOutcome teardown(bool) noexcept override {
+    backend_->reset();
+    return {};
+  }
 
   Isolation isolation_;
   std::vector<repo::Migration> app_migrations_;

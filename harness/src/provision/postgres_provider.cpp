@@ -336,15 +336,22 @@ struct PostgresProvider final : Provider {
       kept_ = names;
       return;
     }
+    std::unique_ptr<repo::Connection> c;
     try {
-      auto c = repo::connect(admin_url_);
-      // Clones first: while the run database (and its marker) exists, the reaper can still
-      // find a clone by its name.
-      for (auto it = names.rbegin(); it != names.rend(); ++it) drop_own(c, *it);
+      c = repo::connect(admin_url_);
     } catch (const std::exception& e) {
-      detail::log().error(
-          "dropping the run's databases failed ({}); their markers let the next run reap them",
-          e.what());
+      for (const auto& name : names) left_.push_back(name + ": " + e.what());
+      return;
+    }
+    // Clones first: while the run database (and its marker) exists, the reaper can still find
+    // a clone by its name.
+    for (auto it = names.rbegin(); it != names.rend(); ++it) {
+      try {
+        if (!drop_own(c, *it))
+          left_.push_back(*it + ": its marker is no longer this run's, so it was kept");
+      } catch (const std::exception& e) {
+        left_.push_back(*it + ": " + e.what());
+      }
     }
   }
 
@@ -369,11 +376,11 @@ struct PostgresProvider final : Provider {
     }
   }
 
-  void teardown(bool, std::vector<std::string>& kept) noexcept override {
-    teardown_.run_now();
-    for (auto& name : kept_) kept.push_back(name);
+  TeardownOutcome teardown(bool) noexcept override {
+    teardown_.run_now();  // runs drop_everything(), or waits for the thread running it
     admin_.reset();
     if (server_ && !options_.keep) server_->stop();
+    return {std::move(kept_), std::move(left_)};
   }
 
   std::string run_database() const override { return run_db_; }
@@ -406,6 +413,8 @@ struct PostgresProvider final : Provider {
   std::mutex created_mutex_;
   std::vector<std::string> created_;
   std::vector<std::string> kept_;
+  // What drop_everything() could not drop; read by teardown() once run_now() returned.
+  std::vector<std::string> left_;
   std::atomic<std::uint64_t> counter_{0};
   // Declared after everything its threads use, so it stops them before those go.
   CloneQueue clones_{

@@ -22,8 +22,10 @@
 // * cancel_in_flight() runs on the signal watcher while tests may run: it makes their database
 //   waits end without touching any object a test thread uses. Thread-safe, noexcept.
 // * teardown() runs once, after no test touches the provider any more (or after an abandoned
-//   wait): it removes what the run created (with `keep`, lists it in `kept` instead) and stops
-//   what it started. noexcept: failures are logged; markers let the next run reap what is left.
+//   wait): it removes what the run created (with `keep`, lists it as kept instead) and stops
+//   what it started. noexcept: what it could not remove (a refused drop, a server gone, a
+//   marker that is no longer this run's) is returned as `left`, and the manager fails the
+//   teardown phase with it (exit 204); markers let the next run reap what is left.
 
 #include <string>
 #include <vector>
@@ -36,6 +38,12 @@ struct TestContextState;
 
 namespace gamebot::harness::provision {
 
+// What teardown() did not remove.
+struct TeardownOutcome {
+  std::vector<std::string> kept;  // on request (--keep): names or paths
+  std::vector<std::string> left;  // could not be removed: "name: why"
+};
+
 class Provider {
  public:
   virtual ~Provider() = default;
@@ -43,7 +51,7 @@ class Provider {
   virtual void provision(RunReport&) {}
   virtual void verify() {}
   virtual void begin(TestContextState& state) = 0;
-  virtual void teardown(bool keep, std::vector<std::string>& kept) noexcept = 0;
+  virtual TeardownOutcome teardown(bool keep) noexcept = 0;
   // Called on the signal watcher while tests may run: make their database waits end (without
   // touching objects those threads use). Thread-safe; noexcept (failures are logged).
   virtual void cancel_in_flight() noexcept {}

@@ -236,17 +236,21 @@ struct SqliteProvider final : Provider {
     run_repo_.reset();
     if (dir_.empty()) return;
     if (keep_) return;
-    marked::drop_if_owned(dir_, marked::owned_by_run(marker_.run_id));  // not ours: never touched
+    try {
+      if (!marked::drop_if_owned(dir_, marked::owned_by_run(marker_.run_id)))  // never touched
+        left_.push_back(dir_.string() + ": its marker is no longer this run's, so it was kept");
+    } catch (const std::exception& e) {
+      left_.push_back(dir_.string() + ": " + e.what());
+    }
   }
 
-  void teardown(bool keep, std::vector<std::string>& kept) noexcept override {
+  TeardownOutcome teardown(bool keep) noexcept override {
     keep_ = keep;
-    try {
-      if (keep && !dir_.empty()) kept.push_back(dir_.string());
-      teardown_.run_now();
-    } catch (const std::exception& e) {
-      detail::log().error("SQLite teardown: {}", e.what());
-    }
+    TeardownOutcome outcome;
+    if (keep && !dir_.empty()) outcome.kept.push_back(dir_.string());
+    teardown_.run_now();  // runs remove_run_directory(), or waits for the thread running it
+    outcome.left = std::move(left_);
+    return outcome;
   }
 
   std::string run_database() const override { return dir_.string(); }
@@ -266,6 +270,8 @@ struct SqliteProvider final : Provider {
   RunMarker marker_;
   bool cached_ = false;
   bool keep_ = false;
+  // What remove_run_directory() could not remove; read by teardown() once run_now() returned.
+  std::vector<std::string> left_;
   std::optional<repo::Repo> run_repo_;
   std::shared_ptr<eventstore::SqliteBackend> run_backend_;
   std::atomic<std::uint64_t> clones_{0};
