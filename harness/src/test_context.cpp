@@ -56,6 +56,12 @@ std::optional<FaultClass> TestContext::setup_fault() const {
 
 namespace {
 
+// What a leak report says of a transaction left open; `begun_at` is "file:line" when known.
+std::string unfinished_transaction(const std::string& begun_at) {
+  if (begun_at.empty()) return "a transaction begun on it was never committed or rolled back";
+  return "a Transaction begun at " + begun_at + " was never committed or rolled back";
+}
+
 // The lease this test's thread still holds from the repo is taken back (inert from now on).
 // Runs before the sandbox closes, so closing does not wait for the leaked lease and its rollback
 // takes a transaction left open on the lease along.
@@ -65,7 +71,7 @@ void check_repo_lease(TestContextState& s, std::vector<TestLeak>& leaks) noexcep
       std::string what = "a ConnectionLease from Repo::acquire() was never released (connection #" +
                          std::to_string(lease->connection_id) + ", the harness took it back)";
       if (lease->open_transaction) {
-        what += "; a Transaction begun on it was never committed or rolled back (rolled back)";
+        what += "; " + unfinished_transaction(lease->transaction_begun_at) + " (rolled back)";
       }
       leaks.push_back({std::move(what)});
     }
@@ -90,7 +96,7 @@ void check_pool(TestContextState& s, std::vector<TestLeak>& leaks) noexcept {
       std::string what = "connection checked out by " + taken.holder.to_string() +
                          " was never returned (the harness took it back)";
       if (taken.open_transaction) {
-        what += "; a transaction begun on it was never committed or rolled back (" +
+        what += "; " + unfinished_transaction(taken.transaction_begun_at) + " (" +
                 std::string(taken.rolled_back ? "rolled back" : "the rollback failed") + ")";
       }
       leaks.push_back({std::move(what)});

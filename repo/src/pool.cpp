@@ -391,6 +391,7 @@ std::vector<ReclaimedConnection> Pool::reclaim_held_by(std::thread::id thread) {
     reclaimed.holder = slot->owner;
     Connection& c = *slot->connection;
     reclaimed.open_transaction = c.transaction_depth() != 0 || c.in_transaction();
+    reclaimed.transaction_begun_at = c.transaction_begun_at(1);
     if (reclaimed.open_transaction && !c.broken())
       reclaimed.rolled_back = c.reset_transaction_state();
     logger()->warn("pool {}: took back connection #{} never returned by {}{}", url_.redacted(),

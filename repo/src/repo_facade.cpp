@@ -234,6 +234,7 @@ std::optional<ReclaimedLease> Repo::reclaim_held_by(std::thread::id thread) {
   if (auto sandbox = binding.sandbox.lock()) {
     taken.sandboxed = true;
     taken.open_transaction = own_depth > 1;  // level 1 is the sandbox's own transaction
+    taken.transaction_begun_at = binding.connection->transaction_begun_at(2);
     {
       std::lock_guard use(sandbox->use_mutex);
       if (sandbox->user == thread) sandbox->user.reset();
@@ -241,12 +242,14 @@ std::optional<ReclaimedLease> Repo::reclaim_held_by(std::thread::id thread) {
     sandbox->use_released.notify_all();
   } else {
     taken.open_transaction = own_depth > 0;
+    taken.transaction_begun_at = binding.connection->transaction_begun_at(1);
   }
   return taken;
 }
 
-Transaction Repo::transaction(const TransactionOptions& options, std::string_view label) const {
-  return Transaction(acquire(label), options);
+Transaction Repo::transaction(const TransactionOptions& options, std::string_view label,
+                              std::source_location where) const {
+  return Transaction(acquire(label), options, where);
 }
 
 bool Repo::sandbox_active() const {

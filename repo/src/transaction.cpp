@@ -42,14 +42,16 @@ std::string begin_sql(Driver driver, const TransactionOptions& options) {
 
 }  // namespace
 
-Transaction::Transaction(Connection& connection, const TransactionOptions& options)
+Transaction::Transaction(Connection& connection, const TransactionOptions& options,
+                         std::source_location where)
     : connection_(&connection) {
-  begin(options);
+  begin(options, where);
 }
 
-Transaction::Transaction(ConnectionLease&& lease, const TransactionOptions& options)
+Transaction::Transaction(ConnectionLease&& lease, const TransactionOptions& options,
+                         std::source_location where)
     : lease_(std::make_unique<ConnectionLease>(std::move(lease))), connection_(&**lease_) {
-  begin(options);
+  begin(options, where);
 }
 
 Transaction::Transaction(Transaction&& other) noexcept
@@ -60,7 +62,7 @@ Transaction::Transaction(Transaction&& other) noexcept
   other.done_ = true;
 }
 
-void Transaction::begin(const TransactionOptions& options) {
+void Transaction::begin(const TransactionOptions& options, std::source_location where) {
   Connection& c = *connection_;
   // A depth the driver contradicts (a transaction ended behind our back, e.g. SQLite rolled
   // back on an I/O error) is reset so the next BEGIN is honest.
@@ -73,6 +75,8 @@ void Transaction::begin(const TransactionOptions& options) {
   }
   c.depth_ = level;
   level_ = level;
+  if (c.begun_at_.size() < static_cast<std::size_t>(level)) c.begun_at_.resize(level);
+  c.begun_at_[static_cast<std::size_t>(level) - 1] = where;
 }
 
 bool Transaction::active() const noexcept {

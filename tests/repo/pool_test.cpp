@@ -143,6 +143,7 @@ TEST_CASE("reclaim_held_by takes back a thread's forgotten connections, rolling 
   REQUIRE(taken.size() == 1);
   CHECK(taken[0].holder.label == "leaky test");
   CHECK(taken[0].open_transaction);
+  CHECK(taken[0].transaction_begun_at.empty());  // a BEGIN of its own: no Transaction to name
   CHECK(taken[0].rolled_back);
   CHECK(pool->checked_out().empty());
   // Its place is free again (max_size 1), and what it left uncommitted is gone.

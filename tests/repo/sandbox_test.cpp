@@ -123,6 +123,7 @@ TEST_CASE("reclaim_held_by frees a thread from a leaked lease and its open trans
   {
     Sandbox sandbox(repo, {.label = "leaky test"});
     leaked.emplace(repo.acquire());
+    const int forgotten_line = __LINE__ + 1;
     forgotten.emplace(repo.transaction());
     forgotten->connection().execute("INSERT INTO t VALUES (1)");
 
@@ -130,6 +131,8 @@ TEST_CASE("reclaim_held_by frees a thread from a leaked lease and its open trans
     REQUIRE(taken.has_value());
     CHECK(taken->sandboxed);
     CHECK(taken->open_transaction);
+    CHECK_THAT(taken->transaction_begun_at,
+               Catch::EndsWith("sandbox_test.cpp:" + std::to_string(forgotten_line)));
     CHECK(leaked->reclaimed());
     CHECK_FALSE(forgotten->active());
     CHECK_THROWS_AS(forgotten->commit(), std::logic_error);

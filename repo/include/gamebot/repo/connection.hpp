@@ -4,9 +4,11 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <source_location>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gamebot/repo/database_url.hpp"
 #include "gamebot/repo/options.hpp"
@@ -73,6 +75,9 @@ class Connection {
   virtual bool in_transaction() const noexcept = 0;
   // Nesting depth of Transaction objects on this connection (0 = none; 2 = one savepoint).
   int transaction_depth() const noexcept { return depth_; }
+  // "file:line" where the open Transaction of `level` (1 = outermost) was begun; empty when no
+  // transaction of that level is open.
+  std::string transaction_begun_at(int level) const;
 
   // Number of cached prepared statements, and dropping them all (PostgreSQL: DEALLOCATE).
   virtual std::size_t cached_statements() const noexcept = 0;
@@ -95,6 +100,9 @@ class Connection {
   DatabaseUrl url_;
   std::uint64_t id_;
   int depth_ = 0;
+  // begun_at_[level - 1]: where the open Transaction of that level was begun (valid up to
+  // depth_; kept as locations, formatted only for a report, so a BEGIN costs no allocation).
+  std::vector<std::source_location> begun_at_;
   bool broken_ = false;
 };
 

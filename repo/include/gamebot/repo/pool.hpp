@@ -64,9 +64,10 @@ struct PoolStats {
 
 // A connection Pool::reclaim_held_by() took back from a holder that never returned it.
 struct ReclaimedConnection {
-  CheckoutInfo holder;            // who held it
-  bool open_transaction = false;  // it was inside a transaction nobody committed or rolled back
-  bool rolled_back = false;       // ... which the pool rolled back (false: the rollback failed)
+  CheckoutInfo holder;               // who held it
+  bool open_transaction = false;     // it was inside a transaction nobody committed or rolled back
+  std::string transaction_begun_at;  // "file:line" of that Transaction (empty: not known)
+  bool rolled_back = false;          // ... which the pool rolled back (false: the rollback failed)
 };
 
 // No connection became free within the checkout timeout (fault class pool_exhausted). The

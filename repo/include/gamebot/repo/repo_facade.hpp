@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <source_location>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -61,10 +62,11 @@ class ConnectionLease {
 
 // What Repo::reclaim_held_by() took back from a thread that never released its lease.
 struct ReclaimedLease {
-  std::uint64_t connection_id = 0;  // Connection::id() of the leased connection
-  bool sandboxed = false;           // it was a sandbox's pinned connection
-  int leases = 0;                   // leases still held on it (nested acquire()s count each)
-  bool open_transaction = false;    // a Transaction begun on it was never committed/rolled back
+  std::uint64_t connection_id = 0;   // Connection::id() of the leased connection
+  bool sandboxed = false;            // it was a sandbox's pinned connection
+  int leases = 0;                    // leases still held on it (nested acquire()s count each)
+  bool open_transaction = false;     // a Transaction begun on it was never committed/rolled back
+  std::string transaction_begun_at;  // ... begun at this "file:line" (empty: not known)
 };
 
 // Repo settings.
@@ -104,8 +106,8 @@ class Repo {
   ConnectionLease acquire(std::string_view label = {}) const;
   // A transaction on acquire()'s connection: BEGIN, or a SAVEPOINT when the thread is already
   // inside one (including a sandbox's).
-  Transaction transaction(const TransactionOptions& options = {},
-                          std::string_view label = {}) const;
+  Transaction transaction(const TransactionOptions& options = {}, std::string_view label = {},
+                          std::source_location where = std::source_location::current()) const;
 
   // fn(Connection&) on acquire()'s connection; returns what fn returns.
   template <typename F>
@@ -115,8 +117,10 @@ class Repo {
   }
   // fn(Connection&) inside transaction(); commits when fn returns, rolls back when it throws.
   template <typename F>
-  decltype(auto) run_in_transaction(F&& fn, const TransactionOptions& options = {}) const {
-    Transaction tx = transaction(options);
+  decltype(auto) run_in_transaction(
+      F&& fn, const TransactionOptions& options = {},
+      std::source_location where = std::source_location::current()) const {
+    Transaction tx = transaction(options, {}, where);
     if constexpr (std::is_void_v<decltype(fn(tx.connection()))>) {
       std::forward<F>(fn)(tx.connection());
       tx.commit();

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <optional>
+#include <source_location>
 
 #include "gamebot/repo/connection.hpp"
 
@@ -36,11 +37,16 @@ struct TransactionOptions {
 // its lease (then the destructor does nothing: the connection was rolled back elsewhere). Errors
 // from the database are DatabaseError. Not thread-safe; the connection must outlive the Transaction
 // (or be owned by it via a lease).
+//
+// `where` (the caller's line, by default) is kept on the connection while the transaction is
+// open, so a leak report can say which Transaction was never committed or rolled back.
 class Transaction {
  public:
-  explicit Transaction(Connection& connection, const TransactionOptions& options = {});
+  explicit Transaction(Connection& connection, const TransactionOptions& options = {},
+                       std::source_location where = std::source_location::current());
   // Takes the lease along, so the connection is released after the transaction ends.
-  explicit Transaction(ConnectionLease&& lease, const TransactionOptions& options = {});
+  explicit Transaction(ConnectionLease&& lease, const TransactionOptions& options = {},
+                       std::source_location where = std::source_location::current());
   Transaction(Transaction&& other) noexcept;
   Transaction& operator=(Transaction&&) = delete;
   Transaction(const Transaction&) = delete;
@@ -59,7 +65,7 @@ class Transaction {
   int level() const noexcept { return level_; }
 
  private:
-  void begin(const TransactionOptions& options);
+  void begin(const TransactionOptions& options, std::source_location where);
   void finish(bool commit);
 
   std::unique_ptr<ConnectionLease> lease_;
