@@ -161,7 +161,7 @@ TEST_CASE("postgres: a server killed mid-run gives infrastructure failures, no h
   CHECK(std::chrono::steady_clock::now() - stopped < std::chrono::seconds(25));
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 199);
-  CHECK_THAT(output, Catch::Contains("infrastructure failures"));
+  CHECK_THAT(output, Catch::Contains("infrastructure failure(s)"));
 }
 
 TEST_CASE("postgres: a second SIGINT during the cleanup leaves nothing the next run cannot reap",
@@ -278,8 +278,8 @@ TEST_CASE("postgres: a test that leaks a connection fails alone, the tests after
   for (const char* other : {"1", "3", "4", "5"})
     CHECK_THAT(outcome.output,
                !Catch::Contains("test 'child: five " + std::string(other) + "' leaked"));
-  CHECK_THAT(outcome.output, Catch::Contains("gamebot harness: 5 tests, 4 passed, 1 assertion "
-                                             "failures, 0 infrastructure failures, 1 leaking"));
+  CHECK_THAT(outcome.output, Catch::Contains("] run failed: 5 tests, 4 passed, 1 assertion "
+                                             "failure(s), 0 infrastructure failure(s)"));
   if (scenario == "leak-transaction") {
     CHECK_THAT(outcome.output,
                Catch::Contains("a transaction begun on it was never committed or rolled back "
@@ -309,6 +309,45 @@ TEST_CASE("a test that keeps a Repo::acquire() lease under transaction isolation
   for (const char* other : {"1", "3", "4", "5"})
     CHECK_THAT(outcome.output,
                !Catch::Contains("test 'child: five " + std::string(other) + "' leaked"));
-  CHECK_THAT(outcome.output, Catch::Contains("gamebot harness: 5 tests, 4 passed, 1 assertion "
-                                             "failures, 0 infrastructure failures, 1 leaking"));
+  CHECK_THAT(outcome.output, Catch::Contains("] run failed: 5 tests, 4 passed, 1 assertion "
+                                             "failure(s), 0 infrastructure failure(s)"));
+}
+
+namespace {
+
+std::vector<std::string> lines_containing(const std::string& output, const std::string& text) {
+  std::vector<std::string> found;
+  std::size_t start = 0;
+  while (start < output.size()) {
+    const std::size_t end = std::min(output.find('\n', start), output.size());
+    const std::string line = output.substr(start, end - start);
+    if (line.find(text) != std::string::npos) found.push_back(line);
+    start = end + 1;
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("the run's summary is one line in the kit's log format", "[harness][sqlite][faults]") {
+  gamebot::testing::TempDir dir;
+  auto outcome = run("", {"--database-url", "sqlite:" + dir.path() + "/x.db", "[leak],[child]"});
+  INFO(outcome.output);
+  const auto summaries = lines_containing(outcome.output, " tests, ");
+  REQUIRE(summaries.size() == 1);
+  CHECK(summaries[0].rfind("[gamebot I] run failed: 3 tests, 2 passed, 1 assertion failure(s)",
+                           0) == 0);
+}
+
+TEST_CASE("--backend overriding GAMEBOT_TEST_DATABASE_URL says so in one redacted log line",
+          "[harness][sqlite][faults]") {
+  auto outcome = run("", {"--backend", "sqlite", "[child]"},
+                     {"GAMEBOT_TEST_DATABASE_URL=postgresql://ci:hunter2-secret@db.invalid/ci"});
+  INFO(outcome.output);
+  CHECK(outcome.exit_code() == 0);
+  CHECK_THAT(outcome.output, !Catch::Contains("hunter2-secret"));
+  const auto notes = lines_containing(outcome.output, "GAMEBOT_TEST_DATABASE_URL");
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0].rfind("[gamebot W] GAMEBOT_TEST_DATABASE_URL 'postgresql://ci:", 0) == 0);
+  CHECK_THAT(notes[0], Catch::Contains("ignored: --backend sqlite chooses another backend"));
 }
