@@ -351,3 +351,23 @@ TEST_CASE("--backend overriding GAMEBOT_TEST_DATABASE_URL says so in one redacte
   CHECK(notes[0].rfind("[gamebot W] GAMEBOT_TEST_DATABASE_URL 'postgresql://ci:", 0) == 0);
   CHECK_THAT(notes[0], Catch::Contains("ignored: --backend sqlite chooses another backend"));
 }
+
+TEST_CASE("postgres: a connectivity phase that keeps failing says so every few seconds",
+          "[harness][postgres][faults]") {
+  gamebot::testing::TempDir dir;
+  auto outcome = run("", {"--backend", "postgres", "--connect-deadline", "7", "--database-url",
+                          "postgres://postgres@/postgres?host=" + dir.path() + "&port=5999"});
+  INFO(outcome.output);
+  CHECK(outcome.exit_code() == 201);
+  // The first failure at once, then one line every 3 s of the 7 s budget.
+  const auto progress = lines_containing(outcome.output, "connecting to PostgreSQL at");
+  REQUIRE(progress.size() >= 2);
+  CHECK(progress.size() <= 3);
+  for (const std::string& line : progress) {
+    CHECK_THAT(line, Catch::Contains("[gamebot W]"));
+    CHECK_THAT(line, Catch::Contains("attempt "));
+    CHECK_THAT(line, Catch::Contains("s left"));
+    CHECK_THAT(line, Catch::Contains(".s.PGSQL.5999"));  // the last error: libpq's, one line
+  }
+  CHECK_THAT(progress[0], Catch::Contains("attempt 1 failed"));
+}

@@ -29,6 +29,9 @@ namespace gamebot::harness::provision {
 
 namespace {
 
+// How often a connectivity phase that keeps failing says so (its first failure at once).
+constexpr std::chrono::seconds kConnectProgressInterval{3};
+
 struct PostgresProvider final : Provider {
   PostgresProvider(const HarnessOptions& options, const HarnessSetup& setup,
                    const RunIdentity& identity)
@@ -64,8 +67,22 @@ struct PostgresProvider final : Provider {
     RetryPolicy policy;
     policy.deadline = options_.connect_deadline;
     int attempts = 0;
-    policy.on_retry = [&](const RetryAttempt&, const Error&, std::chrono::nanoseconds) {
+    // A wrong host must not look like a hang: the first failure, then one line every few
+    // seconds, says what is being tried, what failed last and how long is left.
+    const auto connect_start = std::chrono::steady_clock::now();
+    auto next_progress = connect_start;
+    policy.on_retry = [&](const RetryAttempt& attempt, const Error& error,
+                          std::chrono::nanoseconds) {
       report.add_retries(1);
+      const auto now = std::chrono::steady_clock::now();
+      if (now < next_progress) return;
+      next_progress = now + kConnectProgressInterval;
+      std::string last = error.message();
+      std::replace(last.begin(), last.end(), '\n', ' ');
+      detail::log().warn(
+          "connecting to PostgreSQL at {}: attempt {} failed ({}); retrying, {:.1f} s left",
+          admin_url_.describe_target(), attempt.number, last,
+          std::chrono::duration<double>(options_.connect_deadline - (now - connect_start)).count());
     };
     repo::ConnectOptions connect_options;
     connect_options.postgres.connect_timeout = std::chrono::seconds(2);
