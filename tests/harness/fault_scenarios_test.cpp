@@ -371,3 +371,17 @@ TEST_CASE("postgres: a connectivity phase that keeps failing says so every few s
   }
   CHECK_THAT(progress[0], Catch::Contains("attempt 1 failed"));
 }
+
+TEST_CASE("Catch2 counts a leaking test as failed, as the harness does",
+          "[harness][sqlite][faults]") {
+  gamebot::testing::TempDir dir;
+  auto outcome = run("", {"--database-url", "sqlite:" + dir.path() + "/x.db", "[leak],[child]"});
+  INFO(outcome.output);
+  CHECK(outcome.exit_code() == 1);
+  CHECK_THAT(outcome.output, Catch::Contains("test cases: 3 | 2 passed | 1 failed"));
+  CHECK_THAT(outcome.output,
+             Catch::Contains("run failed: 3 tests, 2 passed, 1 assertion failure(s)"));
+  // The leak is the failure Catch2 reports for that test.
+  CHECK_THAT(outcome.output, Catch::Contains("child: leaves a persistent subscription open"));
+  CHECK_THAT(outcome.output, Catch::Contains("leaky_projection"));
+}
