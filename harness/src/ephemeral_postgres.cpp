@@ -1012,6 +1012,46 @@ void EphemeralPostgres::stop() noexcept {
   impl_->teardown.run_now();
 }
 
+void EphemeralPostgres::keep() {
+  if (!impl_) return;
+  impl_->join_background();
+  // The marker this process wrote when it made the directory.
+  const long pid = static_cast<long>(::getpid());
+  const std::string host = this_host_name();
+  const marked::Owner mine = [&](const RunMarker& marker) {
+    return marker.pid == pid && marker.host == host;
+  };
+  if (!marked::keep(impl_->directory, mine)) {
+    throw Error(FaultClass::provisioning,
+                fmt::format("cannot keep {}: its marker is not ours", impl_->directory.string()));
+  }
+  impl_->teardown.dismiss();
+}
+
+bool EphemeralPostgres::remove_kept(const fs::path& directory) {
+  std::optional<RunMarker> marker;
+  try {
+    struct stat marker_info = {};
+    const fs::path marker_path = directory / kMarkerFile;
+    if (::lstat(marker_path.c_str(), &marker_info) != 0 || !S_ISREG(marker_info.st_mode) ||
+        marker_info.st_uid != ::geteuid())
+      return false;
+    marker = marked::marker_of(directory);
+  } catch (const std::exception& e) {
+    detail::log().warn("ephemeral postgres: not removing {}: {}", directory.string(), e.what());
+    return false;
+  }
+  if (!marker || !marker->kept || marker->resource != kResource) return false;
+  const RunMarker listed = *marker;
+  try {
+    return stop_and_remove(directory, find_bindir(),
+                           [&listed](const RunMarker& now) { return now == listed; });
+  } catch (const std::exception& e) {
+    detail::log().warn("ephemeral postgres: cannot remove {}: {}", directory.string(), e.what());
+    return false;
+  }
+}
+
 std::string EphemeralPostgres::find_bindir(const std::string& override_bindir) {
   if (!override_bindir.empty()) {
     if (has_server_binaries(override_bindir)) return override_bindir;

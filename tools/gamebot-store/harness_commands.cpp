@@ -8,11 +8,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli.hpp"
+#include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/harness/marked_resources.hpp"
 #include "gamebot/harness/report_html.hpp"
 #include "gamebot/harness/run_id.hpp"
@@ -60,6 +62,16 @@ class Resources {
 
   bool postgres() const noexcept { return connection_ != nullptr; }
 
+  // The directory of the URL's unix socket, when it is an ephemeral server's.
+  std::optional<fs::path> private_server() {
+    if (!postgres() || server_.host().empty() || server_.host().front() != '/') return std::nullopt;
+    const fs::path host(server_.host());
+    if (!host.filename().string().starts_with(harness::EphemeralPostgres::kDirectoryPrefix))
+      return std::nullopt;
+    connection_.reset();  // the server is about to stop
+    return host;
+  }
+
   std::vector<TestResource> list() {
     if (postgres()) return harness::marked::list(*connection_);
     return harness::marked::list(dir_, harness::kTestDatabasePrefix);
@@ -91,10 +103,12 @@ std::chrono::seconds grace_of(const Args& args) {
                                 .value_or(harness::kDefaultOrphanGrace.count()));
 }
 
-// "orphan", "alive", "template" (never reaped), "unmarked" (never touched).
+// "orphan", "alive", "kept" (--keep; reaped only by reap --kept), "template" (never reaped),
+// "unmarked" (never touched).
 std::string state_of(Resources& resources, const TestResource& r, std::chrono::seconds grace) {
   if (!r.marker) return r.problem.empty() ? "unmarked" : "bad-marker";
   if (r.marker->resource == harness::marked::kTemplateResource) return "template";
+  if (r.marker->kept) return "kept";
   return resources.owner_gone(*r.marker, grace) ? "orphan" : "alive";
 }
 
@@ -124,11 +138,13 @@ int run_reap(const Args& args) {
   Resources resources(parse_store_url(args.positionals[0]));
   const auto grace = grace_of(args);
   const bool dry_run = args.has("dry-run");
+  // Orphans, or (--kept) what runs kept on purpose.
+  const std::string target = args.has("kept") ? "kept" : "orphan";
   Progress progress("reaped");
   std::uint64_t reaped = 0;
   std::uint64_t kept = 0;
   for (const TestResource& r : resources.list()) {
-    if (state_of(resources, r, grace) != "orphan" ||
+    if (state_of(resources, r, grace) != target ||
         (!resources.postgres() && r.marker->resource != "sqlite-run")) {
       ++kept;
       continue;
@@ -145,6 +161,13 @@ int run_reap(const Args& args) {
     }
   }
   progress.finish();
+  // A kept private server (its URL names the server's directory as the host): it goes too.
+  if (target == "kept" && !dry_run) {
+    if (const auto server = resources.private_server();
+        server && harness::EphemeralPostgres::remove_kept(*server)) {
+      print_line(fmt::format("stopped and removed the kept server {}", server->string()));
+    }
+  }
   print_line(fmt::format("{} reaped, {} kept", reaped, kept));
   return kExitOk;
 }
@@ -277,8 +300,9 @@ void add_harness_commands(std::vector<Command>& commands) {
       {{"test-dbs list",
         {"URL"},
         "List the harness's test databases (or SQLite run directories) with owner and age.",
-        where + "STATE: alive (owner running), orphan (owner gone), template (a schema\n"
-                "template, kept), unmarked / bad-marker (never touched).\n",
+        where + "STATE: alive (owner running), orphan (owner gone), kept (by --keep: no run\n"
+                "reaps it; `test-dbs reap --kept` does), template (a schema template, kept),\n"
+                "unmarked / bad-marker (never touched).\n",
         {{"grace-hours", "N",
           "age past which another host's marker without a server lease is an orphan "
           "(default 24)"}}},
@@ -294,7 +318,10 @@ void add_harness_commands(std::vector<Command>& commands) {
         {{"grace-hours", "N",
           "age past which another host's marker without a server lease is an orphan "
           "(default 24)"},
-         {"dry-run", "", "print what would be reaped, remove nothing"}}},
+         {"dry-run", "", "print what would be reaped, remove nothing"},
+         {"kept", "",
+          "remove what --keep kept instead of orphans (with a kept private server's URL, as the "
+          "run printed it, the server too)"}}},
        run_reap});
   commands.push_back({{"report",
                        {"FILE"},

@@ -350,7 +350,7 @@ struct PostgresProvider final : Provider {
     run_repo_.reset();
     std::vector<std::string> names = created();
     if (options_.keep) {
-      kept_ = names;
+      keep_all(names);
       return;
     }
     try {
@@ -362,6 +362,21 @@ struct PostgresProvider final : Provider {
       detail::log().error(
           "dropping the run's databases failed ({}); their markers let the next run reap them",
           e.what());
+    }
+  }
+
+  // --keep: each database marked kept (no reaper takes it), listed with a ready command.
+  void keep_all(const std::vector<std::string>& names) {
+    try {
+      auto c = repo::connect(admin_url_);
+      for (const auto& name : names) {
+        if (!marked::keep(*c, name, marked::owned_by_run(identity_.run_id.str()))) continue;
+        kept_.push_back("psql \"" + admin_url_.with_database(name).redacted() + "\"");
+        detail::log().warn("kept for inspection: {}", kept_.back());
+      }
+    } catch (const std::exception& e) {
+      detail::log().error("keeping the run's databases failed ({}); the next run may reap them",
+                          e.what());
     }
   }
 
@@ -390,7 +405,26 @@ struct PostgresProvider final : Provider {
     teardown_.run_now();
     for (auto& name : kept_) kept.push_back(name);
     admin_.reset();
-    if (server_ && !options_.keep) server_->stop();
+    if (!server_) {
+      if (!kept_.empty())
+        detail::log().warn("remove what was kept with: gamebot-store test-dbs reap --kept '{}'",
+                           admin_url_.redacted());
+      return;
+    }
+    if (options_.keep) {
+      try {
+        // The server stays up for the commands above; its removal takes it too.
+        server_->keep();
+        detail::log().warn(
+            "the private PostgreSQL server in {} keeps running; remove it and what it holds "
+            "with: gamebot-store test-dbs reap --kept '{}'",
+            server_->directory().string(), admin_url_.redacted());
+        return;
+      } catch (const std::exception& e) {
+        detail::log().error("keeping the private server failed ({}); stopping it", e.what());
+      }
+    }
+    server_->stop();
   }
 
   std::string run_database() const override { return run_db_; }

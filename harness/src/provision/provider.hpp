@@ -22,7 +22,8 @@
 // * cancel_in_flight() runs on the signal watcher while tests may run: it makes their database
 //   waits end without touching any object a test thread uses. Thread-safe, noexcept.
 // * teardown() runs once, after no test touches the provider any more (or after an abandoned
-//   wait): it removes what the run created (with `keep`, lists it in `kept` instead) and stops
+//   wait): it removes what the run created (with `keep`, marks it kept and lists a ready
+//   `psql "URL"` or file path per database in `kept` instead) and stops
 //   what it started. noexcept: failures are logged; markers let the next run reap what is left.
 
 #include <string>

@@ -242,7 +242,13 @@ struct SqliteProvider final : Provider {
   void teardown(bool keep, std::vector<std::string>& kept) noexcept override {
     keep_ = keep;
     try {
-      if (keep && !dir_.empty()) kept.push_back(dir_.string());
+      if (keep && !dir_.empty() && marked::keep(dir_, marked::owned_by_run(marker_.run_id))) {
+        kept.push_back((dir_ / "run.db").string());
+        detail::log().warn("kept for inspection: {}", kept.back());
+        detail::log().warn(
+            "remove what was kept with: gamebot-store test-dbs reap --kept 'sqlite:{}'",
+            base_.string());
+      }
       teardown_.run_now();
     } catch (const std::exception& e) {
       detail::log().error("SQLite teardown: {}", e.what());
