@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "gamebot/core/error.hpp"
+#include "gamebot/harness/caches.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/harness/teardown.hpp"
 #include "gamebot/repo/database_url.hpp"
@@ -46,7 +47,7 @@ constexpr std::string_view kResource = "ephemeral-postgres";
 // Bump when the image layout or the initdb arguments change.
 constexpr std::string_view kImageFormat = "v1";
 constexpr std::size_t kUnixSocketPathMax = 107;
-constexpr std::string_view kSparesPrefix = "gamebot-spares-";
+constexpr std::string_view kSparesPrefix = caches::kSparesPrefix;
 
 [[noreturn]] void configuration_error(std::string message) {
   throw Error(FaultClass::configuration, std::move(message));
@@ -413,9 +414,10 @@ std::optional<fs::path> usable_cache_root(const EphemeralPostgresOptions& option
   const auto uid = static_cast<unsigned long>(::geteuid());
   if (root.empty()) {
     if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') {
-      root = fs::path(xdg) / "gamebot" / fmt::format("pg-{}-{}", version, uid);
+      root = fs::path(xdg) / "gamebot" /
+             fmt::format("{}{}-{}", caches::kClusterImageXdgPrefix, version, uid);
     } else {
-      root = default_temp_dir() / fmt::format("gamebot-pg-cache-{}-{}", uid, version);
+      root = default_temp_dir() / fmt::format("{}{}-{}", caches::kClusterImagePrefix, uid, version);
     }
   }
   std::error_code error;

@@ -1,5 +1,6 @@
 // test-dbs list|reap (the harness's test databases and SQLite run directories,
-// by their RunMarker) and report (a harness JSON run report as text).
+// by their RunMarker), cache list|clear (harness::caches) and report (a harness JSON run report as
+// text).
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "gamebot/harness/caches.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/harness/marked_resources.hpp"
 #include "gamebot/harness/report_html.hpp"
@@ -172,6 +174,45 @@ int run_reap(const Args& args) {
   return kExitOk;
 }
 
+// ---- cache ----
+
+std::vector<fs::path> cache_places(const Args& args) {
+  std::vector<fs::path> places;
+  if (auto dir = args.value("dir")) places.emplace_back(*dir);
+  return places;
+}
+
+std::string size_text(std::uintmax_t bytes) {
+  if (bytes < 1024) return fmt::format("{} B", bytes);
+  if (bytes < 1024 * 1024) return fmt::format("{:.1f} KiB", bytes / 1024.0);
+  if (bytes < 1024ull * 1024 * 1024) return fmt::format("{:.1f} MiB", bytes / 1048576.0);
+  return fmt::format("{:.1f} GiB", bytes / 1073741824.0);
+}
+
+int run_cache_list(const Args& args) {
+  const auto places = cache_places(args);
+  const auto found = harness::caches::list(places);
+  print_line(fmt::format("{:<56} {:>10}  {}", "PATH", "SIZE", "WHAT"));
+  for (const auto& cache : found)
+    print_line(
+        fmt::format("{:<56} {:>10}  {}", cache.path.string(), size_text(cache.bytes), cache.what));
+  print_line(fmt::format("{} found", found.size()));
+  return kExitOk;
+}
+
+int run_cache_clear(const Args& args) {
+  const auto places = cache_places(args);
+  std::uint64_t removed = 0;
+  for (const auto& cache : harness::caches::list(places)) {
+    if (!harness::caches::clear(cache)) continue;
+    print_line(fmt::format("removed {} ({}, {})", cache.path.string(), cache.what,
+                           size_text(cache.bytes)));
+    ++removed;
+  }
+  print_line(fmt::format("{} removed", removed));
+  return kExitOk;
+}
+
 // ---- report ----
 
 std::string text_of(const rapidjson::Value& object, const char* key) {
@@ -323,6 +364,24 @@ void add_harness_commands(std::vector<Command>& commands) {
           "remove what --keep kept instead of orphans (with a kept private server's URL, as the "
           "run printed it, the server too)"}}},
        run_reap});
+  const std::string cache_where =
+      "The harness's caches of this user: the private PostgreSQL server's cluster image and its\n"
+      "spare clusters, and the SQLite template cache ($XDG_CACHE_HOME/gamebot, the server's base\n"
+      "directory, $TMPDIR or /tmp, and --dir). Only private directories of this user (mode 0700)\n"
+      "count; anything else of the same name is neither listed nor removed. A run rebuilds what\n"
+      "it needs.\n";
+  commands.push_back({{"cache list",
+                       {},
+                       "List the harness's caches on this host: path, size, what each is.",
+                       cache_where,
+                       {{"dir", "DIR", "also look in DIR (e.g. the directory of a SQLite URL)"}}},
+                      run_cache_list});
+  commands.push_back({{"cache clear",
+                       {},
+                       "Remove the harness's caches on this host (only this user's own).",
+                       cache_where,
+                       {{"dir", "DIR", "also look in DIR (e.g. the directory of a SQLite URL)"}}},
+                      run_cache_clear});
   commands.push_back({{"report",
                        {"FILE"},
                        "Render a harness JSON run report (--report FILE of a test run) as text.",

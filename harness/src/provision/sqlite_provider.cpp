@@ -15,6 +15,7 @@
 #include "env/schema_check.hpp"
 #include "env/tracking_backend.hpp"
 #include "gamebot/eventstore/sqlite_backend.hpp"
+#include "gamebot/harness/caches.hpp"
 #include "gamebot/harness/marked_resources.hpp"
 #include "gamebot/harness/teardown.hpp"
 #include "gamebot/repo/connection.hpp"
@@ -87,8 +88,7 @@ struct SqliteProvider final : Provider {
   // One that is not private (made by someone else, a symlink, a lax mode) is never trusted: the
   // template is then built in the run directory and goes with it.
   fs::path template_path() const {
-    const fs::path cache =
-        base_ / ("gamebot-sqlite-cache-" + std::to_string(static_cast<unsigned long>(::geteuid())));
+    const fs::path cache = caches::sqlite_template_cache(base_);
     try {
       detail::ensure_private_directory(cache);
     } catch (const Error& e) {
