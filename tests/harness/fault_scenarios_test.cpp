@@ -339,7 +339,7 @@ TEST_CASE("the run's summary is one line in the kit's log format", "[harness][sq
                            0) == 0);
 }
 
-TEST_CASE("--backend overriding GAMEBOT_TEST_DATABASE_URL says so in one redacted log line",
+TEST_CASE("a --backend overriding GAMEBOT_TEST_DATABASE_URL says so in one redacted log line",
           "[harness][sqlite][faults]") {
   auto outcome = run("", {"--backend", "sqlite", "[child]"},
                      {"GAMEBOT_TEST_DATABASE_URL=postgresql://ci:hunter2-secret@db.invalid/ci"});
