@@ -17,6 +17,7 @@
 #include "gamebot/harness/catch2.hpp"
 #include "gamebot/harness/run.hpp"
 #include "gamebot/harness/teardown.hpp"
+#include "log.hpp"
 
 namespace gamebot::harness {
 
@@ -45,7 +46,32 @@ class HarnessListener : public Catch::TestEventListenerBase {
   void testCaseStarting(const Catch::TestCaseInfo& info) override {
     g_thrown_fault.reset();
     first_failure_.clear();
+    test_line_ = info.lineInfo;
     if (Run::active() != nullptr) Run::active()->begin_test(info.name);
+  }
+
+  void sectionStarting(const Catch::SectionInfo&) override {
+    if (++depth_ > 1) nested_ = true;
+  }
+
+  // The test case's own section ends each time Catch2 runs the body. A run of it that entered
+  // no SECTION is its only one: the test is closed here, where a leak can still be recorded as
+  // a failed assertion of that test, so Catch2's counts and the harness's agree (a test with
+  // sections is closed in testCaseEnded(), and its leak counted by the harness alone). The
+  // listener's sectionEnded() runs before the reporter's, inside the test case.
+  void sectionEnded(const Catch::SectionStats&) override {
+    if (--depth_ > 0) return;
+    const bool only_run = !nested_;
+    nested_ = false;
+    if (!only_run || Run::active() == nullptr) return;
+    const std::string leaked = Run::active()->close_test();
+    if (leaked.empty()) return;
+    detail::log().error("{}", leaked);  // in full on stderr too: a reporter may wrap or file it
+    Catch::AssertionReaction reaction;
+    Catch::getResultCapture().handleMessage(
+        Catch::AssertionInfo{Catch::StringRef("GAMEBOT_LEAK_CHECK"), test_line_, Catch::StringRef(),
+                             Catch::ResultDisposition::ContinueOnFailure},
+        Catch::ResultWas::ExplicitFailure, leaked, reaction);
   }
 
   bool assertionEnded(const Catch::AssertionStats& stats) override {
@@ -69,6 +95,9 @@ class HarnessListener : public Catch::TestEventListenerBase {
 
  private:
   std::string first_failure_;
+  Catch::SourceLineInfo test_line_{"", 0};
+  int depth_ = 0;        // sections open, the test case's own included
+  bool nested_ = false;  // this run of the body entered a SECTION
 };
 
 // Catch2's error text for an unknown argument is "Unrecognised token: <argument>".

@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -334,7 +333,6 @@ void DatabaseManager::finish_now() noexcept {
   // After an abandoned wait a test thread may still hold the provider (its isolation's release
   // refers to it): it is left to the process's end, which the signal brings.
   if (!s.abandoned) s.provider.reset();
-  for (const auto& name : s.kept) std::fprintf(stderr, "gamebot harness: kept %s\n", name.c_str());
   if (outcome.left.empty()) {
     timer.succeed(s.kept.empty() ? "everything removed" : "kept " + std::to_string(s.kept.size()));
   } else {

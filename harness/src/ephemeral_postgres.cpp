@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "gamebot/core/error.hpp"
+#include "gamebot/harness/caches.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/harness/teardown.hpp"
 #include "gamebot/repo/database_url.hpp"
@@ -46,7 +47,7 @@ constexpr std::string_view kResource = "ephemeral-postgres";
 // Bump when the image layout or the initdb arguments change.
 constexpr std::string_view kImageFormat = "v1";
 constexpr std::size_t kUnixSocketPathMax = 107;
-constexpr std::string_view kSparesPrefix = "gamebot-spares-";
+constexpr std::string_view kSparesPrefix = caches::kSparesPrefix;
 
 [[noreturn]] void configuration_error(std::string message) {
   throw Error(FaultClass::configuration, std::move(message));
@@ -413,9 +414,10 @@ std::optional<fs::path> usable_cache_root(const EphemeralPostgresOptions& option
   const auto uid = static_cast<unsigned long>(::geteuid());
   if (root.empty()) {
     if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') {
-      root = fs::path(xdg) / "gamebot" / fmt::format("pg-{}-{}", version, uid);
+      root = fs::path(xdg) / "gamebot" /
+             fmt::format("{}{}-{}", caches::kClusterImageXdgPrefix, version, uid);
     } else {
-      root = default_temp_dir() / fmt::format("gamebot-pg-cache-{}-{}", uid, version);
+      root = default_temp_dir() / fmt::format("{}{}-{}", caches::kClusterImagePrefix, uid, version);
     }
   }
   std::error_code error;
@@ -1010,6 +1012,46 @@ void EphemeralPostgres::stop() noexcept {
   if (!impl_) return;
   impl_->join_background();  // it may be writing inside the server directory
   impl_->teardown.run_now();
+}
+
+void EphemeralPostgres::keep() {
+  if (!impl_) return;
+  impl_->join_background();
+  // The marker this process wrote when it made the directory.
+  const long pid = static_cast<long>(::getpid());
+  const std::string host = this_host_name();
+  const marked::Owner mine = [&](const RunMarker& marker) {
+    return marker.pid == pid && marker.host == host;
+  };
+  if (!marked::keep(impl_->directory, mine)) {
+    throw Error(FaultClass::provisioning,
+                fmt::format("cannot keep {}: its marker is not ours", impl_->directory.string()));
+  }
+  impl_->teardown.dismiss();
+}
+
+bool EphemeralPostgres::remove_kept(const fs::path& directory) {
+  std::optional<RunMarker> marker;
+  try {
+    struct stat marker_info = {};
+    const fs::path marker_path = directory / kMarkerFile;
+    if (::lstat(marker_path.c_str(), &marker_info) != 0 || !S_ISREG(marker_info.st_mode) ||
+        marker_info.st_uid != ::geteuid())
+      return false;
+    marker = marked::marker_of(directory);
+  } catch (const std::exception& e) {
+    detail::log().warn("ephemeral postgres: not removing {}: {}", directory.string(), e.what());
+    return false;
+  }
+  if (!marker || !marker->kept || marker->resource != kResource) return false;
+  const RunMarker listed = *marker;
+  try {
+    return stop_and_remove(directory, find_bindir(),
+                           [&listed](const RunMarker& now) { return now == listed; });
+  } catch (const std::exception& e) {
+    detail::log().warn("ephemeral postgres: cannot remove {}: {}", directory.string(), e.what());
+    return false;
+  }
 }
 
 std::string EphemeralPostgres::find_bindir(const std::string& override_bindir) {

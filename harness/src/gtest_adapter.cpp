@@ -56,6 +56,16 @@ constexpr std::string_view kGtestFlags[] = {"--gtest_filter",
                                             "--gtest_print_time",
                                             "--help"};
 
+// Whether --gtest_output sends the XML or JSON report to stdout: then stdout is the report's
+// alone (GoogleTest's console printer writes there too, which would make it unparsable).
+bool report_on_stdout() {
+  const std::string output = ::testing::GTEST_FLAG(output);
+  const std::size_t colon = output.find(':');
+  if (colon == std::string::npos) return false;
+  const std::string path = output.substr(colon + 1);
+  return path == "/dev/stdout" || path == "/dev/fd/1" || path == "/proc/self/fd/1";
+}
+
 bool asks_for_help(const std::vector<std::string>& arguments) {
   for (const std::string& argument : arguments)
     if (argument == "--help" || argument == "-h" || argument == "-?" || argument == "/?")
@@ -131,7 +141,9 @@ int run_all_tests(int argc, char** argv, const std::function<void(HarnessSetup&)
   if (framework_argc > 1) return run.usage_error(framework_argv[1], {}, kGtestFlags);
   if (::testing::GTEST_FLAG(list_tests)) return run.finish(RUN_ALL_TESTS() != 0);
   if (!run.start(configure)) return run.exit_code();
-  ::testing::UnitTest::GetInstance()->listeners().Append(new RunListener);
+  ::testing::TestEventListeners& listeners = ::testing::UnitTest::GetInstance()->listeners();
+  if (report_on_stdout()) delete listeners.Release(listeners.default_result_printer());
+  listeners.Append(new RunListener);
   const int status = RUN_ALL_TESTS();
   return run.finish(status != 0);
 }

@@ -139,6 +139,14 @@ std::optional<RunMarker> marker_of(repo::Connection& connection, std::string_vie
   return parse_comment(**comment, nullptr);
 }
 
+bool keep(repo::Connection& connection, std::string_view database, const Owner& owner) {
+  std::optional<RunMarker> marker = marker_of(connection, database);
+  if (!marker || !owner(*marker)) return false;
+  marker->kept = true;
+  mark(connection, database, *marker);
+  return true;
+}
+
 std::vector<MarkedResource> list(repo::Connection& connection) {
   auto rows = connection.query(
       "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
@@ -226,6 +234,14 @@ void mark(const fs::path& directory, const RunMarker& marker) {
 
 std::optional<RunMarker> marker_of(const fs::path& directory) {
   return read_marker_file(directory / kMarkerFileName);
+}
+
+bool keep(const fs::path& directory, const Owner& owner) {
+  std::optional<RunMarker> marker = marker_of(directory);
+  if (!marker || !owner(*marker)) return false;
+  marker->kept = true;
+  mark(directory, *marker);
+  return true;
 }
 
 std::vector<MarkedResource> list(const fs::path& base, std::string_view prefix) {

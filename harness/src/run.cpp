@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "gamebot/harness/teardown.hpp"
+#include "log.hpp"
 
 namespace gamebot::harness {
 
@@ -103,7 +104,8 @@ std::optional<std::vector<std::string>> Run::take_options(int argc, const char* 
   try {
     ExtractedOptions extracted = extract_options(argc, argv);
     ResolvedOptions resolved = resolve_options(extracted.inputs, env);
-    for (const std::string& note : resolved.notes) say(stderr, note);
+    // In the kit's log format: a setting the user gave was ignored, which is worth a warning.
+    for (const std::string& note : resolved.notes) detail::log().warn("{}", note);
     options_ = std::move(resolved.options);
     state_ = State::configured;
     return std::move(extracted.remaining);
@@ -192,10 +194,7 @@ TestOutcome Run::end_test(const TestEnd& end) {
     setup_fault = test_->setup_fault();
   }
   record.outcome = outcome_of(end, setup_fault, !leaks_.empty());
-  if (!leaked.empty()) {
-    ++leaking_tests_;
-    say(stderr, leaked);
-  }
+  if (!leaked.empty()) say(stderr, leaked);
   switch (record.outcome) {
     case TestOutcome::passed:
       break;
@@ -232,14 +231,8 @@ int Run::finish(bool framework_failed) {
     g_active.store(nullptr);
     return exit_code_;
   }
-  const TestTotals totals = environment_->report().totals();
+  // The one summary, in the kit's log format (each leak was named when its test ended).
   environment_->report().log_summary();
-  std::fprintf(stderr,
-               "gamebot harness: %zu tests, %zu passed, %zu assertion failures, %zu "
-               "infrastructure failures, %zu leaking\n",
-               totals.total, totals.passed, totals.assertion_failures,
-               totals.infrastructure_failures, leaking_tests_);
-  std::fflush(stderr);
   environment_->finish();
   exit_code_ = exit_code_of(environment_->report(), framework_failed, stop_requested());
   environment_.reset();

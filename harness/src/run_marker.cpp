@@ -157,9 +157,10 @@ std::string RunMarker::serialize() const {
       std::chrono::duration_cast<std::chrono::milliseconds>(started_at.time_since_epoch()).count();
   return fmt::format(
       "{} 1\nrun_id={}\nresource={}\nhost={}\npid={}\npid_start={}\nboot_id={}\n"
-      "started_at_ms={}\nstarted_at={}\nharness_version={}\n{}",
+      "started_at_ms={}\nstarted_at={}\nharness_version={}\n{}{}",
       kHeader, escape(run_id), escape(resource), escape(host), pid, pid_start, escape(boot_id),
-      millis, iso8601(started_at), escape(harness_version), server_lease ? "lease=1\n" : "");
+      millis, iso8601(started_at), escape(harness_version), server_lease ? "lease=1\n" : "",
+      kept ? "kept=1\n" : "");
 }
 
 RunMarker RunMarker::parse(std::string_view text) {
@@ -211,6 +212,7 @@ RunMarker RunMarker::parse(std::string_view text) {
     marker.harness_version = it->second;
   }
   if (auto it = values.find("lease"); it != values.end()) marker.server_lease = it->second == "1";
+  if (auto it = values.find("kept"); it != values.end()) marker.kept = it->second == "1";
   return marker;
 }
 
@@ -223,7 +225,7 @@ std::string this_host_name() {
 bool is_orphan(const RunMarker& marker, std::chrono::system_clock::time_point now,
                std::chrono::seconds grace, std::string_view this_host,
                std::optional<bool> lease_held) {
-  if (lease_held == true) return false;
+  if (marker.kept || lease_held == true) return false;
   if (marker.host != this_host) {
     if (marker.server_lease && lease_held == false) return true;
     return now - marker.started_at > grace;

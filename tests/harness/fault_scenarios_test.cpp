@@ -162,7 +162,7 @@ TEST_CASE("postgres: a server killed mid-run gives infrastructure failures, no h
   CHECK(std::chrono::steady_clock::now() - stopped < std::chrono::seconds(25));
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 199);
-  CHECK_THAT(output, Catch::Contains("infrastructure failures"));
+  CHECK_THAT(output, Catch::Contains("infrastructure failure(s)"));
 }
 
 TEST_CASE("postgres: a second SIGINT during the cleanup leaves nothing the next run cannot reap",
@@ -279,8 +279,8 @@ TEST_CASE("postgres: a test that leaks a connection fails alone, the tests after
   for (const char* other : {"1", "3", "4", "5"})
     CHECK_THAT(outcome.output,
                !Catch::Contains("test 'child: five " + std::string(other) + "' leaked"));
-  CHECK_THAT(outcome.output, Catch::Contains("gamebot harness: 5 tests, 4 passed, 1 assertion "
-                                             "failures, 0 infrastructure failures, 1 leaking"));
+  CHECK_THAT(outcome.output, Catch::Contains("] run failed: 5 tests, 4 passed, 1 assertion "
+                                             "failure(s), 0 infrastructure failure(s)"));
   if (scenario == "leak-transaction") {
     // The Transaction the test forgot, by its line in catch2_child.cpp.
     CHECK(std::regex_search(outcome.output,
@@ -311,8 +311,81 @@ TEST_CASE("a test that keeps a Repo::acquire() lease under transaction isolation
   for (const char* other : {"1", "3", "4", "5"})
     CHECK_THAT(outcome.output,
                !Catch::Contains("test 'child: five " + std::string(other) + "' leaked"));
-  CHECK_THAT(outcome.output, Catch::Contains("gamebot harness: 5 tests, 4 passed, 1 assertion "
-                                             "failures, 0 infrastructure failures, 1 leaking"));
+  CHECK_THAT(outcome.output, Catch::Contains("] run failed: 5 tests, 4 passed, 1 assertion "
+                                             "failure(s), 0 infrastructure failure(s)"));
+}
+
+namespace {
+
+std::vector<std::string> lines_containing(const std::string& output, const std::string& text) {
+  std::vector<std::string> found;
+  std::size_t start = 0;
+  while (start < output.size()) {
+    const std::size_t end = std::min(output.find('\n', start), output.size());
+    const std::string line = output.substr(start, end - start);
+    if (line.find(text) != std::string::npos) found.push_back(line);
+    start = end + 1;
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("the run's summary is one line in the kit's log format", "[harness][sqlite][faults]") {
+  gamebot::testing::TempDir dir;
+  auto outcome = run("", {"--database-url", "sqlite:" + dir.path() + "/x.db", "[leak],[child]"});
+  INFO(outcome.output);
+  const auto summaries = lines_containing(outcome.output, " tests, ");
+  REQUIRE(summaries.size() == 1);
+  CHECK(summaries[0].rfind("[gamebot I] run failed: 3 tests, 2 passed, 1 assertion failure(s)",
+                           0) == 0);
+}
+
+TEST_CASE("a --backend overriding GAMEBOT_TEST_DATABASE_URL says so in one redacted log line",
+          "[harness][sqlite][faults]") {
+  auto outcome = run("", {"--backend", "sqlite", "[child]"},
+                     {"GAMEBOT_TEST_DATABASE_URL=postgresql://ci:hunter2-secret@db.invalid/ci"});
+  INFO(outcome.output);
+  CHECK(outcome.exit_code() == 0);
+  CHECK_THAT(outcome.output, !Catch::Contains("hunter2-secret"));
+  const auto notes = lines_containing(outcome.output, "GAMEBOT_TEST_DATABASE_URL");
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0].rfind("[gamebot W] GAMEBOT_TEST_DATABASE_URL 'postgresql://ci:", 0) == 0);
+  CHECK_THAT(notes[0], Catch::Contains("ignored: --backend sqlite chooses another backend"));
+}
+
+TEST_CASE("postgres: a connectivity phase that keeps failing says so every few seconds",
+          "[harness][postgres][faults]") {
+  gamebot::testing::TempDir dir;
+  auto outcome = run("", {"--backend", "postgres", "--connect-deadline", "7", "--database-url",
+                          "postgres://postgres@/postgres?host=" + dir.path() + "&port=5999"});
+  INFO(outcome.output);
+  CHECK(outcome.exit_code() == 201);
+  // The first failure at once, then one line every 3 s of the 7 s budget.
+  const auto progress = lines_containing(outcome.output, "connecting to PostgreSQL at");
+  REQUIRE(progress.size() >= 2);
+  CHECK(progress.size() <= 3);
+  for (const std::string& line : progress) {
+    CHECK_THAT(line, Catch::Contains("[gamebot W]"));
+    CHECK_THAT(line, Catch::Contains("attempt "));
+    CHECK_THAT(line, Catch::Contains("s left"));
+    CHECK_THAT(line, Catch::Contains(".s.PGSQL.5999"));  // the last error: libpq's, one line
+  }
+  CHECK_THAT(progress[0], Catch::Contains("attempt 1 failed"));
+}
+
+TEST_CASE("Catch2 counts a leaking test as failed, as the harness does",
+          "[harness][sqlite][faults]") {
+  gamebot::testing::TempDir dir;
+  auto outcome = run("", {"--database-url", "sqlite:" + dir.path() + "/x.db", "[leak],[child]"});
+  INFO(outcome.output);
+  CHECK(outcome.exit_code() == 1);
+  CHECK_THAT(outcome.output, Catch::Contains("test cases: 3 | 2 passed | 1 failed"));
+  CHECK_THAT(outcome.output,
+             Catch::Contains("run failed: 3 tests, 2 passed, 1 assertion failure(s)"));
+  // The leak is the failure Catch2 reports for that test.
+  CHECK_THAT(outcome.output, Catch::Contains("child: leaves a persistent subscription open"));
+  CHECK_THAT(outcome.output, Catch::Contains("leaky_projection"));
 }
 
 TEST_CASE("a run directory re-marked as another run's is left for its owner: exit 204 (teardown)",

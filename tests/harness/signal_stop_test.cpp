@@ -36,7 +36,8 @@ constexpr int kRandomRuns = 50;
 constexpr int kRandomRuns = 200;
 #endif
 
-constexpr std::string_view kSummary = "gamebot harness: ";
+// The run summary: one line in the kit's log format ("[gamebot I] run passed: N tests, ...").
+constexpr std::string_view kSummary = "] run ";
 
 std::vector<std::string> run_env(const std::string& run_id, const std::string& worker) {
   return {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=" + worker};
@@ -146,7 +147,8 @@ TEST_CASE(
     if (status == 0) {
       // A signal can miss the run only when the process had already ended: then the run was
       // complete, and said so.
-      REQUIRE(output.find(std::string(kSummary) + "12 tests, 12 passed") != std::string::npos);
+      REQUIRE(output.find(std::string(kSummary) + "passed: 12 tests, 12 passed") !=
+              std::string::npos);
     } else {
       REQUIRE(status == 128 + sig);
     }

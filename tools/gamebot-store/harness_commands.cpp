@@ -1,5 +1,6 @@
 // test-dbs list|reap (the harness's test databases and SQLite run directories,
-// by their RunMarker) and report (a harness JSON run report as text).
+// by their RunMarker), cache list|clear (harness::caches) and report (a harness JSON run report as
+// text).
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
@@ -8,11 +9,14 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli.hpp"
+#include "gamebot/harness/caches.hpp"
+#include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/harness/marked_resources.hpp"
 #include "gamebot/harness/report_html.hpp"
 #include "gamebot/harness/run_id.hpp"
@@ -60,6 +64,16 @@ class Resources {
 
   bool postgres() const noexcept { return connection_ != nullptr; }
 
+  // The directory of the URL's unix socket, when it is an ephemeral server's.
+  std::optional<fs::path> private_server() {
+    if (!postgres() || server_.host().empty() || server_.host().front() != '/') return std::nullopt;
+    const fs::path host(server_.host());
+    if (!host.filename().string().starts_with(harness::EphemeralPostgres::kDirectoryPrefix))
+      return std::nullopt;
+    connection_.reset();  // the server is about to stop
+    return host;
+  }
+
   std::vector<TestResource> list() {
     if (postgres()) return harness::marked::list(*connection_);
     return harness::marked::list(dir_, harness::kTestDatabasePrefix);
@@ -91,10 +105,12 @@ std::chrono::seconds grace_of(const Args& args) {
                                 .value_or(harness::kDefaultOrphanGrace.count()));
 }
 
-// "orphan", "alive", "template" (never reaped), "unmarked" (never touched).
+// "orphan", "alive", "kept" (--keep; reaped only by reap --kept), "template" (never reaped),
+// "unmarked" (never touched).
 std::string state_of(Resources& resources, const TestResource& r, std::chrono::seconds grace) {
   if (!r.marker) return r.problem.empty() ? "unmarked" : "bad-marker";
   if (r.marker->resource == harness::marked::kTemplateResource) return "template";
+  if (r.marker->kept) return "kept";
   return resources.owner_gone(*r.marker, grace) ? "orphan" : "alive";
 }
 
@@ -124,11 +140,13 @@ int run_reap(const Args& args) {
   Resources resources(parse_store_url(args.positionals[0]));
   const auto grace = grace_of(args);
   const bool dry_run = args.has("dry-run");
+  // Orphans, or (--kept) what runs kept on purpose.
+  const std::string target = args.has("kept") ? "kept" : "orphan";
   Progress progress("reaped");
   std::uint64_t reaped = 0;
   std::uint64_t kept = 0;
   for (const TestResource& r : resources.list()) {
-    if (state_of(resources, r, grace) != "orphan" ||
+    if (state_of(resources, r, grace) != target ||
         (!resources.postgres() && r.marker->resource != "sqlite-run")) {
       ++kept;
       continue;
@@ -145,7 +163,53 @@ int run_reap(const Args& args) {
     }
   }
   progress.finish();
+  // A kept private server (its URL names the server's directory as the host): it goes too.
+  if (target == "kept" && !dry_run) {
+    if (const auto server = resources.private_server();
+        server && harness::EphemeralPostgres::remove_kept(*server)) {
+      print_line(fmt::format("stopped and removed the kept server {}", server->string()));
+    }
+  }
   print_line(fmt::format("{} reaped, {} kept", reaped, kept));
+  return kExitOk;
+}
+
+// ---- cache ----
+
+std::vector<fs::path> cache_places(const Args& args) {
+  std::vector<fs::path> places;
+  if (auto dir = args.value("dir")) places.emplace_back(*dir);
+  return places;
+}
+
+std::string size_text(std::uintmax_t bytes) {
+  if (bytes < 1024) return fmt::format("{} B", bytes);
+  if (bytes < 1024 * 1024) return fmt::format("{:.1f} KiB", bytes / 1024.0);
+  if (bytes < 1024ull * 1024 * 1024) return fmt::format("{:.1f} MiB", bytes / 1048576.0);
+  return fmt::format("{:.1f} GiB", bytes / 1073741824.0);
+}
+
+int run_cache_list(const Args& args) {
+  const auto places = cache_places(args);
+  const auto found = harness::caches::list(places);
+  print_line(fmt::format("{:<56} {:>10}  {}", "PATH", "SIZE", "WHAT"));
+  for (const auto& cache : found)
+    print_line(
+        fmt::format("{:<56} {:>10}  {}", cache.path.string(), size_text(cache.bytes), cache.what));
+  print_line(fmt::format("{} found", found.size()));
+  return kExitOk;
+}
+
+int run_cache_clear(const Args& args) {
+  const auto places = cache_places(args);
+  std::uint64_t removed = 0;
+  for (const auto& cache : harness::caches::list(places)) {
+    if (!harness::caches::clear(cache)) continue;
+    print_line(fmt::format("removed {} ({}, {})", cache.path.string(), cache.what,
+                           size_text(cache.bytes)));
+    ++removed;
+  }
+  print_line(fmt::format("{} removed", removed));
   return kExitOk;
 }
 
@@ -277,8 +341,9 @@ void add_harness_commands(std::vector<Command>& commands) {
       {{"test-dbs list",
         {"URL"},
         "List the harness's test databases (or SQLite run directories) with owner and age.",
-        where + "STATE: alive (owner running), orphan (owner gone), template (a schema\n"
-                "template, kept), unmarked / bad-marker (never touched).\n",
+        where + "STATE: alive (owner running), orphan (owner gone), kept (by --keep: no run\n"
+                "reaps it; `test-dbs reap --kept` does), template (a schema template, kept),\n"
+                "unmarked / bad-marker (never touched).\n",
         {{"grace-hours", "N",
           "age past which another host's marker without a server lease is an orphan "
           "(default 24)"}}},
@@ -294,8 +359,29 @@ void add_harness_commands(std::vector<Command>& commands) {
         {{"grace-hours", "N",
           "age past which another host's marker without a server lease is an orphan "
           "(default 24)"},
-         {"dry-run", "", "print what would be reaped, remove nothing"}}},
+         {"dry-run", "", "print what would be reaped, remove nothing"},
+         {"kept", "",
+          "remove what --keep kept instead of orphans (with a kept private server's URL, as the "
+          "run printed it, the server too)"}}},
        run_reap});
+  const std::string cache_where =
+      "The harness's caches of this user: the private PostgreSQL server's cluster image and its\n"
+      "spare clusters, and the SQLite template cache ($XDG_CACHE_HOME/gamebot, the server's base\n"
+      "directory, $TMPDIR or /tmp, and --dir). Only private directories of this user (mode 0700)\n"
+      "count; anything else of the same name is neither listed nor removed. A run rebuilds what\n"
+      "it needs.\n";
+  commands.push_back({{"cache list",
+                       {},
+                       "List the harness's caches on this host: path, size, what each is.",
+                       cache_where,
+                       {{"dir", "DIR", "also look in DIR (e.g. the directory of a SQLite URL)"}}},
+                      run_cache_list});
+  commands.push_back({{"cache clear",
+                       {},
+                       "Remove the harness's caches on this host (only this user's own).",
+                       cache_where,
+                       {{"dir", "DIR", "also look in DIR (e.g. the directory of a SQLite URL)"}}},
+                      run_cache_clear});
   commands.push_back({{"report",
                        {"FILE"},
                        "Render a harness JSON run report (--report FILE of a test run) as text.",

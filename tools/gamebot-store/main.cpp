@@ -59,6 +59,18 @@ int run(const std::vector<std::string>& argv) {
     }
     name += " " + argv[1];
     consumed = 2;
+  } else if (name == "cache") {
+    if (argv.size() < 2 || argv[1] == "--help" || argv[1] == "-h") {
+      std::string text =
+          "Usage: gamebot-store cache list|clear [--dir DIR]\n\n"
+          "  list   the harness's caches on this host: path, size, what each is\n"
+          "  clear  remove them (only this user's own private directories)\n\n";
+      text += exit_code_help();
+      std::fputs(text.c_str(), argv.size() < 2 ? stderr : stdout);
+      return argv.size() < 2 ? kExitUsage : kExitOk;
+    }
+    name += " " + argv[1];
+    consumed = 2;
   }
   const Command* command = nullptr;
   for (const Command& c : commands)

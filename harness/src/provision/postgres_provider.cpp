@@ -29,6 +29,9 @@ namespace gamebot::harness::provision {
 
 namespace {
 
+// How often a connectivity phase that keeps failing says so (its first failure at once).
+constexpr std::chrono::seconds kConnectProgressInterval{3};
+
 struct PostgresProvider final : Provider {
   PostgresProvider(const HarnessOptions& options, const HarnessSetup& setup,
                    const RunIdentity& identity)
@@ -64,8 +67,22 @@ struct PostgresProvider final : Provider {
     RetryPolicy policy;
     policy.deadline = options_.connect_deadline;
     int attempts = 0;
-    policy.on_retry = [&](const RetryAttempt&, const Error&, std::chrono::nanoseconds) {
+    // A wrong host must not look like a hang: the first failure, then one line every few
+    // seconds, says what is being tried, what failed last and how long is left.
+    const auto connect_start = std::chrono::steady_clock::now();
+    auto next_progress = connect_start;
+    policy.on_retry = [&](const RetryAttempt& attempt, const Error& error,
+                          std::chrono::nanoseconds) {
       report.add_retries(1);
+      const auto now = std::chrono::steady_clock::now();
+      if (now < next_progress) return;
+      next_progress = now + kConnectProgressInterval;
+      std::string last = error.message();
+      std::replace(last.begin(), last.end(), '\n', ' ');
+      detail::log().warn(
+          "connecting to PostgreSQL at {}: attempt {} failed ({}); retrying, {:.1f} s left",
+          admin_url_.describe_target(), attempt.number, last,
+          std::chrono::duration<double>(options_.connect_deadline - (now - connect_start)).count());
     };
     repo::ConnectOptions connect_options;
     connect_options.postgres.connect_timeout = std::chrono::seconds(2);
@@ -333,7 +350,7 @@ struct PostgresProvider final : Provider {
     run_repo_.reset();
     std::vector<std::string> names = created();
     if (options_.keep) {
-      kept_ = names;
+      keep_all(names);
       return;
     }
     std::unique_ptr<repo::Connection> c;
@@ -352,6 +369,21 @@ struct PostgresProvider final : Provider {
       } catch (const std::exception& e) {
         left_.push_back(*it + ": " + e.what());
       }
+    }
+  }
+
+  // --keep: each database marked kept (no reaper takes it), listed with a ready command.
+  void keep_all(const std::vector<std::string>& names) {
+    try {
+      auto c = repo::connect(admin_url_);
+      for (const auto& name : names) {
+        if (!marked::keep(*c, name, marked::owned_by_run(identity_.run_id.str()))) continue;
+        kept_.push_back("psql \"" + admin_url_.with_database(name).redacted() + "\"");
+        detail::log().warn("kept for inspection: {}", kept_.back());
+      }
+    } catch (const std::exception& e) {
+      detail::log().error("keeping the run's databases failed ({}); the next run may reap them",
+                          e.what());
     }
   }
 
@@ -379,8 +411,28 @@ struct PostgresProvider final : Provider {
   TeardownOutcome teardown(bool) noexcept override {
     teardown_.run_now();  // runs drop_everything(), or waits for the thread running it
     admin_.reset();
-    if (server_ && !options_.keep) server_->stop();
-    return {std::move(kept_), std::move(left_)};
+    TeardownOutcome outcome{std::move(kept_), std::move(left_)};
+    if (!server_) {
+      if (!outcome.kept.empty())
+        detail::log().warn("remove what was kept with: gamebot-store test-dbs reap --kept '{}'",
+                           admin_url_.redacted());
+      return outcome;
+    }
+    if (options_.keep) {
+      try {
+        // The server stays up for the commands above; its removal takes it too.
+        server_->keep();
+        detail::log().warn(
+            "the private PostgreSQL server in {} keeps running; remove it and what it holds "
+            "with: gamebot-store test-dbs reap --kept '{}'",
+            server_->directory().string(), admin_url_.redacted());
+        return outcome;
+      } catch (const std::exception& e) {
+        detail::log().error("keeping the private server failed ({}); stopping it", e.what());
+      }
+    }
+    server_->stop();
+    return outcome;
   }
 
   std::string run_database() const override { return run_db_; }

@@ -22,10 +22,11 @@
 // * cancel_in_flight() runs on the signal watcher while tests may run: it makes their database
 //   waits end without touching any object a test thread uses. Thread-safe, noexcept.
 // * teardown() runs once, after no test touches the provider any more (or after an abandoned
-//   wait): it removes what the run created (with `keep`, lists it as kept instead) and stops
-//   what it started. noexcept: what it could not remove (a refused drop, a server gone, a
-//   marker that is no longer this run's) is returned as `left`, and the manager fails the
-//   teardown phase with it (exit 204); markers let the next run reap what is left.
+//   wait): it removes what the run created (with `keep`, marks it kept and lists a ready
+//   `psql "URL"` or file path per database as kept instead) and stops what it started.
+//   noexcept: what it could not remove (a refused drop, a server gone, a marker that is no
+//   longer this run's) is returned as `left`, and the manager fails the teardown phase with it
+//   (exit 204); markers let the next run reap what is left.
 
 #include <string>
 #include <vector>

@@ -15,6 +15,7 @@
 #include "env/schema_check.hpp"
 #include "env/tracking_backend.hpp"
 #include "gamebot/eventstore/sqlite_backend.hpp"
+#include "gamebot/harness/caches.hpp"
 #include "gamebot/harness/marked_resources.hpp"
 #include "gamebot/harness/teardown.hpp"
 #include "gamebot/repo/connection.hpp"
@@ -87,8 +88,7 @@ struct SqliteProvider final : Provider {
   // One that is not private (made by someone else, a symlink, a lax mode) is never trusted: the
   // template is then built in the run directory and goes with it.
   fs::path template_path() const {
-    const fs::path cache =
-        base_ / ("gamebot-sqlite-cache-" + std::to_string(static_cast<unsigned long>(::geteuid())));
+    const fs::path cache = caches::sqlite_template_cache(base_);
     try {
       detail::ensure_private_directory(cache);
     } catch (const Error& e) {
@@ -247,9 +247,20 @@ struct SqliteProvider final : Provider {
   TeardownOutcome teardown(bool keep) noexcept override {
     keep_ = keep;
     TeardownOutcome outcome;
-    if (keep && !dir_.empty()) outcome.kept.push_back(dir_.string());
+    try {
+      if (keep && !dir_.empty() && marked::keep(dir_, marked::owned_by_run(marker_.run_id))) {
+        outcome.kept.push_back((dir_ / "run.db").string());
+        detail::log().warn("kept for inspection: {}", outcome.kept.back());
+        detail::log().warn(
+            "remove what was kept with: gamebot-store test-dbs reap --kept 'sqlite:{}'",
+            base_.string());
+      }
+    } catch (const std::exception& e) {
+      outcome.left.push_back(dir_.string() + ": keeping it failed: " + e.what());
+    }
     teardown_.run_now();  // runs remove_run_directory(), or waits for the thread running it
-    outcome.left = std::move(left_);
+    for (auto& line : left_) outcome.left.push_back(std::move(line));
+    left_.clear();
     return outcome;
   }
 

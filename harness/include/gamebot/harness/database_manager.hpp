@@ -181,7 +181,8 @@ class DatabaseManager {
   const HarnessOptions& options() const noexcept;
   // Name of this run's database (PostgreSQL) or directory (SQLite); empty for memory.
   std::string run_database() const;
-  // What --keep kept (database names, directories).
+  // What --keep kept, one entry per database, ready to use: `psql "URL"` (password redacted)
+  // or the SQLite file's path. Each carries a kept marker: no reaper removes it.
   std::vector<std::string> kept() const;
   // The migration-set hash the template is keyed on (empty for memory).
   std::string migration_hash() const;

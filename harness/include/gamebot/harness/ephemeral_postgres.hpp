@@ -67,7 +67,7 @@ struct EphemeralPostgresTimings {
 //
 // Stopped (`pg_ctl stop -m immediate`) and deleted by stop()/the destructor, on
 // exit and signals (register_teardown), or — after SIGKILL — by the next
-// start's reaper. Concurrent instances (threads or processes) share nothing
+// start's reaper; unless kept (keep()). Concurrent instances (threads or processes) share nothing
 // but the read-only cached image.
 //
 // Move-only. The accessors are thread-safe; construction and destruction are not
@@ -106,6 +106,16 @@ class EphemeralPostgres {
   // Waits for the background work, then stops and deletes the server
   // (idempotent); the destructor then does nothing.
   void stop() noexcept;
+
+  // --keep: waits for the background work, marks the directory kept (RunMarker::kept: no
+  // reaper takes it) and leaves the server running past this object and this process; stop()
+  // and the destructor then do nothing. remove_kept() (`gamebot-store test-dbs reap --kept` with
+  // the server's URL) stops and deletes it. Throws gamebot::Error if the marker cannot be written.
+  void keep();
+
+  // Stops and deletes the kept server in `directory` (a kept marker of a server, owned by this
+  // user); false, touching nothing, for anything else. Errors are logged, not thrown.
+  static bool remove_kept(const std::filesystem::path& directory);
 
   // The directory of server binaries per the rules of `bindir` above. Throws
   // gamebot::Error(configuration) saying to install `postgresql` if none has

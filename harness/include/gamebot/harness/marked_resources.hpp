@@ -6,6 +6,8 @@
 // resource only while its marker says the caller owns it, and reaps resources whose owner is
 // gone. Rules:
 //   - Nothing without a marker is ever removed, whatever its name (an unmarked clone too).
+//   - A kept resource (--keep; RunMarker::kept) is never an orphan: only an explicit removal of
+//     kept resources (`gamebot-store test-dbs reap --kept`) takes it.
 //   - A marker is written as soon as the resource exists (a database: the statement right after
 //     CREATE DATABASE, which cannot share a transaction with it; a directory: before its
 //     contents) and removed last, with the resource.
@@ -88,6 +90,10 @@ void mark(repo::Connection& connection, std::string_view database, const RunMark
 // a marker.
 std::optional<RunMarker> marker_of(repo::Connection& connection, std::string_view database);
 
+// Marks `database` kept (RunMarker::kept) if its marker satisfies `owner`: no reaper removes it
+// from then on. True if it is now kept.
+bool keep(repo::Connection& connection, std::string_view database, const Owner& owner);
+
 // Every database named kDatabaseLikePattern, by name.
 std::vector<MarkedResource> list(repo::Connection& connection);
 
@@ -112,6 +118,9 @@ void mark(const std::filesystem::path& directory, const RunMarker& marker);
 // The marker of `directory`; nullopt when it has none. Throws gamebot::Error(integrity) for a
 // malformed marker.
 std::optional<RunMarker> marker_of(const std::filesystem::path& directory);
+
+// Marks `directory` kept (RunMarker::kept) if its marker satisfies `owner`. True if now kept.
+bool keep(const std::filesystem::path& directory, const Owner& owner);
 
 // Every directory in `base` whose name starts with `prefix`, by path.
 std::vector<MarkedResource> list(const std::filesystem::path& base, std::string_view prefix);

@@ -143,7 +143,6 @@ class Run {
   std::optional<TestContext> test_;
   std::vector<TestLeak> leaks_;  // of the current test, once closed
   bool closed_ = false;          // the current test's context was ended
-  std::size_t leaking_tests_ = 0;
   int exit_code_ = kExitPassed;
 };
 

@@ -28,6 +28,9 @@ struct RunMarker {
   // The owner holds a marked::ServerLease on the server this marker lives on for its whole
   // life, so its liveness is exact from any host. Markers of files never have one.
   bool server_lease = false;
+  // Kept for inspection (--keep): its owner's end does not make it an orphan, so no reaper
+  // removes it; only an explicit `gamebot-store test-dbs reap --kept` does.
+  bool kept = false;
 
   // A marker owned by this process, started now. Thread-safe.
   static RunMarker for_this_process(std::string run_id, std::string resource);
@@ -45,6 +48,7 @@ struct RunMarker {
 std::string this_host_name();
 
 // Whether the marker's owner is gone. Liveness is checked before age:
+//   - a kept marker: never (it outlives its owner on purpose).
 //   - `lease_held` (the owner's server lease, asked by the caller when the marker has one)
 //     true: alive.
 //   - this host: gone exactly when the host rebooted since (boot id differs), the pid does not
