@@ -179,6 +179,7 @@ void RunReport::record_pool_sample(std::size_t in_use, std::size_t size) {
   constexpr std::size_t kMaxSamples = 10'000;
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
+  pool_.peak_in_use = std::max(pool_.peak_in_use, in_use);
   if (pool_timeline_.size() >= kMaxSamples) return;
   pool_timeline_.push_back(PoolSample{now - started_steady_, in_use, size});
 }

@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -95,6 +96,22 @@ TEST_CASE("pool counters keep the peak and add waits and timeouts", "[harness][r
   report.add_retries(3);
   report.add_retries(2);
   CHECK(report.retries() == 5);
+}
+
+TEST_CASE("the pool's peak in use is never below what its timeline shows", "[harness][report]") {
+  RunReport report;
+  report.record_pool_sample(0, 1);
+  report.record_pool_sample(2, 2);
+  report.record_pool_sample(1, 2);
+  CHECK(report.pool().peak_in_use == 2);
+  const rapidjson::Document json = parse_json(report.to_json());
+  std::uint64_t timeline_peak = 0;
+  for (const auto& sample : json["pool_timeline"].GetArray())
+    timeline_peak = std::max(timeline_peak, sample["in_use"].GetUint64());
+  CHECK(json["pool"]["peak_in_use"].GetUint64() == timeline_peak);
+  // The pool's own counters may only raise it.
+  report.record_pool({1, 0, 0});
+  CHECK(report.pool().peak_in_use == 2);
 }
 
 TEST_CASE("a phase timer records its duration and outcome", "[harness][report]") {

@@ -45,7 +45,7 @@ struct TestRecord {
 
 // Connection-pool counters, as the pool reports them.
 struct PoolCounters {
-  std::size_t peak_in_use = 0;  // most connections checked out at once
+  std::size_t peak_in_use = 0;  // most connections checked out at once (pool samples included)
   std::uint64_t waits = 0;      // checkouts that had to wait
   std::uint64_t timeouts = 0;   // checkouts that timed out (pool_exhausted)
 };
@@ -82,7 +82,8 @@ class RunReport {
   // Adds the pool's counters: the peak is the maximum, waits and timeouts add up.
   void record_pool(const PoolCounters& counters);
   // Appends a sample of the pool's use, stamped now (the report keeps at most 10,000; later
-  // samples are dropped).
+  // samples are dropped). Its in_use counts in pool().peak_in_use, dropped or not, so the peak is
+  // never below what the timeline shows.
   void record_pool_sample(std::size_t in_use, std::size_t size);
   void add_retries(std::uint64_t count);
   void record_fault(FaultClass fault);
