@@ -54,6 +54,10 @@ std::optional<FaultClass> TestContext::setup_fault() const {
   return state_ ? state_->setup_fault : std::nullopt;
 }
 
+std::string TestContext::database() const {
+  return state_ && state_->repo ? state_->repo->url().redacted() : std::string();
+}
+
 namespace {
 
 // The lease this test's thread still holds from the repo is taken back (inert from now on).
