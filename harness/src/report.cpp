@@ -262,7 +262,8 @@ void RunReport::record_test(TestRecord record) {
                       record.message);
   const auto now = std::chrono::steady_clock::now() - started_steady_;
   std::lock_guard lock(mutex_);
-  if (!tests_start_) tests_start_ = now - record.duration;
+  // Never before the report began (a test's clock and the report's need not start together).
+  if (!tests_start_) tests_start_ = std::max(now - record.duration, std::chrono::nanoseconds(0));
   tests_end_ = now;
   if (record.outcome == TestOutcome::infrastructure_failure && record.fault) {
     ++faults_[*record.fault];
