@@ -11,10 +11,10 @@ namespace gamebot::harness {
 // with its kind, file:line, expression and expansion or exception, fault, database, log and
 // rerun command), faults by class, the pool's use over time as a stepped chart with labelled
 // axes, and every test's duration with filters by outcome (#outcome=NAME in the URL picks one).
-// The page's own script errors are listed on it and counted in <html data-page-errors>. The JSON is embedded as data and rendered by the page's script with DOM text nodes,
-// so test names and messages cannot inject markup. `report_json` must be a JSON object (the
-// caller validates it; the page shows a message instead of the report if it is not). Pure;
-// thread-safe.
+// The page's own script errors are listed on it and counted in <html data-page-errors>. The JSON is
+// embedded as data and rendered by the page's script with DOM text nodes, so test names and
+// messages cannot inject markup. `report_json` must be a JSON object (the caller validates it; the
+// page shows a message instead of the report if it is not). Pure; thread-safe.
 std::string render_report_html(std::string_view report_json);
 
 }  // namespace gamebot::harness
