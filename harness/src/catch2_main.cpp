@@ -10,9 +10,17 @@
 // reaper removes what it left.
 #define CATCH_CONFIG_NO_POSIX_SIGNALS
 
+#include <cxxabi.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <vector>
 
 #include "gamebot/harness/catch2.hpp"
 #include "gamebot/harness/run.hpp"
@@ -26,6 +34,14 @@ __attribute__((weak)) void configure(HarnessSetup&) {}
 namespace {
 
 std::optional<FaultClass> g_thrown_fault;  // the fault of the last gamebot::Error a test threw
+std::string g_thrown_type;  // the dynamic type of the last exception Catch2 translated
+
+std::string type_name(const std::type_info& type) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> demangled(
+      abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), std::free);
+  return status == 0 && demangled ? std::string(demangled.get()) : std::string(type.name());
+}
 
 }  // namespace
 
@@ -45,7 +61,7 @@ class HarnessListener : public Catch::TestEventListenerBase {
 
   void testCaseStarting(const Catch::TestCaseInfo& info) override {
     g_thrown_fault.reset();
-    first_failure_.clear();
+    g_thrown_type.clear();
     test_line_ = info.lineInfo;
     if (Run::active() != nullptr) Run::active()->begin_test(info.name);
   }
@@ -76,11 +92,23 @@ class HarnessListener : public Catch::TestEventListenerBase {
 
   bool assertionEnded(const Catch::AssertionStats& stats) override {
     const Catch::AssertionResult& result = stats.assertionResult;
-    if (!result.isOk() && first_failure_.empty()) {
-      first_failure_ = result.hasMessage() ? result.getMessage()
-                                           : result.getExpressionInMacro() + " with expansion " +
-                                                 result.getExpandedExpression();
+    if (result.isOk() || Run::active() == nullptr) return true;
+    TestFailureDetail failure;
+    failure.file = result.getSourceInfo().file;
+    failure.line = static_cast<int>(result.getSourceInfo().line);
+    if (result.hasExpression()) {
+      failure.expression = result.getExpressionInMacro();
+      failure.expansion = result.getExpandedExpression();
     }
+    if (result.getResultType() == Catch::ResultWas::ThrewException) {
+      failure.exception_type = g_thrown_type.empty() ? "unknown exception" : g_thrown_type;
+      failure.exception_text = result.getMessage();
+    }
+    Run::active()->record_failure(
+        std::move(failure),
+        result.hasMessage()
+            ? result.getMessage()
+            : result.getExpressionInMacro() + " with expansion " + result.getExpandedExpression());
     return true;
   }
 
@@ -89,16 +117,24 @@ class HarnessListener : public Catch::TestEventListenerBase {
     TestEnd end;
     end.failed = stats.totals.assertions.failed > 0;
     end.fault = g_thrown_fault;
-    end.message = first_failure_;
     Run::active()->end_test(end);
   }
 
  private:
-  std::string first_failure_;
   Catch::SourceLineInfo test_line_{"", 0};
   int depth_ = 0;        // sections open, the test case's own included
   bool nested_ = false;  // this run of the body entered a SECTION
 };
+
+// Catch2 selects a test by its name; a name's filter characters are escaped.
+std::vector<std::string> select_by_name(const std::string& test) {
+  std::string filter;
+  for (char c : test) {
+    if (std::string_view("\\[],*~\"").find(c) != std::string_view::npos) filter += '\\';
+    filter += c;
+  }
+  return {filter};
+}
 
 // Catch2's error text for an unknown argument is "Unrecognised token: <argument>".
 std::string rejected_argument(const std::string& message) {
@@ -116,8 +152,16 @@ std::string rejected_argument(const std::string& message) {
 using GamebotHarnessListener = gamebot::harness::HarnessListener;
 CATCH_REGISTER_LISTENER(GamebotHarnessListener)
 
+// Registered first, so it is tried last (Catch2 tries the latest translator first): any other
+// std::exception, named for the test's failure record.
+CATCH_TRANSLATE_EXCEPTION(const std::exception& error) {
+  gamebot::harness::g_thrown_type = gamebot::harness::type_name(typeid(error));
+  return error.what();
+}
+
 CATCH_TRANSLATE_EXCEPTION(const gamebot::Error& error) {
   gamebot::harness::g_thrown_fault = error.fault();
+  gamebot::harness::g_thrown_type = gamebot::harness::type_name(typeid(error));
   return error.what();
 }
 
@@ -148,6 +192,7 @@ int main(int argc, char** argv) {
       config.libIdentify)
     return run.finish(session.run() != 0);
   if (!run.start(configure)) return run.exit_code();
+  run.set_test_selector(select_by_name);
   const int status = session.run();
   return run.finish(status != 0);
 }

@@ -1,6 +1,7 @@
 // GoogleTest adapter (see gtest.hpp): GoogleTest's hooks over the harness Run (run.hpp), which
 // owns the lifecycle, the verdicts and the exit code.
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -28,8 +29,17 @@ class RunListener : public ::testing::EmptyTestEventListener {
 
   void OnTestPartResult(const ::testing::TestPartResult& result) override {
     if (!result.failed()) return;
-    if (end_.message.empty()) end_.message = result.message();
     if (!end_.fault) end_.fault = fault_of_failure_message(result.message());
+    TestFailureDetail failure;
+    failure.file = result.file_name() != nullptr ? result.file_name() : "";
+    failure.line = std::max(result.line_number(), 0);
+    // GoogleTest hands over its text, not the expression: it is the expansion, or the exception's.
+    if (auto what = exception_of_failure_message(result.message())) {
+      failure.exception_text = std::move(*what);
+    } else {
+      failure.expansion = result.message();
+    }
+    Run::current().record_failure(std::move(failure), result.message());
   }
 
   void OnTestEnd(const ::testing::TestInfo& info) override {
@@ -75,11 +85,19 @@ bool asks_for_help(const std::vector<std::string>& arguments) {
 
 }  // namespace
 
-std::optional<FaultClass> fault_of_failure_message(std::string_view message) {
+std::optional<std::string> exception_of_failure_message(std::string_view message) {
   constexpr std::string_view kMarker = "C++ exception with description \"";
+  constexpr std::string_view kEnd = "\" thrown in ";
   const std::size_t at = message.find(kMarker);
   if (at == std::string_view::npos) return std::nullopt;
   const std::string_view what = message.substr(at + kMarker.size());
+  return std::string(what.substr(0, what.rfind(kEnd)));
+}
+
+std::optional<FaultClass> fault_of_failure_message(std::string_view message) {
+  const std::optional<std::string> exception = exception_of_failure_message(message);
+  if (!exception) return std::nullopt;
+  const std::string_view what = *exception;
   for (FaultClass fault :
        {FaultClass::configuration, FaultClass::connectivity, FaultClass::authentication,
         FaultClass::provisioning, FaultClass::schema, FaultClass::serialization,
@@ -141,6 +159,12 @@ int run_all_tests(int argc, char** argv, const std::function<void(HarnessSetup&)
   if (framework_argc > 1) return run.usage_error(framework_argv[1], {}, kGtestFlags);
   if (::testing::GTEST_FLAG(list_tests)) return run.finish(RUN_ALL_TESTS() != 0);
   if (!run.start(configure)) return run.exit_code();
+  run.set_test_selector([](const std::string& test) -> std::vector<std::string> {
+    // A disabled test runs only when asked for.
+    if (test.starts_with("DISABLED_") || test.find(".DISABLED_") != std::string::npos)
+      return {"--gtest_also_run_disabled_tests", "--gtest_filter=" + test};
+    return {"--gtest_filter=" + test};
+  });
   ::testing::TestEventListeners& listeners = ::testing::UnitTest::GetInstance()->listeners();
   if (report_on_stdout()) delete listeners.Release(listeners.default_result_printer());
   listeners.Append(new RunListener);

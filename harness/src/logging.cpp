@@ -9,6 +9,7 @@
 
 #include "gamebot/core/error.hpp"
 #include "log.hpp"
+#include "test_log.hpp"
 
 namespace gamebot::harness {
 namespace {
@@ -64,6 +65,8 @@ spdlog::logger& log() {
     auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
     auto* created = new spdlog::logger("gamebot.harness", std::move(sink));
     created->set_pattern("%^[gamebot %L]%$ %v");
+    // After set_pattern, which would give it stderr's format: the test log keeps its own.
+    created->sinks().push_back(test_log_sink());
     created->set_level(spdlog::level::info);
     created->flush_on(spdlog::level::trace);
     return created;

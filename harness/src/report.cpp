@@ -47,7 +47,14 @@ void append_optional_fault(std::string& out, const std::optional<FaultClass>& fa
   }
 }
 
-void append_test(std::string& out, const TestRecord& test) {
+void append_string_field(std::string& out, std::string_view key, std::string_view value) {
+  out += ", ";
+  append_key(out, key);
+  detail::append_json_string(out, value);
+}
+
+// A test as the `slowest` list shows it; `details` adds why it failed, its log and its rerun.
+void append_test(std::string& out, const TestRecord& test, bool details) {
   out += "{";
   append_key(out, "name");
   detail::append_json_string(out, test.name);
@@ -63,6 +70,29 @@ void append_test(std::string& out, const TestRecord& test) {
   out += ", ";
   append_key(out, "message");
   detail::append_json_string(out, test.message);
+  if (details) {
+    append_string_field(out, "kind", test.kind);
+    append_string_field(out, "file", test.failure.file);
+    out += ", ";
+    append_key(out, "line");
+    out += fmt::format("{}", test.failure.line);
+    append_string_field(out, "expression", test.failure.expression);
+    append_string_field(out, "expansion", test.failure.expansion);
+    append_string_field(out, "exception_type", test.failure.exception_type);
+    append_string_field(out, "exception_text", test.failure.exception_text);
+    append_string_field(out, "database", test.database);
+    out += ", ";
+    append_key(out, "log");
+    out += "[";
+    for (std::size_t i = 0; i < test.log.size(); ++i) {
+      if (i > 0) out += ", ";
+      detail::append_json_string(out, test.log[i]);
+    }
+    out += "], ";
+    append_key(out, "log_dropped");
+    out += fmt::format("{}", test.log_dropped);
+    append_string_field(out, "rerun", test.rerun);
+  }
   out += "}";
 }
 
@@ -104,6 +134,23 @@ std::string verdict_of(const std::vector<PhaseRecord>& phases, const TestTotals&
 }
 
 }  // namespace
+
+std::string shell_command(const std::vector<std::string>& arguments) {
+  constexpr std::string_view kPlain =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-";
+  std::string command;
+  for (const std::string& argument : arguments) {
+    if (!command.empty()) command += ' ';
+    if (!argument.empty() && argument.find_first_not_of(kPlain) == std::string::npos) {
+      command += argument;
+      continue;
+    }
+    command += '\'';
+    for (char c : argument) command += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    command += '\'';
+  }
+  return command;
+}
 
 std::string_view to_string(Phase phase) noexcept {
   switch (phase) {
@@ -154,6 +201,16 @@ void RunReport::set_isolation(Isolation isolation) {
   isolation_ = isolation;
 }
 
+void RunReport::set_command_line(std::vector<std::string> arguments) {
+  std::lock_guard lock(mutex_);
+  command_line_ = std::move(arguments);
+}
+
+void RunReport::set_options_text(std::string options) {
+  std::lock_guard lock(mutex_);
+  options_text_ = std::move(options);
+}
+
 void RunReport::record_phase(PhaseRecord record) {
   if (record.ok) {
     detail::log().info("{}: ok in {}{}{}", to_string(record.phase), human_duration(record.duration),
@@ -179,6 +236,7 @@ void RunReport::record_pool_sample(std::size_t in_use, std::size_t size) {
   constexpr std::size_t kMaxSamples = 10'000;
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
+  pool_.peak_in_use = std::max(pool_.peak_in_use, in_use);
   if (pool_timeline_.size() >= kMaxSamples) return;
   pool_timeline_.push_back(PoolSample{now - started_steady_, in_use, size});
 }
@@ -202,7 +260,11 @@ void RunReport::record_test(TestRecord record) {
   detail::log().debug("test {}: {} in {}{}{}", record.name, to_string(record.outcome),
                       human_duration(record.duration), record.message.empty() ? "" : ": ",
                       record.message);
+  const auto now = std::chrono::steady_clock::now() - started_steady_;
   std::lock_guard lock(mutex_);
+  // Never before the report began (a test's clock and the report's need not start together).
+  if (!tests_start_) tests_start_ = std::max(now - record.duration, std::chrono::nanoseconds(0));
+  tests_end_ = now;
   if (record.outcome == TestOutcome::infrastructure_failure && record.fault) {
     ++faults_[*record.fault];
   }
@@ -291,8 +353,26 @@ std::string RunReport::to_json() const {
   append_key(out, "started_at");
   detail::append_json_string(out, iso8601(started_at_));
   out += ",\n  ";
+  append_key(out, "command_line");
+  out += "[";
+  for (std::size_t i = 0; i < command_line_.size(); ++i) {
+    if (i > 0) out += ", ";
+    detail::append_json_string(out, command_line_[i]);
+  }
+  out += "],\n  ";
+  append_key(out, "options");
+  detail::append_json_string(out, options_text_);
+  out += ",\n  ";
   append_key(out, "verdict");
   detail::append_json_string(out, verdict_of(phases_, totals));
+  out += ",\n  ";
+  append_key(out, "tests_span");
+  if (tests_start_) {
+    out += fmt::format(R"({{"start_ms": {:.3f}, "end_ms": {:.3f}}})",
+                       milliseconds_of(*tests_start_), milliseconds_of(tests_end_));
+  } else {
+    out += "null";
+  }
   out += ",\n  ";
   append_key(out, "phases");
   out += "[";
@@ -339,18 +419,19 @@ std::string RunReport::to_json() const {
   out += fmt::format(
       R"({{"total": {}, "passed": {}, "assertion_failures": {}, "infrastructure_failures": {}}})",
       totals.total, totals.passed, totals.assertion_failures, totals.infrastructure_failures);
-  auto append_tests = [&](std::string_view key, const std::vector<TestRecord>& tests) {
+  auto append_tests = [&](std::string_view key, const std::vector<TestRecord>& tests,
+                          bool details) {
     out += ",\n  ";
     append_key(out, key);
     out += "[";
     for (std::size_t i = 0; i < tests.size(); ++i) {
       out += i == 0 ? "\n    " : ",\n    ";
-      append_test(out, tests[i]);
+      append_test(out, tests[i], details);
     }
     out += tests.empty() ? "]" : "\n  ]";
   };
-  append_tests("tests", tests_);
-  append_tests("slowest", slowest_of(tests_, 10));
+  append_tests("tests", tests_, true);
+  append_tests("slowest", slowest_of(tests_, 10), false);
   out += ",\n  ";
   append_key(out, "pool_timeline");
   out += "[";

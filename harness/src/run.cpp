@@ -1,5 +1,6 @@
 #include "gamebot/harness/run.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -7,6 +8,7 @@
 
 #include "gamebot/harness/teardown.hpp"
 #include "log.hpp"
+#include "test_log.hpp"
 
 namespace gamebot::harness {
 
@@ -50,6 +52,17 @@ TestOutcome outcome_of(const TestEnd& end, std::optional<FaultClass> setup_fault
   const std::optional<FaultClass> cause = end.fault ? end.fault : setup_fault;
   if (cause && is_infrastructure_fault(*cause)) return TestOutcome::infrastructure_failure;
   return TestOutcome::assertion_failure;
+}
+
+std::string_view failure_kind(TestOutcome outcome, const TestFailureDetail& failure, bool leaked,
+                              bool setup_failed) noexcept {
+  if (outcome == TestOutcome::passed) return "";
+  if (setup_failed) return "setup";
+  if (!failure.exception_type.empty() || !failure.exception_text.empty()) return "exception";
+  if (!failure.expression.empty() || !failure.expansion.empty() || !failure.file.empty())
+    return "assertion";
+  if (leaked) return "leak";
+  return "assertion";
 }
 
 int exit_code_of(const RunReport& report, bool framework_failed, int stop_signal) {
@@ -107,6 +120,16 @@ std::optional<std::vector<std::string>> Run::take_options(int argc, const char* 
     // In the kit's log format: a setting the user gave was ignored, which is worth a warning.
     for (const std::string& note : resolved.notes) detail::log().warn("{}", note);
     options_ = std::move(resolved.options);
+    command_line_.assign(argv, argv + argc);
+    // The report shows the command line: a database URL in it only as the redacted one in use.
+    const std::string url = options_.database_url ? options_.database_url->redacted() : "***";
+    for (std::size_t i = 0; i < command_line_.size(); ++i) {
+      if (command_line_[i] == "--database-url" && i + 1 < command_line_.size()) {
+        command_line_[++i] = url;
+      } else if (command_line_[i].starts_with("--database-url=")) {
+        command_line_[i] = "--database-url=" + url;
+      }
+    }
     state_ = State::configured;
     return std::move(extracted.remaining);
   } catch (const Error& error) {
@@ -145,10 +168,14 @@ bool Run::start(const std::function<void(HarnessSetup&)>& configure) {
     HarnessSetup setup;
     if (configure) configure(setup);
     environment_ = std::make_unique<DatabaseManager>(options_, std::move(setup));
+    environment_->report().set_command_line(command_line_);
+    environment_->report().set_options_text(describe(options_));
+    detail::attach_test_log();
     environment_->start();
   } catch (const PhaseFailure& failure) {
     std::fprintf(stderr, "%s\n", failure.what());
     environment_.reset();
+    detail::detach_test_log();
     state_ = State::finished;
     exit_code_ = exit_code_of_phase(failure.phase());
     g_active.store(nullptr);
@@ -157,6 +184,7 @@ bool Run::start(const std::function<void(HarnessSetup&)>& configure) {
     // configure() or the environment's construction: nothing was provisioned yet.
     say(stderr, "the run could not be set up: " + std::string(error.what()));
     environment_.reset();
+    detail::detach_test_log();
     state_ = State::finished;
     exit_code_ = exit_code_of_phase(Phase::preflight);
     g_active.store(nullptr);
@@ -166,11 +194,48 @@ bool Run::start(const std::function<void(HarnessSetup&)>& configure) {
   return true;
 }
 
+void Run::set_test_selector(
+    std::function<std::vector<std::string>(const std::string& test)> select) {
+  select_test_ = std::move(select);
+}
+
+std::string Run::rerun_command(const std::string& test) const {
+  if (!select_test_ || command_line_.empty()) return {};
+  std::vector<std::string> command{command_line_.front(), "--backend",
+                                   std::string(to_string(options_.backend)), "--isolation",
+                                   std::string(to_string(options_.isolation))};
+  if (options_.database_url) {
+    command.emplace_back("--database-url");
+    command.push_back(options_.database_url->redacted());
+  }
+  if (options_.keep) command.emplace_back("--keep");
+  if (options_.connect_deadline != HarnessOptions{}.connect_deadline) {
+    command.emplace_back("--connect-deadline");
+    command.push_back(fmt::format("{:g}", options_.connect_deadline.count() / 1000.0));
+  }
+  if (options_.log_level != HarnessOptions{}.log_level) {
+    command.emplace_back("--log-level");
+    command.emplace_back(to_string(options_.log_level));
+  }
+  for (std::string& argument : select_test_(test)) command.push_back(std::move(argument));
+  return shell_command(command);
+}
+
+void Run::record_failure(TestFailureDetail failure, std::string message) {
+  // After close_test() a failure is the adapter's report of the leaks, which the record has.
+  if (!test_ || closed_ || first_failure_) return;
+  first_failure_.emplace(std::move(failure), std::move(message));
+}
+
 TestContext& Run::begin_test(std::string name) {
   require(State::running, "Run::begin_test");
   leaks_.clear();
   closed_ = false;
+  first_failure_.reset();
+  test_started_ = std::chrono::steady_clock::now();
+  detail::begin_test_log();
   test_.emplace(environment_->begin_test(std::move(name)));
+  test_database_ = test_->database();  // now: close_test() releases it before end_test()
   return *test_;
 }
 
@@ -187,6 +252,8 @@ std::string Run::close_test() {
 TestOutcome Run::end_test(const TestEnd& end) {
   require(State::running, "Run::end_test");
   TestRecord record;
+  record.duration = std::chrono::steady_clock::now() - test_started_;
+  record.database = std::move(test_database_);
   const std::string leaked = close_test();
   std::optional<FaultClass> setup_fault;
   if (test_) {
@@ -195,20 +262,32 @@ TestOutcome Run::end_test(const TestEnd& end) {
   }
   record.outcome = outcome_of(end, setup_fault, !leaks_.empty());
   if (!leaked.empty()) say(stderr, leaked);
+  const std::string message = !end.message.empty() ? end.message
+                              : first_failure_     ? first_failure_->second
+                                                   : leaked;
   switch (record.outcome) {
     case TestOutcome::passed:
       break;
     case TestOutcome::infrastructure_failure:
       record.fault = end.fault ? end.fault : setup_fault;
       record.message = "infrastructure: " + std::string(to_string(*record.fault)) +
-                       (end.message.empty() ? "" : ": " + end.message);
+                       (message.empty() ? "" : ": " + message);
       break;
     case TestOutcome::assertion_failure:
-      record.message = !end.failed           ? leaked
-                       : end.message.empty() ? "assertion failed"
-                                             : end.message;
+      record.fault = end.fault;
+      record.message = !end.failed ? leaked : message.empty() ? "assertion failed" : message;
       break;
   }
+  detail::CapturedLog log = detail::take_test_log();
+  if (record.outcome != TestOutcome::passed) {
+    if (first_failure_) record.failure = std::move(first_failure_->first);
+    record.kind =
+        failure_kind(record.outcome, record.failure, !leaks_.empty(), setup_fault.has_value());
+    record.log = std::move(log.lines);
+    record.log_dropped = log.dropped;
+    record.rerun = rerun_command(record.name);
+  }
+  first_failure_.reset();
   environment_->report().record_test(std::move(record));
   test_.reset();
   leaks_.clear();
@@ -225,6 +304,7 @@ int Run::finish(bool framework_failed) {
     test_.reset();
   }
   if (!environment_) {
+    detail::detach_test_log();
     exit_code_ = stop_requested() > 0 ? 128 + stop_requested()
                  : framework_failed   ? kExitAssertionFailures
                                       : kExitPassed;
@@ -234,6 +314,7 @@ int Run::finish(bool framework_failed) {
   // The one summary, in the kit's log format (each leak was named when its test ended).
   environment_->report().log_summary();
   environment_->finish();
+  detail::detach_test_log();
   exit_code_ = exit_code_of(environment_->report(), framework_failed, stop_requested());
   environment_.reset();
   g_active.store(nullptr);

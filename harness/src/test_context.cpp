@@ -54,6 +54,10 @@ std::optional<FaultClass> TestContext::setup_fault() const {
   return state_ ? state_->setup_fault : std::nullopt;
 }
 
+std::string TestContext::database() const {
+  return state_ && state_->repo ? state_->repo->url().redacted() : std::string();
+}
+
 namespace {
 
 // What a leak report says of a transaction left open; `begun_at` is "file:line" when known.

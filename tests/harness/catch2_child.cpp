@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -15,6 +16,7 @@
 #include "gamebot/harness/marked_resources.hpp"
 #include "gamebot/harness/run_marker.hpp"
 #include "gamebot/harness/wait.hpp"
+#include "gamebot/repo/logging.hpp"
 
 namespace {
 
@@ -136,6 +138,20 @@ GAMEBOT_CHILD_STEP(10)
 TEST_CASE_METHOD(StoreFixture, "child: waits for an event that never comes", "[.][wait-missing]") {
   store().append("game-1", ExpectedVersion::any(), joined("ana"));
   gamebot::harness::assert_receive_event(store(), "player_left", {}, std::chrono::milliseconds(50));
+}
+
+// Hidden (run by name from failure_record_test.cpp): failures whose run-report record is checked.
+// 60 store log lines, more than a record keeps, then a failed check with an expansion.
+TEST_CASE_METHOD(StoreFixture, "child: logs, then fails a check", "[.][logs-then-fails]") {
+  store().append("logged", ExpectedVersion::any(), joined("ana"));
+  for (int i = 0; i < 60; ++i) gamebot::repo::logger()->warn("child log line {}", i);
+  const int answer = 1;
+  REQUIRE(answer == 2);
+}
+
+TEST_CASE_METHOD(StoreFixture, "child: throws", "[.][throws]") {
+  store().append("thrown", ExpectedVersion::any(), joined("ana"));
+  throw std::runtime_error("the child threw");
 }
 
 TEST_CASE("child: 201 failed assertions", "[.][many-failures]") {

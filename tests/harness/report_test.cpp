@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -95,6 +96,64 @@ TEST_CASE("pool counters keep the peak and add waits and timeouts", "[harness][r
   report.add_retries(3);
   report.add_retries(2);
   CHECK(report.retries() == 5);
+}
+
+TEST_CASE("the pool's peak in use is never below what its timeline shows", "[harness][report]") {
+  RunReport report;
+  report.record_pool_sample(0, 1);
+  report.record_pool_sample(2, 2);
+  report.record_pool_sample(1, 2);
+  CHECK(report.pool().peak_in_use == 2);
+  const rapidjson::Document json = parse_json(report.to_json());
+  std::uint64_t timeline_peak = 0;
+  for (const auto& sample : json["pool_timeline"].GetArray())
+    timeline_peak = std::max(timeline_peak, sample["in_use"].GetUint64());
+  CHECK(json["pool"]["peak_in_use"].GetUint64() == timeline_peak);
+  // The pool's own counters may only raise it.
+  report.record_pool({1, 0, 0});
+  CHECK(report.pool().peak_in_use == 2);
+}
+
+TEST_CASE("a failed test's record in the JSON report: why, where, database, log and rerun",
+          "[harness][report]") {
+  RunReport report;
+  report.set_command_line({"./tests", "--backend", "sqlite", "[scores]"});
+  report.set_options_text("backend=sqlite isolation=transaction");
+  TestRecord failed = test("scores add up", TestOutcome::assertion_failure, 2ms,
+                           FaultClass::serialization, "REQUIRE( a == b ) with expansion 1 == 2");
+  failed.kind = "assertion";
+  failed.failure = {"tests/score_test.cpp", 42, "REQUIRE( a == b )", "1 == 2", "", ""};
+  failed.database = "sqlite:/tmp/run/run.db";
+  failed.log = {"12:00:00.000 [gamebot warn] slow query", "12:00:00.001 [gamebot info] done"};
+  failed.log_dropped = 7;
+  failed.rerun = "./tests --backend sqlite 'scores add up'";
+  report.record_test(failed);
+  report.record_test(test("a passing one", TestOutcome::passed, 1ms));
+  const rapidjson::Document json = parse_json(report.to_json());
+  const auto& t = json["tests"][0];
+  CHECK(std::string(t["kind"].GetString()) == "assertion");
+  CHECK(std::string(t["fault"].GetString()) == "serialization");
+  CHECK(std::string(t["file"].GetString()) == "tests/score_test.cpp");
+  CHECK(t["line"].GetInt() == 42);
+  CHECK(std::string(t["expression"].GetString()) == "REQUIRE( a == b )");
+  CHECK(std::string(t["expansion"].GetString()) == "1 == 2");
+  CHECK(std::string(t["database"].GetString()) == "sqlite:/tmp/run/run.db");
+  REQUIRE(t["log"].Size() == 2);
+  CHECK(std::string(t["log"][1].GetString()) == "12:00:00.001 [gamebot info] done");
+  CHECK(t["log_dropped"].GetUint64() == 7);
+  CHECK(std::string(t["rerun"].GetString()) == "./tests --backend sqlite 'scores add up'");
+  REQUIRE(json["command_line"].Size() == 4);
+  CHECK(std::string(json["command_line"][3].GetString()) == "[scores]");
+  CHECK(std::string(json["options"].GetString()) == "backend=sqlite isolation=transaction");
+  REQUIRE(json["tests_span"].IsObject());
+  CHECK(json["tests_span"]["end_ms"].GetDouble() >= json["tests_span"]["start_ms"].GetDouble());
+  CHECK_FALSE(json["slowest"][0].HasMember("log"));  // the slowest list stays short
+}
+
+TEST_CASE("commands are quoted for a POSIX shell only where needed", "[harness][report]") {
+  CHECK(shell_command({"./tests", "--backend", "sqlite"}) == "./tests --backend sqlite");
+  CHECK(shell_command({"./tests", "a test, [with] *", "it's", ""}) ==
+        "./tests 'a test, [with] *' 'it'\\''s' ''");
 }
 
 TEST_CASE("a phase timer records its duration and outcome", "[harness][report]") {

@@ -574,5 +574,45 @@ TEST_CASE("report renders a harness run report as text", "[tools][cli][report]")
   CHECK(text.find("scores a guess") != std::string::npos);
 }
 
+TEST_CASE("report shows a failed test's kind, place, values, database, log and rerun command",
+          "[tools][cli][report]") {
+  gamebot::testing::TempDir dir;
+  harness::RunReport report;
+  report.set_run_id("r124");
+  report.set_command_line({"./game_tests", "--backend", "sqlite", "[scores]"});
+  report.set_options_text("backend=sqlite isolation=transaction");
+  harness::TestRecord failed{"scores a guess", harness::TestOutcome::assertion_failure, 7ms,
+                             std::nullopt, "REQUIRE( a == b ) with expansion 3 == 4"};
+  failed.kind = "assertion";
+  failed.failure = {"tests/score_test.cpp", 42, "REQUIRE( a == b )", "3 == 4", "", ""};
+  failed.database = "sqlite:/tmp/run/run.db";
+  failed.log = {"12:00:00.000 [gamebot warning] slow", "12:00:00.001 [gamebot info] done"};
+  failed.log_dropped = 3;
+  failed.rerun = "./game_tests --backend sqlite 'scores a guess'";
+  report.record_test(failed);
+  harness::TestRecord thrown{"reads back", harness::TestOutcome::assertion_failure, 1ms,
+                             std::nullopt, "boom"};
+  thrown.kind = "exception";
+  thrown.failure.exception_type = "std::runtime_error";
+  thrown.failure.exception_text = "boom";
+  report.record_test(thrown);
+  const std::string path = dir.path() + "/report.json";
+  report.write_json(path);
+
+  CliResult r = run_cli({"report", path});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("Command: ./game_tests --backend sqlite '[scores]'") != std::string::npos);
+  CHECK(r.out.find("Options: backend=sqlite isolation=transaction") != std::string::npos);
+  CHECK(r.out.find("kind: assertion at tests/score_test.cpp:42") != std::string::npos);
+  CHECK(r.out.find("expression: REQUIRE( a == b )") != std::string::npos);
+  CHECK(r.out.find("expansion: 3 == 4") != std::string::npos);
+  CHECK(r.out.find("database: sqlite:/tmp/run/run.db") != std::string::npos);
+  CHECK(r.out.find("log (last 2 lines, 3 earlier left out):") != std::string::npos);
+  CHECK(r.out.find("| 12:00:00.001 [gamebot info] done") != std::string::npos);
+  CHECK(r.out.find("rerun: ./game_tests --backend sqlite 'scores a guess'") != std::string::npos);
+  CHECK(r.out.find("exception: std::runtime_error: boom") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace gamebot::tools::testing

@@ -18,6 +18,7 @@
 #include "gamebot/harness/caches.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/harness/marked_resources.hpp"
+#include "gamebot/harness/report.hpp"
 #include "gamebot/harness/report_html.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/harness/run_marker.hpp"
@@ -239,6 +240,45 @@ std::string duration_text(double ms) {
   return ms >= 1000.0 ? fmt::format("{:.2f} s", ms / 1000.0) : fmt::format("{:.1f} ms", ms);
 }
 
+// `text` after `label`, its later lines indented under the first.
+void print_field(std::string_view label, const std::string& text) {
+  if (text.empty()) return;
+  std::string indented;
+  for (char c : text) {
+    indented += c;
+    if (c == '\n') indented += std::string(8, ' ');
+  }
+  print_line(fmt::format("      {}: {}", label, indented));
+}
+
+// Why a failed test failed, where, on which database, its log and how to rerun it.
+void print_failure_detail(const rapidjson::Value& test) {
+  std::string kind = text_of(test, "kind");
+  const std::string file = text_of(test, "file");
+  if (!file.empty()) {
+    kind += fmt::format("{}at {}", kind.empty() ? "" : " ", file);
+    if (const std::string line = text_of(test, "line"); !line.empty() && line != "0")
+      kind += ":" + line;
+  }
+  print_field("kind", kind);
+  print_field("expression", text_of(test, "expression"));
+  print_field("expansion", text_of(test, "expansion"));
+  const std::string type = text_of(test, "exception_type");
+  const std::string what = text_of(test, "exception_text");
+  if (!type.empty() || !what.empty())
+    print_field("exception", type.empty() ? what : type + ": " + what);
+  print_field("database", text_of(test, "database"));
+  if (const auto* log = array_of(test, "log"); log && !log->Empty()) {
+    const std::string dropped = text_of(test, "log_dropped");
+    print_line(fmt::format(
+        "      log (last {} lines{}):", log->Size(),
+        dropped.empty() || dropped == "0" ? "" : fmt::format(", {} earlier left out", dropped)));
+    for (const auto& line : log->GetArray())
+      if (line.IsString()) print_line(fmt::format("        | {}", line.GetString()));
+  }
+  print_field("rerun", text_of(test, "rerun"));
+}
+
 int run_report(const Args& args) {
   const std::string& path = args.positionals[0];
   std::ifstream in(path, std::ios::binary);
@@ -271,6 +311,13 @@ int run_report(const Args& args) {
   print_line(fmt::format("Run {} on {} (isolation {}), started {}, harness {}",
                          text_of(doc, "run_id"), text_of(doc, "backend"), text_of(doc, "isolation"),
                          text_of(doc, "started_at"), text_of(doc, "harness_version")));
+  if (const auto* command = array_of(doc, "command_line"); command && !command->Empty()) {
+    std::vector<std::string> arguments;
+    for (const auto& argument : command->GetArray())
+      if (argument.IsString()) arguments.emplace_back(argument.GetString());
+    print_line("Command: " + harness::shell_command(arguments));
+  }
+  if (!text_of(doc, "options").empty()) print_line("Options: " + text_of(doc, "options"));
   print_line(fmt::format("Verdict: {}", text_of(doc, "verdict")));
   if (const auto* phases = array_of(doc, "phases")) {
     print_line("Phases:");
@@ -304,6 +351,7 @@ int run_report(const Args& args) {
       if (!text_of(t, "fault").empty()) line += " fault " + text_of(t, "fault");
       if (!text_of(t, "message").empty()) line += ": " + text_of(t, "message");
       print_line(line);
+      print_failure_detail(t);
     }
   }
   if (const auto* slowest = array_of(doc, "slowest"); slowest && !slowest->Empty()) {

@@ -132,6 +132,9 @@ class TestContext {
   repo::Sandbox* sandbox();
   // The fault recorded when setting up the isolation failed; nullopt when it is usable.
   std::optional<FaultClass> setup_fault() const;
+  // Where the test's store lives: its repo's URL, redacted (a PostgreSQL schema of `schema`
+  // isolation shows in it); empty when the isolation could not be set up.
+  std::string database() const;
 
   // Ends the test: closes subscriptions' check, rolls back / resets / drops, and returns what
   // the test leaked (checked-out connections, transactions left open, persistent subscriptions

@@ -58,5 +58,8 @@ class StoreTest : public ::testing::Test {
 // from GoogleTest's failure text ("C++ exception with description \"connectivity: ...\" thrown
 // in the test body."); nullopt when the text reports no such exception. Pure; thread-safe.
 std::optional<FaultClass> fault_of_failure_message(std::string_view message);
+// The what() of the exception GoogleTest reported in a failure text (as above); nullopt when
+// the text reports none. Pure; thread-safe.
+std::optional<std::string> exception_of_failure_message(std::string_view message);
 
 }  // namespace gamebot::harness::gtest

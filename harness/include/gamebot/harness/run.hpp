@@ -38,12 +38,14 @@
 // the number itself) or the framework reported a failure; 204 the teardown failed; 0 all passed.
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gamebot/core/error.hpp"
@@ -70,8 +72,13 @@ bool is_infrastructure_fault(FaultClass fault) noexcept;
 struct TestEnd {
   bool failed = false;              // the framework counted a failure
   std::optional<FaultClass> fault;  // of the gamebot::Error the test threw, if it threw one
-  std::string message;              // the first failure's text (empty: none known)
+  std::string message;              // the first failure's text (empty: record_failure()'s)
 };
+
+// Why a failed test failed, in a word: the `kind` of its TestRecord (report.hpp). `leaked`: it
+// left resources behind; `setup_failed`: its isolation could not be set up.
+std::string_view failure_kind(TestOutcome outcome, const TestFailureDetail& failure, bool leaked,
+                              bool setup_failed) noexcept;
 
 // The outcome of a test: the framework's view, the fault of its isolation's set-up (a test that
 // touched a store that could not be set up failed because of it) and whether it leaked.
@@ -105,8 +112,17 @@ class Run {
   // and runs its phases. false when one failed (printed; finished, exit 200 + phase).
   bool start(const std::function<void(HarnessSetup&)>& configure);
 
+  // How this framework's command line selects one test (Catch2: its name as a filter), for the
+  // rerun command of a failed test's record: the binary, this run's harness flags (the database
+  // URL redacted; no --report, so the rerun leaves this report alone), then these arguments.
+  void set_test_selector(std::function<std::vector<std::string>(const std::string& test)> select);
+
   // A safe point; then the test's isolated context (valid until end_test()).
   TestContext& begin_test(std::string name);
+  // A failure the framework reported in the current test (a failed check, an exception that
+  // escaped it): the first one of a test becomes its record's detail and, when the TestEnd has
+  // no message, its message. From the thread that runs the tests; ignored outside a test.
+  void record_failure(TestFailureDetail failure, std::string message);
   // Ends the current test's context early (before end_test()) so a framework that can still fail
   // the test (GoogleTest's TearDown) can report the leaks. Returns them as one text, empty when
   // nothing leaked. Idempotent within a test.
@@ -136,9 +152,17 @@ class Run {
   enum class State { configuring, configured, running, finished };
   void require(State state, std::string_view operation) const;
 
+  // The rerun command of `test` (see set_test_selector()).
+  std::string rerun_command(const std::string& test) const;
+
   std::string framework_;
   State state_ = State::configuring;
   HarnessOptions options_;
+  std::vector<std::string> command_line_;  // as given, the database URL redacted
+  std::function<std::vector<std::string>(const std::string&)> select_test_;
+  std::chrono::steady_clock::time_point test_started_;
+  std::string test_database_;  // the current test's TestContext::database()
+  std::optional<std::pair<TestFailureDetail, std::string>> first_failure_;  // of the current test
   std::unique_ptr<DatabaseManager> environment_;
   std::optional<TestContext> test_;
   std::vector<TestLeak> leaks_;  // of the current test, once closed
