@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <system_error>
 
+#include "gamebot/eventstore/postgres_backend.hpp"
 #include "gamebot/repo/identifier.hpp"
 #include "gamebot/repo/logging.hpp"
 #include "gamebot/repo/postgres_connection.hpp"
@@ -65,7 +66,10 @@ void Background::drop_connection() noexcept {
 
 bool Background::connect() noexcept {
   try {
-    auto connection = repo::PostgresConnection::open(settings_.url, settings_.connect);
+    auto connection = repo::PostgresConnection::open(
+        settings_.url.with_parameter("application_name",
+                                     std::string(PostgresBackend::kListenerApplicationName)),
+        settings_.connect);
     if (settings_.listen) {
       connection->execute_batch("LISTEN " + repo::quote_identifier(settings_.channel));
     }

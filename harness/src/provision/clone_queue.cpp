@@ -41,9 +41,14 @@ void CloneQueue::prepare_loop() {
       ready_.push_back(std::move(prepared));
       ready_cv_.notify_all();
     } catch (const std::exception& e) {
-      detail::log().warn("harness: preparing the next isolated {} failed: {}", kind_, e.what());
       connections = {};
       lock.lock();
+      // A stop cancels the preparer's statements itself: that is no failure to report.
+      if (stopping_) {
+        detail::log().debug("harness: preparing the next isolated {} stopped: {}", kind_, e.what());
+      } else {
+        detail::log().warn("harness: preparing the next isolated {} failed: {}", kind_, e.what());
+      }
       --in_flight_;
       prepare_failure_ = std::current_exception();
       ready_cv_.notify_all();

@@ -400,8 +400,8 @@ struct PostgresProvider final : Provider {
       for (const auto& name : names) {
         c->query(
             "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
-            "pg_backend_pid()",
-            name);
+            "pg_backend_pid() AND application_name IS DISTINCT FROM $2",
+            name, std::string(eventstore::PostgresBackend::kListenerApplicationName));
       }
     } catch (const std::exception& e) {
       detail::log().warn("cancelling the tests' database work failed: {}", e.what());

@@ -117,6 +117,23 @@ TEST_CASE("a rolled-back append leaves a hole that readers step over",
   CHECK_FALSE(reader.stream_info("doomed").has_value());
 }
 
+TEST_CASE("the LISTEN connection names itself, so a stopping harness can leave it alone",
+          "[eventstore][postgres][listen]") {
+  TestSchema schema;
+  auto backend = schema.open();
+  EventStore store(backend, notified_only());
+  Subscription all = store.subscribe(std::string(kAllStream));
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (backend->listener_backend_pid() == 0) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(1ms);
+  }
+  auto c = admin(schema);
+  CHECK(c->query_value<std::string>("SELECT application_name FROM pg_stat_activity WHERE pid = $1",
+                                    backend->listener_backend_pid()) ==
+        std::string(gamebot::eventstore::PostgresBackend::kListenerApplicationName));
+}
+
 TEST_CASE(
     "a killed LISTEN connection reconnects and its subscribers catch up, nothing lost or "
     "repeated",

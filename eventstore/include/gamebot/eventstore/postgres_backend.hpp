@@ -146,6 +146,9 @@ class PostgresBackend final : public Backend {
   const repo::Repo& repo() const noexcept;
   const PostgresBackendOptions& options() const noexcept;
 
+  // The application_name of the listening connection, so that pg_stat_activity
+  // (and a harness cancelling the tests' work at a stop) can tell it apart.
+  static constexpr std::string_view kListenerApplicationName = "gamebot eventstore listener";
   // Backend process id of the listening connection (0 while it is not
   // connected, and in poll mode). For tests that kill it.
   int listener_backend_pid() const noexcept;
