@@ -173,7 +173,20 @@ bool Run::start(const std::function<void(HarnessSetup&)>& configure) {
     detail::attach_test_log();
     environment_->start();
   } catch (const PhaseFailure& failure) {
-    std::fprintf(stderr, "%s\n", failure.what());
+    // The phase's timer logged the diagnosis in full (report.hpp); saying it again doubled a
+    // long failure on the screen. A failure no timer recorded (a stop before the phase), or a
+    // log that hides errors, gets it here.
+    bool logged = false;
+    for (const PhaseRecord& phase :
+         environment_ ? environment_->report().phases() : std::vector<PhaseRecord>{})
+      logged = logged || (phase.phase == failure.phase() && !phase.ok);
+    if (logged && detail::log().should_log(spdlog::level::err)) {
+      detail::log().error("no test was run: the {} phase failed ({}); exit status {}",
+                          to_string(failure.phase()), gamebot::to_string(failure.fault()),
+                          exit_code_of_phase(failure.phase()));
+    } else {
+      std::fprintf(stderr, "%s\n", failure.what());
+    }
     environment_.reset();
     detail::detach_test_log();
     state_ = State::finished;
