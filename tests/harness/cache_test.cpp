@@ -19,20 +19,6 @@ using namespace gamebot::harness::testing;
 
 namespace {
 
-// `gamebot-store ARGS` with `env` (NAME=value), stderr folded in.
-Outcome store_cli(const std::vector<std::string>& env, std::vector<std::string> args) {
-  std::vector<std::string> argv{"/usr/bin/env"};
-  for (const auto& e : env) argv.push_back(e);
-  for (const char* a : {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", GAMEBOT_STORE_CLI})
-    argv.emplace_back(a);
-  for (auto& a : args) argv.push_back(std::move(a));
-  ChildProcess child(argv);
-  Outcome outcome;
-  while (auto line = child.read_line(std::chrono::seconds(30))) outcome.output += *line + "\n";
-  outcome.status = child.wait();
-  return outcome;
-}
-
 // The line of `output` that starts with `path`; empty when none does.
 std::string line_of(const std::string& output, const std::string& path) {
   std::size_t start = 0;
@@ -70,7 +56,7 @@ TEST_CASE("cache list and clear show and remove the harness's caches, nothing el
   fs::create_directory(planted);
   fs::permissions(planted, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
 
-  auto listed = store_cli(env, {"cache", "list", "--dir", other.path()});
+  auto listed = run_folded(GAMEBOT_STORE_CLI, {"cache", "list", "--dir", other.path()}, env);
   INFO(listed.output);
   CHECK(listed.exit_code() == 0);
   CHECK_THAT(line_of(listed.output, sqlite_cache), Catch::Contains("SQLite template cache"));
@@ -79,11 +65,12 @@ TEST_CASE("cache list and clear show and remove the harness's caches, nothing el
   CHECK_THAT(listed.output, Catch::Contains("PostgreSQL cluster image cache"));
   CHECK(line_of(listed.output, planted).empty());
 
-  auto cleared = store_cli(env, {"cache", "clear", "--dir", other.path()});
+  auto cleared = run_folded(GAMEBOT_STORE_CLI, {"cache", "clear", "--dir", other.path()}, env);
   INFO(cleared.output);
   CHECK(cleared.exit_code() == 0);
   CHECK_FALSE(fs::exists(sqlite_cache));
   CHECK(fs::is_empty(xdg + "/gamebot"));
   CHECK(fs::is_directory(planted));
-  CHECK_THAT(store_cli(env, {"cache", "list"}).output, Catch::Contains("0 found"));
+  CHECK_THAT(run_folded(GAMEBOT_STORE_CLI, {"cache", "list"}, env).output,
+             Catch::Contains("0 found"));
 }

@@ -29,17 +29,36 @@ inline int shell_status(int status) {
   return -1;
 }
 
-// Runs the child with `args` through /usr/bin/env (to set the scenario and `env`, NAME=value
-// entries), stderr folded in.
-inline std::vector<std::string> command(const std::string& scenario, std::vector<std::string> args,
-                                        const std::vector<std::string>& env = {}) {
-  std::vector<std::string> argv{"/usr/bin/env", "GAMEBOT_CHILD_SCENARIO=" + scenario,
-                                "GAMEBOT_TEST_LOG_LEVEL=info"};
+// `program args...` through /usr/bin/env (to set `env`, NAME=value entries), stderr folded in.
+inline std::vector<std::string> folded_command(const std::string& program,
+                                               std::vector<std::string> args,
+                                               const std::vector<std::string>& env = {}) {
+  std::vector<std::string> argv{"/usr/bin/env"};
   for (const auto& e : env) argv.push_back(e);
-  for (const char* a : {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", GAMEBOT_HARNESS_CATCH2_CHILD})
-    argv.emplace_back(a);
+  for (const char* a : {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1"}) argv.emplace_back(a);
+  argv.push_back(program);
   for (auto& a : args) argv.push_back(std::move(a));
   return argv;
+}
+
+// Runs folded_command(program, args, env) to its end (each line within `limit`).
+inline Outcome run_folded(const std::string& program, std::vector<std::string> args,
+                          const std::vector<std::string>& env = {},
+                          std::chrono::seconds limit = std::chrono::seconds(30)) {
+  ChildProcess child(folded_command(program, std::move(args), env));
+  Outcome outcome;
+  while (auto line = child.read_line(limit)) outcome.output += *line + "\n";
+  outcome.status = child.wait();
+  return outcome;
+}
+
+// Runs the child with `args` (the scenario and `env`, NAME=value entries, set), stderr folded in.
+inline std::vector<std::string> command(const std::string& scenario, std::vector<std::string> args,
+                                        const std::vector<std::string>& env = {}) {
+  std::vector<std::string> all_env{"GAMEBOT_CHILD_SCENARIO=" + scenario,
+                                   "GAMEBOT_TEST_LOG_LEVEL=info"};
+  for (const auto& e : env) all_env.push_back(e);
+  return folded_command(GAMEBOT_HARNESS_CATCH2_CHILD, std::move(args), all_env);
 }
 
 inline Outcome run(const std::string& scenario, std::vector<std::string> args,

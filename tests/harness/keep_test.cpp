@@ -22,13 +22,7 @@ namespace {
 
 // `gamebot-store ARGS`, stderr folded in.
 Outcome store_cli(std::vector<std::string> args) {
-  std::vector<std::string> argv{"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", GAMEBOT_STORE_CLI};
-  for (auto& a : args) argv.push_back(std::move(a));
-  ChildProcess child(argv);
-  Outcome outcome;
-  while (auto line = child.read_line(std::chrono::seconds(30))) outcome.output += *line + "\n";
-  outcome.status = child.wait();
-  return outcome;
+  return run_folded(GAMEBOT_STORE_CLI, std::move(args));
 }
 
 // What follows `marker` on its line; empty when no line has it.
