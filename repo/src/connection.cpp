@@ -18,8 +18,8 @@ Connection::~Connection() = default;
 
 std::string Connection::transaction_begun_at(int level) const {
   if (level < 1 || level > depth_ || static_cast<std::size_t>(level) > begun_at_.size()) return {};
-  const std::source_location& where = begun_at_[static_cast<std::size_t>(level) - 1];
-  return std::string(where.file_name()) + ":" + std::to_string(where.line());
+  const SourcePlace& where = begun_at_[static_cast<std::size_t>(level) - 1];
+  return std::string(where.file) + ":" + std::to_string(where.line);
 }
 
 bool Connection::reset_transaction_state() noexcept {

@@ -248,8 +248,8 @@ std::optional<ReclaimedLease> Repo::reclaim_held_by(std::thread::id thread) {
 }
 
 Transaction Repo::transaction(const TransactionOptions& options, std::string_view label,
-                              std::source_location where) const {
-  return Transaction(acquire(label), options, where);
+                              const char* file, unsigned line) const {
+  return Transaction(acquire(label), options, file, line);
 }
 
 bool Repo::sandbox_active() const {

@@ -43,15 +43,15 @@ std::string begin_sql(Driver driver, const TransactionOptions& options) {
 }  // namespace
 
 Transaction::Transaction(Connection& connection, const TransactionOptions& options,
-                         std::source_location where)
+                         const char* file, unsigned line)
     : connection_(&connection) {
-  begin(options, where);
+  begin(options, SourcePlace{file, line});
 }
 
 Transaction::Transaction(ConnectionLease&& lease, const TransactionOptions& options,
-                         std::source_location where)
+                         const char* file, unsigned line)
     : lease_(std::make_unique<ConnectionLease>(std::move(lease))), connection_(&**lease_) {
-  begin(options, where);
+  begin(options, SourcePlace{file, line});
 }
 
 Transaction::Transaction(Transaction&& other) noexcept
@@ -62,7 +62,7 @@ Transaction::Transaction(Transaction&& other) noexcept
   other.done_ = true;
 }
 
-void Transaction::begin(const TransactionOptions& options, std::source_location where) {
+void Transaction::begin(const TransactionOptions& options, SourcePlace where) {
   Connection& c = *connection_;
   // A depth the driver contradicts (a transaction ended behind our back, e.g. SQLite rolled
   // back on an I/O error) is reset so the next BEGIN is honest.

@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <source_location>
 #include <span>
 #include <string>
 #include <string_view>
@@ -16,6 +15,14 @@
 #include "gamebot/repo/result.hpp"
 
 namespace gamebot::repo {
+
+// A place in the source. Callers' places come from default arguments `const char* file =
+// __builtin_FILE(), unsigned line = __builtin_LINE()`: a form GCC and Clang share (Clang 14 with
+// libstdc++ 12, which builds the fuzzers, has no std::source_location).
+struct SourcePlace {
+  const char* file = "";
+  unsigned line = 0;
+};
 
 class Transaction;
 
@@ -102,7 +109,7 @@ class Connection {
   int depth_ = 0;
   // begun_at_[level - 1]: where the open Transaction of that level was begun (valid up to
   // depth_; kept as locations, formatted only for a report, so a BEGIN costs no allocation).
-  std::vector<std::source_location> begun_at_;
+  std::vector<SourcePlace> begun_at_;
   bool broken_ = false;
 };
 

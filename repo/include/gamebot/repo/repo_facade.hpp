@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <source_location>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -107,7 +106,8 @@ class Repo {
   // A transaction on acquire()'s connection: BEGIN, or a SAVEPOINT when the thread is already
   // inside one (including a sandbox's).
   Transaction transaction(const TransactionOptions& options = {}, std::string_view label = {},
-                          std::source_location where = std::source_location::current()) const;
+                          const char* file = __builtin_FILE(),
+                          unsigned line = __builtin_LINE()) const;
 
   // fn(Connection&) on acquire()'s connection; returns what fn returns.
   template <typename F>
@@ -117,10 +117,10 @@ class Repo {
   }
   // fn(Connection&) inside transaction(); commits when fn returns, rolls back when it throws.
   template <typename F>
-  decltype(auto) run_in_transaction(
-      F&& fn, const TransactionOptions& options = {},
-      std::source_location where = std::source_location::current()) const {
-    Transaction tx = transaction(options, {}, where);
+  decltype(auto) run_in_transaction(F&& fn, const TransactionOptions& options = {},
+                                    const char* file = __builtin_FILE(),
+                                    unsigned line = __builtin_LINE()) const {
+    Transaction tx = transaction(options, {}, file, line);
     if constexpr (std::is_void_v<decltype(fn(tx.connection()))>) {
       std::forward<F>(fn)(tx.connection());
       tx.commit();

@@ -2,7 +2,6 @@
 
 #include <memory>
 #include <optional>
-#include <source_location>
 
 #include "gamebot/repo/connection.hpp"
 
@@ -43,10 +42,10 @@ struct TransactionOptions {
 class Transaction {
  public:
   explicit Transaction(Connection& connection, const TransactionOptions& options = {},
-                       std::source_location where = std::source_location::current());
+                       const char* file = __builtin_FILE(), unsigned line = __builtin_LINE());
   // Takes the lease along, so the connection is released after the transaction ends.
   explicit Transaction(ConnectionLease&& lease, const TransactionOptions& options = {},
-                       std::source_location where = std::source_location::current());
+                       const char* file = __builtin_FILE(), unsigned line = __builtin_LINE());
   Transaction(Transaction&& other) noexcept;
   Transaction& operator=(Transaction&&) = delete;
   Transaction(const Transaction&) = delete;
@@ -65,7 +64,7 @@ class Transaction {
   int level() const noexcept { return level_; }
 
  private:
-  void begin(const TransactionOptions& options, std::source_location where);
+  void begin(const TransactionOptions& options, SourcePlace where);
   void finish(bool commit);
 
   std::unique_ptr<ConnectionLease> lease_;
