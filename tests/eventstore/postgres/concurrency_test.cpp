@@ -2,7 +2,7 @@
 // the no-skip rule with a late-committing append (in threads and across
 // processes), live delivery across a killed LISTEN connection, a duplicate id
 // that only a racing writer's commit reveals, and subscription ownership
-// when the owner's connection dies.
+// when the owner's connection dies (taken over, and the old owner fenced).
 
 #include <catch2/catch.hpp>
 #include <future>
@@ -11,6 +11,7 @@
 #include "child_process.hpp"
 #include "gamebot/eventstore/eventstore.hpp"
 #include "gamebot/repo/repo.hpp"
+#include "gamebot/testing/lease_fencing.hpp"
 #include "test_schema.hpp"
 
 namespace gamebot::eventstore {
@@ -338,6 +339,28 @@ TEST_CASE("a subscription whose owner's connection dies can be taken over",
   }
   CHECK(taken != nullptr);
   lease.reset();  // releasing on a dead connection is harmless
+}
+
+std::int64_t terminate_lease_holder(const TestSchema& schema, std::string_view subscription,
+                                    std::string_view stream_id) {
+  auto terminate = admin(schema);
+  return terminate->execute(
+      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND "
+      "objsubid = 1 AND granted AND (classid::bigint << 32 | objid::bigint) = $1",
+      postgres_subscription_lock_key(schema.name(), subscription, stream_id));
+}
+
+TEST_CASE("an owner whose lease connection is terminated mid-batch is fenced",
+          "[eventstore][postgres][concurrency][ownership][fencing]") {
+  TestSchema schema;
+  StoreOptions options;
+  options.poll_interval = 20ms;
+  EventStore writer(schema.open(), options);
+  EventStore owner(schema.open(), options);
+  EventStore standby(schema.open(), options);
+  gamebot::testing::check_lease_fencing(writer, owner, standby, [&] {
+    CHECK(terminate_lease_holder(schema, "fenced", "work") == 1);
+  });
 }
 
 // ---- several processes -----------------------------------------------------------

@@ -9,10 +9,12 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "gamebot/eventstore/eventstore.hpp"
 #include "gamebot/repo/repo.hpp"
+#include "gamebot/testing/lease_fencing.hpp"
 #include "gamebot/testing/postgres.hpp"
 
 namespace gamebot::eventstore {
@@ -361,6 +363,23 @@ TEST_CASE("backends on one file share wake-ups and subscription ownership",
   CHECK(other);
   lease.reset();
   CHECK(second->try_acquire_subscription("projector", "s"));
+}
+
+// The one way a SQLite lease is lost while its holder lives: the lock file is
+// removed (a cleanup script, a test tearing down a directory), so the next
+// backend creates and locks a new one. The OFD lock itself cannot be taken
+// away from an open descriptor.
+TEST_CASE("an owner whose lock file is removed mid-batch is fenced",
+          "[eventstore][sqlite][subscription][fencing]") {
+  testing::TempDir dir;
+  const std::string file = dir.path() + "/fenced.db";
+  StoreOptions options;
+  options.poll_interval = 20ms;
+  EventStore writer(SqliteBackend::open("sqlite:" + file), options);
+  EventStore owner(SqliteBackend::open("sqlite:" + file), options);
+  EventStore standby(SqliteBackend::open("sqlite:" + file), options);
+  gamebot::testing::check_lease_fencing(
+      writer, owner, standby, [&] { REQUIRE(std::filesystem::remove(file + "-leases")); });
 }
 
 }  // namespace
