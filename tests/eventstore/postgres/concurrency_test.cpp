@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "child_process.hpp"
@@ -356,10 +357,12 @@ TEST_CASE("an owner whose lease connection is terminated mid-batch is fenced",
   StoreOptions options;
   options.poll_interval = 20ms;
   EventStore writer(schema.open(), options);
-  EventStore owner(schema.open(), options);
+  EventStore owner_store(schema.open(), options);
   EventStore standby(schema.open(), options);
-  gamebot::testing::check_lease_fencing(writer, owner, standby, [&] {
-    CHECK(terminate_lease_holder(schema, "fenced", "work") == 1);
+  gamebot::testing::ThreadFencingOwner owner(owner_store);
+  gamebot::testing::check_lease_fencing(writer, owner.owner(), standby, [&] {
+    CHECK(terminate_lease_holder(schema, gamebot::testing::kFencingSubscription,
+                                 gamebot::testing::kFencingStream) == 1);
   });
 }
 
@@ -370,6 +373,63 @@ std::vector<std::string> child_args(const TestSchema& schema, std::vector<std::s
                                 schema.name()};
   argv.insert(argv.end(), args.begin() + 1, args.end());
   return argv;
+}
+
+// The fencing scenario's owner in a child process (role fenced-owner): its
+// DELIVERED lines carry the steady clock, which is one clock for every process.
+gamebot::testing::FencingOwner process_owner(ChildProcess& child,
+                                             gamebot::testing::FencingOwnerReport& report) {
+  auto read_until = [&child, &report](const std::string& last) {
+    while (auto line = child.read_line(10s)) {
+      std::istringstream words(*line);
+      std::string word;
+      words >> word;
+      if (word == last) return true;
+      if (word == "DELIVERED") {
+        std::int64_t number = 0;
+        std::int64_t token = 0;
+        std::int64_t at = 0;
+        words >> number >> token >> at;
+        report.deliveries.push_back(
+            {std::chrono::steady_clock::time_point(std::chrono::nanoseconds(at)), 'o', token,
+             number});
+      } else if (word == "FENCED" || word == "ERROR") {
+        std::string fault;
+        words >> fault;
+        report.fenced = word == "FENCED";
+        if (fault == "concurrency") report.fault = FaultClass::concurrency;
+        if (!report.fault) report.failure = "the owner failed with fault " + fault;
+      } else if (word == "FAIL") {
+        report.failure = *line;
+        return false;
+      }
+    }
+    if (report.failure.empty()) report.failure = "the owner process said nothing for 10 s";
+    return false;
+  };
+  return {[read_until] { return read_until("MIDBATCH"); },
+          [&child, &report, read_until] {
+            child.write_line("resume");
+            read_until("END");
+            return report;
+          }};
+}
+
+TEST_CASE("an owner process whose lease connection is terminated mid-batch is fenced",
+          "[eventstore][postgres][concurrency][ownership][fencing][processes]") {
+  TestSchema schema;
+  StoreOptions options;
+  options.poll_interval = 20ms;
+  EventStore writer(schema.open(), options);
+  EventStore standby(schema.open(), options);
+  ChildProcess child(child_args(schema, {"fenced-owner", gamebot::testing::kFencingSubscription,
+                                         gamebot::testing::kFencingStream}));
+  gamebot::testing::FencingOwnerReport report;
+  gamebot::testing::check_lease_fencing(writer, process_owner(child, report), standby, [&] {
+    CHECK(terminate_lease_holder(schema, gamebot::testing::kFencingSubscription,
+                                 gamebot::testing::kFencingStream) == 1);
+  });
+  CHECK(child.wait(10s) == 0);
 }
 
 TEST_CASE(

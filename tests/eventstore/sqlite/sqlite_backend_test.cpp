@@ -376,10 +376,11 @@ TEST_CASE("an owner whose lock file is removed mid-batch is fenced",
   StoreOptions options;
   options.poll_interval = 20ms;
   EventStore writer(SqliteBackend::open("sqlite:" + file), options);
-  EventStore owner(SqliteBackend::open("sqlite:" + file), options);
+  EventStore owner_store(SqliteBackend::open("sqlite:" + file), options);
   EventStore standby(SqliteBackend::open("sqlite:" + file), options);
+  gamebot::testing::ThreadFencingOwner owner(owner_store);
   gamebot::testing::check_lease_fencing(
-      writer, owner, standby, [&] { REQUIRE(std::filesystem::remove(file + "-leases")); });
+      writer, owner.owner(), standby, [&] { REQUIRE(std::filesystem::remove(file + "-leases")); });
 }
 
 }  // namespace
