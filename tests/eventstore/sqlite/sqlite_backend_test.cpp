@@ -113,7 +113,7 @@ TEST_CASE("the schema is created and checked through repo's migrator",
     CHECK(migrator.verify(*lease).current());
     CHECK(migrator.migrate(*lease).applied.empty());  // applying twice is a no-op
     CHECK(lease->query_value<std::int64_t>("SELECT count(*) FROM eventstore_schema_migrations") ==
-          std::int64_t{1});
+          std::int64_t{2});
   }
   SqliteBackend verified(repo, verify_only);  // now current: no throw
   CHECK(verified.head_position() == 0);
