@@ -181,7 +181,7 @@ struct Workspace {
     snapshot.source_type = "game_state";
     snapshot.data = R"({"round":2})";
     store.record_snapshot(snapshot);
-    store.backend().store_checkpoint("projector", "$all", 4);
+    store.backend().store_checkpoint("projector", "$all", 4, es::kNoLease);
   }
 };
 

@@ -24,9 +24,27 @@ StreamVersion StoreCore::current_event_number(std::string_view stream_id) const 
   return info ? info->version : 0;
 }
 
+StreamVersion StoreCore::start_after(std::string_view stream_id, const StartFrom& start) const {
+  switch (start.kind()) {
+    case StartFrom::Kind::origin:
+      return 0;
+    case StartFrom::Kind::current:
+      return current_event_number(stream_id);
+    case StartFrom::Kind::position:
+      return start.value();
+  }
+  return 0;
+}
+
 }  // namespace detail
 
 namespace {
+
+void validate_start_from(const StartFrom& start) {
+  if (start.kind() == StartFrom::Kind::position && start.value() < 0) {
+    throw InvalidArgument("StartFrom::position must not be negative");
+  }
+}
 
 void validate_expected(ExpectedVersion expected) {
   if (expected.kind() == ExpectedVersion::Kind::exact && expected.version() < 0) {
@@ -251,6 +269,7 @@ bool EventStore::delete_snapshot(std::string_view source_id) {
 
 Subscription EventStore::subscribe(std::string_view stream_id, SubscriptionOptions options) {
   validate_stream_id(stream_id);
+  validate_start_from(options.start_from);
   return Subscription(std::make_unique<detail::TransientSubscription>(core_, std::string(stream_id),
                                                                       std::move(options)));
 }
@@ -268,9 +287,10 @@ Subscription EventStore::subscribe_persistent(std::string_view name, std::string
   if (options.checkpoint_every == 0) {
     throw InvalidArgument("PersistentSubscriptionOptions::checkpoint_every must be at least 1");
   }
-  if (options.start_from.kind() == StartFrom::Kind::position && options.start_from.value() < 0) {
-    throw InvalidArgument("StartFrom::position must not be negative");
+  if (options.checkpoint_after.count() < 0) {
+    throw InvalidArgument("PersistentSubscriptionOptions::checkpoint_after must not be negative");
   }
+  validate_start_from(options.start_from);
   std::lock_guard lock(core_->groups_mutex);
   auto key = std::make_pair(std::string(name), std::string(stream_id));
   std::shared_ptr<detail::PersistentGroup> group = core_->groups[key].lock();

@@ -522,14 +522,21 @@ std::optional<StreamVersion> MemoryBackend::load_checkpoint(std::string_view sub
   const auto& checkpoints = state_->checkpoints.get();
   auto it = checkpoints.find({std::string(subscription), std::string(stream_id)});
   if (it == checkpoints.end()) return std::nullopt;
-  return it->second;
+  return it->second.event_number;
 }
 
-void MemoryBackend::store_checkpoint(std::string_view subscription, std::string_view stream_id,
-                                     StreamVersion event_number) {
+bool MemoryBackend::store_checkpoint(std::string_view subscription, std::string_view stream_id,
+                                     StreamVersion event_number, LeaseToken token) {
   std::unique_lock lock(mutex_);
-  state_->checkpoints.mut().insert_or_assign({std::string(subscription), std::string(stream_id)},
-                                             event_number);
+  const std::pair<std::string, std::string> key{std::string(subscription), std::string(stream_id)};
+  const auto& checkpoints = state_->checkpoints.get();
+  if (auto it = checkpoints.find(key); it != checkpoints.end()) {
+    if (it->second.token > token) return false;
+    event_number = std::max(event_number, it->second.event_number);
+  }
+  state_->checkpoints.mut().insert_or_assign(key,
+                                             memory_detail::StoredCheckpoint{event_number, token});
+  return true;
 }
 
 bool MemoryBackend::delete_checkpoint(std::string_view subscription, std::string_view stream_id) {
@@ -543,9 +550,20 @@ bool MemoryBackend::delete_checkpoint(std::string_view subscription, std::string
 std::unique_ptr<SubscriptionLease> MemoryBackend::try_acquire_subscription(
     std::string_view subscription, std::string_view stream_id) {
   std::string key = checkpoint_key_text(subscription, stream_id);
-  std::lock_guard lock(leases_mutex_);
-  if (!leases_.insert(key).second) return nullptr;
-  return std::make_unique<Lease>(this, std::move(key));
+  std::unique_ptr<Lease> lease;
+  {
+    std::lock_guard lock(leases_mutex_);
+    if (!leases_.insert(key).second) return nullptr;
+    lease = std::make_unique<Lease>(this, std::move(key));
+    lease->set_token(++last_lease_token_);
+  }
+  std::unique_lock lock(mutex_);
+  const std::pair<std::string, std::string> stored{std::string(subscription),
+                                                   std::string(stream_id)};
+  if (state_->checkpoints.get().contains(stored)) {
+    state_->checkpoints.mut().at(stored).token = lease->token();
+  }
+  return lease;
 }
 
 void MemoryBackend::release_lease(const std::string& key) noexcept {

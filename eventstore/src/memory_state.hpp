@@ -494,7 +494,11 @@ struct StreamState {
 // Names are views into the arena, which never moves or changes written bytes.
 using NameMap = std::unordered_map<std::string_view, std::uint32_t>;
 using SnapshotMap = std::map<std::string, Snapshot, std::less<>>;
-using CheckpointMap = std::map<std::pair<std::string, std::string>, StreamVersion>;
+struct StoredCheckpoint {
+  StreamVersion event_number;
+  LeaseToken token;  // of the lease that wrote it (or that took the subscription since)
+};
+using CheckpointMap = std::map<std::pair<std::string, std::string>, StoredCheckpoint>;
 
 struct State {
   ChunkedLog<EventRecord, 1024> events;  // index = global position - 1

@@ -31,6 +31,8 @@ struct StoreCore {
                   Direction direction) const;
   // The event_number a new subscriber of `stream_id` starts after.
   StreamVersion current_event_number(std::string_view stream_id) const;
+  // The event_number a subscription of `stream_id` starting at `start` starts after.
+  StreamVersion start_after(std::string_view stream_id, const StartFrom& start) const;
 
   std::shared_ptr<Backend> backend;
   StoreOptions options;
@@ -49,6 +51,7 @@ class SubscriptionImpl {
   virtual void ack(StreamVersion event_number) = 0;
   virtual bool persistent() const noexcept = 0;
   virtual std::optional<StreamVersion> checkpoint() const = 0;
+  virtual std::optional<LeaseToken> lease_token() const { return std::nullopt; }
 
   void cancel() noexcept {
     cancelled_.store(true);
@@ -105,13 +108,22 @@ class PersistentGroup {
                                     const std::atomic<bool>& cancelled);
   void ack(Consumer* consumer, StreamVersion event_number);
   std::optional<StreamVersion> checkpoint() const;
+  std::optional<LeaseToken> lease_token() const;
 
  private:
   bool ensure_started();
+  // Throws SubscriptionFenced if this group lost its lease (checking it first).
+  void require_owner();
+  // Drops the lease and everything queued; from now on next() throws and acks do nothing.
+  void fence(std::string reason);
+  // Writes checkpoint_ with the lease's token; fences the group if refused.
+  void store_checkpoint();
   void pump(Consumer* caller);
   // Queues `event` for a subscriber; true if others than `caller` may take it.
   bool dispatch(RecordedEvent event, Consumer* caller);
   void advance_checkpoint();
+  // When checkpoint_after asks for the un-stored progress to be written; nullopt if never.
+  std::optional<std::chrono::steady_clock::time_point> flush_due() const;
   void wake_others() noexcept { core_->backend->changes().notify(); }
 
   struct Pending {
@@ -132,7 +144,9 @@ class PersistentGroup {
   StreamVersion checkpoint_ = 0;  // contiguous acked prefix
   StreamVersion stored_ = 0;      // last checkpoint written to the backend
   std::size_t unstored_advances_ = 0;
-  std::deque<Pending> pending_;             // read, not yet covered by the checkpoint; ascending
+  std::chrono::steady_clock::time_point first_unstored_at_{};  // of the oldest un-stored advance
+  std::string fenced_;           // why the lease was lost; empty while this group may deliver
+  std::deque<Pending> pending_;  // read, not yet covered by the checkpoint; ascending
   std::deque<RecordedEvent> shared_queue_;  // unpartitioned, not yet delivered
   std::size_t queued_ = 0;                  // undelivered events in every queue
   std::vector<std::unique_ptr<Consumer>> consumers_;
@@ -154,6 +168,7 @@ class PersistentSubscriber final : public SubscriptionImpl {
   void ack(StreamVersion event_number) override { group_->ack(consumer_, event_number); }
   bool persistent() const noexcept override { return true; }
   std::optional<StreamVersion> checkpoint() const override { return group_->checkpoint(); }
+  std::optional<LeaseToken> lease_token() const override { return group_->lease_token(); }
 
  private:
   std::shared_ptr<PersistentGroup> group_;

@@ -27,7 +27,7 @@ TransientSubscription::TransientSubscription(std::shared_ptr<StoreCore> core, st
                                              SubscriptionOptions options)
     : SubscriptionImpl(std::move(core), std::move(stream_id), {}),
       options_(std::move(options)),
-      cursor_(core_->current_event_number(stream_id_)) {}
+      cursor_(core_->start_after(stream_id_, options_.start_from)) {}
 
 bool TransientSubscription::fill() {
   ReadResult page =
@@ -91,10 +91,9 @@ void PersistentGroup::detach(Consumer* consumer) noexcept {
     // The last subscriber: write the checkpoint (losing it only means
     // redelivery) and let another store or process take the subscription.
     closed_ = true;
-    if (started_ && checkpoint_ != stored_) {
+    if (started_ && fenced_.empty() && checkpoint_ != stored_) {
       try {
-        core_->backend->store_checkpoint(name_, stream_id_, checkpoint_);
-        stored_ = checkpoint_;
+        store_checkpoint();
       } catch (...) {
         // At-least-once: events after the last stored checkpoint come again.
       }
@@ -134,23 +133,49 @@ bool PersistentGroup::ensure_started() {
   }
   std::optional<StreamVersion> stored = backend.load_checkpoint(name_, stream_id_);
   if (!stored) {
-    switch (options_.start_from.kind()) {
-      case StartFrom::Kind::origin:
-        stored = 0;
-        break;
-      case StartFrom::Kind::current:
-        stored = core_->current_event_number(stream_id_);
-        break;
-      case StartFrom::Kind::position:
-        stored = options_.start_from.value();
-        break;
-    }
     // Stored at once, so a restart before the first ack resumes from the same place.
-    backend.store_checkpoint(name_, stream_id_, *stored);
+    checkpoint_ = core_->start_after(stream_id_, options_.start_from);
+    store_checkpoint();
+    require_owner();
+    stored = checkpoint_;
   }
   cursor_ = checkpoint_ = stored_ = *stored;
   started_ = true;
   return true;
+}
+
+void PersistentGroup::require_owner() {
+  if (fenced_.empty() && lease_ && lease_->lost()) {
+    fence("its lease was lost (the lease connection or lock file is gone)");
+  }
+  if (!fenced_.empty()) {
+    throw SubscriptionFenced(fmt::format("persistent subscription '{}' on '{}' is fenced: {}",
+                                         name_, stream_id_, fenced_));
+  }
+}
+
+void PersistentGroup::fence(std::string reason) {
+  fenced_ = std::move(reason);
+  closed_ = true;  // a new subscribe in this store makes a new group, on standby
+  lease_.reset();
+  shared_queue_.clear();
+  for (auto& consumer : consumers_) {
+    consumer->queue.clear();
+    consumer->in_flight.clear();
+  }
+  pending_.clear();
+  queued_ = 0;
+  wake_others();
+}
+
+void PersistentGroup::store_checkpoint() {
+  if (!core_->backend->store_checkpoint(name_, stream_id_, checkpoint_, lease_->token())) {
+    fence(fmt::format("a newer lease than token {} owns it; its checkpoint write was refused",
+                      lease_->token()));
+    return;
+  }
+  stored_ = checkpoint_;
+  unstored_advances_ = 0;
 }
 
 namespace {
@@ -220,10 +245,16 @@ std::optional<RecordedEvent> PersistentGroup::next(Consumer* consumer,
   for (;;) {
     if (cancelled.load()) return std::nullopt;
     const std::uint64_t seen = changes.sequence();
+    std::optional<Clock::time_point> flush_at;
     {
       std::lock_guard lock(mutex_);
-      if (ensure_started() && consumer->in_flight.size() < options_.max_in_flight) {
+      require_owner();
+      if (ensure_started()) advance_checkpoint();  // a due checkpoint_after flush
+      require_owner();
+      flush_at = flush_due();
+      if (started_ && consumer->in_flight.size() < options_.max_in_flight) {
         if (consumer->queue.empty() && shared_queue_.empty()) pump(consumer);
+        require_owner();
         std::deque<RecordedEvent>* source = !consumer->queue.empty() ? &consumer->queue
                                             : !shared_queue_.empty() ? &shared_queue_
                                                                      : nullptr;
@@ -237,37 +268,59 @@ std::optional<RecordedEvent> PersistentGroup::next(Consumer* consumer,
       }
     }
     if (Clock::now() >= deadline) return std::nullopt;
-    changes.wait_for_change(seen, wait_until(deadline, core_->options.poll_interval));
+    Clock::time_point until = wait_until(deadline, core_->options.poll_interval);
+    if (flush_at) until = std::min(until, *flush_at);
+    changes.wait_for_change(seen, until);
   }
 }
 
 void PersistentGroup::ack(Consumer* consumer, StreamVersion event_number) {
   std::lock_guard lock(mutex_);
-  if (consumer->in_flight.erase(event_number) == 0) return;
-  auto it = std::lower_bound(
-      pending_.begin(), pending_.end(), event_number,
-      [](const Pending& pending, StreamVersion number) { return pending.event_number < number; });
-  if (it != pending_.end() && it->event_number == event_number) it->acked = true;
+  if (!fenced_.empty() || !consumer->in_flight.contains(event_number)) return;
+  // The ack covers every event delivered to this subscriber up to it.
+  const auto end = consumer->in_flight.upper_bound(event_number);
+  for (auto delivered = consumer->in_flight.begin(); delivered != end; ++delivered) {
+    auto it = std::lower_bound(
+        pending_.begin(), pending_.end(), delivered->first,
+        [](const Pending& pending, StreamVersion number) { return pending.event_number < number; });
+    if (it != pending_.end() && it->event_number == delivered->first) it->acked = true;
+  }
+  consumer->in_flight.erase(consumer->in_flight.begin(), end);
   advance_checkpoint();
 }
 
 void PersistentGroup::advance_checkpoint() {
   while (!pending_.empty() && pending_.front().acked) {
+    if (unstored_advances_ == 0) first_unstored_at_ = Clock::now();
     checkpoint_ = pending_.front().event_number;
     pending_.pop_front();
     ++unstored_advances_;
   }
-  if (checkpoint_ != stored_ && unstored_advances_ >= options_.checkpoint_every) {
-    core_->backend->store_checkpoint(name_, stream_id_, checkpoint_);
-    stored_ = checkpoint_;
-    unstored_advances_ = 0;
+  if (checkpoint_ == stored_) return;
+  const std::optional<Clock::time_point> due = flush_due();
+  if (unstored_advances_ >= options_.checkpoint_every || (due && Clock::now() >= *due)) {
+    store_checkpoint();
   }
+}
+
+std::optional<Clock::time_point> PersistentGroup::flush_due() const {
+  if (!started_ || !fenced_.empty() || checkpoint_ == stored_ ||
+      options_.checkpoint_after.count() == 0) {
+    return std::nullopt;
+  }
+  return first_unstored_at_ + options_.checkpoint_after;
 }
 
 std::optional<StreamVersion> PersistentGroup::checkpoint() const {
   std::lock_guard lock(mutex_);
   if (!started_) return std::nullopt;
   return stored_;
+}
+
+std::optional<LeaseToken> PersistentGroup::lease_token() const {
+  std::lock_guard lock(mutex_);
+  if (!lease_) return std::nullopt;
+  return lease_->token();
 }
 
 }  // namespace detail
@@ -335,6 +388,10 @@ const std::string& Subscription::name() const noexcept {
 
 std::optional<StreamVersion> Subscription::checkpoint() const {
   return impl_ ? impl_->checkpoint() : std::nullopt;
+}
+
+std::optional<LeaseToken> Subscription::lease_token() const {
+  return impl_ ? impl_->lease_token() : std::nullopt;
 }
 
 // ---- SubscriptionWorker ------------------------------------------------------------

@@ -65,7 +65,7 @@ TEST_CASE("snapshot and restore fork a prepared state into independent stores",
   const auto first_ids = prepared.store.read_stream_forward("p-0").events;
   REQUIRE(prepared.store.link("links", 0, first_ids).ok());
   prepared.store.record_snapshot(Snapshot{"p-0", 100, "T", "snap", "", {}});
-  prepared.backend->store_checkpoint("sub", "$all", 42);
+  prepared.backend->store_checkpoint("sub", "$all", 42, kNoLease);
 
   const MemorySnapshot frozen = prepared.backend->snapshot();
   CHECK(frozen.head_position() == 3000);

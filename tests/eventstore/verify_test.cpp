@@ -77,8 +77,9 @@ class LyingBackend final : public Backend {
   std::optional<StreamVersion> load_checkpoint(std::string_view n, std::string_view s) override {
     return inner_->load_checkpoint(n, s);
   }
-  void store_checkpoint(std::string_view n, std::string_view s, StreamVersion v) override {
-    inner_->store_checkpoint(n, s, v);
+  bool store_checkpoint(std::string_view n, std::string_view s, StreamVersion v,
+                        LeaseToken t) override {
+    return inner_->store_checkpoint(n, s, v, t);
   }
   bool delete_checkpoint(std::string_view n, std::string_view s) override {
     return inner_->delete_checkpoint(n, s);

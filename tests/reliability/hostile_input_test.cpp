@@ -73,7 +73,7 @@ struct Bystander {
     snapshot.source_type = "BystanderState";
     snapshot.data = "state";
     store.record_snapshot(snapshot);
-    store.backend().store_checkpoint("bystander-projector", "$all", 2);
+    store.backend().store_checkpoint("bystander-projector", "$all", 2, eventstore::kNoLease);
     tables = target.tables();
   }
 
@@ -189,7 +189,7 @@ TEST_CASE("snapshot ids and subscription names carrying SQL are kept apart from 
       snapshot.data = text;
       snapshot.metadata = text;
       store.record_snapshot(snapshot);
-      store.backend().store_checkpoint(text, text, 7);
+      store.backend().store_checkpoint(text, text, 7, eventstore::kNoLease);
     }
   }
   EventStore store = target->open();

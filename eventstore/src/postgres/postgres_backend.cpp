@@ -271,6 +271,26 @@ class PostgresLease final : public SubscriptionLease {
                 std::int64_t key)
       : hub_(std::move(hub)), connection_(std::move(connection)), key_(key) {}
 
+  // Runs on the lease connection, under the lock just taken.
+  LeaseToken take_token(const std::string& sql, std::string_view subscription,
+                        std::string_view stream_id) {
+    return connection_->query_value<std::int64_t>(sql, subscription, stream_id).value_or(kNoLease);
+  }
+
+  // Without a round trip: reads what the server sent on the idle lease
+  // connection; a terminated backend sends its FATAL and closes the socket.
+  bool lost() noexcept override {
+    if (!connection_) return true;
+    try {
+      PGconn* conn = repo::as_postgres(*connection_).native_handle();
+      if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) return true;
+      if (PQconsumeInput(conn) == 0) return true;
+      return PQstatus(conn) != CONNECTION_OK;
+    } catch (...) {
+      return true;
+    }
+  }
+
   ~PostgresLease() override {
     try {
       connection_->execute("SELECT pg_advisory_unlock($1::bigint)", key_);
@@ -320,6 +340,7 @@ class PostgresBackend::Impl {
     std::string load_checkpoint;
     std::string store_checkpoint;
     std::string delete_checkpoint;
+    std::string take_lease_token;
   };
 
   WriteResult append(std::string_view stream_id, ExpectedVersion expected,
@@ -487,10 +508,20 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
   sql.delete_snapshot = fmt::format("DELETE FROM {}.snapshots WHERE source_id = $1", s);
   sql.load_checkpoint =
       fmt::format("SELECT checkpoint FROM {}.subscriptions WHERE name = $1 AND stream_id = $2", s);
+  // Fenced and monotonic in one statement: the conflicting row is locked and
+  // re-checked, so a token taken by a concurrent lease is either seen (the
+  // write is refused) or taken after this write commits.
   sql.store_checkpoint = fmt::format(
-      "INSERT INTO {}.subscriptions (name, stream_id, checkpoint) VALUES ($1, $2, $3) "
-      "ON CONFLICT (name, stream_id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, "
-      "updated_at = now()",
+      "INSERT INTO {0}.subscriptions AS stored (name, stream_id, checkpoint, lease_token) "
+      "VALUES ($1, $2, $3, $4) ON CONFLICT (name, stream_id) DO UPDATE SET "
+      "checkpoint = GREATEST(stored.checkpoint, EXCLUDED.checkpoint), "
+      "lease_token = EXCLUDED.lease_token, updated_at = now() "
+      "WHERE stored.lease_token <= EXCLUDED.lease_token",
+      s);
+  sql.take_lease_token = fmt::format(
+      "WITH token AS (SELECT nextval('{0}.subscription_lease_tokens') AS value), "
+      "marked AS (UPDATE {0}.subscriptions SET lease_token = token.value FROM token "
+      "WHERE name = $1 AND stream_id = $2) SELECT value FROM token",
       s);
   sql.delete_checkpoint =
       fmt::format("DELETE FROM {}.subscriptions WHERE name = $1 AND stream_id = $2", s);
@@ -907,7 +938,9 @@ std::unique_ptr<SubscriptionLease> PostgresBackend::Impl::try_acquire(std::strin
     leases->give_back(std::move(connection));
     return nullptr;
   }
-  return std::make_unique<postgres_detail::PostgresLease>(leases, std::move(connection), key);
+  auto lease = std::make_unique<postgres_detail::PostgresLease>(leases, std::move(connection), key);
+  lease->set_token(lease->take_token(sql.take_lease_token, subscription, stream_id));
+  return lease;
 }
 
 // ---- PostgresBackend -----------------------------------------------------------------
@@ -1045,10 +1078,11 @@ std::optional<StreamVersion> PostgresBackend::load_checkpoint(std::string_view s
   return lease->query_value<std::int64_t>(impl_->sql.load_checkpoint, subscription, stream_id);
 }
 
-void PostgresBackend::store_checkpoint(std::string_view subscription, std::string_view stream_id,
-                                       StreamVersion event_number) {
+bool PostgresBackend::store_checkpoint(std::string_view subscription, std::string_view stream_id,
+                                       StreamVersion event_number, LeaseToken token) {
   repo::ConnectionLease lease = impl_->repo.acquire();
-  lease->execute(impl_->sql.store_checkpoint, subscription, stream_id, event_number);
+  return lease->execute(impl_->sql.store_checkpoint, subscription, stream_id, event_number, token) >
+         0;
 }
 
 bool PostgresBackend::delete_checkpoint(std::string_view subscription, std::string_view stream_id) {

@@ -588,6 +588,15 @@ END
 $do$;
 )sql";
 
+// Migration 4: fencing tokens of subscription leases (backend.hpp). One
+// sequence for every subscription, so a token is never reused, also after a
+// subscription is deleted and created again; existing rows get token 0, which
+// the first lease taken after the upgrade outranks.
+constexpr std::string_view kFenceSubscriptionLeases = R"sql(
+CREATE SEQUENCE {s}.subscription_lease_tokens AS bigint MINVALUE 1 NO CYCLE;
+ALTER TABLE {s}.subscriptions ADD COLUMN lease_token bigint NOT NULL DEFAULT 0;
+)sql";
+
 }  // namespace
 
 std::vector<repo::Migration> postgres_event_store_migrations(std::string_view schema) {
@@ -601,6 +610,7 @@ std::vector<repo::Migration> postgres_event_store_migrations(std::string_view sc
   migrations.push_back({3, "recreate_functions",
                         expand(kConvergeTables, names) + expand(kDropFunctions, names) + functions +
                             expand(kNoJitInFunctions, names)});
+  migrations.push_back({4, "fence_subscription_leases", expand(kFenceSubscriptionLeases, names)});
   const postgres_detail::SqlNames names_31_bits =
       names.with_lock_namespace(lock_namespace_31_bits(schema));
   for (const auto& earlier : postgres_detail::earlier_migration_texts()) {

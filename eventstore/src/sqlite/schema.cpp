@@ -14,6 +14,9 @@
 // * eventstore_state: one row; high_water = the highest position ever assigned
 //   at the time of the last hard delete, so positions are never reused.
 // * eventstore_snapshots, eventstore_checkpoints.
+// * Migration 2: fencing tokens of subscription leases (backend.hpp):
+//   eventstore_lease_tokens counts the tokens taken; each checkpoint row keeps
+//   the token of the lease that wrote it or took the subscription since.
 
 #include "gamebot/eventstore/sqlite_backend.hpp"
 
@@ -70,6 +73,15 @@ CREATE TABLE eventstore_checkpoints (
   event_number INTEGER NOT NULL,
   PRIMARY KEY (subscription, stream_id)
 ) WITHOUT ROWID;
+)sql"},
+      {2, "fence_subscription_leases",
+       R"sql(
+CREATE TABLE eventstore_lease_tokens (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  last_token INTEGER NOT NULL
+);
+INSERT INTO eventstore_lease_tokens (id, last_token) VALUES (1, 0);
+ALTER TABLE eventstore_checkpoints ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
 )sql"},
   };
 }

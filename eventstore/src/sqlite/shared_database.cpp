@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,15 +43,27 @@ class InProcessLease final : public SubscriptionLease {
 
 class FileLease final : public SubscriptionLease {
  public:
-  FileLease(std::shared_ptr<SharedDatabase> shared, int fd) : shared_(std::move(shared)), fd_(fd) {}
+  FileLease(std::shared_ptr<SharedDatabase> shared, int fd, std::string lock_path)
+      : shared_(std::move(shared)), fd_(fd), lock_path_(std::move(lock_path)) {}
   ~FileLease() override {
     ::close(fd_);  // drops the lock
     shared_->notify_all();
   }
 
+  // The one way an OFD lock is lost while its holder lives: the lock file was
+  // removed (or replaced), so the next process locks another file.
+  bool lost() noexcept override {
+    struct stat held {};
+    struct stat named {};
+    if (::fstat(fd_, &held) != 0) return true;
+    if (::stat(lock_path_.c_str(), &named) != 0) return true;
+    return held.st_dev != named.st_dev || held.st_ino != named.st_ino;
+  }
+
  private:
   std::shared_ptr<SharedDatabase> shared_;
   int fd_;
+  std::string lock_path_;
 };
 
 // 60 bits of SHA-256(key): a byte offset far below OFF_MAX.
@@ -147,7 +160,7 @@ std::unique_ptr<SubscriptionLease> try_lock_across_processes(std::shared_ptr<Sha
   lock.l_len = 1;
   lock.l_pid = 0;  // required for OFD locks
   if (::fcntl(fd, F_OFD_SETLK, &lock) == 0)
-    return std::make_unique<FileLease>(std::move(shared), fd);
+    return std::make_unique<FileLease>(std::move(shared), fd, lock_path);
   const int error = errno;
   ::close(fd);
   if (error == EAGAIN || error == EACCES) return nullptr;

@@ -651,15 +651,16 @@ std::optional<StreamVersion> SqliteBackend::load_checkpoint(std::string_view sub
   });
 }
 
-void SqliteBackend::store_checkpoint(std::string_view subscription, std::string_view stream_id,
-                                     StreamVersion event_number) {
-  impl_->write("store_checkpoint", [&](sqlite3* db, WriteControl&) {
+bool SqliteBackend::store_checkpoint(std::string_view subscription, std::string_view stream_id,
+                                     StreamVersion event_number, LeaseToken token) {
+  return impl_->write("store_checkpoint", [&](sqlite3* db, WriteControl&) {
     Statement upsert(db, Sql::store_checkpoint);
     upsert.bind_text(1, subscription);
     upsert.bind_text(2, stream_id);
     upsert.bind(3, event_number);
+    upsert.bind(4, token);
     upsert.step();
-    return 0;
+    return upsert.changes() > 0;
   });
 }
 
@@ -676,8 +677,26 @@ bool SqliteBackend::delete_checkpoint(std::string_view subscription, std::string
 std::unique_ptr<SubscriptionLease> SqliteBackend::try_acquire_subscription(
     std::string_view subscription, std::string_view stream_id) {
   std::string key = sqlite_detail::lease_key(subscription, stream_id);
-  if (impl_->in_memory) return sqlite_detail::try_claim_in_process(impl_->shared, std::move(key));
-  return sqlite_detail::try_lock_across_processes(impl_->shared, impl_->lock_path, key);
+  std::unique_ptr<SubscriptionLease> lease =
+      impl_->in_memory
+          ? sqlite_detail::try_claim_in_process(impl_->shared, std::move(key))
+          : sqlite_detail::try_lock_across_processes(impl_->shared, impl_->lock_path, key);
+  if (!lease) return nullptr;
+  // A fresh token, recorded with a stored checkpoint in the same transaction,
+  // so the previous holder's next write is refused.
+  lease->set_token(impl_->write("take_lease_token", [&](sqlite3* db, WriteControl&) {
+    Statement take(db, Sql::take_lease_token);
+    take.step();
+    const LeaseToken token = take.integer(0);
+    take.reset();
+    Statement mark(db, Sql::mark_lease_token);
+    mark.bind_text(1, subscription);
+    mark.bind_text(2, stream_id);
+    mark.bind(3, token);
+    mark.step();
+    return token;
+  }));
+  return lease;
 }
 
 }  // namespace gamebot::eventstore

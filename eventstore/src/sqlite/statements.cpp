@@ -119,11 +119,19 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(Sql::count_)> kS
     "DELETE FROM eventstore_snapshots WHERE source_id = ?1",
     // load_checkpoint
     "SELECT event_number FROM eventstore_checkpoints WHERE subscription = ?1 AND stream_id = ?2",
-    // store_checkpoint
-    "INSERT INTO eventstore_checkpoints (subscription, stream_id, event_number) VALUES (?1, ?2, "
-    "?3) ON CONFLICT (subscription, stream_id) DO UPDATE SET event_number = excluded.event_number",
+    // store_checkpoint: refused (no change) when a newer lease token is stored;
+    // never moves the checkpoint backwards
+    "INSERT INTO eventstore_checkpoints (subscription, stream_id, event_number, lease_token) "
+    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (subscription, stream_id) DO UPDATE SET event_number = "
+    "max(event_number, excluded.event_number), lease_token = excluded.lease_token "
+    "WHERE lease_token <= excluded.lease_token",
     // delete_checkpoint
     "DELETE FROM eventstore_checkpoints WHERE subscription = ?1 AND stream_id = ?2",
+    // take_lease_token
+    "UPDATE eventstore_lease_tokens SET last_token = last_token + 1 WHERE id = 1 "
+    "RETURNING last_token",
+    // mark_lease_token
+    "UPDATE eventstore_checkpoints SET lease_token = ?3 WHERE subscription = ?1 AND stream_id = ?2",
     // data_version
     "PRAGMA data_version",
 };

@@ -56,6 +56,8 @@ enum class Sql : int {
   load_checkpoint,
   store_checkpoint,
   delete_checkpoint,
+  take_lease_token,
+  mark_lease_token,
   data_version,
   count_
 };

@@ -62,9 +62,10 @@ class TrackingBackend final : public eventstore::Backend {
                                                            std::string_view stream_id) override {
     return inner_->load_checkpoint(subscription, stream_id);
   }
-  void store_checkpoint(std::string_view subscription, std::string_view stream_id,
-                        eventstore::StreamVersion event_number) override {
-    inner_->store_checkpoint(subscription, stream_id, event_number);
+  bool store_checkpoint(std::string_view subscription, std::string_view stream_id,
+                        eventstore::StreamVersion event_number,
+                        eventstore::LeaseToken token) override {
+    return inner_->store_checkpoint(subscription, stream_id, event_number, token);
   }
   bool delete_checkpoint(std::string_view subscription, std::string_view stream_id) override {
     return inner_->delete_checkpoint(subscription, stream_id);
@@ -99,7 +100,10 @@ class TrackingBackend final : public eventstore::Backend {
   class TrackedLease final : public eventstore::SubscriptionLease {
    public:
     TrackedLease(std::unique_ptr<eventstore::SubscriptionLease> inner, std::shared_ptr<Held> key)
-        : inner_(std::move(inner)), key_(std::move(key)) {}
+        : inner_(std::move(inner)), key_(std::move(key)) {
+      set_token(inner_->token());
+    }
+    bool lost() noexcept override { return inner_->lost(); }
 
    private:
     std::unique_ptr<eventstore::SubscriptionLease> inner_;

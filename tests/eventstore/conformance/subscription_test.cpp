@@ -50,6 +50,65 @@ TEST_CASE("a transient subscription delivers only events committed after it was 
   CHECK_FALSE(stream.next(kNothing).has_value());
 }
 
+TEST_CASE("a transient subscription from the origin replays the stream, then goes live",
+          "[eventstore][subscription][transient][start_from]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(3)).ok());
+  SubscriptionOptions options;
+  options.start_from = StartFrom::origin();
+  Subscription sub = f.store.subscribe("s", options);
+  CHECK(take(sub, 3) == range(1, 3));
+  CHECK_FALSE(sub.next(kNothing).has_value());
+  REQUIRE(f.store.append("s", 3, events(1)).ok());
+  CHECK(take(sub, 1) == range(4, 4));
+  CHECK(sub.checkpoint() == std::nullopt);  // nothing persisted
+  CHECK_FALSE(f.store.backend().load_checkpoint("", "s").has_value());
+}
+
+TEST_CASE("a transient subscription from a position replays after it; current replays nothing",
+          "[eventstore][subscription][transient][start_from]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(3)).ok());
+  SubscriptionOptions after_one;
+  after_one.start_from = StartFrom::position(1);
+  Subscription from_position = f.store.subscribe("s", after_one);
+  SubscriptionOptions now;
+  now.start_from = StartFrom::current();
+  Subscription from_current = f.store.subscribe("s", now);
+  SubscriptionOptions all_from_two;
+  all_from_two.start_from = StartFrom::position(2);
+  Subscription all = f.store.subscribe(std::string(kAllStream), all_from_two);
+  REQUIRE(f.store.append("s", 3, events(1)).ok());
+  CHECK(take(from_position, 3) == range(2, 4));
+  CHECK(take(from_current, 1) == range(4, 4));
+  CHECK(take(all, 2) == range(3, 4));
+  CHECK_FALSE(from_position.next(kNothing).has_value());
+  CHECK_FALSE(from_current.next(kNothing).has_value());
+  SubscriptionOptions negative;
+  negative.start_from = StartFrom::position(-1);
+  CHECK_THROWS_AS(f.store.subscribe("s", negative), InvalidArgument);
+}
+
+TEST_CASE("transient subscriptions from the origin rebuild a projection in memory, repeatedly",
+          "[eventstore][subscription][transient][start_from]") {
+  Fixture f;
+  REQUIRE(f.store.append("a", 0, events(2)).ok());
+  REQUIRE(f.store.append("b", 0, events(3)).ok());
+  SubscriptionOptions options;
+  options.start_from = StartFrom::origin();
+  for (int rebuild = 0; rebuild < 2; ++rebuild) {
+    Subscription sub = f.store.subscribe(std::string(kAllStream), options);
+    std::map<std::string, int> counts;
+    for (int i = 0; i < 5; ++i) {
+      auto e = sub.next(kDeliver);
+      REQUIRE(e.has_value());
+      ++counts[std::string(e->stream_id)];
+    }
+    CHECK(counts == std::map<std::string, int>{{"a", 2}, {"b", 3}});
+    CHECK_FALSE(sub.next(kNothing).has_value());
+  }
+}
+
 TEST_CASE("a transient subscription to a stream that does not exist yet sees its creation",
           "[eventstore][subscription][transient]") {
   Fixture f;
@@ -193,7 +252,7 @@ TEST_CASE("a persistent subscription resumes after the store is reopened",
   CHECK(sub.checkpoint() == 5);
 }
 
-TEST_CASE("out-of-order acks advance the checkpoint over the acknowledged prefix",
+TEST_CASE("an ack covers the events delivered before it; later acks of them change nothing",
           "[eventstore][subscription][persistent][ack]") {
   Fixture f;
   REQUIRE(f.store.append("s", 0, events(5)).ok());
@@ -204,12 +263,13 @@ TEST_CASE("out-of-order acks advance the checkpoint over the acknowledged prefix
     const auto got = take(sub, 3, false);
     REQUIRE(got == range(1, 3));
     CHECK_FALSE(sub.next(kNothing).has_value());  // three in flight: the limit
-    sub.ack(3);
+    sub.ack(99);                                  // unknown: ignored, it acks nothing
     CHECK(sub.checkpoint() == 0);
-    sub.ack(1);
-    CHECK(sub.checkpoint() == 1);
-    sub.ack(99);  // unknown: ignored
-    sub.ack(2);
+    sub.ack(2);  // covers 1
+    CHECK(sub.checkpoint() == 2);
+    sub.ack(1);  // already covered: nothing changes
+    CHECK(sub.checkpoint() == 2);
+    sub.ack(3);
     CHECK(sub.checkpoint() == 3);
     const auto fourth = sub.next(kDeliver);
     REQUIRE(fourth.has_value());
@@ -217,6 +277,110 @@ TEST_CASE("out-of-order acks advance the checkpoint over the acknowledged prefix
   }
   Subscription sub = f.store.subscribe_persistent("ooo", "s", options);
   CHECK(take(sub, 2) == range(4, 5));
+}
+
+TEST_CASE("acking a batch's last event acks the batch: a restart redelivers only what follows",
+          "[eventstore][subscription][persistent][ack]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(6)).ok());
+  PersistentSubscriptionOptions options;
+  options.max_in_flight = 3;
+  {
+    Subscription sub = f.store.subscribe_persistent("batch", "s", options);
+    REQUIRE(take(sub, 3, false) == range(1, 3));
+    sub.ack(3);
+  }
+  Subscription sub = f.store.subscribe_persistent("batch", "s", options);
+  CHECK(sub.checkpoint() == 3);
+  CHECK(take(sub, 3) == range(4, 6));
+  CHECK_FALSE(sub.next(kNothing).has_value());
+}
+
+TEST_CASE("an ack covers only what was delivered to the same subscriber",
+          "[eventstore][subscription][persistent][ack]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(3)).ok());
+  PersistentSubscriptionOptions options;
+  options.concurrency_limit = 2;
+  options.max_in_flight = 2;
+  Subscription a = f.store.subscribe_persistent("pair", "s", options);
+  Subscription b = f.store.subscribe_persistent("pair", "s", options);
+  const auto first = a.next(kDeliver);
+  const auto second = b.next(kDeliver);
+  const auto third = a.next(kDeliver);
+  REQUIRE((first && second && third));
+  REQUIRE(first->event_number == 1);
+  REQUIRE(second->event_number == 2);
+  REQUIRE(third->event_number == 3);
+  a.ack(*third);  // covers a's 1 and 3, not b's 2
+  CHECK(a.checkpoint() == 1);
+  b.ack(*second);
+  CHECK(a.checkpoint() == 3);
+}
+
+TEST_CASE("checkpoint_after stores a quiet subscription's progress within the bound",
+          "[eventstore][subscription][persistent][checkpoint]") {
+  auto backend = make_conformance_backend();
+  EventStore store = backend->open(suite_options());
+  EventStore observer = backend->open(suite_options());
+  REQUIRE(store.append("s", 0, events(3)).ok());
+  PersistentSubscriptionOptions options;
+  options.checkpoint_every = 100;  // the count alone would never store it
+  options.checkpoint_after = 50ms;
+  Subscription sub = store.subscribe_persistent("quiet", "s", options);
+  REQUIRE(take(sub, 3) == range(1, 3));
+  // A quiet subscriber waits in next(); the store must appear within a bound.
+  const auto deadline = std::chrono::steady_clock::now() + kDeliver;
+  std::optional<StreamVersion> stored;
+  while (stored != 3 && std::chrono::steady_clock::now() < deadline) {
+    CHECK_FALSE(sub.next(20ms).has_value());
+    stored = observer.backend().load_checkpoint("quiet", "s");
+  }
+  CHECK(stored == 3);
+  CHECK(sub.checkpoint() == 3);
+}
+
+TEST_CASE("checkpoint_after = 0 leaves storing to checkpoint_every",
+          "[eventstore][subscription][persistent][checkpoint]") {
+  Fixture f;
+  REQUIRE(f.store.append("s", 0, events(3)).ok());
+  PersistentSubscriptionOptions options;
+  options.checkpoint_every = 3;
+  options.checkpoint_after = 0ms;
+  Subscription sub = f.store.subscribe_persistent("counted", "s", options);
+  REQUIRE(take(sub, 2) == range(1, 2));
+  CHECK(f.store.backend().load_checkpoint("counted", "s") == 0);
+  REQUIRE(take(sub, 1) == range(3, 3));
+  CHECK(f.store.backend().load_checkpoint("counted", "s") == 3);
+}
+
+TEST_CASE("a checkpoint write with an older lease token is refused; checkpoints never go back",
+          "[eventstore][subscription][persistent][fencing]") {
+  Fixture f;
+  Backend& backend = f.store.backend();
+  auto first = backend.try_acquire_subscription("fence", "s");
+  REQUIRE(first != nullptr);
+  const LeaseToken old_token = first->token();
+  CHECK(old_token > kNoLease);
+  CHECK(backend.store_checkpoint("fence", "s", 5, old_token));
+  first.reset();
+  auto second = backend.try_acquire_subscription("fence", "s");
+  REQUIRE(second != nullptr);
+  CHECK(second->token() > old_token);
+  // Taking the lease fenced the old token before the new owner wrote anything.
+  CHECK_FALSE(backend.store_checkpoint("fence", "s", 9, old_token));
+  CHECK_FALSE(backend.store_checkpoint("fence", "s", 9, kNoLease));
+  CHECK(backend.load_checkpoint("fence", "s") == 5);
+  CHECK(backend.store_checkpoint("fence", "s", 3, second->token()));  // backwards: kept at 5
+  CHECK(backend.load_checkpoint("fence", "s") == 5);
+  CHECK(backend.store_checkpoint("fence", "s", 7, second->token()));
+  CHECK(backend.load_checkpoint("fence", "s") == 7);
+  // Another subscription's lease is independent, and its token is newer still.
+  auto other = backend.try_acquire_subscription("fence", "t");
+  REQUIRE(other != nullptr);
+  CHECK(other->token() > second->token());
+  CHECK(backend.store_checkpoint("fence", "s", 8, second->token()));
+  CHECK(backend.load_checkpoint("fence", "s") == 8);
 }
 
 TEST_CASE("max_in_flight holds back delivery until an ack",

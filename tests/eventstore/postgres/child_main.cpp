@@ -11,6 +11,13 @@
 //   late STREAM COUNT           append COUNT events inside a repo transaction,
 //                               print "APPENDED <first position>", wait for a
 //                               line on stdin, commit, print COMMITTED.
+//   fenced-owner NAME STREAM    the owner side of the lease fencing scenario
+//                               (tests/support lease_fencing.hpp): subscribe
+//                               (max_in_flight 5), take 1..5 acking 1..2, each
+//                               printed as "DELIVERED <n> <token> <steady ns>";
+//                               print MIDBATCH, wait for a line on stdin, ack
+//                               3, 4, 5, call next(): DELIVERED, or "FENCED
+//                               <fault>" / "ERROR <fault>"; print END.
 // Exit code 0 on success, 1 on a failed check, 2 on an exception.
 
 #include <chrono>
@@ -126,6 +133,44 @@ int late(const std::string& url, const std::string& schema, const std::string& s
   return 0;
 }
 
+int fenced_owner(const std::string& url, const std::string& schema, const std::string& name,
+                 const std::string& stream) {
+  es::StoreOptions store_options;
+  store_options.poll_interval = std::chrono::milliseconds(20);
+  es::EventStore store(es::PostgresBackend::open(url, options_for(schema)), store_options);
+  es::PersistentSubscriptionOptions sub_options;
+  sub_options.max_in_flight = 5;
+  es::Subscription sub = store.subscribe_persistent(name, stream, sub_options);
+  const es::LeaseToken token = sub.lease_token().value_or(-1);
+  auto print_delivery = [token](const es::RecordedEvent& e) {
+    const auto at = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::steady_clock::now().time_since_epoch());
+    std::cout << "DELIVERED " << e.event_number << " " << token << " " << at.count() << std::endl;
+  };
+  for (es::StreamVersion n = 1; n <= 5; ++n) {
+    auto e = sub.next(std::chrono::seconds(5));
+    if (!e) {
+      std::cout << "FAIL no event " << n << std::endl;
+      return 1;
+    }
+    print_delivery(*e);
+    if (n <= 2) sub.ack(*e);
+  }
+  std::cout << "MIDBATCH" << std::endl;
+  std::string line;
+  std::getline(std::cin, line);
+  for (es::StreamVersion n = 3; n <= 5; ++n) sub.ack(n);
+  try {
+    if (auto e = sub.next(std::chrono::seconds(2))) print_delivery(*e);
+  } catch (const es::SubscriptionFenced& error) {
+    std::cout << "FENCED " << gamebot::to_string(error.fault()) << std::endl;
+  } catch (const gamebot::Error& error) {
+    std::cout << "ERROR " << gamebot::to_string(error.fault()) << std::endl;
+  }
+  std::cout << "END" << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,6 +188,7 @@ int main(int argc, char** argv) {
       return writer(url, schema, argv[4], std::stol(argv[5]), std::stol(argv[6]));
     }
     if (role == "late" && argc == 6) return late(url, schema, argv[4], std::stol(argv[5]));
+    if (role == "fenced-owner" && argc == 6) return fenced_owner(url, schema, argv[4], argv[5]);
     std::cerr << "eventstore_postgres_child: bad arguments for role " << role << "\n";
     return 2;
   } catch (const std::exception& error) {

@@ -2,15 +2,17 @@
 // the no-skip rule with a late-committing append (in threads and across
 // processes), live delivery across a killed LISTEN connection, a duplicate id
 // that only a racing writer's commit reveals, and subscription ownership
-// when the owner's connection dies.
+// when the owner's connection dies (taken over, and the old owner fenced).
 
 #include <catch2/catch.hpp>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "child_process.hpp"
 #include "gamebot/eventstore/eventstore.hpp"
 #include "gamebot/repo/repo.hpp"
+#include "gamebot/testing/lease_fencing.hpp"
 #include "test_schema.hpp"
 
 namespace gamebot::eventstore {
@@ -357,6 +359,30 @@ TEST_CASE("a subscription whose owner's connection dies can be taken over",
   lease.reset();  // releasing on a dead connection is harmless
 }
 
+std::int64_t terminate_lease_holder(const TestSchema& schema, std::string_view subscription,
+                                    std::string_view stream_id) {
+  auto terminate = admin(schema);
+  return terminate->execute(
+      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND "
+      "objsubid = 1 AND granted AND (classid::bigint << 32 | objid::bigint) = $1",
+      postgres_subscription_lock_key(schema.name(), subscription, stream_id));
+}
+
+TEST_CASE("an owner whose lease connection is terminated mid-batch is fenced",
+          "[eventstore][postgres][concurrency][ownership][fencing]") {
+  TestSchema schema;
+  StoreOptions options;
+  options.poll_interval = 20ms;
+  EventStore writer(schema.open(), options);
+  EventStore owner_store(schema.open(), options);
+  EventStore standby(schema.open(), options);
+  gamebot::testing::ThreadFencingOwner owner(owner_store);
+  gamebot::testing::check_lease_fencing(writer, owner.owner(), standby, [&] {
+    CHECK(terminate_lease_holder(schema, gamebot::testing::kFencingSubscription,
+                                 gamebot::testing::kFencingStream) == 1);
+  });
+}
+
 // ---- several processes -----------------------------------------------------------
 
 std::vector<std::string> child_args(const TestSchema& schema, std::vector<std::string> args) {
@@ -364,6 +390,63 @@ std::vector<std::string> child_args(const TestSchema& schema, std::vector<std::s
                                 schema.name()};
   argv.insert(argv.end(), args.begin() + 1, args.end());
   return argv;
+}
+
+// The fencing scenario's owner in a child process (role fenced-owner): its
+// DELIVERED lines carry the steady clock, which is one clock for every process.
+gamebot::testing::FencingOwner process_owner(ChildProcess& child,
+                                             gamebot::testing::FencingOwnerReport& report) {
+  auto read_until = [&child, &report](const std::string& last) {
+    while (auto line = child.read_line(10s)) {
+      std::istringstream words(*line);
+      std::string word;
+      words >> word;
+      if (word == last) return true;
+      if (word == "DELIVERED") {
+        std::int64_t number = 0;
+        std::int64_t token = 0;
+        std::int64_t at = 0;
+        words >> number >> token >> at;
+        report.deliveries.push_back(
+            {std::chrono::steady_clock::time_point(std::chrono::nanoseconds(at)), 'o', token,
+             number});
+      } else if (word == "FENCED" || word == "ERROR") {
+        std::string fault;
+        words >> fault;
+        report.fenced = word == "FENCED";
+        if (fault == "concurrency") report.fault = FaultClass::concurrency;
+        if (!report.fault) report.failure = "the owner failed with fault " + fault;
+      } else if (word == "FAIL") {
+        report.failure = *line;
+        return false;
+      }
+    }
+    if (report.failure.empty()) report.failure = "the owner process said nothing for 10 s";
+    return false;
+  };
+  return {[read_until] { return read_until("MIDBATCH"); },
+          [&child, &report, read_until] {
+            child.write_line("resume");
+            read_until("END");
+            return report;
+          }};
+}
+
+TEST_CASE("an owner process whose lease connection is terminated mid-batch is fenced",
+          "[eventstore][postgres][concurrency][ownership][fencing][processes]") {
+  TestSchema schema;
+  StoreOptions options;
+  options.poll_interval = 20ms;
+  EventStore writer(schema.open(), options);
+  EventStore standby(schema.open(), options);
+  ChildProcess child(child_args(schema, {"fenced-owner", gamebot::testing::kFencingSubscription,
+                                         gamebot::testing::kFencingStream}));
+  gamebot::testing::FencingOwnerReport report;
+  gamebot::testing::check_lease_fencing(writer, process_owner(child, report), standby, [&] {
+    CHECK(terminate_lease_holder(schema, gamebot::testing::kFencingSubscription,
+                                 gamebot::testing::kFencingStream) == 1);
+  });
+  CHECK(child.wait(10s) == 0);
 }
 
 TEST_CASE(

@@ -122,6 +122,10 @@ TEST_CASE("stores created with every earlier text of migrations 1 and 2 open, up
     {
       auto connection = repo::connect(schema.server_url());
       repo::Migrator(then, options).migrate(*connection);
+      // A subscription stored before lease fencing (migration 4): it must resume.
+      connection->execute("INSERT INTO " + repo::quote_identifier(schema.name()) +
+                              ".subscriptions (name, stream_id, checkpoint) VALUES ($1, $2, $3)",
+                          std::string("old-projector"), std::string(kAllStream), std::int64_t{2});
     }
 
     EventStore store(schema.open());
@@ -163,6 +167,15 @@ TEST_CASE("stores created with every earlier text of migrations 1 and 2 open, up
     auto live_stream = stream_sub.next(10s);
     REQUIRE(live_stream.has_value());
     CHECK(live_stream->data == "five");
+
+    // The subscription stored by the old schema resumes after its checkpoint, and the first
+    // lease taken after the upgrade outranks the old rows' token, so its acks are stored.
+    Subscription old_sub = store.subscribe_persistent("old-projector", std::string(kAllStream));
+    auto resumed = old_sub.next(10s);
+    REQUIRE(resumed.has_value());
+    CHECK(resumed->data == "three");
+    old_sub.ack(*resumed);
+    CHECK(store.backend().load_checkpoint("old-projector", std::string(kAllStream)) == 3);
   }
 }
 

@@ -9,10 +9,12 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "gamebot/eventstore/eventstore.hpp"
 #include "gamebot/repo/repo.hpp"
+#include "gamebot/testing/lease_fencing.hpp"
 #include "gamebot/testing/postgres.hpp"
 
 namespace gamebot::eventstore {
@@ -111,7 +113,7 @@ TEST_CASE("the schema is created and checked through repo's migrator",
     CHECK(migrator.verify(*lease).current());
     CHECK(migrator.migrate(*lease).applied.empty());  // applying twice is a no-op
     CHECK(lease->query_value<std::int64_t>("SELECT count(*) FROM eventstore_schema_migrations") ==
-          std::int64_t{1});
+          std::int64_t{2});
   }
   SqliteBackend verified(repo, verify_only);  // now current: no throw
   CHECK(verified.head_position() == 0);
@@ -361,6 +363,24 @@ TEST_CASE("backends on one file share wake-ups and subscription ownership",
   CHECK(other);
   lease.reset();
   CHECK(second->try_acquire_subscription("projector", "s"));
+}
+
+// The one way a SQLite lease is lost while its holder lives: the lock file is
+// removed (a cleanup script, a test tearing down a directory), so the next
+// backend creates and locks a new one. The OFD lock itself cannot be taken
+// away from an open descriptor.
+TEST_CASE("an owner whose lock file is removed mid-batch is fenced",
+          "[eventstore][sqlite][subscription][fencing]") {
+  testing::TempDir dir;
+  const std::string file = dir.path() + "/fenced.db";
+  StoreOptions options;
+  options.poll_interval = 20ms;
+  EventStore writer(SqliteBackend::open("sqlite:" + file), options);
+  EventStore owner_store(SqliteBackend::open("sqlite:" + file), options);
+  EventStore standby(SqliteBackend::open("sqlite:" + file), options);
+  gamebot::testing::ThreadFencingOwner owner(owner_store);
+  gamebot::testing::check_lease_fencing(
+      writer, owner.owner(), standby, [&] { REQUIRE(std::filesystem::remove(file + "-leases")); });
 }
 
 }  // namespace

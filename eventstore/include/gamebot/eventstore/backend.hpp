@@ -49,6 +49,7 @@
 //   another process's commit (e.g. PostgreSQL LISTEN), from any thread.
 // * Thread safety: every member may be called from many threads at once.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -76,11 +77,35 @@ struct NewEvent {
   Timestamp created_at{};
 };
 
-// Ownership token of a named persistent subscription (see
+// Fencing token (LeaseToken, types.hpp): taken when a lease is acquired,
+// larger than every token taken before for any subscription of the store.
+// kNoLease writes a checkpoint as no owner (tools, tests): it is refused once
+// any lease of that subscription was taken.
+inline constexpr LeaseToken kNoLease = 0;
+
+// Ownership of a named persistent subscription (see
 // Backend::try_acquire_subscription). Destroying it releases the ownership.
+//
+// A lease can be lost while its holder lives (PostgreSQL: the lease connection
+// drops or is terminated and the server frees the advisory lock; SQLite: the
+// lock file is removed and another process locks a new one), and a standby then
+// takes it with a newer token. The token fences the old holder: every
+// checkpoint write carries it and is refused once a newer one was taken.
 class SubscriptionLease {
  public:
   virtual ~SubscriptionLease() = default;
+
+  LeaseToken token() const noexcept { return token_; }
+  // Set once by the backend, right after it took ownership.
+  void set_token(LeaseToken token) noexcept { token_ = token; }
+
+  // True when the backend can tell, cheaply and without a round trip, that the
+  // ownership is gone (a closed lease connection, a replaced lock file). False
+  // proves nothing: the refused checkpoint write is the authority.
+  virtual bool lost() noexcept { return false; }
+
+ private:
+  LeaseToken token_ = kNoLease;
 };
 
 // Helper for backends that copy row data out of a driver: collects bytes into
@@ -161,18 +186,25 @@ class Backend {
   // ---- persistent subscriptions ----------------------------------------------
   // A subscription is keyed by (name, stream id); its checkpoint is the last
   // acknowledged event_number of that stream (global position for `$all`).
+  // Checkpoints never move backwards: a store below the stored value keeps the
+  // stored one (a reset is delete_checkpoint).
 
   virtual std::optional<StreamVersion> load_checkpoint(std::string_view subscription,
                                                        std::string_view stream_id) = 0;
-  virtual void store_checkpoint(std::string_view subscription, std::string_view stream_id,
-                                StreamVersion event_number) = 0;
+  // Stores the checkpoint as the holder of the lease with `token`, atomically
+  // with the fencing check: false (nothing written) when the subscription's
+  // stored token is newer than `token`; otherwise records `token` with it.
+  virtual bool store_checkpoint(std::string_view subscription, std::string_view stream_id,
+                                StreamVersion event_number, LeaseToken token) = 0;
   // Forgets the subscription; true if it existed.
   virtual bool delete_checkpoint(std::string_view subscription, std::string_view stream_id) = 0;
 
   // Ownership of a named subscription across EventStore instances (and
   // processes, for SQL backends: e.g. a PostgreSQL advisory lock held on a
   // dedicated connection). nullptr while someone else owns it; the caller
-  // retries later. Memory: exclusive per backend object.
+  // retries later. Memory: exclusive per backend object. A granted lease has a
+  // fresh token, already recorded with the subscription if it is stored, so
+  // the previous holder's next checkpoint write is refused.
   virtual std::unique_ptr<SubscriptionLease> try_acquire_subscription(
       std::string_view subscription, std::string_view stream_id) = 0;
 

@@ -28,4 +28,14 @@ class SubscriptionLimitReached : public Error {
       : Error(FaultClass::concurrency, std::move(message)) {}
 };
 
+// This store's subscriber lost the ownership of a persistent subscription while
+// it lived (its lease dropped and a newer owner took it, fencing token in
+// backend.hpp). Its next() throws this from then on and its acks change
+// nothing; subscribe again to go on standby. FaultClass::concurrency.
+class SubscriptionFenced : public Error {
+ public:
+  explicit SubscriptionFenced(std::string message)
+      : Error(FaultClass::concurrency, std::move(message)) {}
+};
+
 }  // namespace gamebot::eventstore

@@ -73,8 +73,8 @@ class MemoryBackend final : public Backend {
   bool delete_snapshot(std::string_view source_id) override;
   std::optional<StreamVersion> load_checkpoint(std::string_view subscription,
                                                std::string_view stream_id) override;
-  void store_checkpoint(std::string_view subscription, std::string_view stream_id,
-                        StreamVersion event_number) override;
+  bool store_checkpoint(std::string_view subscription, std::string_view stream_id,
+                        StreamVersion event_number, LeaseToken token) override;
   bool delete_checkpoint(std::string_view subscription, std::string_view stream_id) override;
   std::unique_ptr<SubscriptionLease> try_acquire_subscription(std::string_view subscription,
                                                               std::string_view stream_id) override;
@@ -101,6 +101,7 @@ class MemoryBackend final : public Backend {
 
   std::mutex leases_mutex_;
   std::set<std::string, std::less<>> leases_;
+  LeaseToken last_lease_token_ = kNoLease;  // under leases_mutex_
 };
 
 }  // namespace gamebot::eventstore

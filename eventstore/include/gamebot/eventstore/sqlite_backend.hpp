@@ -121,8 +121,8 @@ class SqliteBackend final : public Backend {
   bool delete_snapshot(std::string_view source_id) override;
   std::optional<StreamVersion> load_checkpoint(std::string_view subscription,
                                                std::string_view stream_id) override;
-  void store_checkpoint(std::string_view subscription, std::string_view stream_id,
-                        StreamVersion event_number) override;
+  bool store_checkpoint(std::string_view subscription, std::string_view stream_id,
+                        StreamVersion event_number, LeaseToken token) override;
   bool delete_checkpoint(std::string_view subscription, std::string_view stream_id) override;
   std::unique_ptr<SubscriptionLease> try_acquire_subscription(std::string_view subscription,
                                                               std::string_view stream_id) override;

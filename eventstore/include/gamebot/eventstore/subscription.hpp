@@ -2,15 +2,20 @@
 
 // Subscriptions, built once on top of Backend so every backend behaves the same.
 //
-// * Transient: live only; delivers every event committed after subscribe()
-//   returned, in order, once.
+// * Transient: no stored state; delivers, in order, once, every event after its
+//   start_from (default current: those committed after subscribe() returned),
+//   replaying older ones first. How a projection is rebuilt in memory.
 // * Persistent: named and durable; its checkpoint (the last acknowledged
 //   event_number) is stored in the backend; delivery is at-least-once: a
 //   subscriber that restarts (or a store reopened on a durable backend) resumes
 //   after the last contiguous acknowledgement; events delivered but not acked
-//   come again. Up to `concurrency_limit` subscribers may share one name in an
-//   EventStore; with `partition_by`, all events of one partition go to the same
-//   subscriber, in order.
+//   come again. An ack covers every event delivered before it to the same
+//   subscriber (Elixir EventStore's rule: acking a batch's last event acks the
+//   batch). Ownership across stores and processes is a lease with a fencing
+//   token (backend.hpp): a subscriber whose lease was lost stops with
+//   SubscriptionFenced (errors.hpp) and can no longer move the checkpoint. Up to
+//   `concurrency_limit` subscribers may share one name in an EventStore; with `partition_by`, all
+//   events of one partition go to the same subscriber, in order.
 //
 // Catch-up and live are one loop: a subscription reads "after my cursor" until
 // it is empty, then waits for the backend's change notification (or the poll
@@ -40,8 +45,9 @@ using EventSelector = std::function<bool(const RecordedEvent&)>;
 // Partition key of an event for persistent subscriptions with several subscribers.
 using PartitionFunction = std::function<std::string(const RecordedEvent&)>;
 
-// Where a persistent subscription starts the first time (when no checkpoint is
-// stored). Positions are exclusive: position(n) delivers events after n.
+// Where a subscription starts: a persistent one the first time (when no
+// checkpoint is stored), a transient one every time. Positions are exclusive:
+// position(n) delivers events after n.
 class StartFrom {
  public:
   static StartFrom origin() noexcept { return StartFrom(Kind::origin, 0); }
@@ -60,7 +66,8 @@ class StartFrom {
 };
 
 struct SubscriptionOptions {
-  EventSelector selector;  // deliver only matching events (default: all)
+  StartFrom start_from = StartFrom::current();  // origin/position(n): replay, then go live
+  EventSelector selector;                       // deliver only matching events (default: all)
 };
 
 struct PersistentSubscriptionOptions {
@@ -71,6 +78,11 @@ struct PersistentSubscriptionOptions {
   std::size_t max_in_flight = 1;               // delivered, un-acked events per subscriber
   std::size_t checkpoint_every = 1;            // store the checkpoint after this many advances
                                                // (and always when the last subscriber leaves)
+  // Milliseconds; also store it once this long has passed since the first
+  // advance not yet stored, so a quiet subscription's progress is saved within
+  // a bound (checked while a subscriber acks or waits in next()). 0 = only
+  // checkpoint_every decides.
+  std::chrono::milliseconds checkpoint_after{1000};
 };
 
 namespace detail {
@@ -91,7 +103,8 @@ class Subscription {
 
   // The next event, waiting up to `timeout`; nullopt on timeout or after
   // cancel(). Persistent: waits while this subscriber has max_in_flight
-  // un-acked events. Throws what the backend throws (gamebot::Error).
+  // un-acked events; throws SubscriptionFenced once its lease was lost. Throws
+  // what the backend throws (gamebot::Error).
   std::optional<RecordedEvent> next(std::chrono::milliseconds timeout);
 
   // Skips events until one satisfies `predicate` (Commanded's wait_for_event);
@@ -100,9 +113,11 @@ class Subscription {
   std::optional<RecordedEvent> wait_for(const std::function<bool(const RecordedEvent&)>& predicate,
                                         std::chrono::milliseconds timeout);
 
-  // Acknowledges a delivered event (persistent; a no-op for transient ones).
-  // Acks may come in any order; the checkpoint advances over the contiguous
-  // acknowledged prefix. Unknown event numbers are ignored.
+  // Acknowledges a delivered event and every event delivered to this
+  // subscriber before it (persistent; a no-op for transient ones). The
+  // checkpoint advances over the contiguous acknowledged prefix of the
+  // subscription (other subscribers' un-acked events hold it back). Unknown
+  // event numbers are ignored, and so is every ack after a fencing.
   void ack(const RecordedEvent& event);
   void ack(StreamVersion event_number);
 
@@ -116,6 +131,9 @@ class Subscription {
   // Persistent: the stored checkpoint as this store last wrote or read it
   // (nullopt while another store or process owns the subscription). Transient: nullopt.
   std::optional<StreamVersion> checkpoint() const;
+  // Persistent: the fencing token of the lease this store holds for it (nullopt
+  // on standby or once fenced). Transient: nullopt.
+  std::optional<LeaseToken> lease_token() const;
 
   explicit operator bool() const noexcept { return impl_ != nullptr; }
 
@@ -126,7 +144,8 @@ class Subscription {
 // The callback form: a background thread takes events from `subscription` and
 // calls `handler` with each; after the handler returns, the event is acked.
 // If the handler throws, the worker stops and keeps the exception (the event is
-// not acked, so a persistent subscription delivers it again later).
+// not acked, so a persistent subscription delivers it again later); so does a
+// fenced subscription (error() is SubscriptionFenced).
 // Destroying the worker stops and joins the thread (noexcept).
 class SubscriptionWorker {
  public:

@@ -16,6 +16,9 @@ using StreamVersion = std::int64_t;
 // A position in the `$all` stream: strictly increasing, never renumbered.
 // 0 means "before the first event".
 using GlobalPosition = std::int64_t;
+// Fencing token of a persistent subscription's lease (backend.hpp): a
+// generation number, larger for every lease taken later.
+using LeaseToken = std::int64_t;
 // Event and stream timestamps, microsecond precision (what PostgreSQL keeps).
 using Timestamp = std::chrono::sys_time<std::chrono::microseconds>;
 
