@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "background.hpp"
+#include "commit_groups.hpp"
 #include "gamebot/eventstore/errors.hpp"
 #include "gamebot/eventstore/open.hpp"
 #include "gamebot/repo/errors.hpp"
@@ -302,6 +303,7 @@ class PostgresBackend::Impl {
     std::string append;
     std::string append_guarded;
     std::string append_one;
+    std::string append_group;
     std::string release_reservation;
     std::string duplicate_of;
     std::string link;
@@ -322,8 +324,25 @@ class PostgresBackend::Impl {
     std::string delete_checkpoint;
   };
 
+  // One append waiting for its commit group (see commit_groups.hpp).
+  struct QueuedAppend {
+    std::string_view stream_id;
+    ExpectedVersion expected;
+    std::span<const NewEvent> events;
+    WriteResult result;
+    bool alone = false;  // the group left it out: the caller runs it by itself
+  };
+
   WriteResult append(std::string_view stream_id, ExpectedVersion expected,
                      std::span<const NewEvent> events);
+  // One append in its own statement on `connection` (inside the caller's
+  // transaction when in_transaction).
+  WriteResult append_alone(repo::Connection& connection, bool in_transaction,
+                           std::string_view stream_id, ExpectedVersion expected,
+                           std::span<const NewEvent> events);
+  // Several appends in one statement (one transaction, one commit) on
+  // `connection`; each gets its own result, or is marked `alone`.
+  void append_group(repo::Connection& connection, std::span<QueuedAppend*> group);
   WriteResult link(std::string_view stream_id, ExpectedVersion expected,
                    std::span<const Uuid> event_ids);
   WriteResult delete_stream(std::string_view stream_id, ExpectedVersion expected, DeleteMode mode);
@@ -361,6 +380,9 @@ class PostgresBackend::Impl {
   std::atomic<std::uint64_t> probes{0};  // probes started (under watermark_mutex)
   std::atomic<GlobalPosition> safe{0};   // tracker.safe(), readable without the mutex
 
+  postgres_detail::CommitGroups<QueuedAppend> commit_groups;
+  std::atomic<std::uint64_t> grouped{0};  // appends that ran as members of a combined transaction
+
   std::shared_ptr<postgres_detail::LeaseHub> leases;
   std::unique_ptr<Background> background;
 };
@@ -370,7 +392,8 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
     : owner(owner_in),
       repo(std::move(repo_in)),
       options(std::move(options_in)),
-      names(options.schema) {
+      names(options.schema),
+      commit_groups(options.group_commit_patience) {
   if (repo.driver() != repo::Driver::postgres) {
     throw InvalidArgument("PostgresBackend needs a PostgreSQL repo, got " + repo.url().redacted());
   }
@@ -426,6 +449,33 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       "WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted "
       "AND l.classid = {ns} AND l.objid = 0 AND l.objsubid = 1",
       fmt::arg("ns", names.lock_namespace));
+  // A commit group: the appends of several callers in one statement, so in
+  // one transaction with one commit. Each runs append_events_guarded (its own
+  // subtransaction: a failed expectation or a duplicate id is that member's
+  // result only), in queue order, so a later member sees an earlier one's
+  // write. First the group locks the existing streams it writes, skipping
+  // rows another transaction holds: a member whose stream is held runs with
+  // no events (it only reads) and comes back `skipped`, and its caller
+  // appends alone, so a group never waits for another transaction's commit.
+  // $1-$5 per member (stream, kind, expected, its first and last index into
+  // the event arrays $6-$12).
+  sql.append_group = fmt::format(
+      "WITH members AS MATERIALIZED (SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], "
+      "$4::int8[], $5::int8[]) WITH ORDINALITY AS g(stream_id, kind, expected, lo, hi, o)), "
+      "locked AS MATERIALIZED (SELECT s.stream_id FROM {s}.streams s "
+      "WHERE s.stream_id = ANY ($1::text[]) FOR UPDATE SKIP LOCKED), "
+      "held AS MATERIALIZED (SELECT s.stream_id FROM {s}.streams s "
+      "WHERE s.stream_id = ANY ($1::text[]) EXCEPT SELECT l.stream_id FROM locked l), "
+      "flagged AS MATERIALIZED (SELECT m.*, m.stream_id IN (SELECT h.stream_id FROM held h) "
+      "AS skipped FROM members m) "
+      "SELECT f.skipped, a.status, a.version, a.first_position, a.event_id FROM flagged f "
+      "CROSS JOIN LATERAL (SELECT CASE WHEN f.skipped THEN 1 ELSE f.lo END AS lo, "
+      "CASE WHEN f.skipped THEN 0 ELSE f.hi END AS hi) x "
+      "CROSS JOIN LATERAL {s}.append_events_guarded(f.stream_id, f.kind::int, f.expected, "
+      "($6::uuid[])[x.lo:x.hi], ($7::text[])[x.lo:x.hi], ($8::bytea[])[x.lo:x.hi], "
+      "($9::bytea[])[x.lo:x.hi], ($10::uuid[])[x.lo:x.hi], ($11::uuid[])[x.lo:x.hi], "
+      "($12::timestamptz[])[x.lo:x.hi], $13, false) a ORDER BY f.o",
+      fmt::arg("s", s));
   sql.duplicate_of = fmt::format(
       "SELECT e.event_id FROM {0}.events e WHERE e.event_id = ANY ($1::uuid[]) LIMIT 1", s);
   sql.link = fmt::format(
@@ -563,11 +613,11 @@ void PostgresBackend::Impl::rethrow(const repo::DatabaseError& error) const {
 
 // ---- writes ----------------------------------------------------------------------
 
-WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVersion expected,
-                                          std::span<const NewEvent> events) {
+WriteResult PostgresBackend::Impl::append_alone(repo::Connection& connection, bool in_transaction,
+                                                std::string_view stream_id,
+                                                ExpectedVersion expected,
+                                                std::span<const NewEvent> events) {
   const std::size_t n = events.size();
-  repo::ConnectionLease lease = repo.acquire();
-  const bool in_transaction = lease->in_transaction();
   WriteResult result;
   // A unique violation outside a transaction: the statement was its own
   // transaction and is gone; a writer committed the same id (or, in theory,
@@ -576,13 +626,13 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
     if (in_transaction || !error.unique_violation()) rethrow(error);
     if (error.constraint() == "events_event_id_key") {
       result.status = WriteStatus::duplicate_event_id;
-      result.event_id = lease->query_value<Uuid>(sql.duplicate_of, ids);
+      result.event_id = connection.query_value<Uuid>(sql.duplicate_of, ids);
     } else if (error.constraint() == "events_stream_version_key") {
       result.status = WriteStatus::wrong_expected_version;
     } else {
       rethrow(error);
     }
-    repo::Result rows = lease->query(sql.stream_info, stream_id);
+    repo::Result rows = connection.query(sql.stream_info, stream_id);
     result.version = rows.next() ? rows.row().get<std::int64_t>(1) : 0;
   };
 
@@ -604,21 +654,19 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
                          : repo::Param();
     try {
       repo::Result rows =
-          lease->query(sql.append_one, stream_id, kind_code(expected), expected.version(), id,
-                       e.type, as_bytes(e.data), as_bytes(e.metadata), causation, correlation,
-                       std::span<const std::uint8_t>(created), options.json_data);
+          connection.query(sql.append_one, stream_id, kind_code(expected), expected.version(), id,
+                           e.type, as_bytes(e.data), as_bytes(e.metadata), causation, correlation,
+                           std::span<const std::uint8_t>(created), options.json_data);
       if (rows.next()) {
         const repo::Row row = rows.row();
         result.status = WriteStatus::ok;
         result.first_position = row.get<std::int64_t>(0);
         result.last_position = result.first_position;
         result.version = row.get<std::int64_t>(1);
-        lease.release();
-        written(false);
         return result;
       }
     } catch (const repo::DatabaseError& error) {
-      release_reservation(*lease);
+      release_reservation(connection);
       BinaryArray ids(postgres_detail::kUuidOid, 1);
       ids.add(e.id);
       conflict(error, bytes_param(ids));
@@ -651,11 +699,11 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
     created.add(e.created_at);
   }
   try {
-    repo::Result rows = lease->query(in_transaction ? sql.append_guarded : sql.append, stream_id,
-                                     kind_code(expected), expected.version(), bytes_param(ids),
-                                     bytes_param(types), bytes_param(data), bytes_param(metadata),
-                                     bytes_param(causation), bytes_param(correlation),
-                                     bytes_param(created), options.json_data, in_transaction);
+    repo::Result rows = connection.query(
+        in_transaction ? sql.append_guarded : sql.append, stream_id, kind_code(expected),
+        expected.version(), bytes_param(ids), bytes_param(types), bytes_param(data),
+        bytes_param(metadata), bytes_param(causation), bytes_param(correlation),
+        bytes_param(created), options.json_data, in_transaction);
     if (!rows.next()) throw Error(FaultClass::internal, "append_events returned no row");
     const repo::Row row = rows.row();
     result.status = status_of(row.get<int>(0));
@@ -668,9 +716,112 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
   } catch (const repo::DatabaseError& error) {
     conflict(error, bytes_param(ids));
   }
-  lease.release();
-  if (result.ok() && n > 0) written(in_transaction);
   return result;
+}
+
+WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVersion expected,
+                                          std::span<const NewEvent> events) {
+  repo::ConnectionLease lease = repo.acquire();
+  const bool in_transaction = lease->in_transaction();
+  WriteResult result;
+  if (in_transaction) {
+    // The caller's transaction decides when it commits: nothing to group.
+    result = append_alone(*lease, true, stream_id, expected, events);
+  } else {
+    QueuedAppend request{stream_id, expected, events, {}, false};
+    commit_groups.run(
+        request,
+        [&](QueuedAppend& alone) {
+          alone.result = append_alone(*lease, false, alone.stream_id, alone.expected, alone.events);
+        },
+        [&](std::span<QueuedAppend*> group) { append_group(*lease, group); });
+    result =
+        request.alone ? append_alone(*lease, false, stream_id, expected, events) : request.result;
+  }
+  lease.release();
+  if (result.ok() && !events.empty()) written(in_transaction);
+  return result;
+}
+
+void PostgresBackend::Impl::append_group(repo::Connection& connection,
+                                         std::span<QueuedAppend*> group) {
+  if (group.size() == 1) {
+    QueuedAppend& alone = *group.front();
+    alone.result = append_alone(connection, false, alone.stream_id, alone.expected, alone.events);
+    return;
+  }
+  std::size_t total = 0;
+  for (const QueuedAppend* member : group) total += member->events.size();
+  BinaryArray streams(postgres_detail::kTextOid, group.size());
+  BinaryArray kinds(postgres_detail::kInt8Oid, group.size());
+  BinaryArray expected(postgres_detail::kInt8Oid, group.size());
+  BinaryArray first(postgres_detail::kInt8Oid, group.size());
+  BinaryArray last(postgres_detail::kInt8Oid, group.size());
+  BinaryArray ids(postgres_detail::kUuidOid, total);
+  BinaryArray types(postgres_detail::kTextOid, total);
+  BinaryArray data(postgres_detail::kByteaOid, total);
+  BinaryArray metadata(postgres_detail::kByteaOid, total);
+  BinaryArray causation(postgres_detail::kUuidOid, total);
+  BinaryArray correlation(postgres_detail::kUuidOid, total);
+  BinaryArray created(postgres_detail::kTimestamptzOid, total);
+  std::int64_t index = 0;  // of the last event added (SQL arrays count from 1)
+  for (const QueuedAppend* member : group) {
+    streams.add(member->stream_id);
+    kinds.add_int8(kind_code(member->expected));
+    expected.add_int8(member->expected.version());
+    first.add_int8(index + 1);
+    for (const NewEvent& e : member->events) {
+      ids.add(e.id);
+      types.add(e.type);
+      data.add(e.data);
+      metadata.add(e.metadata);
+      if (e.causation_id) {
+        causation.add(*e.causation_id);
+      } else {
+        causation.add_null();
+      }
+      if (e.correlation_id) {
+        correlation.add(*e.correlation_id);
+      } else {
+        correlation.add_null();
+      }
+      created.add(e.created_at);
+      ++index;
+    }
+    last.add_int8(index);
+  }
+  try {
+    repo::Result rows = connection.query(
+        sql.append_group, bytes_param(streams), bytes_param(kinds), bytes_param(expected),
+        bytes_param(first), bytes_param(last), bytes_param(ids), bytes_param(types),
+        bytes_param(data), bytes_param(metadata), bytes_param(causation), bytes_param(correlation),
+        bytes_param(created), options.json_data);
+    for (QueuedAppend* member : group) {
+      if (!rows.next()) throw Error(FaultClass::internal, "the commit group returned too few rows");
+      const repo::Row row = rows.row();
+      if (row.get<bool>(0)) {
+        member->alone = true;
+        continue;
+      }
+      WriteResult& result = member->result;
+      result.status = status_of(row.get<int>(1));
+      result.version = row.get<std::int64_t>(2);
+      const auto n = static_cast<GlobalPosition>(member->events.size());
+      if (result.ok() && n > 0) {
+        result.first_position = row.get<std::int64_t>(3);
+        result.last_position = result.first_position + n - 1;
+      }
+      result.event_id = row.get<std::optional<Uuid>>(4);
+      ++grouped;
+    }
+  } catch (const repo::DatabaseError& error) {
+    // The server rejected the statement (a member's invalid JSON, a deadlock
+    // with another transaction, a cancel): nothing of it committed, so every
+    // member runs alone and a fault is charged to the caller it belongs to.
+    // A lost connection leaves the commit unknown: that fault is everyone's.
+    if (connection.broken()) throw;
+    for (QueuedAppend* member : group) member->alone = true;
+  }
 }
 
 void PostgresBackend::Impl::release_reservation(repo::Connection& connection) noexcept {
@@ -1077,6 +1228,14 @@ int PostgresBackend::listener_backend_pid() const noexcept {
 
 std::uint64_t PostgresBackend::listener_connections() const noexcept {
   return impl_->background->connections();
+}
+
+std::size_t PostgresBackend::appends_waiting() const {
+  return impl_->commit_groups.waiting();
+}
+
+std::uint64_t PostgresBackend::appends_grouped() const noexcept {
+  return impl_->grouped.load();
 }
 
 }  // namespace gamebot::eventstore

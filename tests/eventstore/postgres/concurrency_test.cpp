@@ -10,6 +10,7 @@
 
 #include "child_process.hpp"
 #include "gamebot/eventstore/eventstore.hpp"
+#include "gamebot/repo/identifier.hpp"
 #include "gamebot/repo/repo.hpp"
 #include "test_schema.hpp"
 
@@ -404,6 +405,75 @@ TEST_CASE(
 
   EventStore observer(schema.open());
   CHECK(observer.head_position() == kTotal);
+}
+
+TEST_CASE(
+    "appends arriving while a commit is in flight commit together and a failed expectation "
+    "fails only its caller",
+    "[eventstore][postgres][concurrency][group-commit]") {
+  TestSchema schema;
+  PostgresBackendOptions options = schema.options();
+  options.group_commit_patience = 1h;  // the queue waits for the held commit however long it takes
+  auto backend = schema.open(options);
+  EventStore store(backend);
+  for (const char* stream : {"held", "b", "c", "d"}) {
+    REQUIRE(store.append(stream, 0, event("Created")).ok());
+  }
+
+  // Another transaction holds stream "held"'s row, so the next append to it
+  // stays in flight until that transaction ends.
+  auto blocker = admin(schema);
+  blocker->execute_batch("BEGIN; SELECT version FROM " + repo::quote_identifier(schema.name()) +
+                         ".streams WHERE stream_id = 'held' FOR UPDATE");
+  auto in_flight =
+      std::async(std::launch::async, [&] { return store.append("held", 1, event("Late")); });
+  auto watcher = admin(schema);
+  while (watcher
+             ->query_value<std::int64_t>(
+                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                 "AND position($1 in query) > 0",
+                 repo::quote_identifier(schema.name()))
+             .value_or(0) == 0) {
+    std::this_thread::yield();
+  }
+
+  // Three callers arrive while it is in flight; "c" expects a wrong version.
+  auto b = std::async(std::launch::async, [&] { return store.append("b", 1, event("B")); });
+  auto c = std::async(std::launch::async, [&] { return store.append("c", 5, event("C")); });
+  auto d = std::async(std::launch::async, [&] { return store.append("d", 1, event("D")); });
+  auto finished = [](auto& f) { return f.wait_for(0s) == std::future_status::ready; };
+  while (backend->appends_waiting() < 3 && !(finished(b) && finished(c) && finished(d))) {
+    std::this_thread::yield();
+  }
+  blocker->execute_batch("COMMIT");
+
+  const AppendResult late = in_flight.get();
+  const AppendResult rb = b.get();
+  const AppendResult rc = c.get();
+  const AppendResult rd = d.get();
+  REQUIRE(late.ok());
+  REQUIRE(rb.ok());
+  REQUIRE(rd.ok());
+  CHECK(rc.status == WriteStatus::wrong_expected_version);
+  CHECK(rc.version == 1);
+  CHECK(store.read_stream_forward("c").events.size() == 1);
+  CHECK(store.read_stream_forward("b").events.size() == 2);
+  CHECK(store.read_stream_forward("d").events.size() == 2);
+
+  // "b", "c" and "d" ran as one combined transaction, after the held one.
+  CHECK(backend->appends_grouped() == 3);
+  CHECK(late.first_position < std::min(rb.first_position, rd.first_position));
+  CHECK(std::max(rb.first_position, rd.first_position) -
+            std::min(rb.first_position, rd.first_position) ==
+        1);
+
+  // `$all` is gap-free and in commit order: positions 1..7, the group's last.
+  const auto all = store.read_all_forward(0).events;
+  REQUIRE(all.size() == 7);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    CHECK(all[i].global_position == static_cast<GlobalPosition>(i + 1));
+  }
+  CHECK(store.head_position() == 7);
 }
 
 }  // namespace

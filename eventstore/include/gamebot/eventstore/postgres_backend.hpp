@@ -15,6 +15,17 @@
 //   caller's transaction (or a sandbox) the function runs the append in a
 //   subtransaction, so an expected outcome (a duplicate id that a racing
 //   writer committed first) never aborts the caller's transaction.
+// * Group commit: appends outside a transaction that arrive while another
+//   append of this backend is committing queue; when it ends, the first of
+//   them runs the whole queue as ONE statement (one transaction, one WAL
+//   flush): each member through append_events_guarded in its own
+//   subtransaction, so a failed expectation or a duplicate id is that
+//   member's result only. A member whose stream row another transaction holds
+//   is left out (the group locks with SKIP LOCKED) and appends alone, so a
+//   group never waits for someone else's commit; a statement the server
+//   rejects (a member's invalid JSON, a deadlock) sends every member back to
+//   append alone, so a fault reaches only its own caller. A lone writer finds
+//   no commit in flight and goes straight to the one-statement path.
 // * Stream versions: the append locks the stream's row (UPDATE ... version =
 //   version + n), so writers of one stream serialize and an expected-version
 //   race is a wrong_expected_version result; writers of different streams do
@@ -91,6 +102,13 @@ struct PostgresBackendOptions {
   // Apply pending schema migrations on construction; false only verifies and
   // throws a schema fault if the schema is not current.
   bool migrate = true;
+  // Group commit of appends made outside a transaction: appends that arrive
+  // while one of this backend's commits is in flight wait for it and then
+  // commit together, one transaction for all (each keeps its own expected
+  // version check and its own result). A commit in flight longer than this
+  // (stuck on a row another transaction holds) stops holding the next group
+  // back. Zero: every append commits alone.
+  std::chrono::milliseconds group_commit_patience{20};
   // Pool of the repo that open() creates (ignored by the Repo constructor).
   repo::RepoOptions repo{};
 };
@@ -151,6 +169,11 @@ class PostgresBackend final : public Backend {
   int listener_backend_pid() const noexcept;
   // How often the listening connection was (re)established.
   std::uint64_t listener_connections() const noexcept;
+  // Appends queued now for the next commit group. For tests and monitoring.
+  std::size_t appends_waiting() const;
+  // Appends that ran as members of a combined transaction (a group of two or
+  // more), whatever their outcome. For tests and monitoring.
+  std::uint64_t appends_grouped() const noexcept;
 
   class Impl;
 
