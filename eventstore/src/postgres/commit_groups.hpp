@@ -1,17 +1,19 @@
 #pragma once
 
 // Group commit for the PostgreSQL backend's appends (leader/follower): a
-// caller that finds no commit in flight runs alone at once (a lone writer
-// waits for nobody); callers that arrive while a commit is in flight queue,
-// and when it ends the first of them takes the whole queue and runs it as one
-// transaction, so one WAL flush serves all of them. A commit that stays in
-// flight longer than `patience` (a writer stuck on a row lock held by another
-// transaction) stops holding the queue back: the next group starts beside it.
+// caller that finds fewer than max_in_flight commits in flight runs alone at
+// once (a lone writer waits for nobody); callers that arrive while
+// max_in_flight commits are in flight queue, and when one ends the first of
+// them takes the whole queue and runs it as one transaction, so one WAL flush
+// serves all of them. A commit that stays in flight longer than `patience` (a
+// writer stuck on a row lock held by another transaction) stops holding the
+// queue back: the next group starts beside it.
 //
 // The queue knows nothing of SQL: `solo` and `group` do the work and store
 // each request's outcome in the request; an exception thrown by `group` is
 // every member's outcome (each caller rethrows it).
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -28,7 +30,8 @@ class CommitGroups {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit CommitGroups(Clock::duration patience) : patience_(patience) {}
+  CommitGroups(std::size_t max_in_flight, Clock::duration patience)
+      : max_in_flight_(std::max<std::size_t>(max_in_flight, 1)), patience_(patience) {}
 
   // Runs `request` alone (solo(request)) or in a group (group(span of Request*),
   // led by one of the callers). Returns once its outcome is stored.
@@ -53,7 +56,7 @@ class CommitGroups {
       const bool first = !queue_.empty() && queue_.front() == &slot;
       if (first && !blocked(Clock::now())) break;
       if (first && !in_flight_.empty()) {
-        wake_.wait_until(lock, youngest() + patience_);
+        wake_.wait_until(lock, next_expiry());
       } else {
         wake_.wait(lock);
       }
@@ -109,12 +112,23 @@ class CommitGroups {
     }
   };
 
-  // A commit younger than patience is in flight (caller holds the mutex).
+  // max_in_flight commits younger than patience are in flight (caller holds
+  // the mutex).
   bool blocked(Clock::time_point now) const {
-    return !in_flight_.empty() && youngest() + patience_ > now;
+    std::size_t young = 0;
+    for (auto it = in_flight_.rbegin(); it != in_flight_.rend() && *it + patience_ > now; ++it) {
+      ++young;
+    }
+    return young >= max_in_flight_;
   }
-  Clock::time_point youngest() const { return in_flight_.back(); }
+  // When the oldest of the young commits stops counting.
+  Clock::time_point next_expiry() const {
+    auto it = in_flight_.rbegin();
+    for (std::size_t i = 1; i < max_in_flight_ && it != in_flight_.rend(); ++i) ++it;
+    return (it == in_flight_.rend() ? in_flight_.front() : *it) + patience_;
+  }
 
+  const std::size_t max_in_flight_;
   const Clock::duration patience_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -60,6 +60,13 @@ int kind_code(ExpectedVersion expected) {
   return 0;
 }
 
+// Whether `expected` can hold for a stream that exists (the one-statement and
+// group paths only append to existing streams; the others go to append_events).
+bool allows_existing_stream(ExpectedVersion expected) {
+  return expected.kind() != ExpectedVersion::Kind::no_stream &&
+         !(expected.kind() == ExpectedVersion::Kind::exact && expected.version() == 0);
+}
+
 WriteStatus status_of(int code) {
   switch (code) {
     case 0:
@@ -393,7 +400,7 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       repo(std::move(repo_in)),
       options(std::move(options_in)),
       names(options.schema),
-      commit_groups(options.group_commit_patience) {
+      commit_groups(options.group_commit_in_flight, options.group_commit_patience) {
   if (repo.driver() != repo::Driver::postgres) {
     throw InvalidArgument("PostgresBackend needs a PostgreSQL repo, got " + repo.url().redacted());
   }
@@ -449,33 +456,59 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       "WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted "
       "AND l.classid = {ns} AND l.objid = 0 AND l.objsubid = 1",
       fmt::arg("ns", names.lock_namespace));
-  // A commit group: the appends of several callers in one statement, so in
-  // one transaction with one commit. Each runs append_events_guarded (its own
-  // subtransaction: a failed expectation or a duplicate id is that member's
-  // result only), in queue order, so a later member sees an earlier one's
-  // write. First the group locks the existing streams it writes, skipping
-  // rows another transaction holds: a member whose stream is held runs with
-  // no events (it only reads) and comes back `skipped`, and its caller
-  // appends alone, so a group never waits for another transaction's commit.
-  // $1-$5 per member (stream, kind, expected, its first and last index into
-  // the event arrays $6-$12).
+  // A commit group: the common case of several callers' appends (an existing
+  // live stream, the expectation holds, the ids are new) in one statement, so
+  // in one transaction with one commit: append_one's steps for a set of
+  // members. The group first locks its streams, skipping rows another
+  // transaction holds; it bumps the streams whose checks hold, marks the
+  // transaction and publishes its xid once (W1, W2), takes one consecutive
+  // block of positions for all of them under the reservation lock (W3), in
+  // member order, and inserts their events. A member that returns no row
+  // (new or deleted stream, failed expectation, duplicate id, held row, an
+  // empty batch) did nothing, and its caller appends alone, which tells its
+  // outcome: a failed check is only its caller's. Members: $1-$5 (stream,
+  // kind, expected, first and last index into the event arrays $6-$12); a
+  // stream appears at most once per group.
   sql.append_group = fmt::format(
       "WITH members AS MATERIALIZED (SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], "
       "$4::int8[], $5::int8[]) WITH ORDINALITY AS g(stream_id, kind, expected, lo, hi, o)), "
       "locked AS MATERIALIZED (SELECT s.stream_id FROM {s}.streams s "
-      "WHERE s.stream_id = ANY ($1::text[]) FOR UPDATE SKIP LOCKED), "
-      "held AS MATERIALIZED (SELECT s.stream_id FROM {s}.streams s "
-      "WHERE s.stream_id = ANY ($1::text[]) EXCEPT SELECT l.stream_id FROM locked l), "
-      "flagged AS MATERIALIZED (SELECT m.*, m.stream_id IN (SELECT h.stream_id FROM held h) "
-      "AS skipped FROM members m) "
-      "SELECT f.skipped, a.status, a.version, a.first_position, a.event_id FROM flagged f "
-      "CROSS JOIN LATERAL (SELECT CASE WHEN f.skipped THEN 1 ELSE f.lo END AS lo, "
-      "CASE WHEN f.skipped THEN 0 ELSE f.hi END AS hi) x "
-      "CROSS JOIN LATERAL {s}.append_events_guarded(f.stream_id, f.kind::int, f.expected, "
-      "($6::uuid[])[x.lo:x.hi], ($7::text[])[x.lo:x.hi], ($8::bytea[])[x.lo:x.hi], "
-      "($9::bytea[])[x.lo:x.hi], ($10::uuid[])[x.lo:x.hi], ($11::uuid[])[x.lo:x.hi], "
-      "($12::timestamptz[])[x.lo:x.hi], $13, false) a ORDER BY f.o",
-      fmt::arg("s", s));
+      "WHERE s.stream_id = ANY ($1::text[]) AND s.deleted_at IS NULL FOR UPDATE SKIP LOCKED), "
+      "bumped AS MATERIALIZED (UPDATE {s}.streams s SET version = s.version + (m.hi - m.lo + 1) "
+      "FROM members m WHERE s.stream_id = m.stream_id AND m.hi >= m.lo "
+      "AND s.stream_id IN (SELECT l.stream_id FROM locked l) "
+      "AND (m.kind = 0 OR m.kind = 2 OR (m.kind = 3 AND s.version = m.expected)) "
+      "AND NOT EXISTS (SELECT 1 FROM {s}.events e WHERE e.event_id = ANY "
+      "(($6::uuid[])[m.lo:m.hi])) "
+      "RETURNING m.o, m.lo, m.hi, s.version - (m.hi - m.lo + 1) AS base, "
+      "pg_current_xact_id()::text::bigint AS me), "
+      "writer AS MATERIALIZED (SELECT b.me FROM bumped b LIMIT 1), "
+      "marked AS MATERIALIZED (SELECT w.me, pg_advisory_xact_lock_shared("
+      "{ns}::bigint << 32 | (w.me & 4294967295)) AS done FROM writer w), "
+      "reserving AS MATERIALIZED (SELECT m.me, pg_advisory_lock({ns}::bigint << 32) AS done "
+      "FROM marked m), "
+      "published AS MATERIALIZED (SELECT CASE WHEN r.me > "
+      "coalesce(pg_sequence_last_value({xids}::regclass), 0) THEN "
+      "setval({xids}::regclass, r.me) END AS done FROM reserving r), "
+      "total AS MATERIALIZED (SELECT sum(b.hi - b.lo + 1)::bigint AS n FROM bumped b), "
+      "taken AS MATERIALIZED (SELECT setval({positions}::regclass, "
+      "coalesce(pg_sequence_last_value({positions}::regclass), 0) + t.n) - t.n + 1 AS first "
+      "FROM published p, total t), "
+      "released AS MATERIALIZED (SELECT k.first, pg_advisory_unlock({ns}::bigint << 32) AS done "
+      "FROM taken k), "
+      "placed AS MATERIALIZED (SELECT b.o, b.lo, b.hi, b.base, r.first + sum(b.hi - b.lo + 1) "
+      "OVER (ORDER BY b.o) - (b.hi - b.lo + 1) AS first_position FROM bumped b, released r), "
+      "inserted AS (INSERT INTO {s}.events (position, event_id, stream_id, stream_version, type, "
+      "data, metadata, causation_id, correlation_id, created_at, data_json) "
+      "SELECT p.first_position + (i - p.lo), ($6::uuid[])[i], m.stream_id, p.base + (i - p.lo) + "
+      "1, ($7::text[])[i], ($8::bytea[])[i], ($9::bytea[])[i], ($10::uuid[])[i], "
+      "($11::uuid[])[i], ($12::timestamptz[])[i], CASE WHEN $13 THEN "
+      "convert_from(($8::bytea[])[i], 'UTF8')::jsonb END "
+      "FROM placed p JOIN members m ON m.o = p.o CROSS JOIN LATERAL generate_series(p.lo, p.hi) "
+      "i) "
+      "SELECT p.o, p.first_position, p.base + (p.hi - p.lo + 1) FROM placed p ORDER BY p.o",
+      fmt::arg("s", s), fmt::arg("ns", names.lock_namespace), fmt::arg("xids", names.xids_literal),
+      fmt::arg("positions", names.positions_literal));
   sql.duplicate_of = fmt::format(
       "SELECT e.event_id FROM {0}.events e WHERE e.event_id = ANY ($1::uuid[]) LIMIT 1", s);
   sql.link = fmt::format(
@@ -639,10 +672,7 @@ WriteResult PostgresBackend::Impl::append_alone(repo::Connection& connection, bo
   // One event to a stream that may exist: the one-statement path first; no
   // row back means it did nothing (new stream, conflict, duplicate), and the
   // function below decides.
-  const bool may_exist =
-      expected.kind() != ExpectedVersion::Kind::no_stream &&
-      !(expected.kind() == ExpectedVersion::Kind::exact && expected.version() == 0);
-  if (n == 1 && !in_transaction && may_exist) {
+  if (n == 1 && !in_transaction && allows_existing_stream(expected)) {
     const NewEvent& e = events.front();
     const auto created = postgres_detail::timestamptz_binary(e.created_at);
     const repo::Param id(std::span<const std::uint8_t>(e.id.bytes()));
@@ -750,6 +780,27 @@ void PostgresBackend::Impl::append_group(repo::Connection& connection,
     alone.result = append_alone(connection, false, alone.stream_id, alone.expected, alone.events);
     return;
   }
+  // Only members that can take the common path, one per stream (a second
+  // append to a stream in the group appends alone, after it).
+  std::vector<QueuedAppend*> sent;
+  std::vector<std::string_view> streams_seen;
+  for (QueuedAppend* member : group) {
+    const bool repeated = std::find(streams_seen.begin(), streams_seen.end(), member->stream_id) !=
+                          streams_seen.end();
+    member->alone = member->events.empty() || !allows_existing_stream(member->expected) || repeated;
+    if (member->alone) continue;
+    streams_seen.push_back(member->stream_id);
+    sent.push_back(member);
+  }
+  if (sent.size() < 2) {
+    for (QueuedAppend* member : sent) {
+      member->alone = false;
+      member->result =
+          append_alone(connection, false, member->stream_id, member->expected, member->events);
+    }
+    return;
+  }
+  group = std::span<QueuedAppend*>(sent);
   std::size_t total = 0;
   for (const QueuedAppend* member : group) total += member->events.size();
   BinaryArray streams(postgres_detail::kTextOid, group.size());
@@ -796,29 +847,28 @@ void PostgresBackend::Impl::append_group(repo::Connection& connection,
         bytes_param(first), bytes_param(last), bytes_param(ids), bytes_param(types),
         bytes_param(data), bytes_param(metadata), bytes_param(causation), bytes_param(correlation),
         bytes_param(created), options.json_data);
-    for (QueuedAppend* member : group) {
-      if (!rows.next()) throw Error(FaultClass::internal, "the commit group returned too few rows");
+    for (QueuedAppend* member : group) member->alone = true;  // until its row comes
+    while (rows.next()) {
       const repo::Row row = rows.row();
-      if (row.get<bool>(0)) {
-        member->alone = true;
-        continue;
+      const auto index = static_cast<std::size_t>(row.get<std::int64_t>(0));
+      if (index < 1 || index > group.size()) {
+        throw Error(FaultClass::internal, "the commit group returned an unknown member");
       }
-      WriteResult& result = member->result;
-      result.status = status_of(row.get<int>(1));
-      result.version = row.get<std::int64_t>(2);
-      const auto n = static_cast<GlobalPosition>(member->events.size());
-      if (result.ok() && n > 0) {
-        result.first_position = row.get<std::int64_t>(3);
-        result.last_position = result.first_position + n - 1;
-      }
-      result.event_id = row.get<std::optional<Uuid>>(4);
+      QueuedAppend& member = *group[index - 1];
+      member.alone = false;
+      member.result.status = WriteStatus::ok;
+      member.result.first_position = row.get<std::int64_t>(1);
+      member.result.last_position =
+          member.result.first_position + static_cast<GlobalPosition>(member.events.size()) - 1;
+      member.result.version = row.get<std::int64_t>(2);
       ++grouped;
     }
   } catch (const repo::DatabaseError& error) {
-    // The server rejected the statement (a member's invalid JSON, a deadlock
-    // with another transaction, a cancel): nothing of it committed, so every
-    // member runs alone and a fault is charged to the caller it belongs to.
-    // A lost connection leaves the commit unknown: that fault is everyone's.
+    // The server rejected the statement (a member's invalid JSON, an id twice
+    // in the group, a cancel): nothing of it committed, so every member
+    // appends alone and a fault reaches only the caller it belongs to. A lost
+    // connection leaves the commit unknown: that fault is everyone's.
+    release_reservation(connection);
     if (connection.broken()) throw;
     for (QueuedAppend* member : group) member->alone = true;
   }

@@ -5,8 +5,11 @@
 // when the owner's connection dies.
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <future>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "child_process.hpp"
 #include "gamebot/eventstore/eventstore.hpp"
@@ -413,27 +416,37 @@ TEST_CASE(
     "[eventstore][postgres][concurrency][group-commit]") {
   TestSchema schema;
   PostgresBackendOptions options = schema.options();
-  options.group_commit_patience = 1h;  // the queue waits for the held commit however long it takes
+  options.group_commit_patience = 1h;  // the queue waits for the held commits however long
   auto backend = schema.open(options);
   EventStore store(backend);
-  for (const char* stream : {"held", "b", "c", "d"}) {
+  // As many held appends as commits may be in flight before callers queue.
+  std::vector<std::string> held;
+  for (std::size_t i = 0; i < options.group_commit_in_flight; ++i) {
+    held.push_back("held-" + std::to_string(i));
+  }
+  for (const std::string& stream : held) REQUIRE(store.append(stream, 0, event("Created")).ok());
+  for (const char* stream : {"b", "c", "d"}) {
     REQUIRE(store.append(stream, 0, event("Created")).ok());
   }
+  const auto before = static_cast<GlobalPosition>(held.size() + 3);
 
-  // Another transaction holds stream "held"'s row, so the next append to it
+  // Another transaction holds the "held-*" rows, so the next append to each
   // stays in flight until that transaction ends.
   auto blocker = admin(schema);
   blocker->execute_batch("BEGIN; SELECT version FROM " + repo::quote_identifier(schema.name()) +
-                         ".streams WHERE stream_id = 'held' FOR UPDATE");
-  auto in_flight =
-      std::async(std::launch::async, [&] { return store.append("held", 1, event("Late")); });
+                         ".streams WHERE stream_id LIKE 'held-%' FOR UPDATE");
+  std::vector<std::future<AppendResult>> in_flight;
+  for (const std::string& stream : held) {
+    in_flight.push_back(std::async(std::launch::async,
+                                   [&, stream] { return store.append(stream, 1, event("Late")); }));
+  }
   auto watcher = admin(schema);
   while (watcher
              ->query_value<std::int64_t>(
                  "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                  "AND position($1 in query) > 0",
                  repo::quote_identifier(schema.name()))
-             .value_or(0) == 0) {
+             .value_or(0) < static_cast<std::int64_t>(held.size())) {
     std::this_thread::yield();
   }
 
@@ -447,11 +460,15 @@ TEST_CASE(
   }
   blocker->execute_batch("COMMIT");
 
-  const AppendResult late = in_flight.get();
+  GlobalPosition last_held = 0;
+  for (auto& late : in_flight) {
+    const AppendResult result = late.get();
+    REQUIRE(result.ok());
+    last_held = std::max(last_held, result.first_position);
+  }
   const AppendResult rb = b.get();
   const AppendResult rc = c.get();
   const AppendResult rd = d.get();
-  REQUIRE(late.ok());
   REQUIRE(rb.ok());
   REQUIRE(rd.ok());
   CHECK(rc.status == WriteStatus::wrong_expected_version);
@@ -460,20 +477,22 @@ TEST_CASE(
   CHECK(store.read_stream_forward("b").events.size() == 2);
   CHECK(store.read_stream_forward("d").events.size() == 2);
 
-  // "b", "c" and "d" ran as one combined transaction, after the held one.
-  CHECK(backend->appends_grouped() == 3);
-  CHECK(late.first_position < std::min(rb.first_position, rd.first_position));
+  // "b" and "d" committed as one combined transaction, after the held ones.
+  CHECK(backend->appends_grouped() == 2);
+  CHECK(last_held < std::min(rb.first_position, rd.first_position));
   CHECK(std::max(rb.first_position, rd.first_position) -
             std::min(rb.first_position, rd.first_position) ==
         1);
 
-  // `$all` is gap-free and in commit order: positions 1..7, the group's last.
+  // `$all` is gap-free and in commit order, the group's last.
+  const GlobalPosition total = before + static_cast<GlobalPosition>(held.size()) + 2;
   const auto all = store.read_all_forward(0).events;
-  REQUIRE(all.size() == 7);
+  REQUIRE(all.size() == static_cast<std::size_t>(total));
   for (std::size_t i = 0; i < all.size(); ++i) {
     CHECK(all[i].global_position == static_cast<GlobalPosition>(i + 1));
   }
-  CHECK(store.head_position() == 7);
+  CHECK(std::max(rb.first_position, rd.first_position) == total);
+  CHECK(store.head_position() == total);
 }
 
 }  // namespace

@@ -15,17 +15,18 @@
 //   caller's transaction (or a sandbox) the function runs the append in a
 //   subtransaction, so an expected outcome (a duplicate id that a racing
 //   writer committed first) never aborts the caller's transaction.
-// * Group commit: appends outside a transaction that arrive while another
-//   append of this backend is committing queue; when it ends, the first of
-//   them runs the whole queue as ONE statement (one transaction, one WAL
-//   flush): each member through append_events_guarded in its own
-//   subtransaction, so a failed expectation or a duplicate id is that
-//   member's result only. A member whose stream row another transaction holds
-//   is left out (the group locks with SKIP LOCKED) and appends alone, so a
-//   group never waits for someone else's commit; a statement the server
-//   rejects (a member's invalid JSON, a deadlock) sends every member back to
-//   append alone, so a fault reaches only its own caller. A lone writer finds
-//   no commit in flight and goes straight to the one-statement path.
+// * Group commit: appends outside a transaction that arrive while
+//   group_commit_in_flight of this backend's appends are committing queue;
+//   when one ends, the first of them runs the whole queue as ONE statement
+//   (one transaction, one WAL flush): the one-statement append's steps for a
+//   set of streams, one block of positions for all, in queue order. A member
+//   whose checks do not hold (new or deleted stream, wrong expected version,
+//   duplicate id), or whose stream row another transaction holds (the group
+//   locks with SKIP LOCKED, so it never waits for someone else's commit), is
+//   left out and appends alone, which tells its own outcome; a statement the
+//   server rejects (a member's invalid JSON) sends every member back alone,
+//   so a fault reaches only its own caller. A lone writer finds nothing in
+//   flight and goes straight to the one-statement path.
 // * Stream versions: the append locks the stream's row (UPDATE ... version =
 //   version + n), so writers of one stream serialize and an expected-version
 //   race is a wrong_expected_version result; writers of different streams do
@@ -109,6 +110,11 @@ struct PostgresBackendOptions {
   // (stuck on a row another transaction holds) stops holding the next group
   // back. Zero: every append commits alone.
   std::chrono::milliseconds group_commit_patience{20};
+  // Commits of appends in flight at once before arrivals queue for the next
+  // group (at least 1). Two let one group execute while the other waits for
+  // its WAL flush (bench/RESULTS.md: with one, the server idled during each
+  // flush).
+  std::size_t group_commit_in_flight = 2;
   // Pool of the repo that open() creates (ignored by the Repo constructor).
   repo::RepoOptions repo{};
 };
