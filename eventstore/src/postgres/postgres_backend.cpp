@@ -323,6 +323,7 @@ class PostgresBackend::Impl {
     std::string read_stream_backward;
     std::string stream_info;
     std::string list_streams;
+    std::string list_streams_backward;
     std::string record_snapshot;
     std::string read_snapshot;
     std::string delete_snapshot;
@@ -556,6 +557,11 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
   sql.list_streams = fmt::format(
       "SELECT stream_id, version, created_at, deleted_at, sequence FROM {}.streams "
       "WHERE sequence > $1 AND starts_with(stream_id, $2) ORDER BY sequence LIMIT $3",
+      s);
+  sql.list_streams_backward = fmt::format(
+      "SELECT stream_id, version, created_at, deleted_at, sequence FROM {}.streams "
+      "WHERE ($1 = 0 OR sequence < $1) AND starts_with(stream_id, $2) "
+      "ORDER BY sequence DESC LIMIT $3",
       s);
   sql.record_snapshot = fmt::format(
       "INSERT INTO {}.snapshots (source_id, source_version, source_type, data, metadata, "
@@ -1201,8 +1207,10 @@ StreamListPage PostgresBackend::list_streams(const StreamListQuery& query) {
   const std::size_t limit = std::max<std::size_t>(query.limit, 1);
   repo::ConnectionLease lease = impl_->repo.acquire();
   repo::Result rows =
-      lease->query(impl_->sql.list_streams, std::max<std::int64_t>(query.after_sequence, 0),
-                   query.prefix, static_cast<std::int64_t>(limit) + 1);
+      lease->query(query.order == Direction::forward ? impl_->sql.list_streams
+                                                     : impl_->sql.list_streams_backward,
+                   std::max<std::int64_t>(query.after_sequence, 0), query.prefix,
+                   static_cast<std::int64_t>(limit) + 1);
   while (rows.next()) {
     if (page.streams.size() == limit) {
       page.next_after = page.streams.back().sequence;
