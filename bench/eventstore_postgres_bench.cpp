@@ -6,6 +6,10 @@
 // * single-event append against one raw prepared INSERT per event;
 // * reading $all forward (pages of 1,000) against raw keyset-paged SELECTs;
 // * 4 writers on distinct streams against 1 writer (single-event appends);
+// * group commit (its own benchmark, eventstore/postgres/group_commit), with
+//   the server's fsync off and then on: 8 writers on distinct streams against
+//   1 writer and against 8 raw libpq threads each doing its own INSERT, and a
+//   lone writer's p50 latency against the same store with group commit off;
 // * live delivery from an append here to a subscriber in another process
 //   (fork) against a bare NOTIFY -> LISTEN between two processes.
 // Events: ~200-byte data, small metadata, all ids set, spread over 10,000
@@ -22,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -767,6 +772,184 @@ GAMEBOT_BENCHMARK("eventstore/postgres", context) {
                  500'000, Baseline{"raw libpq SELECT pages of 1,000 (CPU)", median(raw_read.cpu)});
     read_cpu.ratio = read_cpu.baseline->value > 0 ? read_cpu.value / read_cpu.baseline->value : 0;
     context.report(std::move(read_cpu));
+  }
+}
+
+// ---- group commit --------------------------------------------------------------------------
+
+// The private server runs with fsync and synchronous_commit off; the fsync-on
+// variant turns both on (ALTER SYSTEM + reload) and back. A server given by
+// GAMEBOT_BENCH_PG_URL is not reconfigured: both variants then run as it is
+// configured, and the figure names say what `SHOW fsync` answered.
+GAMEBOT_BENCHMARK("eventstore/postgres/group_commit", context) {
+  constexpr std::size_t kWriters = 8;
+  const std::size_t per_writer = context.size<std::size_t>(400, 60);
+  const std::size_t lone_appends = context.size<std::size_t>(1'000, 150);
+  const int rounds = context.size(3, 1);
+  const bool private_server = std::getenv("GAMEBOT_BENCH_PG_URL") == nullptr ||
+                              *std::getenv("GAMEBOT_BENCH_PG_URL") == '\0';
+
+  const std::string url = bench_postgres_url();
+  const std::string schema = fmt::format("gamebot_bench_gc_{}", ::getpid());
+  const std::string raw_schema = fmt::format("gamebot_bench_gc_raw_{}", ::getpid());
+  const std::string store_url =
+      url + (url.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
+  const std::string raw_table = repo::quote_identifier(raw_schema) + ".events";
+  auto admin = repo::connect(url);
+  es::postgres_event_store_migrator(schema).migrate(*admin);
+  admin->execute_batch("CREATE SCHEMA " + repo::quote_identifier(raw_schema) + "; CREATE TABLE " +
+                       raw_table + " (LIKE " + repo::quote_identifier(schema) +
+                       ".events INCLUDING ALL)");
+  struct Restore {
+    repo::Connection& admin;
+    bool reconfigured = false;
+    std::vector<std::string> schemas;
+    ~Restore() {
+      try {
+        if (reconfigured) {
+          admin.execute_batch("ALTER SYSTEM RESET fsync");
+          admin.execute_batch("ALTER SYSTEM RESET synchronous_commit");
+          admin.execute_batch("SELECT pg_reload_conf()");
+        }
+        for (const auto& s : schemas) {
+          admin.execute_batch("DROP SCHEMA IF EXISTS " + repo::quote_identifier(s) + " CASCADE");
+        }
+      } catch (...) {
+      }
+    }
+  } restore{*admin, false, {schema, raw_schema}};
+
+  std::size_t next_event = 0;
+  std::atomic<std::int64_t> raw_position{0};
+  std::size_t stream_serial = 0;
+
+  // Events per second of `writers` threads, each appending per_writer single
+  // events to a stream of its own.
+  auto store_rate = [&](es::EventStore& store, std::size_t writers) {
+    std::vector<std::vector<es::EventData>> work(writers);
+    for (auto& events : work) {
+      for (std::size_t i = 0; i < per_writer; ++i) events.push_back(make_event(next_event++));
+    }
+    const std::size_t serial = ++stream_serial;
+    std::atomic<bool> failed{false};
+    const double secs = seconds([&] {
+      std::vector<std::thread> threads;
+      for (std::size_t w = 0; w < writers; ++w) {
+        threads.emplace_back([&, w] {
+          const std::string stream = fmt::format("gc-{}-{}", serial, w);
+          for (std::size_t i = 0; i < per_writer; ++i) {
+            if (!store.append(stream, static_cast<std::int64_t>(i), work[w][i]).ok()) {
+              failed = true;
+            }
+          }
+        });
+      }
+      for (auto& t : threads) t.join();
+    });
+    if (failed) fail("group commit append");
+    return per_second(writers * per_writer, secs);
+  };
+  // The same with raw libpq: a connection per thread, one INSERT per event.
+  auto raw_rate = [&](std::size_t writers) {
+    std::vector<std::vector<es::EventData>> work(writers);
+    for (auto& events : work) {
+      for (std::size_t i = 0; i < per_writer; ++i) events.push_back(make_event(next_event++));
+    }
+    std::vector<std::unique_ptr<RawConnection>> connections;
+    for (std::size_t w = 0; w < writers; ++w) {
+      connections.push_back(std::make_unique<RawConnection>(url));
+      PGresult* r = PQprepare(connections.back()->get(), "raw_insert",
+                              ("INSERT INTO " + raw_table +
+                               " (position, event_id, stream_id, stream_version, type, data, "
+                               "metadata, causation_id, correlation_id, created_at) VALUES ($1, "
+                               "$2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                                  .c_str(),
+                              0, nullptr);
+      RawConnection::check(r, "PREPARE");
+      PQclear(r);
+    }
+    const std::size_t serial = ++stream_serial;
+    const double secs = seconds([&] {
+      std::vector<std::thread> threads;
+      for (std::size_t w = 0; w < writers; ++w) {
+        threads.emplace_back([&, w] {
+          const std::string stream = fmt::format("gc-raw-{}-{}", serial, w);
+          for (std::size_t i = 0; i < per_writer; ++i) {
+            raw_insert(*connections[w], RawRow{++raw_position, &work[w][i], stream,
+                                               static_cast<std::int64_t>(i) + 1});
+          }
+        });
+      }
+      for (auto& t : threads) t.join();
+    });
+    return per_second(writers * per_writer, secs);
+  };
+  // Median latency in microseconds of one thread's appends, one at a time.
+  auto lone_p50 = [&](es::EventStore& store) {
+    std::vector<es::EventData> events;
+    for (std::size_t i = 0; i < lone_appends; ++i) events.push_back(make_event(next_event++));
+    const std::string stream = fmt::format("gc-lone-{}", ++stream_serial);
+    std::vector<double> micros;
+    micros.reserve(events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const auto start = Clock::now();
+      if (!store.append(stream, static_cast<std::int64_t>(i), events[i]).ok()) fail("lone append");
+      micros.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+    }
+    return median(std::move(micros));
+  };
+
+  for (const bool durable : {false, true}) {
+    if (durable && private_server) {
+      admin->execute_batch("ALTER SYSTEM SET fsync = on");
+      admin->execute_batch("ALTER SYSTEM SET synchronous_commit = on");
+      admin->execute_batch("SELECT pg_reload_conf()");
+      restore.reconfigured = true;
+    }
+    // Fresh connections (after a reload) and a check of what the server does.
+    es::PostgresBackendOptions grouped;
+    es::PostgresBackendOptions alone;
+    alone.group_commit_patience = std::chrono::milliseconds(0);
+    es::EventStore store(es::PostgresBackend::open(store_url, grouped));
+    es::EventStore before(es::PostgresBackend::open(store_url, alone));
+    const std::string fsync =
+        repo::connect(url)->query_value<std::string>("SHOW fsync").value_or("?");
+    const std::string label = "fsync_" + fsync;
+    if (private_server && (fsync == "on") != durable) fail("fsync did not change to the variant");
+
+    std::vector<double> one;
+    std::vector<double> eight;
+    std::vector<double> eight_before;
+    std::vector<double> raw_eight;
+    std::vector<double> p50;
+    std::vector<double> p50_before;
+    store_rate(store, 1);  // warm-up: connections, prepared statements
+    store_rate(before, 1);
+    for (int round = 0; round < rounds; ++round) {
+      one.push_back(store_rate(store, 1));
+      eight.push_back(store_rate(store, kWriters));
+      eight_before.push_back(store_rate(before, kWriters));
+      raw_eight.push_back(raw_rate(kWriters));
+      p50_before.push_back(lone_p50(before));
+      p50.push_back(lone_p50(store));
+    }
+    const std::string prefix = "eventstore/postgres/group_commit/" + label;
+    context.report(rate_vs_baseline(prefix + "/8_writers_vs_1", median(eight), "events/s",
+                                    "1 writer, same store", median(one), 3.0));
+    context.report(rate_vs_baseline(prefix + "/8_writers_vs_raw", median(eight), "events/s",
+                                    "raw libpq INSERT, 8 threads", median(raw_eight), 1.5));
+    Figure lone = at_most(prefix + "/lone_writer_p50", median(p50), "us", median(p50_before) * 1.1,
+                          Baseline{"group commit off (patience 0), p50", median(p50_before)});
+    lone.ratio = median(p50_before) > 0 ? median(p50) / median(p50_before) : 0;
+    context.report(std::move(lone));
+    Figure context_before;
+    context_before.name = prefix + "/8_writers_group_commit_off";
+    context_before.value = median(eight_before);
+    context_before.unit = "events/s";
+    context_before.baseline = Baseline{"raw libpq INSERT, 8 threads", median(raw_eight)};
+    context_before.ratio = median(raw_eight) > 0 ? median(eight_before) / median(raw_eight) : 0;
+    context_before.target = "context (no target)";
+    context.report(std::move(context_before));
   }
 }
 

@@ -474,9 +474,14 @@ StreamListPage MemoryBackend::list_streams(const StreamListQuery& query) {
   const std::size_t limit = std::max<std::size_t>(query.limit, 1);
   std::shared_lock lock(mutex_);
   const State& s = *state_;
-  const std::size_t first =
-      static_cast<std::size_t>(std::max<std::int64_t>(query.after_sequence, 0));
-  for (std::size_t i = first; i < s.streams.size(); ++i) {
+  const auto after = static_cast<std::size_t>(std::max<std::int64_t>(query.after_sequence, 0));
+  const bool forward = query.order == Direction::forward;
+  // Indexes in listing order: [after, size) forward, [0, after - 1) newest first backward.
+  const std::size_t count =
+      forward ? s.streams.size() - std::min(after, s.streams.size())
+              : (after == 0 ? s.streams.size() : std::min(after - 1, s.streams.size()));
+  for (std::size_t step = 0; step < count; ++step) {
+    const std::size_t i = forward ? after + step : count - 1 - step;
     const StreamState& stream = s.streams[i].get();
     if (stream.hard_deleted) continue;
     const std::string_view name = name_of(s, stream.name);

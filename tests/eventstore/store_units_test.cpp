@@ -89,7 +89,9 @@ TEST_CASE("persistent subscription options are validated", "[eventstore][subscri
   options.start_from = StartFrom::position(-1);
   CHECK_THROWS_AS(store.subscribe_persistent("n", "s", options), InvalidArgument);
   CHECK_THROWS_AS(store.subscribe_persistent("", "s"), InvalidArgument);
-  CHECK_THROWS_AS(store.list_streams(StreamListQuery{"", 0, 0}), InvalidArgument);
+  CHECK_THROWS_AS(
+      store.list_streams(StreamListQuery{.prefix = "", .after_sequence = 0, .limit = 0}),
+      InvalidArgument);
 }
 
 TEST_CASE("the change notifier times out without a change and returns at once after one",

@@ -37,6 +37,11 @@ void BinaryArray::add(Timestamp time) {
   put64(static_cast<std::uint64_t>(time.time_since_epoch().count() - kPostgresEpochMicros));
 }
 
+void BinaryArray::add_int8(std::int64_t value) {
+  put32(8);
+  put64(static_cast<std::uint64_t>(value));
+}
+
 void BinaryArray::add_null() {
   put32(0xFFFFFFFFu);  // length -1
   buffer_[kHasNullOffset + 3] = 1;

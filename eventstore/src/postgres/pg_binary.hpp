@@ -3,7 +3,7 @@
 // PostgreSQL's binary format for one-dimensional arrays, so a whole batch goes
 // to the server as a handful of bound parameters (no 65,535-parameter limit,
 // no text escaping of bytea). A parameter declared $n::bytea[] (or uuid[],
-// text[], timestamptz[]) and sent in binary format is read by array_recv.
+// text[], timestamptz[], int8[]) and sent in binary format is read by array_recv.
 
 #include <array>
 #include <cstdint>
@@ -18,6 +18,7 @@ namespace gamebot::eventstore::postgres_detail {
 
 // Type OIDs of the array elements (pg_type.dat; stable across versions).
 inline constexpr std::uint32_t kByteaOid = 17;
+inline constexpr std::uint32_t kInt8Oid = 20;
 inline constexpr std::uint32_t kTextOid = 25;
 inline constexpr std::uint32_t kTimestamptzOid = 1184;
 inline constexpr std::uint32_t kUuidOid = 2950;
@@ -33,6 +34,7 @@ class BinaryArray {
   void add(std::string_view bytes);  // bytea or text element
   void add(const Uuid& id);
   void add(Timestamp time);  // timestamptz: microseconds since 2000-01-01 UTC
+  void add_int8(std::int64_t value);
   void add_null();
 
   // The encoded array; valid until the next change.

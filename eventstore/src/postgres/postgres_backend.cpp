@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "background.hpp"
+#include "commit_groups.hpp"
 #include "gamebot/eventstore/errors.hpp"
 #include "gamebot/eventstore/open.hpp"
 #include "gamebot/repo/errors.hpp"
@@ -57,6 +58,13 @@ int kind_code(ExpectedVersion expected) {
       return 3;
   }
   return 0;
+}
+
+// Whether `expected` can hold for a stream that exists (the one-statement and
+// group paths only append to existing streams; the others go to append_events).
+bool allows_existing_stream(ExpectedVersion expected) {
+  return expected.kind() != ExpectedVersion::Kind::no_stream &&
+         !(expected.kind() == ExpectedVersion::Kind::exact && expected.version() == 0);
 }
 
 WriteStatus status_of(int code) {
@@ -322,6 +330,7 @@ class PostgresBackend::Impl {
     std::string append;
     std::string append_guarded;
     std::string append_one;
+    std::string append_group;
     std::string release_reservation;
     std::string duplicate_of;
     std::string link;
@@ -334,6 +343,7 @@ class PostgresBackend::Impl {
     std::string read_stream_backward;
     std::string stream_info;
     std::string list_streams;
+    std::string list_streams_backward;
     std::string record_snapshot;
     std::string read_snapshot;
     std::string delete_snapshot;
@@ -343,8 +353,25 @@ class PostgresBackend::Impl {
     std::string take_lease_token;
   };
 
+  // One append waiting for its commit group (see commit_groups.hpp).
+  struct QueuedAppend {
+    std::string_view stream_id;
+    ExpectedVersion expected;
+    std::span<const NewEvent> events;
+    WriteResult result;
+    bool alone = false;  // the group left it out: the caller runs it by itself
+  };
+
   WriteResult append(std::string_view stream_id, ExpectedVersion expected,
                      std::span<const NewEvent> events);
+  // One append in its own statement on `connection` (inside the caller's
+  // transaction when in_transaction).
+  WriteResult append_alone(repo::Connection& connection, bool in_transaction,
+                           std::string_view stream_id, ExpectedVersion expected,
+                           std::span<const NewEvent> events);
+  // Several appends in one statement (one transaction, one commit) on
+  // `connection`; each gets its own result, or is marked `alone`.
+  void append_group(repo::Connection& connection, std::span<QueuedAppend*> group);
   WriteResult link(std::string_view stream_id, ExpectedVersion expected,
                    std::span<const Uuid> event_ids);
   WriteResult delete_stream(std::string_view stream_id, ExpectedVersion expected, DeleteMode mode);
@@ -382,6 +409,9 @@ class PostgresBackend::Impl {
   std::atomic<std::uint64_t> probes{0};  // probes started (under watermark_mutex)
   std::atomic<GlobalPosition> safe{0};   // tracker.safe(), readable without the mutex
 
+  postgres_detail::CommitGroups<QueuedAppend> commit_groups;
+  std::atomic<std::uint64_t> grouped{0};  // appends that ran as members of a combined transaction
+
   std::shared_ptr<postgres_detail::LeaseHub> leases;
   std::unique_ptr<Background> background;
 };
@@ -391,7 +421,8 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
     : owner(owner_in),
       repo(std::move(repo_in)),
       options(std::move(options_in)),
-      names(options.schema) {
+      names(options.schema),
+      commit_groups(options.group_commit_in_flight, options.group_commit_patience) {
   if (repo.driver() != repo::Driver::postgres) {
     throw InvalidArgument("PostgresBackend needs a PostgreSQL repo, got " + repo.url().redacted());
   }
@@ -447,6 +478,59 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       "WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted "
       "AND l.classid = {ns} AND l.objid = 0 AND l.objsubid = 1",
       fmt::arg("ns", names.lock_namespace));
+  // A commit group: the common case of several callers' appends (an existing
+  // live stream, the expectation holds, the ids are new) in one statement, so
+  // in one transaction with one commit: append_one's steps for a set of
+  // members. The group first locks its streams, skipping rows another
+  // transaction holds; it bumps the streams whose checks hold, marks the
+  // transaction and publishes its xid once (W1, W2), takes one consecutive
+  // block of positions for all of them under the reservation lock (W3), in
+  // member order, and inserts their events. A member that returns no row
+  // (new or deleted stream, failed expectation, duplicate id, held row, an
+  // empty batch) did nothing, and its caller appends alone, which tells its
+  // outcome: a failed check is only its caller's. Members: $1-$5 (stream,
+  // kind, expected, first and last index into the event arrays $6-$12); a
+  // stream appears at most once per group.
+  sql.append_group = fmt::format(
+      "WITH members AS MATERIALIZED (SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], "
+      "$4::int8[], $5::int8[]) WITH ORDINALITY AS g(stream_id, kind, expected, lo, hi, o)), "
+      "locked AS MATERIALIZED (SELECT s.stream_id FROM {s}.streams s "
+      "WHERE s.stream_id = ANY ($1::text[]) AND s.deleted_at IS NULL FOR UPDATE SKIP LOCKED), "
+      "bumped AS MATERIALIZED (UPDATE {s}.streams s SET version = s.version + (m.hi - m.lo + 1) "
+      "FROM members m WHERE s.stream_id = m.stream_id AND m.hi >= m.lo "
+      "AND s.stream_id IN (SELECT l.stream_id FROM locked l) "
+      "AND (m.kind = 0 OR m.kind = 2 OR (m.kind = 3 AND s.version = m.expected)) "
+      "AND NOT EXISTS (SELECT 1 FROM {s}.events e WHERE e.event_id = ANY "
+      "(($6::uuid[])[m.lo:m.hi])) "
+      "RETURNING m.o, m.lo, m.hi, s.version - (m.hi - m.lo + 1) AS base, "
+      "pg_current_xact_id()::text::bigint AS me), "
+      "writer AS MATERIALIZED (SELECT b.me FROM bumped b LIMIT 1), "
+      "marked AS MATERIALIZED (SELECT w.me, pg_advisory_xact_lock_shared("
+      "{ns}::bigint << 32 | (w.me & 4294967295)) AS done FROM writer w), "
+      "reserving AS MATERIALIZED (SELECT m.me, pg_advisory_lock({ns}::bigint << 32) AS done "
+      "FROM marked m), "
+      "published AS MATERIALIZED (SELECT CASE WHEN r.me > "
+      "coalesce(pg_sequence_last_value({xids}::regclass), 0) THEN "
+      "setval({xids}::regclass, r.me) END AS done FROM reserving r), "
+      "total AS MATERIALIZED (SELECT sum(b.hi - b.lo + 1)::bigint AS n FROM bumped b), "
+      "taken AS MATERIALIZED (SELECT setval({positions}::regclass, "
+      "coalesce(pg_sequence_last_value({positions}::regclass), 0) + t.n) - t.n + 1 AS first "
+      "FROM published p, total t), "
+      "released AS MATERIALIZED (SELECT k.first, pg_advisory_unlock({ns}::bigint << 32) AS done "
+      "FROM taken k), "
+      "placed AS MATERIALIZED (SELECT b.o, b.lo, b.hi, b.base, r.first + sum(b.hi - b.lo + 1) "
+      "OVER (ORDER BY b.o) - (b.hi - b.lo + 1) AS first_position FROM bumped b, released r), "
+      "inserted AS (INSERT INTO {s}.events (position, event_id, stream_id, stream_version, type, "
+      "data, metadata, causation_id, correlation_id, created_at, data_json) "
+      "SELECT p.first_position + (i - p.lo), ($6::uuid[])[i], m.stream_id, p.base + (i - p.lo) + "
+      "1, ($7::text[])[i], ($8::bytea[])[i], ($9::bytea[])[i], ($10::uuid[])[i], "
+      "($11::uuid[])[i], ($12::timestamptz[])[i], CASE WHEN $13 THEN "
+      "convert_from(($8::bytea[])[i], 'UTF8')::jsonb END "
+      "FROM placed p JOIN members m ON m.o = p.o CROSS JOIN LATERAL generate_series(p.lo, p.hi) "
+      "i) "
+      "SELECT p.o, p.first_position, p.base + (p.hi - p.lo + 1) FROM placed p ORDER BY p.o",
+      fmt::arg("s", s), fmt::arg("ns", names.lock_namespace), fmt::arg("xids", names.xids_literal),
+      fmt::arg("positions", names.positions_literal));
   sql.duplicate_of = fmt::format(
       "SELECT e.event_id FROM {0}.events e WHERE e.event_id = ANY ($1::uuid[]) LIMIT 1", s);
   sql.link = fmt::format(
@@ -494,6 +578,11 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
   sql.list_streams = fmt::format(
       "SELECT stream_id, version, created_at, deleted_at, sequence FROM {}.streams "
       "WHERE sequence > $1 AND starts_with(stream_id, $2) ORDER BY sequence LIMIT $3",
+      s);
+  sql.list_streams_backward = fmt::format(
+      "SELECT stream_id, version, created_at, deleted_at, sequence FROM {}.streams "
+      "WHERE ($1 = 0 OR sequence < $1) AND starts_with(stream_id, $2) "
+      "ORDER BY sequence DESC LIMIT $3",
       s);
   sql.record_snapshot = fmt::format(
       "INSERT INTO {}.snapshots (source_id, source_version, source_type, data, metadata, "
@@ -594,11 +683,11 @@ void PostgresBackend::Impl::rethrow(const repo::DatabaseError& error) const {
 
 // ---- writes ----------------------------------------------------------------------
 
-WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVersion expected,
-                                          std::span<const NewEvent> events) {
+WriteResult PostgresBackend::Impl::append_alone(repo::Connection& connection, bool in_transaction,
+                                                std::string_view stream_id,
+                                                ExpectedVersion expected,
+                                                std::span<const NewEvent> events) {
   const std::size_t n = events.size();
-  repo::ConnectionLease lease = repo.acquire();
-  const bool in_transaction = lease->in_transaction();
   WriteResult result;
   // A unique violation outside a transaction: the statement was its own
   // transaction and is gone; a writer committed the same id (or, in theory,
@@ -607,23 +696,20 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
     if (in_transaction || !error.unique_violation()) rethrow(error);
     if (error.constraint() == "events_event_id_key") {
       result.status = WriteStatus::duplicate_event_id;
-      result.event_id = lease->query_value<Uuid>(sql.duplicate_of, ids);
+      result.event_id = connection.query_value<Uuid>(sql.duplicate_of, ids);
     } else if (error.constraint() == "events_stream_version_key") {
       result.status = WriteStatus::wrong_expected_version;
     } else {
       rethrow(error);
     }
-    repo::Result rows = lease->query(sql.stream_info, stream_id);
+    repo::Result rows = connection.query(sql.stream_info, stream_id);
     result.version = rows.next() ? rows.row().get<std::int64_t>(1) : 0;
   };
 
   // One event to a stream that may exist: the one-statement path first; no
   // row back means it did nothing (new stream, conflict, duplicate), and the
   // function below decides.
-  const bool may_exist =
-      expected.kind() != ExpectedVersion::Kind::no_stream &&
-      !(expected.kind() == ExpectedVersion::Kind::exact && expected.version() == 0);
-  if (n == 1 && !in_transaction && may_exist) {
+  if (n == 1 && !in_transaction && allows_existing_stream(expected)) {
     const NewEvent& e = events.front();
     const auto created = postgres_detail::timestamptz_binary(e.created_at);
     const repo::Param id(std::span<const std::uint8_t>(e.id.bytes()));
@@ -635,21 +721,19 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
                          : repo::Param();
     try {
       repo::Result rows =
-          lease->query(sql.append_one, stream_id, kind_code(expected), expected.version(), id,
-                       e.type, as_bytes(e.data), as_bytes(e.metadata), causation, correlation,
-                       std::span<const std::uint8_t>(created), options.json_data);
+          connection.query(sql.append_one, stream_id, kind_code(expected), expected.version(), id,
+                           e.type, as_bytes(e.data), as_bytes(e.metadata), causation, correlation,
+                           std::span<const std::uint8_t>(created), options.json_data);
       if (rows.next()) {
         const repo::Row row = rows.row();
         result.status = WriteStatus::ok;
         result.first_position = row.get<std::int64_t>(0);
         result.last_position = result.first_position;
         result.version = row.get<std::int64_t>(1);
-        lease.release();
-        written(false);
         return result;
       }
     } catch (const repo::DatabaseError& error) {
-      release_reservation(*lease);
+      release_reservation(connection);
       BinaryArray ids(postgres_detail::kUuidOid, 1);
       ids.add(e.id);
       conflict(error, bytes_param(ids));
@@ -682,11 +766,11 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
     created.add(e.created_at);
   }
   try {
-    repo::Result rows = lease->query(in_transaction ? sql.append_guarded : sql.append, stream_id,
-                                     kind_code(expected), expected.version(), bytes_param(ids),
-                                     bytes_param(types), bytes_param(data), bytes_param(metadata),
-                                     bytes_param(causation), bytes_param(correlation),
-                                     bytes_param(created), options.json_data, in_transaction);
+    repo::Result rows = connection.query(
+        in_transaction ? sql.append_guarded : sql.append, stream_id, kind_code(expected),
+        expected.version(), bytes_param(ids), bytes_param(types), bytes_param(data),
+        bytes_param(metadata), bytes_param(causation), bytes_param(correlation),
+        bytes_param(created), options.json_data, in_transaction);
     if (!rows.next()) throw Error(FaultClass::internal, "append_events returned no row");
     const repo::Row row = rows.row();
     result.status = status_of(row.get<int>(0));
@@ -699,9 +783,132 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
   } catch (const repo::DatabaseError& error) {
     conflict(error, bytes_param(ids));
   }
-  lease.release();
-  if (result.ok() && n > 0) written(in_transaction);
   return result;
+}
+
+WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVersion expected,
+                                          std::span<const NewEvent> events) {
+  repo::ConnectionLease lease = repo.acquire();
+  const bool in_transaction = lease->in_transaction();
+  WriteResult result;
+  if (in_transaction) {
+    // The caller's transaction decides when it commits: nothing to group.
+    result = append_alone(*lease, true, stream_id, expected, events);
+  } else {
+    QueuedAppend request{stream_id, expected, events, {}, false};
+    commit_groups.run(
+        request,
+        [&](QueuedAppend& alone) {
+          alone.result = append_alone(*lease, false, alone.stream_id, alone.expected, alone.events);
+        },
+        [&](std::span<QueuedAppend*> group) { append_group(*lease, group); });
+    result =
+        request.alone ? append_alone(*lease, false, stream_id, expected, events) : request.result;
+  }
+  lease.release();
+  if (result.ok() && !events.empty()) written(in_transaction);
+  return result;
+}
+
+void PostgresBackend::Impl::append_group(repo::Connection& connection,
+                                         std::span<QueuedAppend*> group) {
+  if (group.size() == 1) {
+    QueuedAppend& alone = *group.front();
+    alone.result = append_alone(connection, false, alone.stream_id, alone.expected, alone.events);
+    return;
+  }
+  // Only members that can take the common path, one per stream (a second
+  // append to a stream in the group appends alone, after it).
+  std::vector<QueuedAppend*> sent;
+  std::vector<std::string_view> streams_seen;
+  for (QueuedAppend* member : group) {
+    const bool repeated = std::find(streams_seen.begin(), streams_seen.end(), member->stream_id) !=
+                          streams_seen.end();
+    member->alone = member->events.empty() || !allows_existing_stream(member->expected) || repeated;
+    if (member->alone) continue;
+    streams_seen.push_back(member->stream_id);
+    sent.push_back(member);
+  }
+  if (sent.size() < 2) {
+    for (QueuedAppend* member : sent) {
+      member->alone = false;
+      member->result =
+          append_alone(connection, false, member->stream_id, member->expected, member->events);
+    }
+    return;
+  }
+  group = std::span<QueuedAppend*>(sent);
+  std::size_t total = 0;
+  for (const QueuedAppend* member : group) total += member->events.size();
+  BinaryArray streams(postgres_detail::kTextOid, group.size());
+  BinaryArray kinds(postgres_detail::kInt8Oid, group.size());
+  BinaryArray expected(postgres_detail::kInt8Oid, group.size());
+  BinaryArray first(postgres_detail::kInt8Oid, group.size());
+  BinaryArray last(postgres_detail::kInt8Oid, group.size());
+  BinaryArray ids(postgres_detail::kUuidOid, total);
+  BinaryArray types(postgres_detail::kTextOid, total);
+  BinaryArray data(postgres_detail::kByteaOid, total);
+  BinaryArray metadata(postgres_detail::kByteaOid, total);
+  BinaryArray causation(postgres_detail::kUuidOid, total);
+  BinaryArray correlation(postgres_detail::kUuidOid, total);
+  BinaryArray created(postgres_detail::kTimestamptzOid, total);
+  std::int64_t index = 0;  // of the last event added (SQL arrays count from 1)
+  for (const QueuedAppend* member : group) {
+    streams.add(member->stream_id);
+    kinds.add_int8(kind_code(member->expected));
+    expected.add_int8(member->expected.version());
+    first.add_int8(index + 1);
+    for (const NewEvent& e : member->events) {
+      ids.add(e.id);
+      types.add(e.type);
+      data.add(e.data);
+      metadata.add(e.metadata);
+      if (e.causation_id) {
+        causation.add(*e.causation_id);
+      } else {
+        causation.add_null();
+      }
+      if (e.correlation_id) {
+        correlation.add(*e.correlation_id);
+      } else {
+        correlation.add_null();
+      }
+      created.add(e.created_at);
+      ++index;
+    }
+    last.add_int8(index);
+  }
+  try {
+    repo::Result rows = connection.query(
+        sql.append_group, bytes_param(streams), bytes_param(kinds), bytes_param(expected),
+        bytes_param(first), bytes_param(last), bytes_param(ids), bytes_param(types),
+        bytes_param(data), bytes_param(metadata), bytes_param(causation), bytes_param(correlation),
+        bytes_param(created), options.json_data);
+    for (QueuedAppend* member : group) member->alone = true;  // until its row comes
+    while (rows.next()) {
+      const repo::Row row = rows.row();
+      const auto index = static_cast<std::size_t>(row.get<std::int64_t>(0));
+      if (index < 1 || index > group.size()) {
+        throw Error(FaultClass::internal, "the commit group returned an unknown member");
+      }
+      QueuedAppend& member = *group[index - 1];
+      member.alone = false;
+      member.result.status = WriteStatus::ok;
+      member.result.first_position = row.get<std::int64_t>(1);
+      member.result.last_position =
+          member.result.first_position + static_cast<GlobalPosition>(member.events.size()) - 1;
+      member.result.version = row.get<std::int64_t>(2);
+      ++grouped;
+    }
+  } catch (const repo::DatabaseError& error) {
+    // The server rejected the statement (a member's invalid JSON, an id twice
+    // in the group, a cancel): nothing of it committed, so every member
+    // appends alone and a fault reaches only the caller it belongs to. A lost
+    // connection leaves the commit unknown: that fault is everyone's.
+    release_reservation(connection);
+    if (connection.broken()) throw;
+    for (QueuedAppend* member : group) member->alone = true;
+  }
 }
 
 void PostgresBackend::Impl::release_reservation(repo::Connection& connection) noexcept {
@@ -1033,8 +1240,10 @@ StreamListPage PostgresBackend::list_streams(const StreamListQuery& query) {
   const std::size_t limit = std::max<std::size_t>(query.limit, 1);
   repo::ConnectionLease lease = impl_->repo.acquire();
   repo::Result rows =
-      lease->query(impl_->sql.list_streams, std::max<std::int64_t>(query.after_sequence, 0),
-                   query.prefix, static_cast<std::int64_t>(limit) + 1);
+      lease->query(query.order == Direction::forward ? impl_->sql.list_streams
+                                                     : impl_->sql.list_streams_backward,
+                   std::max<std::int64_t>(query.after_sequence, 0), query.prefix,
+                   static_cast<std::int64_t>(limit) + 1);
   while (rows.next()) {
     if (page.streams.size() == limit) {
       page.next_after = page.streams.back().sequence;
@@ -1111,6 +1320,14 @@ int PostgresBackend::listener_backend_pid() const noexcept {
 
 std::uint64_t PostgresBackend::listener_connections() const noexcept {
   return impl_->background->connections();
+}
+
+std::size_t PostgresBackend::appends_waiting() const {
+  return impl_->commit_groups.waiting();
+}
+
+std::uint64_t PostgresBackend::appends_grouped() const noexcept {
+  return impl_->grouped.load();
 }
 
 }  // namespace gamebot::eventstore

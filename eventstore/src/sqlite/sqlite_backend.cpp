@@ -576,7 +576,8 @@ StreamListPage SqliteBackend::list_streams(const StreamListQuery& query) {
   const std::size_t limit = std::max<std::size_t>(query.limit, 1);
   return impl_->read("list_streams", false, [&](sqlite3* db) {
     StreamListPage page;
-    Statement rows(db, Sql::list_streams);
+    Statement rows(
+        db, query.order == Direction::forward ? Sql::list_streams : Sql::list_streams_backward);
     rows.bind(1, query.after_sequence);
     rows.bind_blob(2, query.prefix);
     rows.bind(3, limit_of(limit) == std::numeric_limits<std::int64_t>::max() ? limit_of(limit)

@@ -107,6 +107,10 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(Sql::count_)> kS
     "SELECT s.seq, s.stream_id, s.created_at, s.deleted_at, " GB_STREAM_VERSION
     " FROM eventstore_streams s WHERE s.seq > ?1 AND substr(CAST(s.stream_id AS BLOB), 1, "
     "length(?2)) = ?2 ORDER BY s.seq LIMIT ?3",
+    // list_streams_backward: the same, newest first, before ?1 (0: from the newest)
+    "SELECT s.seq, s.stream_id, s.created_at, s.deleted_at, " GB_STREAM_VERSION
+    " FROM eventstore_streams s WHERE (?1 = 0 OR s.seq < ?1) AND substr(CAST(s.stream_id AS "
+    "BLOB), 1, length(?2)) = ?2 ORDER BY s.seq DESC LIMIT ?3",
     // upsert_snapshot
     "INSERT INTO eventstore_snapshots (source_id, source_version, source_type, data, metadata, "
     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source_id) DO UPDATE SET "

@@ -50,6 +50,7 @@ enum class Sql : int {
   delete_stream_links,
   delete_stream_row,
   list_streams,
+  list_streams_backward,
   upsert_snapshot,
   read_snapshot,
   delete_snapshot,

@@ -290,6 +290,47 @@ TEST_CASE("list streams pages in creation order with a prefix filter", "[eventst
   CHECK_FALSE(none.next_after.has_value());
 }
 
+TEST_CASE("list streams pages newest first with a prefix filter", "[eventstore][list]") {
+  Fixture f;
+  for (int i = 1; i <= 7; ++i) {
+    REQUIRE(
+        f.store.append("list-" + std::to_string(i), 0, events(static_cast<std::size_t>(i))).ok());
+    if (i == 3) REQUIRE(f.store.append("other-1", 0, events(1)).ok());
+  }
+  REQUIRE(f.store.delete_stream("list-2", 2).ok());
+  REQUIRE(f.store.delete_stream("list-5", 5, DeleteMode::hard).ok());
+
+  StreamListQuery query;
+  query.prefix = "list-";
+  query.limit = 4;
+  query.order = Direction::backward;
+  std::vector<std::string> seen;
+  std::vector<std::size_t> page_sizes;
+  for (;;) {
+    const StreamListPage page = f.store.list_streams(query);
+    page_sizes.push_back(page.streams.size());
+    for (const auto& s : page.streams) {
+      seen.push_back(s.stream_id);
+      if (s.stream_id == "list-2") CHECK(s.deleted());
+      if (s.stream_id == "list-6") CHECK(s.version == 6);
+    }
+    if (!page.next_after) break;
+    query.after_sequence = *page.next_after;
+  }
+  CHECK(seen ==
+        std::vector<std::string>{"list-7", "list-6", "list-4", "list-3", "list-2", "list-1"});
+  CHECK(page_sizes == std::vector<std::size_t>{4, 2});
+
+  // Without a prefix, newest first: the last one created leads, other-1 is fourth from the end.
+  query = {};
+  query.order = Direction::backward;
+  const auto all = f.store.list_streams(query).streams;
+  REQUIRE(all.size() == 7);
+  CHECK(all.front().stream_id == "list-7");
+  CHECK(all[3].stream_id == "other-1");
+  CHECK(all.back().stream_id == "list-1");
+}
+
 TEST_CASE("snapshots are recorded, replaced, read and deleted by source id",
           "[eventstore][snapshot]") {
   Fixture f;

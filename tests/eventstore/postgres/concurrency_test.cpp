@@ -5,12 +5,16 @@
 // when the owner's connection dies (taken over, and the old owner fenced).
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <future>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "child_process.hpp"
 #include "gamebot/eventstore/eventstore.hpp"
+#include "gamebot/repo/identifier.hpp"
 #include "gamebot/repo/repo.hpp"
 #include "gamebot/testing/lease_fencing.hpp"
 #include "test_schema.hpp"
@@ -504,6 +508,91 @@ TEST_CASE(
 
   EventStore observer(schema.open());
   CHECK(observer.head_position() == kTotal);
+}
+
+TEST_CASE(
+    "appends arriving while a commit is in flight commit together and a failed expectation "
+    "fails only its caller",
+    "[eventstore][postgres][concurrency][group-commit]") {
+  TestSchema schema;
+  PostgresBackendOptions options = schema.options();
+  options.group_commit_patience = 1h;  // the queue waits for the held commits however long
+  auto backend = schema.open(options);
+  EventStore store(backend);
+  // As many held appends as commits may be in flight before callers queue.
+  std::vector<std::string> held;
+  for (std::size_t i = 0; i < options.group_commit_in_flight; ++i) {
+    held.push_back("held-" + std::to_string(i));
+  }
+  for (const std::string& stream : held) REQUIRE(store.append(stream, 0, event("Created")).ok());
+  for (const char* stream : {"b", "c", "d"}) {
+    REQUIRE(store.append(stream, 0, event("Created")).ok());
+  }
+  const auto before = static_cast<GlobalPosition>(held.size() + 3);
+
+  // Another transaction holds the "held-*" rows, so the next append to each
+  // stays in flight until that transaction ends.
+  auto blocker = admin(schema);
+  blocker->execute_batch("BEGIN; SELECT version FROM " + repo::quote_identifier(schema.name()) +
+                         ".streams WHERE stream_id LIKE 'held-%' FOR UPDATE");
+  std::vector<std::future<AppendResult>> in_flight;
+  for (const std::string& stream : held) {
+    in_flight.push_back(std::async(std::launch::async,
+                                   [&, stream] { return store.append(stream, 1, event("Late")); }));
+  }
+  auto watcher = admin(schema);
+  while (watcher
+             ->query_value<std::int64_t>(
+                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                 "AND position($1 in query) > 0",
+                 repo::quote_identifier(schema.name()))
+             .value_or(0) < static_cast<std::int64_t>(held.size())) {
+    std::this_thread::yield();
+  }
+
+  // Three callers arrive while it is in flight; "c" expects a wrong version.
+  auto b = std::async(std::launch::async, [&] { return store.append("b", 1, event("B")); });
+  auto c = std::async(std::launch::async, [&] { return store.append("c", 5, event("C")); });
+  auto d = std::async(std::launch::async, [&] { return store.append("d", 1, event("D")); });
+  auto finished = [](auto& f) { return f.wait_for(0s) == std::future_status::ready; };
+  while (backend->appends_waiting() < 3 && !(finished(b) && finished(c) && finished(d))) {
+    std::this_thread::yield();
+  }
+  blocker->execute_batch("COMMIT");
+
+  GlobalPosition last_held = 0;
+  for (auto& late : in_flight) {
+    const AppendResult result = late.get();
+    REQUIRE(result.ok());
+    last_held = std::max(last_held, result.first_position);
+  }
+  const AppendResult rb = b.get();
+  const AppendResult rc = c.get();
+  const AppendResult rd = d.get();
+  REQUIRE(rb.ok());
+  REQUIRE(rd.ok());
+  CHECK(rc.status == WriteStatus::wrong_expected_version);
+  CHECK(rc.version == 1);
+  CHECK(store.read_stream_forward("c").events.size() == 1);
+  CHECK(store.read_stream_forward("b").events.size() == 2);
+  CHECK(store.read_stream_forward("d").events.size() == 2);
+
+  // "b" and "d" committed as one combined transaction, after the held ones.
+  CHECK(backend->appends_grouped() == 2);
+  CHECK(last_held < std::min(rb.first_position, rd.first_position));
+  CHECK(std::max(rb.first_position, rd.first_position) -
+            std::min(rb.first_position, rd.first_position) ==
+        1);
+
+  // `$all` is gap-free and in commit order, the group's last.
+  const GlobalPosition total = before + static_cast<GlobalPosition>(held.size()) + 2;
+  const auto all = store.read_all_forward(0).events;
+  REQUIRE(all.size() == static_cast<std::size_t>(total));
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    CHECK(all[i].global_position == static_cast<GlobalPosition>(i + 1));
+  }
+  CHECK(std::max(rb.first_position, rd.first_position) == total);
+  CHECK(store.head_position() == total);
 }
 
 }  // namespace

@@ -172,7 +172,8 @@ class Backend {
   // Information about a live or soft-deleted stream; nullopt if it does not exist.
   virtual std::optional<StreamInfo> stream_info(std::string_view stream_id) = 0;
 
-  // A page of streams (not `$all`, not hard-deleted) in creation order.
+  // A page of streams (not `$all`, not hard-deleted) in creation order,
+  // oldest first or newest first (query.order), after the query's cursor.
   virtual StreamListPage list_streams(const StreamListQuery& query) = 0;
 
   // ---- snapshots ------------------------------------------------------------

@@ -15,6 +15,18 @@
 //   caller's transaction (or a sandbox) the function runs the append in a
 //   subtransaction, so an expected outcome (a duplicate id that a racing
 //   writer committed first) never aborts the caller's transaction.
+// * Group commit: appends outside a transaction that arrive while
+//   group_commit_in_flight of this backend's appends are committing queue;
+//   when one ends, the first of them runs the whole queue as ONE statement
+//   (one transaction, one WAL flush): the one-statement append's steps for a
+//   set of streams, one block of positions for all, in queue order. A member
+//   whose checks do not hold (new or deleted stream, wrong expected version,
+//   duplicate id), or whose stream row another transaction holds (the group
+//   locks with SKIP LOCKED, so it never waits for someone else's commit), is
+//   left out and appends alone, which tells its own outcome; a statement the
+//   server rejects (a member's invalid JSON) sends every member back alone,
+//   so a fault reaches only its own caller. A lone writer finds nothing in
+//   flight and goes straight to the one-statement path.
 // * Stream versions: the append locks the stream's row (UPDATE ... version =
 //   version + n), so writers of one stream serialize and an expected-version
 //   race is a wrong_expected_version result; writers of different streams do
@@ -91,6 +103,18 @@ struct PostgresBackendOptions {
   // Apply pending schema migrations on construction; false only verifies and
   // throws a schema fault if the schema is not current.
   bool migrate = true;
+  // Group commit of appends made outside a transaction: appends that arrive
+  // while one of this backend's commits is in flight wait for it and then
+  // commit together, one transaction for all (each keeps its own expected
+  // version check and its own result). A commit in flight longer than this
+  // (stuck on a row another transaction holds) stops holding the next group
+  // back. Zero: every append commits alone.
+  std::chrono::milliseconds group_commit_patience{20};
+  // Commits of appends in flight at once before arrivals queue for the next
+  // group (at least 1). Two let one group execute while the other waits for
+  // its WAL flush (bench/RESULTS.md: with one, the server idled during each
+  // flush).
+  std::size_t group_commit_in_flight = 2;
   // Pool of the repo that open() creates (ignored by the Repo constructor).
   repo::RepoOptions repo{};
 };
@@ -154,6 +178,11 @@ class PostgresBackend final : public Backend {
   int listener_backend_pid() const noexcept;
   // How often the listening connection was (re)established.
   std::uint64_t listener_connections() const noexcept;
+  // Appends queued now for the next commit group. For tests and monitoring.
+  std::size_t appends_waiting() const;
+  // Appends that ran as members of a combined transaction (a group of two or
+  // more), whatever their outcome. For tests and monitoring.
+  std::uint64_t appends_grouped() const noexcept;
 
   class Impl;
 

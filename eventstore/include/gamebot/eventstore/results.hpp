@@ -73,11 +73,15 @@ struct StreamInfo {
   bool deleted() const noexcept { return deleted_at.has_value(); }
 };
 
-// Streams in creation order, optionally filtered by an id prefix.
+// Streams in creation order (oldest or newest first), optionally filtered by
+// an id prefix.
 struct StreamListQuery {
-  std::string prefix;               // only ids starting with this (default: all)
-  std::int64_t after_sequence = 0;  // cursor: streams created after this sequence (0: first)
-  std::size_t limit = 100;          // page size (at least 1)
+  std::string prefix;  // only ids starting with this (default: all)
+  // Cursor: streams after this sequence in the listing's order (forward:
+  // created after it; backward: created before it); 0: from the start.
+  std::int64_t after_sequence = 0;
+  std::size_t limit = 100;               // page size (at least 1)
+  Direction order = Direction::forward;  // forward: oldest first; backward: newest first
 };
 
 struct StreamListPage {
