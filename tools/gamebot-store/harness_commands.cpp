@@ -1,10 +1,12 @@
 // test-dbs list|reap (the harness's test databases and SQLite run directories,
-// by their RunMarker), cache list|clear (harness::caches) and report (a harness JSON run report as
+// by their RunMarker), cache list|clear (harness::caches), test-server start|stop (the shared
+// private server of a ctest run, harness::SharedPostgres) and report (a harness JSON run report as
 // text).
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -22,6 +24,7 @@
 #include "gamebot/harness/report_html.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/harness/run_marker.hpp"
+#include "gamebot/harness/shared_postgres.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/repo/database_url.hpp"
 #include "gamebot/repo/identifier.hpp"
@@ -378,6 +381,32 @@ int run_report(const Args& args) {
   return kExitOk;
 }
 
+// The process a fixture command holds the shared server for: --holder, else our parent (ctest,
+// when CTest runs this as the fixture's setup or cleanup test).
+pid_t holder_of(const Args& args) {
+  if (auto pid = args.integer("holder", 1, 4'194'304)) return static_cast<pid_t>(*pid);
+  return ::getppid();
+}
+
+int run_test_server_start(const Args& args) {
+  const fs::path run_dir = fs::absolute(args.positionals.at(0));
+  const std::string url =
+      harness::SharedPostgres::hold_for(run_dir, holder_of(args), harness::RunId::generate().str());
+  print_line(fmt::format("shared private server for {} running: {}", run_dir.string(), url));
+  return kExitOk;
+}
+
+int run_test_server_stop(const Args& args) {
+  const fs::path run_dir = fs::absolute(args.positionals.at(0));
+  if (!harness::SharedPostgres::release_for(run_dir, holder_of(args))) {
+    print_line(fmt::format("shared private server for {} still held by a running process",
+                           run_dir.string()));
+    return kExitOk;
+  }
+  print_line(fmt::format("shared private server for {} stopped", run_dir.string()));
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_harness_commands(std::vector<Command>& commands) {
@@ -430,6 +459,27 @@ void add_harness_commands(std::vector<Command>& commands) {
                        cache_where,
                        {{"dir", "DIR", "also look in DIR (e.g. the directory of a SQLite URL)"}}},
                       run_cache_clear});
+  const std::string server_where =
+      "DIR: the run directory of the shared private PostgreSQL server (what\n"
+      "GAMEBOT_TEST_SHARED_SERVER_DIR names for the tests; gamebot_discover_tests() sets both).\n"
+      "The server lives while any holder lives: each test process holds it while it runs, and\n"
+      "`start` holds it for the process that runs it (ctest, for a CTest fixture) until `stop`.\n"
+      "A holder that died (even by SIGKILL) holds nothing; a server left without live holders\n"
+      "is stopped by the next start or stop in DIR.\n";
+  const OptionSpec holder{"holder", "PID",
+                          "the process to hold the server for (default: the parent process)"};
+  commands.push_back({{"test-server start",
+                       {"DIR"},
+                       "Start (or join) the shared private PostgreSQL server of a test run.",
+                       server_where,
+                       {holder}},
+                      run_test_server_start});
+  commands.push_back({{"test-server stop",
+                       {"DIR"},
+                       "Release a test run's shared private server; stop it if no one holds it.",
+                       server_where,
+                       {holder}},
+                      run_test_server_stop});
   commands.push_back({{"report",
                        {"FILE"},
                        "Render a harness JSON run report (--report FILE of a test run) as text.",

@@ -71,6 +71,18 @@ int run(const std::vector<std::string>& argv) {
     }
     name += " " + argv[1];
     consumed = 2;
+  } else if (name == "test-server") {
+    if (argv.size() < 2 || argv[1] == "--help" || argv[1] == "-h") {
+      std::string text =
+          "Usage: gamebot-store test-server start|stop [--holder PID] DIR\n\n"
+          "  start  start (or join) the shared private PostgreSQL server of a test run\n"
+          "  stop   release it; it stops once no live process holds it\n\n";
+      text += exit_code_help();
+      std::fputs(text.c_str(), argv.size() < 2 ? stderr : stdout);
+      return argv.size() < 2 ? kExitUsage : kExitOk;
+    }
+    name += " " + argv[1];
+    consumed = 2;
   }
   const Command* command = nullptr;
   for (const Command& c : commands)

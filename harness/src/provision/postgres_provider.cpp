@@ -15,6 +15,7 @@
 #include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/harness/marked_resources.hpp"
 #include "gamebot/harness/retry.hpp"
+#include "gamebot/harness/shared_postgres.hpp"
 #include "gamebot/harness/teardown.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/repo/identifier.hpp"
@@ -59,8 +60,18 @@ struct PostgresProvider final : Provider {
       EphemeralPostgresOptions ep;
       ep.run_id = identity_.run_id.str();
       ep.orphan_grace = setup_.orphan_grace;
-      server_.emplace(std::move(ep));
-      admin_url_ = repo::DatabaseUrl::parse(server_->url("postgres"));
+      // One server for the whole ctest run when its fixture names a run directory (not with
+      // --keep: a kept run keeps a server of its own).
+      const auto shared_dir =
+          options_.keep ? std::nullopt : SharedPostgres::run_dir_from_environment();
+      if (shared_dir) {
+        shared_.emplace(
+            SharedPostgres::acquire(*shared_dir, identity_.run_id.str(), std::move(ep)));
+        admin_url_ = repo::DatabaseUrl::parse(shared_->url("postgres"));
+      } else {
+        server_.emplace(std::move(ep));
+        admin_url_ = repo::DatabaseUrl::parse(server_->url("postgres"));
+      }
     } else {
       admin_url_ = *options_.database_url;
     }
@@ -412,6 +423,10 @@ struct PostgresProvider final : Provider {
     teardown_.run_now();  // runs drop_everything(), or waits for the thread running it
     admin_.reset();
     TeardownOutcome outcome{std::move(kept_), std::move(left_)};
+    if (shared_) {
+      shared_->release();  // the last live holder stops it
+      return outcome;
+    }
     if (!server_) {
       if (!outcome.kept.empty())
         detail::log().warn("remove what was kept with: gamebot-store test-dbs reap --kept '{}'",
@@ -449,6 +464,7 @@ struct PostgresProvider final : Provider {
   std::vector<ExpectedObject> app_objects_;
   std::string hash_;
   std::optional<EphemeralPostgres> server_;
+  std::optional<SharedPostgres> shared_;  // instead of server_, see shared_postgres.hpp
   repo::DatabaseUrl admin_url_;
   std::unique_ptr<repo::Connection> admin_;
   std::optional<marked::ServerLease> lease_;
