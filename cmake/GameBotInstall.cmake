@@ -44,6 +44,7 @@ write_basic_package_version_file(
 install(FILES
   ${CMAKE_CURRENT_BINARY_DIR}/GameBotPersistenceConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/GameBotPersistenceConfigVersion.cmake
+  ${CMAKE_CURRENT_LIST_DIR}/GameBotDiscoverTests.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/GameBotPersistence)
 
 # pkg-config file for non-CMake users; relocatable (paths relative to the .pc file).
