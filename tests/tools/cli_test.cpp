@@ -23,6 +23,7 @@
 #include "gamebot/harness/report.hpp"
 #include "gamebot/harness/run_marker.hpp"
 #include "gamebot/testing/postgres.hpp"
+#include "gamebot/testing/sqlite_tamper.hpp"
 #include "rich_store.hpp"
 #include "run_cli.hpp"
 
@@ -319,15 +320,10 @@ TEST_CASE("verify passes a clean store and reports a deleted event row with exit
   CHECK(clean.out.find(
             "integrity: 11 events, 5 streams (1 soft-deleted), 4 links, head position 12: ok") !=
         std::string::npos);
-  {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db,
-                       "DELETE FROM eventstore_events WHERE stream_id = 'game-1' AND "
-                       "stream_version = 4",
-                       nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(db);
-  }
+  // Past the store's append-only triggers, which refuse the delete.
+  CHECK(gamebot::testing::tamper_sqlite_store(file,
+                                              "DELETE FROM eventstore_events WHERE stream_id = "
+                                              "'game-1' AND stream_version = 4") == 1);
   CliResult tampered = run_cli({"verify", "sqlite:" + file});
   INFO(tampered.out << tampered.err);
   CHECK(tampered.exit_code == 1);

@@ -13,6 +13,8 @@
 //   a hard delete of the event removes them (ON DELETE CASCADE) and leaves a
 //   hole in the link stream's versions.
 // * snapshots, subscriptions (persistent-subscription checkpoints).
+// * events and links are append-only (migration 5): triggers refuse UPDATE,
+//   DELETE and TRUNCATE except delete_stream's own deletes.
 //
 // Functions: append_events, link_events and delete_stream do a whole write in
 // one statement (one round trip); probe_watermark is the reader's half of the
@@ -549,7 +551,8 @@ std::string expand(std::string_view sql, const postgres_detail::SqlNames& names)
                      fmt::arg("ns", names.lock_namespace), fmt::arg("channel", names.channel),
                      fmt::arg("schema_literal", names.schema_literal),
                      fmt::arg("xids_literal", names.xids_literal),
-                     fmt::arg("positions_literal", names.positions_literal));
+                     fmt::arg("positions_literal", names.positions_literal),
+                     fmt::arg("append_only_sqlstate", kPostgresAppendOnlySqlstate));
 }
 
 // The 31-bit lock namespace of the releases before bdc94af.
@@ -597,6 +600,36 @@ CREATE SEQUENCE {s}.subscription_lease_tokens AS bigint MINVALUE 1 NO CYCLE;
 ALTER TABLE {s}.subscriptions ADD COLUMN lease_token bigint NOT NULL DEFAULT 0;
 )sql";
 
+// Migration 5: events and links are append-only. UPDATE, DELETE and TRUNCATE
+// on them are refused with SQLSTATE kPostgresAppendOnlySqlstate (class 23, so
+// repo reports FaultClass::integrity), except a DELETE while
+// gamebot.allow_delete is 'on'. Only delete_stream (the store's hard delete)
+// has it on: a function's SET clause holds for the call alone and is undone
+// when the call ends, also on an error, so the store's other statements and a
+// caller's own statements in the same transaction stay refused. Statement
+// triggers: a hard delete checks once, not once per row; the cascade from
+// events to links runs inside the same call and passes too.
+constexpr std::string_view kAppendOnlyEvents = R"sql(
+CREATE FUNCTION {s}.refuse_event_change() RETURNS trigger
+LANGUAGE plpgsql SET jit = off AS $fn$
+BEGIN
+  IF TG_OP = 'DELETE' AND current_setting('gamebot.allow_delete', true) = 'on' THEN
+    RETURN NULL;
+  END IF;
+  RAISE EXCEPTION '% on %.% is refused: the event store is append-only', TG_OP,
+    quote_ident(TG_TABLE_SCHEMA), quote_ident(TG_TABLE_NAME)
+    USING ERRCODE = '{append_only_sqlstate}',
+          HINT = 'Only the store''s hard delete (delete_stream) removes events.';
+END
+$fn$;
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.events
+  FOR EACH STATEMENT EXECUTE FUNCTION {s}.refuse_event_change();
+CREATE TRIGGER links_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.links
+  FOR EACH STATEMENT EXECUTE FUNCTION {s}.refuse_event_change();
+ALTER FUNCTION {s}.delete_stream(text, int, bigint, boolean, boolean)
+  SET gamebot.allow_delete = 'on';
+)sql";
+
 }  // namespace
 
 std::vector<repo::Migration> postgres_event_store_migrations(std::string_view schema) {
@@ -611,6 +644,7 @@ std::vector<repo::Migration> postgres_event_store_migrations(std::string_view sc
                         expand(kConvergeTables, names) + expand(kDropFunctions, names) + functions +
                             expand(kNoJitInFunctions, names)});
   migrations.push_back({4, "fence_subscription_leases", expand(kFenceSubscriptionLeases, names)});
+  migrations.push_back({5, "append_only_events", expand(kAppendOnlyEvents, names)});
   const postgres_detail::SqlNames names_31_bits =
       names.with_lock_namespace(lock_namespace_31_bits(schema));
   for (const auto& earlier : postgres_detail::earlier_migration_texts()) {

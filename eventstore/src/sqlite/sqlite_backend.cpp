@@ -477,12 +477,16 @@ WriteResult SqliteBackend::delete_stream(std::string_view stream_id, ExpectedVer
       soft.step();
     } else {
       Statement(db, Sql::raise_high_water).step();
+      // The append-only triggers' guard, open only around the two deletes
+      // (an error rolls the whole write back, the guard with it).
+      Statement(db, Sql::open_delete_guard).step();
       Statement events(db, Sql::delete_stream_events);
       events.bind_text(1, stream_id);
       events.step();
       Statement links(db, Sql::delete_stream_links);
       links.bind_text(1, stream_id);
       links.step();
+      Statement(db, Sql::close_delete_guard).step();
       Statement row(db, Sql::delete_stream_row);
       row.bind(1, stream.seq);
       row.step();

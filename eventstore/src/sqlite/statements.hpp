@@ -46,6 +46,8 @@ enum class Sql : int {
   read_linked_backward,
   soft_delete,
   raise_high_water,
+  open_delete_guard,
+  close_delete_guard,
   delete_stream_events,
   delete_stream_links,
   delete_stream_row,
