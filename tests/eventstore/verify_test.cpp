@@ -89,6 +89,9 @@ class LyingBackend final : public Backend {
                                                               std::string_view s) override {
     return inner_->try_acquire_subscription(n, s);
   }
+  std::vector<StoredSubscription> list_subscriptions() override {
+    return inner_->list_subscriptions();
+  }
 
  private:
   std::shared_ptr<Backend> inner_;

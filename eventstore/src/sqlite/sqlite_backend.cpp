@@ -704,4 +704,25 @@ std::unique_ptr<SubscriptionLease> SqliteBackend::try_acquire_subscription(
   return lease;
 }
 
+std::vector<StoredSubscription> SqliteBackend::list_subscriptions() {
+  std::vector<StoredSubscription> out = impl_->read("list_subscriptions", false, [&](sqlite3* db) {
+    std::vector<StoredSubscription> rows;
+    Statement list(db, Sql::list_checkpoints);
+    while (list.step()) {
+      StoredSubscription& row = rows.emplace_back();
+      row.name = std::string(list.text(0));
+      row.stream_id = std::string(list.text(1));
+      row.checkpoint = list.integer(2);
+      row.lease_token = list.integer(3);
+    }
+    return rows;
+  });
+  for (StoredSubscription& row : out) {
+    const std::string key = sqlite_detail::lease_key(row.name, row.stream_id);
+    row.held = impl_->in_memory ? impl_->shared->claimed(key)
+                                : sqlite_detail::locked_across_processes(impl_->lock_path, key);
+  }
+  return out;
+}
+
 }  // namespace gamebot::eventstore

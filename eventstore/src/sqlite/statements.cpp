@@ -136,6 +136,9 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(Sql::count_)> kS
     "WHERE lease_token <= excluded.lease_token",
     // delete_checkpoint
     "DELETE FROM eventstore_checkpoints WHERE subscription = ?1 AND stream_id = ?2",
+    // list_checkpoints: byte order (BINARY collation)
+    "SELECT subscription, stream_id, event_number, lease_token FROM eventstore_checkpoints ORDER "
+    "BY subscription, stream_id",
     // take_lease_token
     "UPDATE eventstore_lease_tokens SET last_token = last_token + 1 WHERE id = 1 "
     "RETURNING last_token",

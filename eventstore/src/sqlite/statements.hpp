@@ -59,6 +59,7 @@ enum class Sql : int {
   load_checkpoint,
   store_checkpoint,
   delete_checkpoint,
+  list_checkpoints,
   take_lease_token,
   mark_lease_token,
   data_version,

@@ -4,6 +4,7 @@
 // append-only events and links tables.
 
 #include <catch2/catch.hpp>
+#include <optional>
 
 #include "gamebot/eventstore/eventstore.hpp"
 #include "gamebot/eventstore/postgres_schema.hpp"
@@ -137,6 +138,36 @@ TEST_CASE("verify reports events damaged with the append-only triggers disabled"
   }
   CHECK(a_found);
   CHECK(b_found);
+}
+
+TEST_CASE("a listed subscription names its holder's server pid while its lease is held",
+          "[eventstore][postgres][subscription][admin]") {
+  TestSchema schema;
+  EventStore owner = open(schema.store_url());
+  EventStore admin = open(schema.store_url());
+  REQUIRE(owner.append("s", 0, events(2)).ok());
+  std::optional<Subscription> sub = owner.subscribe_persistent("projector", "s");
+  auto first = sub->next(5s);
+  REQUIRE(first.has_value());
+  sub->ack(*first);
+  // The pid of the lease connection, found the documented way.
+  auto connection = repo::connect(schema.server_url());
+  const std::int64_t key = postgres_subscription_lock_key(schema.name(), "projector", "s");
+  const auto pid = connection->query_value<std::int64_t>(
+      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
+      "AND (classid::bigint << 32 | objid::bigint) = $1",
+      key);
+  REQUIRE(pid.has_value());
+  std::vector<SubscriptionInfo> listed = admin.list_subscriptions();
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0].stored.held);
+  CHECK(listed[0].stored.holder.rfind("server pid " + std::to_string(*pid), 0) == 0);
+  CHECK(listed[0].lag == 1);
+  sub.reset();
+  listed = admin.list_subscriptions();
+  REQUIRE(listed.size() == 1);
+  CHECK_FALSE(listed[0].stored.held);
+  CHECK(listed[0].stored.holder.empty());
 }
 
 TEST_CASE("events, checkpoints and snapshots survive closing and reopening the store",
