@@ -44,7 +44,7 @@ TEST_CASE("the PostgreSQL store's migrations are frozen", "[eventstore][postgres
                    {4, "fence_subscription_leases",
                     "002d6c0bca8e1a63f03c4da812ce5161588f46e91d4471610f54ed618576904c"},
                    {5, "append_only_events",
-                    "6f3bbf94dd523da16b20ae3caac57352e1d0e279ab82ac07ff2d546ac66d6c6f"},
+                    "42b38b4abb613fcc718a32a57b4fab9ffedfe8d9d890249c03b2e61e74821395"},
                });
 }
 

@@ -602,13 +602,18 @@ ALTER TABLE {s}.subscriptions ADD COLUMN lease_token bigint NOT NULL DEFAULT 0;
 
 // Migration 5: events and links are append-only. UPDATE, DELETE and TRUNCATE
 // on them are refused with SQLSTATE kPostgresAppendOnlySqlstate (class 23, so
-// repo reports FaultClass::integrity), except a DELETE while
-// gamebot.allow_delete is 'on'. Only delete_stream (the store's hard delete)
-// has it on: a function's SET clause holds for the call alone and is undone
-// when the call ends, also on an error, so the store's other statements and a
-// caller's own statements in the same transaction stay refused. Statement
+// repo reports FaultClass::integrity), except a DELETE while the setting
+// gamebot.allow_delete is 'on'. Only delete_stream's hard delete turns it on,
+// transaction-locally (set_config(..., true), i.e. SET LOCAL), and off again
+// right after its two deletes; an error in between aborts the (sub)transaction,
+// which undoes the setting too. So the caller's own statements in the same
+// transaction stay refused. (A function-level SET clause would scope it more
+// simply, but PostgreSQL before 16 lets only a superuser attach a custom
+// setting to a function, and stores are owned by ordinary roles.) Statement
 // triggers: a hard delete checks once, not once per row; the cascade from
-// events to links runs inside the same call and passes too.
+// events to links runs while the setting is on and passes too. delete_stream
+// is otherwise the text of migrations 1 and 3; a later migration that
+// recreates the functions must take this one.
 constexpr std::string_view kAppendOnlyEvents = R"sql(
 CREATE FUNCTION {s}.refuse_event_change() RETURNS trigger
 LANGUAGE plpgsql SET jit = off AS $fn$
@@ -626,8 +631,41 @@ CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.eve
   FOR EACH STATEMENT EXECUTE FUNCTION {s}.refuse_event_change();
 CREATE TRIGGER links_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.links
   FOR EACH STATEMENT EXECUTE FUNCTION {s}.refuse_event_change();
-ALTER FUNCTION {s}.delete_stream(text, int, bigint, boolean, boolean)
-  SET gamebot.allow_delete = 'on';
+CREATE OR REPLACE FUNCTION {s}.delete_stream(p_stream text, p_kind int, p_expected bigint,
+    p_hard boolean, p_notify boolean, OUT status int, OUT version bigint)
+LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $fn$
+DECLARE
+  deleted timestamptz;
+  done text;
+BEGIN
+  SELECT s.version, s.deleted_at INTO version, deleted FROM {s}.streams s
+   WHERE s.stream_id = p_stream FOR UPDATE;
+  IF NOT FOUND THEN
+    status := 3;
+    version := 0;
+    RETURN;
+  END IF;
+  status := CASE WHEN NOT p_hard AND deleted IS NOT NULL THEN 4
+                 WHEN p_kind = 1 THEN 2
+                 WHEN p_kind = 3 AND p_expected <> version THEN 1
+                 ELSE 0 END;
+  IF status <> 0 THEN
+    RETURN;
+  END IF;
+  IF p_hard THEN
+    done := set_config('gamebot.allow_delete', 'on', true);
+    DELETE FROM {s}.events e WHERE e.stream_id = p_stream;
+    DELETE FROM {s}.links l WHERE l.stream_id = p_stream;
+    done := set_config('gamebot.allow_delete', 'off', true);
+    DELETE FROM {s}.streams s WHERE s.stream_id = p_stream;
+  ELSE
+    UPDATE {s}.streams s SET deleted_at = now() WHERE s.stream_id = p_stream;
+  END IF;
+  IF p_notify THEN
+    PERFORM pg_notify('{channel}', '');
+  END IF;
+END
+$fn$;
 )sql";
 
 }  // namespace

@@ -103,6 +103,46 @@ TEST_CASE(
   CHECK(count("events") == 0);
 }
 
+// A database owned by the test server's ordinary role gamebot_pw, dropped by
+// the destructor.
+class OrdinaryRoleDatabase {
+ public:
+  explicit OrdinaryRoleDatabase(std::string name)
+      : name_(std::move(name)), admin_(repo::connect(gamebot::testing::postgres_url())) {
+    admin_->execute_batch("CREATE DATABASE " + repo::quote_identifier(name_) + " OWNER gamebot_pw");
+  }
+  ~OrdinaryRoleDatabase() {
+    try {
+      admin_->execute_batch("DROP DATABASE " + repo::quote_identifier(name_) + " WITH (FORCE)");
+    } catch (...) {
+      // A leftover only costs space on a throwaway server.
+    }
+  }
+  OrdinaryRoleDatabase(const OrdinaryRoleDatabase&) = delete;
+  OrdinaryRoleDatabase& operator=(const OrdinaryRoleDatabase&) = delete;
+  std::string url() const { return gamebot::testing::postgres_password_url({}, name_); }
+
+ private:
+  std::string name_;
+  std::unique_ptr<repo::Connection> admin_;
+};
+
+TEST_CASE("a store created by an ordinary role is append-only and its hard delete works",
+          "[eventstore][postgres][append-only]") {
+  TestSchema unique("es_role");
+  OrdinaryRoleDatabase database(unique.name());
+  // gamebot_pw is no superuser: the migrations run with an owner's rights only.
+  EventStore store = open(database.url(), hard_deletes());
+  REQUIRE(store.append("a", 0, events(2)).ok());
+  REQUIRE(store.append("b", 0, events(1)).ok());
+  auto owner = repo::connect(database.url());
+  const std::string events_table = std::string(kDefaultPostgresSchema) + ".events";
+  check_refused(*owner, "DELETE FROM " + events_table);
+  REQUIRE(store.delete_stream("a", 2, DeleteMode::hard).ok());
+  CHECK(store.read_all_forward().events.size() == 1);
+  check_refused(*owner, "DELETE FROM " + events_table);
+}
+
 TEST_CASE("verify reports events damaged with the append-only triggers disabled",
           "[eventstore][postgres][append-only][verify]") {
   TestSchema schema;
