@@ -77,6 +77,17 @@ off_t lock_offset(const std::string& key) {
   return static_cast<off_t>(value);
 }
 
+// The one byte of the lock file that stands for `key`, as a write-lock request.
+struct flock claim_of(const std::string& key) {
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = lock_offset(key);
+  lock.l_len = 1;
+  lock.l_pid = 0;  // required for OFD locks
+  return lock;
+}
+
 }  // namespace
 
 bool WriterGate::try_lock_for(std::chrono::milliseconds timeout) {
@@ -158,12 +169,7 @@ std::unique_ptr<SubscriptionLease> try_lock_across_processes(std::shared_ptr<Sha
                 fmt::format("cannot open the subscription lock file {}: {}", lock_path,
                             std::strerror(errno)));
   }
-  struct flock lock {};
-  lock.l_type = F_WRLCK;
-  lock.l_whence = SEEK_SET;
-  lock.l_start = lock_offset(key);
-  lock.l_len = 1;
-  lock.l_pid = 0;  // required for OFD locks
+  struct flock lock = claim_of(key);
   if (::fcntl(fd, F_OFD_SETLK, &lock) == 0)
     return std::make_unique<FileLease>(std::move(shared), fd, lock_path);
   const int error = errno;
@@ -182,12 +188,7 @@ bool locked_across_processes(const std::string& lock_path, const std::string& ke
                 fmt::format("cannot open the subscription lock file {}: {}", lock_path,
                             std::strerror(errno)));
   }
-  struct flock lock {};
-  lock.l_type = F_WRLCK;
-  lock.l_whence = SEEK_SET;
-  lock.l_start = lock_offset(key);
-  lock.l_len = 1;
-  lock.l_pid = 0;  // required for OFD locks
+  struct flock lock = claim_of(key);
   const int rc = ::fcntl(fd, F_OFD_GETLK, &lock);
   const int error = errno;
   ::close(fd);
