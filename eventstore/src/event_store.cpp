@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "gamebot/eventstore/errors.hpp"
@@ -325,7 +326,35 @@ std::unique_ptr<SubscriptionWorker> EventStore::subscribe_persistent(
 bool EventStore::delete_subscription(std::string_view name, std::string_view stream_id) {
   validate_stream_id(name, "subscription name");
   validate_stream_id(stream_id);
+  // Held while deleting: an owner could otherwise write the checkpoint back
+  // (its token is the newest), and a held one is refused rather than pulled
+  // from under its subscriber.
+  const std::unique_ptr<SubscriptionLease> lease =
+      core_->backend->try_acquire_subscription(name, stream_id);
+  if (!lease) {
+    throw SubscriptionHeld(fmt::format(
+        "persistent subscription '{}' on '{}' is held by a live subscriber (of this store or "
+        "another process); stop it, then delete the subscription",
+        name, stream_id));
+  }
   return core_->backend->delete_checkpoint(name, stream_id);
+}
+
+std::vector<SubscriptionInfo> EventStore::list_subscriptions() {
+  std::vector<SubscriptionInfo> out;
+  std::optional<GlobalPosition> head_of_all;
+  for (StoredSubscription& stored : core_->backend->list_subscriptions()) {
+    SubscriptionInfo& info = out.emplace_back();
+    if (stored.stream_id == kAllStream) {
+      if (!head_of_all) head_of_all = core_->backend->head_position();
+      info.head = *head_of_all;
+    } else if (auto stream = core_->backend->stream_info(stored.stream_id)) {
+      info.head = stream->version;
+    }
+    info.lag = std::max<StreamVersion>(0, info.head - stored.checkpoint);
+    info.stored = std::move(stored);
+  }
+  return out;
 }
 
 Backend& EventStore::backend() const noexcept {

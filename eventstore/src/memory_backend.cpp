@@ -571,6 +571,25 @@ std::unique_ptr<SubscriptionLease> MemoryBackend::try_acquire_subscription(
   return lease;
 }
 
+std::vector<StoredSubscription> MemoryBackend::list_subscriptions() {
+  std::vector<StoredSubscription> out;
+  {
+    std::shared_lock lock(mutex_);
+    for (const auto& [key, stored] : state_->checkpoints.get()) {
+      StoredSubscription& row = out.emplace_back();
+      row.name = key.first;
+      row.stream_id = key.second;
+      row.checkpoint = stored.event_number;
+      row.lease_token = stored.token;
+    }
+  }
+  std::lock_guard lock(leases_mutex_);
+  for (StoredSubscription& row : out) {
+    row.held = leases_.contains(checkpoint_key_text(row.name, row.stream_id));
+  }
+  return out;
+}
+
 void MemoryBackend::release_lease(const std::string& key) noexcept {
   {
     std::lock_guard lock(leases_mutex_);

@@ -43,13 +43,15 @@ TEST_CASE("the PostgreSQL store's migrations are frozen", "[eventstore][postgres
                     "521f0f2b3d2ae9db8ff1231fad85a1f0bf59001715139bfb2cf68b67629a9351"},
                    {4, "fence_subscription_leases",
                     "002d6c0bca8e1a63f03c4da812ce5161588f46e91d4471610f54ed618576904c"},
+                   {5, "append_only_events",
+                    "42b38b4abb613fcc718a32a57b4fab9ffedfe8d9d890249c03b2e61e74821395"},
                });
 }
 
 TEST_CASE("the PostgreSQL store accepts exactly the earlier released texts of its migrations",
           "[eventstore][postgres][migrations]") {
   const auto migrations = postgres_event_store_migrations(kDefaultPostgresSchema);
-  REQUIRE(migrations.size() == 4);
+  REQUIRE(migrations.size() == 5);
   // Migration 1 at 13d9f9a, c45a4d4, fa6e928 (31-bit lock namespace), bdc94af (the same text with
   // the 30-bit namespace), 5ca569e, 7492fb2 and 11f12cc (these two expand alike for a name without
   // a single quote); migration 2 at 0e5893f. Computed from each commit's schema.cpp.
@@ -68,6 +70,7 @@ TEST_CASE("the PostgreSQL store accepts exactly the earlier released texts of it
       std::vector<std::string>{"c643bf2cea389c648e2e9df47aa97723b94fe772db9d8fd67b45d3a5dcf5c1b9"});
   CHECK(migrations[2].earlier_checksums.empty());
   CHECK(migrations[3].earlier_checksums.empty());
+  CHECK(migrations[4].earlier_checksums.empty());
 }
 
 TEST_CASE("the SQLite store's migrations are frozen", "[eventstore][sqlite][migrations]") {
@@ -77,6 +80,8 @@ TEST_CASE("the SQLite store's migrations are frozen", "[eventstore][sqlite][migr
                     "de22179320793f4d2ac33ac13e538edee55bf3c4c68576a6fcd575a6839d99c4"},
                    {2, "fence_subscription_leases",
                     "1fcad05ccdef5899ac55a0f54fc0962ce968c2286ff376f1e3e5edb2d3f839d5"},
+                   {3, "append_only_events",
+                    "467115bb62334348abff0b7a75bec78d5eebc4675a50137b85706d981f829d0f"},
                });
 }
 

@@ -15,6 +15,7 @@
 #include "gamebot/eventstore/eventstore.hpp"
 #include "gamebot/eventstore/sqlite_backend.hpp"
 #include "gamebot/testing/postgres.hpp"
+#include "gamebot/testing/sqlite_tamper.hpp"
 
 namespace gamebot::eventstore {
 namespace {
@@ -87,6 +88,9 @@ class LyingBackend final : public Backend {
   std::unique_ptr<SubscriptionLease> try_acquire_subscription(std::string_view n,
                                                               std::string_view s) override {
     return inner_->try_acquire_subscription(n, s);
+  }
+  std::vector<StoredSubscription> list_subscriptions() override {
+    return inner_->list_subscriptions();
   }
 
  private:
@@ -324,21 +328,33 @@ TEST_CASE("verify passes a clean SQLite file and reports a deleted event row",
     CHECK(report.events == 9);
     CHECK(report.links == 2);
   }
-  {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-    const int rc = sqlite3_exec(
-        db, "DELETE FROM eventstore_events WHERE stream_id = 'a' AND stream_version = 2", nullptr,
-        nullptr, nullptr);
-    CHECK(sqlite3_changes(db) == 1);
-    sqlite3_close(db);
-    REQUIRE(rc == SQLITE_OK);
-  }
+  // Past the append-only triggers: they refuse the delete (sqlite_backend_test.cpp).
+  CHECK(testing::tamper_sqlite_store(
+            file, "DELETE FROM eventstore_events WHERE stream_id = 'a' AND stream_version = 2") ==
+        1);
   EventStore store = open("sqlite:" + file);
   IntegrityReport report = verify(store);
   INFO(describe_all(report));
   CHECK(report.count(Invariant::versions_gap_free) == 2);
   CHECK(report.events == 8);
+}
+
+TEST_CASE("verify reports an SQLite event row rewritten past the append-only triggers",
+          "[eventstore][verify][sqlite]") {
+  testing::TempDir dir;
+  const std::string file = dir.path() + "/rewritten.db";
+  {
+    EventStore store = open("sqlite:" + file, hard_deletes());
+    populate(store);
+  }
+  CHECK(testing::tamper_sqlite_store(file,
+                                     "UPDATE eventstore_events SET stream_version = 7 WHERE "
+                                     "stream_id = 'a' AND stream_version = 2") == 1);
+  EventStore store = open("sqlite:" + file);
+  IntegrityReport report = verify(store);
+  INFO(describe_all(report));
+  CHECK(report.count(Invariant::versions_gap_free) >= 1);
+  CHECK(report.events == 9);
 }
 
 TEST_CASE("verify reports SQLite event rows whose stream row is gone as all_event_in_stream",

@@ -23,6 +23,7 @@
 #include "gamebot/harness/report.hpp"
 #include "gamebot/harness/run_marker.hpp"
 #include "gamebot/testing/postgres.hpp"
+#include "gamebot/testing/sqlite_tamper.hpp"
 #include "rich_store.hpp"
 #include "run_cli.hpp"
 
@@ -78,6 +79,9 @@ const std::vector<std::vector<std::string>> kCommands = {{"init"},
                                                          {"import"},
                                                          {"test-dbs", "list"},
                                                          {"test-dbs", "reap"},
+                                                         {"subscriptions", "list"},
+                                                         {"subscriptions", "delete"},
+                                                         {"subscriptions"},
                                                          {"report"},
                                                          {"test-dbs"},
                                                          {}};
@@ -304,6 +308,68 @@ TEST_CASE("streams lists a page with a cursor or every page, and delete hides a 
   CHECK(run_cli({"delete", url, "nope"}).exit_code == 1);
 }
 
+TEST_CASE("subscriptions list shows checkpoint, lease and lag, and delete refuses a held one",
+          "[tools][cli][subscriptions]") {
+  gamebot::testing::TempDir dir;
+  const std::string file = dir.path() + "/s.db";
+  const std::string url = "sqlite:" + file;
+  EventStore store = eventstore::open(url);
+  std::vector<eventstore::EventData> three(3);
+  for (auto& e : three) e.type = "Moved";
+  REQUIRE(store.append("game-1", 0, three).ok());
+  // "alpha" stays held by this process (the CLI is another one); "beta" is idle.
+  eventstore::Subscription alpha = store.subscribe_persistent("alpha", "game-1");
+  {
+    auto first = alpha.next(std::chrono::seconds(5));
+    REQUIRE(first.has_value());
+    alpha.ack(*first);
+  }
+  std::string beta_token;
+  {
+    eventstore::Subscription beta = store.subscribe_persistent("beta", "$all");
+    beta_token = std::to_string(beta.lease_token().value_or(-1));
+    for (int i = 0; i < 3; ++i) {
+      auto e = beta.next(std::chrono::seconds(5));
+      REQUIRE(e.has_value());
+      beta.ack(*e);
+    }
+  }
+  const std::string alpha_token = std::to_string(alpha.lease_token().value_or(-1));
+
+  CliResult listed = run_cli({"subscriptions", "list", url});
+  INFO(listed.out << listed.err);
+  CHECK(listed.exit_code == 0);
+  CHECK(lines_of(listed.out) ==
+        std::vector<std::string>{
+            "{\"name\":\"alpha\",\"stream\":\"game-1\",\"checkpoint\":1,\"head\":3,\"lag\":2,"
+            "\"lease_token\":" +
+                alpha_token + ",\"held\":true}",
+            "{\"name\":\"beta\",\"stream\":\"$all\",\"checkpoint\":3,\"head\":3,\"lag\":0,"
+            "\"lease_token\":" +
+                beta_token + ",\"held\":false}"});
+
+  CliResult refused = run_cli({"subscriptions", "delete", url, "alpha"});
+  INFO(refused.out << refused.err);
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.out.empty());
+  check_one_error_line(refused, "concurrency");
+  CHECK(refused.err.find("'alpha' on 'game-1' is held") != std::string::npos);
+  CHECK(store.backend().load_checkpoint("alpha", "game-1") == 1);
+
+  CliResult deleted = run_cli({"subscriptions", "delete", url, "beta", "--stream", "$all"});
+  CHECK(deleted.exit_code == 0);
+  CHECK(deleted.out == "deleted subscription 'beta' on '$all'\n");
+  CHECK_FALSE(store.backend().load_checkpoint("beta", "$all").has_value());
+
+  CliResult missing = run_cli({"subscriptions", "delete", url, "beta"});
+  CHECK(missing.exit_code == 1);
+  check_one_error_line(missing, "configuration");
+
+  alpha = eventstore::Subscription();
+  CHECK(run_cli({"subscriptions", "delete", url, "alpha"}).exit_code == 0);
+  CHECK(run_cli({"subscriptions", "list", url}).out.empty());
+}
+
 TEST_CASE("verify passes a clean store and reports a deleted event row with exit 1",
           "[tools][cli]") {
   gamebot::testing::TempDir dir;
@@ -319,15 +385,10 @@ TEST_CASE("verify passes a clean store and reports a deleted event row with exit
   CHECK(clean.out.find(
             "integrity: 11 events, 5 streams (1 soft-deleted), 4 links, head position 12: ok") !=
         std::string::npos);
-  {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db,
-                       "DELETE FROM eventstore_events WHERE stream_id = 'game-1' AND "
-                       "stream_version = 4",
-                       nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(db);
-  }
+  // Past the store's append-only triggers, which refuse the delete.
+  CHECK(gamebot::testing::tamper_sqlite_store(file,
+                                              "DELETE FROM eventstore_events WHERE stream_id = "
+                                              "'game-1' AND stream_version = 4") == 1);
   CliResult tampered = run_cli({"verify", "sqlite:" + file});
   INFO(tampered.out << tampered.err);
   CHECK(tampered.exit_code == 1);

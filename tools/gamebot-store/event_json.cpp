@@ -314,6 +314,32 @@ std::string stream_line(const eventstore::StreamInfo& info) {
   return finish(buffer);
 }
 
+std::string subscription_line(const eventstore::SubscriptionInfo& info) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  w.Key("name");
+  write_string(w, info.stored.name);
+  w.Key("stream");
+  write_string(w, info.stored.stream_id);
+  w.Key("checkpoint");
+  w.Int64(info.stored.checkpoint);
+  w.Key("head");
+  w.Int64(info.head);
+  w.Key("lag");
+  w.Int64(info.lag);
+  w.Key("lease_token");
+  w.Int64(info.stored.lease_token);
+  w.Key("held");
+  w.Bool(info.stored.held);
+  if (!info.stored.holder.empty()) {
+    w.Key("holder");
+    write_string(w, info.stored.holder);
+  }
+  w.EndObject();
+  return finish(buffer);
+}
+
 InputRecord parse_input_line(std::string_view line, std::size_t line_number) {
   if (!nesting_within_limit(line))
     bad_line(line_number, fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth));

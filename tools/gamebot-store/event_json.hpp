@@ -10,6 +10,8 @@
 //   deleted   {"kind":"deleted","stream"}
 //   snapshot  {"kind":"snapshot","source","source_version","source_type",
 //              "data" | "data_base64", "metadata" | "metadata_base64","created_at"}
+//   subscription {"name","stream","checkpoint","head","lag","lease_token","held",
+//                 "holder"?}
 //
 // Payload bytes are written as JSON ("data") when they are a JSON text that
 // rapidjson writes back byte for byte, else as base64 ("data_base64"); on
@@ -45,6 +47,8 @@ std::string link_line(std::string_view stream, eventstore::StreamVersion version
 std::string deleted_line(std::string_view stream);
 std::string snapshot_line(const eventstore::Snapshot& snapshot, PayloadMode mode);
 std::string stream_line(const eventstore::StreamInfo& info);
+// {"name","stream","checkpoint","head","lag","lease_token","held","holder"?}
+std::string subscription_line(const eventstore::SubscriptionInfo& info);
 
 // `text` as a JSON string literal.
 std::string json_string(std::string_view text);

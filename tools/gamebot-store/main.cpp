@@ -59,6 +59,19 @@ int run(const std::vector<std::string>& argv) {
     }
     name += " " + argv[1];
     consumed = 2;
+  } else if (name == "subscriptions") {
+    if (argv.size() < 2 || argv[1] == "--help" || argv[1] == "-h") {
+      std::string text =
+          "Usage: gamebot-store subscriptions list|delete [options] URL [NAME]\n\n"
+          "  list    stored persistent subscriptions: checkpoint, lease, holder, lag\n"
+          "  delete  delete one by NAME (refused while a subscriber holds it)\n\n"
+          "`gamebot-store subscriptions list --help` describes each.\n\n";
+      text += exit_code_help();
+      std::fputs(text.c_str(), argv.size() < 2 ? stderr : stdout);
+      return argv.size() < 2 ? kExitUsage : kExitOk;
+    }
+    name += " " + argv[1];
+    consumed = 2;
   } else if (name == "cache") {
     if (argv.size() < 2 || argv[1] == "--help" || argv[1] == "-h") {
       std::string text =

@@ -1,4 +1,4 @@
-// init, migrate, verify, append, read, tail, streams, delete.
+// init, migrate, verify, append, read, tail, streams, delete, subscriptions list|delete.
 
 #include <fmt/format.h>
 #include <signal.h>
@@ -11,6 +11,7 @@
 
 #include "cli.hpp"
 #include "event_json.hpp"
+#include "gamebot/eventstore/errors.hpp"
 #include "gamebot/eventstore/postgres_backend.hpp"
 #include "gamebot/eventstore/postgres_schema.hpp"
 #include "gamebot/eventstore/sqlite_backend.hpp"
@@ -251,6 +252,50 @@ int run_delete(const Args& args) {
   return kExitOk;
 }
 
+int run_subscriptions_list(const Args& args) {
+  EventStore store = open_store(parse_store_url(args.positionals[0]), false);
+  for (const SubscriptionInfo& info : store.list_subscriptions()) {
+    print_line(subscription_line(info));
+  }
+  return kExitOk;
+}
+
+// Every stored subscription of that name (or only the one on --stream); a
+// held one is left alone and named in the failure, the others are deleted.
+int run_subscriptions_delete(const Args& args) {
+  const std::string& name = args.positionals[1];
+  const std::optional<std::string> only_stream = args.value("stream");
+  EventStore store = open_store(parse_store_url(args.positionals[0]), false);
+  std::vector<std::string> streams;
+  for (const SubscriptionInfo& info : store.list_subscriptions()) {
+    if (info.stored.name == name && (!only_stream || info.stored.stream_id == *only_stream)) {
+      streams.push_back(info.stored.stream_id);
+    }
+  }
+  if (streams.empty()) {
+    throw Failure(FaultClass::configuration,
+                  only_stream
+                      ? fmt::format("no stored subscription '{}' on '{}'", name, *only_stream)
+                      : fmt::format("no stored subscription '{}'", name));
+  }
+  std::vector<std::string> refused;
+  for (const std::string& stream : streams) {
+    try {
+      if (store.delete_subscription(name, stream)) {
+        print_line(fmt::format("deleted subscription '{}' on '{}'", name, stream));
+      }
+    } catch (const SubscriptionHeld& held) {
+      refused.push_back(held.message());
+    }
+  }
+  if (!refused.empty()) {
+    std::string message = refused.front();
+    if (refused.size() > 1) message += fmt::format(" (and {} more held)", refused.size() - 1);
+    throw Failure(FaultClass::concurrency, message);
+  }
+  return kExitOk;
+}
+
 const std::vector<OptionSpec> kNoOptions;
 
 }  // namespace
@@ -331,6 +376,26 @@ void add_store_commands(std::vector<Command>& commands) {
         {{"hard", "", "hard delete"},
          {"expected-version", "V", "any (default), stream_exists or a version N"}}},
        run_delete});
+  commands.push_back(
+      {{"subscriptions list",
+        {"URL"},
+        "List stored persistent subscriptions, one JSON line each.",
+        "Each line: "
+        "{\"name\",\"stream\",\"checkpoint\",\"head\",\"lag\",\"lease_token\",\"held\",\n"
+        "\"holder\"?}: lag is head (head position for $all, else the stream's version) minus\n"
+        "the checkpoint; held says a lease was held when listed; holder names it where the\n"
+        "backend can tell (PostgreSQL: the server pid and application_name).\n",
+        kNoOptions},
+       run_subscriptions_list});
+  commands.push_back(
+      {{"subscriptions delete",
+        {"URL", "NAME"},
+        "Delete the stored persistent subscription NAME (on every stream, or --stream's).",
+        "A subscription whose lease is held (a live subscriber) is refused: exit 1 naming it,\n"
+        "nothing of it deleted. Stop the subscriber, then delete. The next subscriber starts\n"
+        "from its start_from again.\n",
+        {{"stream", "STREAM", "only the subscription on STREAM ($all: quote it in a shell)"}}},
+       run_subscriptions_delete});
 }
 
 }  // namespace gamebot::tools

@@ -11,12 +11,14 @@
 #include <limits>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "background.hpp"
 #include "commit_groups.hpp"
 #include "gamebot/eventstore/errors.hpp"
 #include "gamebot/eventstore/open.hpp"
+#include "gamebot/eventstore/postgres_schema.hpp"
 #include "gamebot/repo/errors.hpp"
 #include "gamebot/repo/postgres_connection.hpp"
 #include "gamebot/repo/transaction.hpp"
@@ -351,6 +353,8 @@ class PostgresBackend::Impl {
     std::string store_checkpoint;
     std::string delete_checkpoint;
     std::string take_lease_token;
+    std::string list_subscriptions;
+    std::string subscription_holders;
   };
 
   // One append waiting for its commit group (see commit_groups.hpp).
@@ -614,6 +618,18 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       s);
   sql.delete_checkpoint =
       fmt::format("DELETE FROM {}.subscriptions WHERE name = $1 AND stream_id = $2", s);
+  sql.list_subscriptions = fmt::format(
+      "SELECT name, stream_id, checkpoint, lease_token FROM {}.subscriptions "
+      "ORDER BY name COLLATE \"C\", stream_id COLLATE \"C\"",
+      s);
+  // Session advisory locks held in this database (a lease's key is bigint:
+  // classid the high half, objid the low one, objsubid 1), with the holder.
+  sql.subscription_holders =
+      "SELECT (l.classid::bigint << 32) | l.objid::bigint AS key, l.pid, "
+      "coalesce(a.application_name, '') AS application_name FROM pg_locks l "
+      "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+      "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted "
+      "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 
   const repo::Migrator migrator = postgres_event_store_migrator(names.schema);
   {
@@ -1302,6 +1318,35 @@ bool PostgresBackend::delete_checkpoint(std::string_view subscription, std::stri
 std::unique_ptr<SubscriptionLease> PostgresBackend::try_acquire_subscription(
     std::string_view subscription, std::string_view stream_id) {
   return impl_->try_acquire(subscription, stream_id);
+}
+
+std::vector<StoredSubscription> PostgresBackend::list_subscriptions() {
+  repo::ConnectionLease lease = impl_->repo.acquire();
+  std::vector<StoredSubscription> out;
+  for (const repo::Row row : lease->query(impl_->sql.list_subscriptions)) {
+    StoredSubscription& stored = out.emplace_back();
+    stored.name = row.get<std::string>(0);
+    stored.stream_id = row.get<std::string>(1);
+    stored.checkpoint = row.get<std::int64_t>(2);
+    stored.lease_token = row.get<std::int64_t>(3);
+  }
+  if (out.empty()) return out;
+  std::unordered_map<std::int64_t, std::string> holders;
+  for (const repo::Row row : lease->query(impl_->sql.subscription_holders)) {
+    const auto pid = row.get<std::int64_t>(1);
+    const auto application = row.get<std::string>(2);
+    holders.emplace(row.get<std::int64_t>(0),
+                    application.empty() ? fmt::format("server pid {}", pid)
+                                        : fmt::format("server pid {} ({})", pid, application));
+  }
+  for (StoredSubscription& stored : out) {
+    auto holder = holders.find(
+        postgres_subscription_lock_key(impl_->names.schema, stored.name, stored.stream_id));
+    if (holder == holders.end()) continue;
+    stored.held = true;
+    stored.holder = holder->second;
+  }
+  return out;
 }
 
 const repo::Repo& PostgresBackend::repo() const noexcept {

@@ -13,6 +13,8 @@
 //   a hard delete of the event removes them (ON DELETE CASCADE) and leaves a
 //   hole in the link stream's versions.
 // * snapshots, subscriptions (persistent-subscription checkpoints).
+// * events and links are append-only (migration 5): triggers refuse UPDATE,
+//   DELETE and TRUNCATE except delete_stream's own deletes.
 //
 // Functions: append_events, link_events and delete_stream do a whole write in
 // one statement (one round trip); probe_watermark is the reader's half of the
@@ -549,7 +551,8 @@ std::string expand(std::string_view sql, const postgres_detail::SqlNames& names)
                      fmt::arg("ns", names.lock_namespace), fmt::arg("channel", names.channel),
                      fmt::arg("schema_literal", names.schema_literal),
                      fmt::arg("xids_literal", names.xids_literal),
-                     fmt::arg("positions_literal", names.positions_literal));
+                     fmt::arg("positions_literal", names.positions_literal),
+                     fmt::arg("append_only_sqlstate", kPostgresAppendOnlySqlstate));
 }
 
 // The 31-bit lock namespace of the releases before bdc94af.
@@ -597,6 +600,74 @@ CREATE SEQUENCE {s}.subscription_lease_tokens AS bigint MINVALUE 1 NO CYCLE;
 ALTER TABLE {s}.subscriptions ADD COLUMN lease_token bigint NOT NULL DEFAULT 0;
 )sql";
 
+// Migration 5: events and links are append-only. UPDATE, DELETE and TRUNCATE
+// on them are refused with SQLSTATE kPostgresAppendOnlySqlstate (class 23, so
+// repo reports FaultClass::integrity), except a DELETE while the setting
+// gamebot.allow_delete is 'on'. Only delete_stream's hard delete turns it on,
+// transaction-locally (set_config(..., true), i.e. SET LOCAL), and off again
+// right after its two deletes; an error in between aborts the (sub)transaction,
+// which undoes the setting too. So the caller's own statements in the same
+// transaction stay refused. (A function-level SET clause would scope it more
+// simply, but PostgreSQL before 16 lets only a superuser attach a custom
+// setting to a function, and stores are owned by ordinary roles.) Statement
+// triggers: a hard delete checks once, not once per row; the cascade from
+// events to links runs while the setting is on and passes too. delete_stream
+// is otherwise the text of migrations 1 and 3; a later migration that
+// recreates the functions must take this one.
+constexpr std::string_view kAppendOnlyEvents = R"sql(
+CREATE FUNCTION {s}.refuse_event_change() RETURNS trigger
+LANGUAGE plpgsql SET jit = off AS $fn$
+BEGIN
+  IF TG_OP = 'DELETE' AND current_setting('gamebot.allow_delete', true) = 'on' THEN
+    RETURN NULL;
+  END IF;
+  RAISE EXCEPTION '% on %.% is refused: the event store is append-only', TG_OP,
+    quote_ident(TG_TABLE_SCHEMA), quote_ident(TG_TABLE_NAME)
+    USING ERRCODE = '{append_only_sqlstate}',
+          HINT = 'Only the store''s hard delete (delete_stream) removes events.';
+END
+$fn$;
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.events
+  FOR EACH STATEMENT EXECUTE FUNCTION {s}.refuse_event_change();
+CREATE TRIGGER links_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.links
+  FOR EACH STATEMENT EXECUTE FUNCTION {s}.refuse_event_change();
+CREATE OR REPLACE FUNCTION {s}.delete_stream(p_stream text, p_kind int, p_expected bigint,
+    p_hard boolean, p_notify boolean, OUT status int, OUT version bigint)
+LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $fn$
+DECLARE
+  deleted timestamptz;
+  done text;
+BEGIN
+  SELECT s.version, s.deleted_at INTO version, deleted FROM {s}.streams s
+   WHERE s.stream_id = p_stream FOR UPDATE;
+  IF NOT FOUND THEN
+    status := 3;
+    version := 0;
+    RETURN;
+  END IF;
+  status := CASE WHEN NOT p_hard AND deleted IS NOT NULL THEN 4
+                 WHEN p_kind = 1 THEN 2
+                 WHEN p_kind = 3 AND p_expected <> version THEN 1
+                 ELSE 0 END;
+  IF status <> 0 THEN
+    RETURN;
+  END IF;
+  IF p_hard THEN
+    done := set_config('gamebot.allow_delete', 'on', true);
+    DELETE FROM {s}.events e WHERE e.stream_id = p_stream;
+    DELETE FROM {s}.links l WHERE l.stream_id = p_stream;
+    done := set_config('gamebot.allow_delete', 'off', true);
+    DELETE FROM {s}.streams s WHERE s.stream_id = p_stream;
+  ELSE
+    UPDATE {s}.streams s SET deleted_at = now() WHERE s.stream_id = p_stream;
+  END IF;
+  IF p_notify THEN
+    PERFORM pg_notify('{channel}', '');
+  END IF;
+END
+$fn$;
+)sql";
+
 }  // namespace
 
 std::vector<repo::Migration> postgres_event_store_migrations(std::string_view schema) {
@@ -611,6 +682,7 @@ std::vector<repo::Migration> postgres_event_store_migrations(std::string_view sc
                         expand(kConvergeTables, names) + expand(kDropFunctions, names) + functions +
                             expand(kNoJitInFunctions, names)});
   migrations.push_back({4, "fence_subscription_leases", expand(kFenceSubscriptionLeases, names)});
+  migrations.push_back({5, "append_only_events", expand(kAppendOnlyEvents, names)});
   const postgres_detail::SqlNames names_31_bits =
       names.with_lock_namespace(lock_namespace_31_bits(schema));
   for (const auto& earlier : postgres_detail::earlier_migration_texts()) {

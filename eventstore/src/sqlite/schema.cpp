@@ -17,6 +17,12 @@
 // * Migration 2: fencing tokens of subscription leases (backend.hpp):
 //   eventstore_lease_tokens counts the tokens taken; each checkpoint row keeps
 //   the token of the lease that wrote it or took the subscription since.
+// * Migration 3: eventstore_events and eventstore_links are append-only.
+//   Triggers refuse every UPDATE, and a DELETE unless the one row of
+//   eventstore_delete_guard is open; only the store's hard delete opens it, and
+//   closes it again inside the same write transaction, so no other connection
+//   ever sees it open (a rollback closes it too). A refusal is
+//   SQLITE_CONSTRAINT_TRIGGER (FaultClass::integrity in repo).
 
 #include "gamebot/eventstore/sqlite_backend.hpp"
 
@@ -82,6 +88,32 @@ CREATE TABLE eventstore_lease_tokens (
 );
 INSERT INTO eventstore_lease_tokens (id, last_token) VALUES (1, 0);
 ALTER TABLE eventstore_checkpoints ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+)sql"},
+      {3, "append_only_events",
+       R"sql(
+CREATE TABLE eventstore_delete_guard (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  open INTEGER NOT NULL CHECK (open IN (0, 1))
+);
+INSERT INTO eventstore_delete_guard (id, open) VALUES (1, 0);
+CREATE TRIGGER eventstore_events_no_update BEFORE UPDATE ON eventstore_events
+BEGIN
+  SELECT RAISE(ABORT, 'UPDATE on eventstore_events is refused: the event store is append-only');
+END;
+CREATE TRIGGER eventstore_events_no_delete BEFORE DELETE ON eventstore_events
+WHEN (SELECT open FROM eventstore_delete_guard WHERE id = 1) IS NOT 1
+BEGIN
+  SELECT RAISE(ABORT, 'DELETE on eventstore_events is refused: the event store is append-only (hard delete only)');
+END;
+CREATE TRIGGER eventstore_links_no_update BEFORE UPDATE ON eventstore_links
+BEGIN
+  SELECT RAISE(ABORT, 'UPDATE on eventstore_links is refused: the event store is append-only');
+END;
+CREATE TRIGGER eventstore_links_no_delete BEFORE DELETE ON eventstore_links
+WHEN (SELECT open FROM eventstore_delete_guard WHERE id = 1) IS NOT 1
+BEGIN
+  SELECT RAISE(ABORT, 'DELETE on eventstore_links is refused: the event store is append-only (hard delete only)');
+END;
 )sql"},
   };
 }

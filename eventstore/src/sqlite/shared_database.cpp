@@ -77,6 +77,17 @@ off_t lock_offset(const std::string& key) {
   return static_cast<off_t>(value);
 }
 
+// The one byte of the lock file that stands for `key`, as a write-lock request.
+struct flock claim_of(const std::string& key) {
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = lock_offset(key);
+  lock.l_len = 1;
+  lock.l_pid = 0;  // required for OFD locks
+  return lock;
+}
+
 }  // namespace
 
 bool WriterGate::try_lock_for(std::chrono::milliseconds timeout) {
@@ -131,6 +142,11 @@ void SharedDatabase::release(const std::string& key) noexcept {
   if (auto it = claims_.find(key); it != claims_.end()) claims_.erase(it);
 }
 
+bool SharedDatabase::claimed(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  return claims_.contains(key);
+}
+
 std::string lease_key(std::string_view subscription, std::string_view stream_id) {
   std::string key(subscription);
   key.push_back('\0');
@@ -153,12 +169,7 @@ std::unique_ptr<SubscriptionLease> try_lock_across_processes(std::shared_ptr<Sha
                 fmt::format("cannot open the subscription lock file {}: {}", lock_path,
                             std::strerror(errno)));
   }
-  struct flock lock {};
-  lock.l_type = F_WRLCK;
-  lock.l_whence = SEEK_SET;
-  lock.l_start = lock_offset(key);
-  lock.l_len = 1;
-  lock.l_pid = 0;  // required for OFD locks
+  struct flock lock = claim_of(key);
   if (::fcntl(fd, F_OFD_SETLK, &lock) == 0)
     return std::make_unique<FileLease>(std::move(shared), fd, lock_path);
   const int error = errno;
@@ -167,6 +178,26 @@ std::unique_ptr<SubscriptionLease> try_lock_across_processes(std::shared_ptr<Sha
   throw Error(FaultClass::configuration,
               fmt::format("cannot lock the subscription lock file {}: {}", lock_path,
                           std::strerror(error)));
+}
+
+bool locked_across_processes(const std::string& lock_path, const std::string& key) {
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return false;
+    throw Error(FaultClass::configuration,
+                fmt::format("cannot open the subscription lock file {}: {}", lock_path,
+                            std::strerror(errno)));
+  }
+  struct flock lock = claim_of(key);
+  const int rc = ::fcntl(fd, F_OFD_GETLK, &lock);
+  const int error = errno;
+  ::close(fd);
+  if (rc != 0) {
+    throw Error(FaultClass::configuration,
+                fmt::format("cannot test the subscription lock file {}: {}", lock_path,
+                            std::strerror(error)));
+  }
+  return lock.l_type != F_UNLCK;
 }
 
 }  // namespace gamebot::eventstore::sqlite_detail

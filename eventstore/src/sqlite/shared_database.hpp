@@ -56,6 +56,8 @@ class SharedDatabase {
   // someone here owns `key` already.
   bool try_claim(const std::string& key);
   void release(const std::string& key) noexcept;
+  // Whether someone here owns `key` now (a snapshot, for listings).
+  bool claimed(const std::string& key);
 
   explicit SharedDatabase(std::string key) : key_(std::move(key)) {}
 
@@ -83,5 +85,11 @@ std::unique_ptr<SubscriptionLease> try_claim_in_process(std::shared_ptr<SharedDa
 std::unique_ptr<SubscriptionLease> try_lock_across_processes(std::shared_ptr<SharedDatabase> shared,
                                                              const std::string& lock_path,
                                                              const std::string& key);
+
+// Whether some descriptor (of any process) holds the claim on `key` in
+// `lock_path` now, tested with F_OFD_GETLK without taking it (a snapshot, for
+// listings; OFD locks name no owner pid). False when the file does not exist.
+// Throws gamebot::Error(configuration) when the file cannot be opened or tested.
+bool locked_across_processes(const std::string& lock_path, const std::string& key);
 
 }  // namespace gamebot::eventstore::sqlite_detail

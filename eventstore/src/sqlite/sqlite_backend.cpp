@@ -477,12 +477,16 @@ WriteResult SqliteBackend::delete_stream(std::string_view stream_id, ExpectedVer
       soft.step();
     } else {
       Statement(db, Sql::raise_high_water).step();
+      // The append-only triggers' guard, open only around the two deletes
+      // (an error rolls the whole write back, the guard with it).
+      Statement(db, Sql::open_delete_guard).step();
       Statement events(db, Sql::delete_stream_events);
       events.bind_text(1, stream_id);
       events.step();
       Statement links(db, Sql::delete_stream_links);
       links.bind_text(1, stream_id);
       links.step();
+      Statement(db, Sql::close_delete_guard).step();
       Statement row(db, Sql::delete_stream_row);
       row.bind(1, stream.seq);
       row.step();
@@ -698,6 +702,27 @@ std::unique_ptr<SubscriptionLease> SqliteBackend::try_acquire_subscription(
     return token;
   }));
   return lease;
+}
+
+std::vector<StoredSubscription> SqliteBackend::list_subscriptions() {
+  std::vector<StoredSubscription> out = impl_->read("list_subscriptions", false, [&](sqlite3* db) {
+    std::vector<StoredSubscription> rows;
+    Statement list(db, Sql::list_checkpoints);
+    while (list.step()) {
+      StoredSubscription& row = rows.emplace_back();
+      row.name = std::string(list.text(0));
+      row.stream_id = std::string(list.text(1));
+      row.checkpoint = list.integer(2);
+      row.lease_token = list.integer(3);
+    }
+    return rows;
+  });
+  for (StoredSubscription& row : out) {
+    const std::string key = sqlite_detail::lease_key(row.name, row.stream_id);
+    row.held = impl_->in_memory ? impl_->shared->claimed(key)
+                                : sqlite_detail::locked_across_processes(impl_->lock_path, key);
+  }
+  return out;
 }
 
 }  // namespace gamebot::eventstore

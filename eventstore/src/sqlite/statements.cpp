@@ -97,6 +97,11 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(Sql::count_)> kS
     // raise_high_water: before a hard delete, so positions are never reused
     "UPDATE eventstore_state SET high_water = max(high_water, coalesce((SELECT position FROM "
     "eventstore_events ORDER BY position DESC LIMIT 1), 0)) WHERE id = 1",
+    // open_delete_guard: lets the append-only triggers (migration 3) pass the
+    // hard delete's own deletes; closed again in the same transaction
+    "UPDATE eventstore_delete_guard SET open = 1 WHERE id = 1",
+    // close_delete_guard
+    "UPDATE eventstore_delete_guard SET open = 0 WHERE id = 1",
     // delete_stream_events
     "DELETE FROM eventstore_events WHERE stream_id = ?1",
     // delete_stream_links
@@ -131,6 +136,9 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(Sql::count_)> kS
     "WHERE lease_token <= excluded.lease_token",
     // delete_checkpoint
     "DELETE FROM eventstore_checkpoints WHERE subscription = ?1 AND stream_id = ?2",
+    // list_checkpoints: byte order (BINARY collation)
+    "SELECT subscription, stream_id, event_number, lease_token FROM eventstore_checkpoints ORDER "
+    "BY subscription, stream_id",
     // take_lease_token
     "UPDATE eventstore_lease_tokens SET last_token = last_token + 1 WHERE id = 1 "
     "RETURNING last_token",

@@ -70,6 +70,9 @@ class TrackingBackend final : public eventstore::Backend {
   bool delete_checkpoint(std::string_view subscription, std::string_view stream_id) override {
     return inner_->delete_checkpoint(subscription, stream_id);
   }
+  std::vector<eventstore::StoredSubscription> list_subscriptions() override {
+    return inner_->list_subscriptions();
+  }
   std::unique_ptr<eventstore::SubscriptionLease> try_acquire_subscription(
       std::string_view subscription, std::string_view stream_id) override {
     auto lease = inner_->try_acquire_subscription(subscription, stream_id);

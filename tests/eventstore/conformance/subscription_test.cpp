@@ -533,6 +533,79 @@ TEST_CASE("deleting a persistent subscription forgets its checkpoint",
   CHECK(take(sub, 1) == std::vector<StreamVersion>{1});
 }
 
+TEST_CASE("stored subscriptions are listed with checkpoint, lease token, holder and lag",
+          "[eventstore][subscription][persistent][admin]") {
+  auto backend = make_conformance_backend();
+  EventStore first = backend->open(suite_options());
+  EventStore second = backend->open(suite_options());
+  CHECK(first.list_subscriptions().empty());
+  REQUIRE(first.append("s", 0, events(3)).ok());
+  REQUIRE(first.append("t", 0, events(2)).ok());
+  Subscription alpha = first.subscribe_persistent("alpha", "s");
+  CHECK(take(alpha, 2) == range(1, 2));
+  {
+    Subscription beta = first.subscribe_persistent("beta", std::string(kAllStream));
+    CHECK(take(beta, 1) == range(1, 1));
+  }
+  // Listed from another store (another process, for the SQL backends).
+  const std::vector<SubscriptionInfo> listed = second.list_subscriptions();
+  REQUIRE(listed.size() == 2);
+  const SubscriptionInfo& held = listed[0];
+  CHECK(held.stored.name == "alpha");
+  CHECK(held.stored.stream_id == "s");
+  CHECK(held.stored.checkpoint == 2);
+  CHECK(held.stored.lease_token == alpha.lease_token());
+  CHECK(held.stored.held);
+  CHECK(held.head == 3);
+  CHECK(held.lag == 1);
+  const SubscriptionInfo& idle = listed[1];
+  CHECK(idle.stored.name == "beta");
+  CHECK(idle.stored.stream_id == kAllStream);
+  CHECK(idle.stored.checkpoint == 1);
+  CHECK(idle.stored.lease_token > kNoLease);
+  CHECK_FALSE(idle.stored.held);
+  CHECK(idle.stored.holder.empty());
+  CHECK(idle.head == 5);
+  CHECK(idle.lag == 4);
+  // Caught up: no lag; a stream that is gone has none either.
+  CHECK(take(alpha, 1) == range(3, 3));
+  REQUIRE(first.delete_stream("s", 3, DeleteMode::hard).ok());
+  const std::vector<SubscriptionInfo> later = second.list_subscriptions();
+  REQUIRE(later.size() == 2);
+  CHECK(later[0].stored.checkpoint == 3);
+  CHECK(later[0].head == 0);
+  CHECK(later[0].lag == 0);
+}
+
+TEST_CASE("deleting a held subscription is refused and keeps it, and once released it is deleted",
+          "[eventstore][subscription][persistent][admin]") {
+  auto backend = make_conformance_backend();
+  EventStore first = backend->open(suite_options());
+  EventStore second = backend->open(suite_options());
+  REQUIRE(first.append("s", 0, events(3)).ok());
+  auto owner = std::make_unique<Subscription>(first.subscribe_persistent("held", "s"));
+  CHECK(take(*owner, 2) == range(1, 2));
+  CHECK_THROWS_AS(second.delete_subscription("held", "s"), SubscriptionHeld);
+  CHECK_THROWS_AS(first.delete_subscription("held", "s"), SubscriptionHeld);
+  try {
+    second.delete_subscription("held", "s");
+  } catch (const SubscriptionHeld& error) {
+    CHECK(error.fault() == FaultClass::concurrency);
+    CHECK(error.message().find("'held'") != std::string::npos);
+  }
+  CHECK(second.backend().load_checkpoint("held", "s") == 2);
+  // The owner goes on unharmed: its next ack is stored.
+  CHECK(take(*owner, 1) == range(3, 3));
+  CHECK(second.backend().load_checkpoint("held", "s") == 3);
+  owner.reset();
+  CHECK(second.delete_subscription("held", "s"));
+  CHECK(second.list_subscriptions().empty());
+  CHECK_FALSE(second.backend().load_checkpoint("held", "s").has_value());
+  // Deleted, it starts over from start_from.
+  Subscription again = first.subscribe_persistent("held", "s");
+  CHECK(take(again, 1) == range(1, 1));
+}
+
 TEST_CASE("a subscription owned by another store waits until it is released",
           "[eventstore][subscription][persistent][ownership]") {
   auto backend = make_conformance_backend();

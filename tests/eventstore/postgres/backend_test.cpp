@@ -1,10 +1,15 @@
 // PostgreSQL backend specifics beyond the conformance suite: durability across
 // reopen, the outbox (a caller's transaction), test sandboxes, schema
-// isolation, URL options, the jsonb column, large batches, schema checks.
+// isolation, URL options, the jsonb column, large batches, schema checks, the
+// append-only events and links tables.
 
 #include <catch2/catch.hpp>
+#include <optional>
 
 #include "gamebot/eventstore/eventstore.hpp"
+#include "gamebot/eventstore/postgres_schema.hpp"
+#include "gamebot/eventstore/verify.hpp"
+#include "gamebot/repo/errors.hpp"
 #include "gamebot/repo/repo.hpp"
 #include "test_schema.hpp"
 
@@ -27,6 +32,182 @@ std::vector<EventData> events(std::size_t count, const std::string& prefix = "E"
     out.push_back(event(prefix, prefix + "-" + std::to_string(i)));
   }
   return out;
+}
+
+// A refused raw write: the typed fault of the append-only trigger.
+void check_refused(repo::Connection& connection, const std::string& sql) {
+  INFO(sql);
+  try {
+    connection.execute(sql);
+    FAIL("the raw write was not refused");
+  } catch (const repo::DatabaseError& error) {
+    CHECK(error.fault() == FaultClass::integrity);
+    CHECK(error.sqlstate() == kPostgresAppendOnlySqlstate);
+    CHECK(error.message().find("append-only") != std::string::npos);
+  }
+}
+
+StoreOptions hard_deletes() {
+  StoreOptions options;
+  options.allow_hard_delete = true;
+  return options;
+}
+
+TEST_CASE(
+    "raw UPDATE, DELETE and TRUNCATE on events and links are refused and the hard delete passes",
+    "[eventstore][postgres][append-only]") {
+  TestSchema schema;
+  repo::Repo repo = repo::Repo::open(schema.server_url());
+  EventStore store(std::make_shared<PostgresBackend>(repo, schema.options()), hard_deletes());
+  REQUIRE(store.append("a", 0, events(2, "A")).ok());
+  REQUIRE(store.append("b", 0, events(1, "B")).ok());
+  const Uuid linked = store.read_stream_forward("a").events.at(0).event_id;
+  REQUIRE(store.link("b", 1, std::vector<Uuid>{linked}).ok());
+  const std::string s = repo::quote_identifier(schema.name());
+  auto count = [&](const std::string& table) {
+    return repo.run([&](repo::Connection& c) {
+      return c.query_value<std::int64_t>("SELECT count(*) FROM " + s + "." + table).value_or(-1);
+    });
+  };
+
+  auto admin = repo::connect(schema.server_url());
+  check_refused(*admin, "UPDATE " + s + ".events SET type = 'Rewritten' WHERE stream_id = 'a'");
+  check_refused(*admin, "DELETE FROM " + s + ".events WHERE stream_id = 'a'");
+  check_refused(*admin, "TRUNCATE " + s + ".events CASCADE");
+  check_refused(*admin, "UPDATE " + s + ".links SET version = 7");
+  check_refused(*admin, "DELETE FROM " + s + ".links");
+  check_refused(*admin, "TRUNCATE " + s + ".links");
+  // The store's guard is not a session setting a caller inherits.
+  CHECK(admin
+            ->query_value<std::string>(
+                "SELECT coalesce(current_setting('gamebot.allow_delete', true), 'unset')")
+            .value_or("") != "on");
+  CHECK(count("events") == 3);
+  CHECK(count("links") == 1);
+  CHECK(store.read_stream_forward("a").events.at(0).type == "A");
+
+  // The hard delete inside a caller's transaction passes its guard, and the
+  // guard ends with the call: the caller's own DELETE after it is refused.
+  {
+    repo::Transaction tx = repo.transaction();
+    REQUIRE(store.delete_stream("a", 2, DeleteMode::hard).ok());
+    tx->execute("SAVEPOINT raw_delete");
+    check_refused(tx.connection(), "DELETE FROM " + s + ".events");
+    tx->execute("ROLLBACK TO SAVEPOINT raw_delete");
+    tx.commit();
+  }
+  CHECK(count("events") == 1);
+  CHECK(count("links") == 0);  // b's link to a's event went with it (the cascade passed too)
+  CHECK(store.read_stream_forward("a").status == ReadStatus::stream_not_found);
+  REQUIRE(store.delete_stream("b", ExpectedVersion::any(), DeleteMode::hard).ok());
+  CHECK(count("events") == 0);
+}
+
+// A database owned by the test server's ordinary role gamebot_pw, dropped by
+// the destructor.
+class OrdinaryRoleDatabase {
+ public:
+  explicit OrdinaryRoleDatabase(std::string name)
+      : name_(std::move(name)), admin_(repo::connect(gamebot::testing::postgres_url())) {
+    admin_->execute_batch("CREATE DATABASE " + repo::quote_identifier(name_) + " OWNER gamebot_pw");
+  }
+  ~OrdinaryRoleDatabase() {
+    try {
+      admin_->execute_batch("DROP DATABASE " + repo::quote_identifier(name_) + " WITH (FORCE)");
+    } catch (...) {
+      // A leftover only costs space on a throwaway server.
+    }
+  }
+  OrdinaryRoleDatabase(const OrdinaryRoleDatabase&) = delete;
+  OrdinaryRoleDatabase& operator=(const OrdinaryRoleDatabase&) = delete;
+  std::string url() const { return gamebot::testing::postgres_password_url({}, name_); }
+
+ private:
+  std::string name_;
+  std::unique_ptr<repo::Connection> admin_;
+};
+
+TEST_CASE("a store created by an ordinary role is append-only and its hard delete works",
+          "[eventstore][postgres][append-only]") {
+  TestSchema unique("es_role");
+  OrdinaryRoleDatabase database(unique.name());
+  // gamebot_pw is no superuser: the migrations run with an owner's rights only.
+  EventStore store = open(database.url(), hard_deletes());
+  REQUIRE(store.append("a", 0, events(2)).ok());
+  REQUIRE(store.append("b", 0, events(1)).ok());
+  auto owner = repo::connect(database.url());
+  const std::string events_table = std::string(kDefaultPostgresSchema) + ".events";
+  check_refused(*owner, "DELETE FROM " + events_table);
+  REQUIRE(store.delete_stream("a", 2, DeleteMode::hard).ok());
+  CHECK(store.read_all_forward().events.size() == 1);
+  check_refused(*owner, "DELETE FROM " + events_table);
+}
+
+TEST_CASE("verify reports events damaged with the append-only triggers disabled",
+          "[eventstore][postgres][append-only][verify]") {
+  TestSchema schema;
+  EventStore store = open(schema.store_url());
+  REQUIRE(store.append("a", 0, events(3, "A")).ok());
+  REQUIRE(store.append("b", 0, events(2, "B")).ok());
+  REQUIRE(verify(store).ok());
+  const std::string s = repo::quote_identifier(schema.name());
+  auto admin = repo::connect(schema.server_url());
+  // The table owner's switch, then a superuser's (replication role skips
+  // every ordinary trigger).
+  admin->execute_batch("BEGIN; ALTER TABLE " + s + ".events DISABLE TRIGGER events_append_only; " +
+                       "UPDATE " + s +
+                       ".events SET stream_version = 7 WHERE stream_id = 'a' AND "
+                       "stream_version = 2; ALTER TABLE " +
+                       s + ".events ENABLE TRIGGER events_append_only; COMMIT;");
+  admin->execute_batch("SET session_replication_role = replica; DELETE FROM " + s +
+                       ".events WHERE stream_id = 'b' AND stream_version = 1; "
+                       "SET session_replication_role = origin;");
+  check_refused(*admin, "DELETE FROM " + s + ".events");  // the triggers are back on
+
+  IntegrityReport report = verify(store);
+  std::string found;
+  for (const auto& v : report.violations) found += describe(v) + "\n";
+  INFO(found);
+  CHECK(report.events == 4);
+  CHECK(report.count(Invariant::versions_gap_free) >= 2);
+  bool a_found = false;
+  bool b_found = false;
+  for (const auto& v : report.violations) {
+    a_found = a_found || v.stream_id == "a";
+    b_found = b_found || v.stream_id == "b";
+  }
+  CHECK(a_found);
+  CHECK(b_found);
+}
+
+TEST_CASE("a listed subscription names its holder's server pid while its lease is held",
+          "[eventstore][postgres][subscription][admin]") {
+  TestSchema schema;
+  EventStore owner = open(schema.store_url());
+  EventStore admin = open(schema.store_url());
+  REQUIRE(owner.append("s", 0, events(2)).ok());
+  std::optional<Subscription> sub = owner.subscribe_persistent("projector", "s");
+  auto first = sub->next(5s);
+  REQUIRE(first.has_value());
+  sub->ack(*first);
+  // The pid of the lease connection, found the documented way.
+  auto connection = repo::connect(schema.server_url());
+  const std::int64_t key = postgres_subscription_lock_key(schema.name(), "projector", "s");
+  const auto pid = connection->query_value<std::int64_t>(
+      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
+      "AND (classid::bigint << 32 | objid::bigint) = $1",
+      key);
+  REQUIRE(pid.has_value());
+  std::vector<SubscriptionInfo> listed = admin.list_subscriptions();
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0].stored.held);
+  CHECK(listed[0].stored.holder.rfind("server pid " + std::to_string(*pid), 0) == 0);
+  CHECK(listed[0].lag == 1);
+  sub.reset();
+  listed = admin.list_subscriptions();
+  REQUIRE(listed.size() == 1);
+  CHECK_FALSE(listed[0].stored.held);
+  CHECK(listed[0].stored.holder.empty());
 }
 
 TEST_CASE("events, checkpoints and snapshots survive closing and reopening the store",

@@ -2,7 +2,8 @@
 // 1 and 2 ever had on main (historical_migrations/, copied from git history)
 // is applied the way the migrator of that time did (the text run, its checksum
 // recorded), then today's code opens the store, upgrades it, and appends and
-// reads through it on every path.
+// reads through it on every path; the upgraded store is append-only and its
+// hard delete works.
 
 #include <fmt/format.h>
 
@@ -17,6 +18,7 @@
 #include "gamebot/eventstore/eventstore.hpp"
 #include "gamebot/eventstore/postgres_schema.hpp"
 #include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/errors.hpp"
 #include "gamebot/repo/migrator.hpp"
 #include "test_schema.hpp"
 
@@ -128,7 +130,9 @@ TEST_CASE("stores created with every earlier text of migrations 1 and 2 open, up
                           std::string("old-projector"), std::string(kAllStream), std::int64_t{2});
     }
 
-    EventStore store(schema.open());
+    StoreOptions hard_deletes;
+    hard_deletes.allow_hard_delete = true;
+    EventStore store(schema.open(), hard_deletes);
     {
       auto connection = repo::connect(schema.server_url());
       const auto report = postgres_event_store_migrator(schema.name()).verify(*connection);
@@ -176,6 +180,17 @@ TEST_CASE("stores created with every earlier text of migrations 1 and 2 open, up
     CHECK(resumed->data == "three");
     old_sub.ack(*resumed);
     CHECK(store.backend().load_checkpoint("old-projector", std::string(kAllStream)) == 3);
+
+    // Append-only (migration 5): a raw rewrite is refused, the store's hard delete passes.
+    {
+      auto connection = repo::connect(schema.server_url());
+      const std::string events = repo::quote_identifier(schema.name()) + ".events";
+      CHECK_THROWS_AS(connection->execute("UPDATE " + events + " SET type = 'Rewritten'"),
+                      repo::DatabaseError);
+      CHECK_THROWS_AS(connection->execute("DELETE FROM " + events), repo::DatabaseError);
+    }
+    REQUIRE(store.delete_stream("game-2", ExpectedVersion::any(), DeleteMode::hard).ok());
+    CHECK(store.read_all_forward().events.size() == 4);
   }
 }
 

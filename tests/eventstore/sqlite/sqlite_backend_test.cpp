@@ -113,10 +113,70 @@ TEST_CASE("the schema is created and checked through repo's migrator",
     CHECK(migrator.verify(*lease).current());
     CHECK(migrator.migrate(*lease).applied.empty());  // applying twice is a no-op
     CHECK(lease->query_value<std::int64_t>("SELECT count(*) FROM eventstore_schema_migrations") ==
-          std::int64_t{2});
+          std::int64_t{3});
   }
   SqliteBackend verified(repo, verify_only);  // now current: no throw
   CHECK(verified.head_position() == 0);
+}
+
+// A refused raw write: the typed fault repo gives a trigger's RAISE(ABORT).
+void check_refused(repo::Connection& connection, const std::string& sql) {
+  INFO(sql);
+  try {
+    connection.execute(sql);
+    FAIL("the raw write was not refused");
+  } catch (const repo::DatabaseError& error) {
+    CHECK(error.fault() == FaultClass::integrity);
+    CHECK(error.sqlite_code() == SQLITE_CONSTRAINT_TRIGGER);
+    CHECK(error.message().find("append-only") != std::string::npos);
+  }
+}
+
+TEST_CASE("raw UPDATE and DELETE on events and links are refused and the hard delete passes",
+          "[eventstore][sqlite][append-only]") {
+  testing::TempDir dir;
+  const std::string url = "sqlite:" + dir.path() + "/append-only.db";
+  repo::Repo repo = repo::Repo::open(url);
+  EventStore store(std::make_shared<SqliteBackend>(repo), hard_deletes());
+  REQUIRE(store.append("a", 0, events(2, "A")).ok());
+  REQUIRE(store.append("b", 0, events(1, "B")).ok());
+  const Uuid linked = store.read_stream_forward("a").events.at(0).event_id;
+  REQUIRE(store.link("b", 1, std::vector<Uuid>{linked}).ok());
+
+  auto count = [&repo](const char* table) {
+    return repo.run([table](repo::Connection& c) {
+      return *c.query_value<std::int64_t>(std::string("SELECT count(*) FROM ") + table);
+    });
+  };
+  repo.run([](repo::Connection& c) {
+    check_refused(c, "UPDATE eventstore_events SET type = 'Rewritten' WHERE stream_id = 'a'");
+    check_refused(c, "DELETE FROM eventstore_events WHERE stream_id = 'a'");
+    check_refused(c, "DELETE FROM eventstore_events");
+    check_refused(c, "UPDATE eventstore_links SET position = 3");
+    check_refused(c, "DELETE FROM eventstore_links");
+  });
+  CHECK(count("eventstore_events") == 3);
+  CHECK(count("eventstore_links") == 1);
+  CHECK(store.read_stream_forward("a").events.at(0).type == "A");
+
+  // The hard delete inside a caller's transaction passes its guard and closes
+  // it again: the caller's own DELETE after it, in the same transaction, is
+  // still refused.
+  {
+    repo::TransactionOptions immediate;
+    immediate.sqlite_locking = repo::SqliteLocking::immediate;
+    repo::Transaction tx = repo.transaction(immediate);
+    REQUIRE(store.delete_stream("a", 2, DeleteMode::hard).ok());
+    check_refused(tx.connection(), "DELETE FROM eventstore_events");
+    tx.commit();
+  }
+  CHECK(count("eventstore_events") == 1);
+  CHECK(store.read_stream_forward("a").status == ReadStatus::stream_not_found);
+  // A hard delete outside any caller's transaction.
+  REQUIRE(store.delete_stream("b", ExpectedVersion::any(), DeleteMode::hard).ok());
+  CHECK(count("eventstore_events") == 0);
+  CHECK(count("eventstore_links") == 0);
+  CHECK(count("eventstore_delete_guard WHERE open = 0") == 1);
 }
 
 TEST_CASE("events, snapshots and positions survive closing and reopening the file",

@@ -209,6 +209,16 @@ class Backend {
   virtual std::unique_ptr<SubscriptionLease> try_acquire_subscription(
       std::string_view subscription, std::string_view stream_id) = 0;
 
+  // ---- subscription administration ------------------------------------------
+  // Every stored subscription (one with a checkpoint: a lease alone stores
+  // nothing), ordered by name, then stream id, byte-wise; each says whether a
+  // lease on it was held at that moment and, where the backend can tell, by
+  // whom (PostgreSQL: the holder's server pid and application_name; SQLite and
+  // memory: empty). Held is a snapshot: only try_acquire_subscription decides
+  // ownership, so EventStore::delete_subscription holds a lease while it
+  // deletes rather than trusting this.
+  virtual std::vector<StoredSubscription> list_subscriptions() = 0;
+
   // ---- change notification -------------------------------------------------
 
   // Notifier that subscribers of every EventStore on this backend wait on. Virtual so that a

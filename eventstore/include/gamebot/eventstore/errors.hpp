@@ -38,4 +38,13 @@ class SubscriptionFenced : public Error {
       : Error(FaultClass::concurrency, std::move(message)) {}
 };
 
+// EventStore::delete_subscription refused: a lease on the subscription is held
+// (a live subscriber here or in another process owns it). Nothing was
+// deleted; stop that subscriber and try again. FaultClass::concurrency.
+class SubscriptionHeld : public Error {
+ public:
+  explicit SubscriptionHeld(std::string message)
+      : Error(FaultClass::concurrency, std::move(message)) {}
+};
+
 }  // namespace gamebot::eventstore

@@ -127,8 +127,15 @@ class EventStore {
       PersistentSubscriptionOptions options = {});
 
   // Forgets a persistent subscription's checkpoint (the next subscribe starts
-  // from its start_from again). Live subscribers keep their cursor.
+  // from its start_from again); true if one was stored. Refused with
+  // SubscriptionHeld (nothing deleted) while a lease on it is held, by a
+  // subscriber of this store or of any other: the deletion itself holds the
+  // lease, so no owner can write the checkpoint back meanwhile.
   bool delete_subscription(std::string_view name, std::string_view stream_id);
+
+  // Every stored persistent subscription (Backend::list_subscriptions) with
+  // its head and lag as of the listing; several reads, not one snapshot.
+  std::vector<SubscriptionInfo> list_subscriptions();
 
   // ---- plumbing -------------------------------------------------------------
 

@@ -78,6 +78,7 @@ class MemoryBackend final : public Backend {
   bool delete_checkpoint(std::string_view subscription, std::string_view stream_id) override;
   std::unique_ptr<SubscriptionLease> try_acquire_subscription(std::string_view subscription,
                                                               std::string_view stream_id) override;
+  std::vector<StoredSubscription> list_subscriptions() override;
 
   // Empties the store in O(1) under the write lock (the old state is freed
   // after the lock is released): no events, streams, snapshots or checkpoints;

@@ -166,6 +166,7 @@ class PostgresBackend final : public Backend {
   bool delete_checkpoint(std::string_view subscription, std::string_view stream_id) override;
   std::unique_ptr<SubscriptionLease> try_acquire_subscription(std::string_view subscription,
                                                               std::string_view stream_id) override;
+  std::vector<StoredSubscription> list_subscriptions() override;
 
   const repo::Repo& repo() const noexcept;
   const PostgresBackendOptions& options() const noexcept;

@@ -6,7 +6,9 @@
 // Objects, all inside the store's schema: tables streams, events, links,
 // snapshots, subscriptions, a sequence of global positions, and the functions
 // append_events, link_events, delete_stream and probe_watermark. The table
-// gamebot_eventstore_migrations records the applied migrations.
+// gamebot_eventstore_migrations records the applied migrations. Events and
+// links are append-only: triggers refuse UPDATE, DELETE and TRUNCATE on them
+// outside the store's hard delete (delete_stream).
 
 #include <cstdint>
 #include <string_view>
@@ -20,6 +22,10 @@ namespace gamebot::eventstore {
 inline constexpr std::string_view kDefaultPostgresSchema = "gamebot_eventstore";
 // Table (in the store's schema) recording the applied migrations.
 inline constexpr std::string_view kPostgresMigrationsTable = "gamebot_eventstore_migrations";
+// SQLSTATE of a refused UPDATE, DELETE or TRUNCATE on the events or links
+// table. Class 23 (integrity constraint violation), so repo::DatabaseError
+// carries FaultClass::integrity.
+inline constexpr std::string_view kPostgresAppendOnlySqlstate = "23GBA";
 
 // The migrations of a store in `schema`. Object names inside are qualified
 // with the schema, so the set (and its hash) differs per schema. Throws

@@ -1,7 +1,7 @@
 #pragma once
 
-// Outcome values of writes and reads, stream information, listing and
-// snapshots. Expected outcomes (a version conflict, a missing stream) are
+// Outcome values of writes and reads, stream information, listing,
+// snapshots and stored subscriptions. Expected outcomes (a version conflict, a missing stream) are
 // values the caller checks, never exceptions.
 
 #include <optional>
@@ -99,6 +99,28 @@ struct Snapshot {
   Timestamp created_at{};  // default (epoch): the time of recording
 
   friend bool operator==(const Snapshot&, const Snapshot&) = default;
+};
+
+// A stored persistent subscription as its backend keeps it
+// (Backend::list_subscriptions).
+struct StoredSubscription {
+  std::string name;
+  std::string stream_id;         // a stream id or `$all`
+  StreamVersion checkpoint = 0;  // last acknowledged event_number (global position for `$all`)
+  LeaseToken lease_token = 0;    // of the newest lease recorded with it; 0: none since stored
+  bool held = false;             // a lease on it was held when it was listed
+  std::string holder;            // who held it, when the backend can tell; empty otherwise
+
+  friend bool operator==(const StoredSubscription&, const StoredSubscription&) = default;
+};
+
+// A stored subscription and how far behind it is (EventStore::list_subscriptions).
+struct SubscriptionInfo {
+  StoredSubscription stored;
+  // When listed: head_position() for `$all`, else the stream's version (0 when
+  // the stream is gone).
+  StreamVersion head = 0;
+  StreamVersion lag = 0;  // head - checkpoint, never below 0
 };
 
 }  // namespace gamebot::eventstore

@@ -126,6 +126,7 @@ class SqliteBackend final : public Backend {
   bool delete_checkpoint(std::string_view subscription, std::string_view stream_id) override;
   std::unique_ptr<SubscriptionLease> try_acquire_subscription(std::string_view subscription,
                                                               std::string_view stream_id) override;
+  std::vector<StoredSubscription> list_subscriptions() override;
 
   // The repo every operation goes through (for application writes in the same
   // transaction as appends).
