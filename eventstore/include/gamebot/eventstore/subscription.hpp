@@ -94,7 +94,7 @@ struct PersistentSubscriptionOptions {
 struct SubscriptionStats {
   std::size_t subscribers = 0;  // subscribers sharing the name in this store
   std::size_t in_flight = 0;    // delivered, un-acked events over all its subscribers
-  std::size_t queued = 0;       // read from the backend, not yet delivered (<= a page)
+  std::size_t queued = 0;       // read from the backend, not yet delivered (about a page)
   // With partition_by: partitions with in-flight events, the only ones the
   // subscription keeps an entry for (never more than in_flight; 0 once all are
   // acked, however many distinct keys were seen).
@@ -150,6 +150,8 @@ class Subscription {
   // Persistent: the fencing token of the lease this store holds for it (nullopt
   // on standby or once fenced). Transient: nullopt.
   std::optional<LeaseToken> lease_token() const;
+  // Persistent: a snapshot of the subscription in this store (subscribers,
+  // events in flight, tracked partitions). Transient: all zero.
   SubscriptionStats stats() const;
 
   explicit operator bool() const noexcept { return impl_ != nullptr; }
