@@ -4,19 +4,20 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "gamebot/eventstore/backend.hpp"
 #include "gamebot/eventstore/event_store.hpp"
 #include "gamebot/eventstore/subscription.hpp"
+#include "partition_table.hpp"
 
 namespace gamebot::eventstore::detail {
 
@@ -52,6 +53,7 @@ class SubscriptionImpl {
   virtual bool persistent() const noexcept = 0;
   virtual std::optional<StreamVersion> checkpoint() const = 0;
   virtual std::optional<LeaseToken> lease_token() const { return std::nullopt; }
+  virtual SubscriptionStats stats() const { return {}; }
 
   void cancel() noexcept {
     cancelled_.store(true);
@@ -89,9 +91,19 @@ class TransientSubscription final : public SubscriptionImpl {
 // One named persistent subscription in one store, shared by its subscribers.
 class PersistentGroup {
  public:
+  // An event read for the subscribers, with its partition (partition_by) if any.
+  struct Queued {
+    RecordedEvent event;
+    std::string partition;
+    std::uint64_t partition_hash = 0;
+  };
   struct Consumer {
-    std::deque<RecordedEvent> queue;                   // assigned, not yet delivered
-    std::map<StreamVersion, RecordedEvent> in_flight;  // delivered, not acked
+    explicit Consumer(PartitionTable::MemberId id_in) : id(id_in) {}
+    const PartitionTable::MemberId id;  // stable while attached; places partitions
+    // Delivered, not acked, in delivery order: an ack covers the events
+    // delivered before it, which with partitions (or events handed on by a
+    // departing subscriber) need not be the smaller event numbers.
+    std::deque<Queued> in_flight;
   };
 
   PersistentGroup(std::shared_ptr<StoreCore> core, std::string name, std::string stream_id,
@@ -109,6 +121,7 @@ class PersistentGroup {
   void ack(Consumer* consumer, StreamVersion event_number);
   std::optional<StreamVersion> checkpoint() const;
   std::optional<LeaseToken> lease_token() const;
+  SubscriptionStats stats() const;
 
  private:
   bool ensure_started();
@@ -118,9 +131,12 @@ class PersistentGroup {
   void fence(std::string reason);
   // Writes checkpoint_ with the lease's token; fences the group if refused.
   void store_checkpoint();
-  void pump(Consumer* caller);
-  // Queues `event` for a subscriber; true if others than `caller` may take it.
-  bool dispatch(RecordedEvent event, Consumer* caller);
+  // Reads events after cursor_ into queue_ while it holds fewer than a page.
+  void pump();
+  // The first queued event at or after `from` that `consumer` may take.
+  std::deque<Queued>::iterator find_deliverable(const Consumer& consumer, std::size_t from);
+  // Puts a departing subscriber's un-acked events back in the queue, in order.
+  void requeue(Consumer& gone) noexcept;
   void advance_checkpoint();
   // When checkpoint_after asks for the un-stored progress to be written; nullopt if never.
   std::optional<std::chrono::steady_clock::time_point> flush_due() const;
@@ -145,12 +161,13 @@ class PersistentGroup {
   StreamVersion stored_ = 0;      // last checkpoint written to the backend
   std::size_t unstored_advances_ = 0;
   std::chrono::steady_clock::time_point first_unstored_at_{};  // of the oldest un-stored advance
-  std::string fenced_;           // why the lease was lost; empty while this group may deliver
-  std::deque<Pending> pending_;  // read, not yet covered by the checkpoint; ascending
-  std::deque<RecordedEvent> shared_queue_;  // unpartitioned, not yet delivered
-  std::size_t queued_ = 0;                  // undelivered events in every queue
+  std::string fenced_;             // why the lease was lost; empty while this group may deliver
+  std::deque<Pending> pending_;    // read, not yet covered by the checkpoint; ascending
+  std::deque<Queued> queue_;       // read, not yet delivered; ascending event_number
+  bool waiting_for_room_ = false;  // a subscriber found the queue full of others' events
   std::vector<std::unique_ptr<Consumer>> consumers_;
-  std::unordered_map<std::string, Consumer*> partitions_;
+  PartitionTable::MemberId next_member_id_ = 0;
+  PartitionTable partitions_;  // with partition_by: who may take which partition
 };
 
 class PersistentSubscriber final : public SubscriptionImpl {
@@ -169,6 +186,7 @@ class PersistentSubscriber final : public SubscriptionImpl {
   bool persistent() const noexcept override { return true; }
   std::optional<StreamVersion> checkpoint() const override { return group_->checkpoint(); }
   std::optional<LeaseToken> lease_token() const override { return group_->lease_token(); }
+  SubscriptionStats stats() const override { return group_->stats(); }
 
  private:
   std::shared_ptr<PersistentGroup> group_;

@@ -74,7 +74,10 @@ PersistentGroup::Consumer* PersistentGroup::attach() {
         "persistent subscription '{}' on '{}' already has {} subscriber(s) (concurrency_limit)",
         name_, stream_id_, consumers_.size()));
   }
-  consumers_.push_back(std::make_unique<Consumer>());
+  consumers_.push_back(std::make_unique<Consumer>(next_member_id_++));
+  // A newcomer owns its share of the partitions at once (old keys too); each
+  // moves to it once the events in flight elsewhere are acked.
+  partitions_.add_member(consumers_.back()->id);
   return consumers_.back().get();
 }
 
@@ -85,7 +88,7 @@ void PersistentGroup::detach(Consumer* consumer) noexcept {
   if (it == consumers_.end()) return;
   std::unique_ptr<Consumer> gone = std::move(*it);
   consumers_.erase(it);
-  std::erase_if(partitions_, [&](const auto& entry) { return entry.second == consumer; });
+  partitions_.remove_member(gone->id);
 
   if (consumers_.empty()) {
     // The last subscriber: write the checkpoint (losing it only means
@@ -101,22 +104,29 @@ void PersistentGroup::detach(Consumer* consumer) noexcept {
     lease_.reset();
     return;
   }
-  // Its undelivered and un-acked events go to the others, in order.
-  std::vector<RecordedEvent> moved(std::make_move_iterator(gone->queue.begin()),
-                                   std::make_move_iterator(gone->queue.end()));
-  queued_ += gone->in_flight.size();
-  for (auto& [number, event] : gone->in_flight) moved.push_back(std::move(event));
-  for (RecordedEvent& event : moved) {
-    try {
-      dispatch(std::move(event), nullptr);
-    } catch (...) {
-      // partition_by threw or memory ran out: the event stays un-acked, so the
-      // checkpoint cannot pass it and a restart delivers it again.
-      --queued_;
-    }
-  }
+  requeue(*gone);
   lock.unlock();
   wake_others();
+}
+
+void PersistentGroup::requeue(Consumer& gone) noexcept {
+  for (Queued& queued : gone.in_flight) {
+    const StreamVersion number = queued.event.event_number;
+    // Unpinned: the partition's owner among the others takes it from here.
+    if (options_.partition_by) partitions_.released(queued.partition, queued.partition_hash);
+    try {
+      // The queue stays sorted by event_number, so each partition's events
+      // come again in their order, before its later ones.
+      auto at = std::upper_bound(
+          queue_.begin(), queue_.end(), number,
+          [](StreamVersion n, const Queued& other) { return n < other.event.event_number; });
+      queue_.insert(at, std::move(queued));
+    } catch (...) {
+      // Memory ran out: the event stays un-acked, so the checkpoint cannot
+      // pass it and a restart delivers it again.
+    }
+  }
+  gone.in_flight.clear();
 }
 
 void PersistentGroup::start() {
@@ -158,13 +168,10 @@ void PersistentGroup::fence(std::string reason) {
   fenced_ = std::move(reason);
   closed_ = true;  // a new subscribe in this store makes a new group, on standby
   lease_.reset();
-  shared_queue_.clear();
-  for (auto& consumer : consumers_) {
-    consumer->queue.clear();
-    consumer->in_flight.clear();
-  }
+  queue_.clear();
+  for (auto& consumer : consumers_) consumer->in_flight.clear();
+  partitions_.clear();
   pending_.clear();
-  queued_ = 0;
   wake_others();
 }
 
@@ -178,46 +185,9 @@ void PersistentGroup::store_checkpoint() {
   unstored_advances_ = 0;
 }
 
-namespace {
-
-// Queues stay sorted by event_number, also when a departing subscriber's
-// events come back.
-void insert_in_order(std::deque<RecordedEvent>& queue, RecordedEvent event) {
-  auto at = std::upper_bound(queue.begin(), queue.end(), event.event_number,
-                             [](StreamVersion number, const RecordedEvent& queued) {
-                               return number < queued.event_number;
-                             });
-  queue.insert(at, std::move(event));
-}
-
-}  // namespace
-
-bool PersistentGroup::dispatch(RecordedEvent event, Consumer* caller) {
-  Consumer* target = nullptr;
-  if (options_.partition_by) {
-    std::string key = options_.partition_by(event);
-    auto it = partitions_.find(key);
-    if (it != partitions_.end()) {
-      target = it->second;
-    } else {
-      // A new partition goes to the least busy subscriber and stays there.
-      target =
-          std::min_element(consumers_.begin(), consumers_.end(), [](const auto& a, const auto& b) {
-            return a->queue.size() + a->in_flight.size() < b->queue.size() + b->in_flight.size();
-          })->get();
-      partitions_.emplace(std::move(key), target);
-    }
-    insert_in_order(target->queue, std::move(event));
-  } else {
-    insert_in_order(shared_queue_, std::move(event));
-  }
-  return target != caller;
-}
-
-void PersistentGroup::pump(Consumer* caller) {
-  bool others = false;  // events went where other subscribers can take them
+void PersistentGroup::pump() {
   const std::size_t page_size = core_->options.page_size;
-  while (queued_ < page_size) {
+  while (queue_.size() < page_size) {
     ReadResult page = core_->read(stream_id_, cursor_ + 1, page_size, Direction::forward);
     for (RecordedEvent& event : page.events) {
       // The selector or partition_by may throw: then nothing about this event
@@ -225,8 +195,13 @@ void PersistentGroup::pump(Consumer* caller) {
       const StreamVersion number = event.event_number;
       const bool selected = !options_.selector || options_.selector(event);
       if (selected) {
-        others |= dispatch(std::move(event), caller);
-        ++queued_;
+        Queued queued;
+        if (options_.partition_by) {
+          queued.partition = options_.partition_by(event);
+          queued.partition_hash = PartitionTable::hash_key(queued.partition);
+        }
+        queued.event = std::move(event);
+        queue_.push_back(std::move(queued));
       }
       pending_.push_back(Pending{number, !selected});
       cursor_ = number;
@@ -234,7 +209,15 @@ void PersistentGroup::pump(Consumer* caller) {
     if (page.events.size() < page_size) break;
   }
   advance_checkpoint();
-  if (others && consumers_.size() > 1) wake_others();
+}
+
+std::deque<PersistentGroup::Queued>::iterator PersistentGroup::find_deliverable(
+    const Consumer& consumer, std::size_t from) {
+  const auto begin = queue_.begin() + static_cast<std::ptrdiff_t>(std::min(from, queue_.size()));
+  if (!options_.partition_by) return begin;
+  return std::find_if(begin, queue_.end(), [&](const Queued& queued) {
+    return partitions_.may_deliver(consumer.id, queued.partition, queued.partition_hash);
+  });
 }
 
 std::optional<RecordedEvent> PersistentGroup::next(Consumer* consumer,
@@ -253,16 +236,29 @@ std::optional<RecordedEvent> PersistentGroup::next(Consumer* consumer,
       require_owner();
       flush_at = flush_due();
       if (started_ && consumer->in_flight.size() < options_.max_in_flight) {
-        if (consumer->queue.empty() && shared_queue_.empty()) pump(consumer);
-        require_owner();
-        std::deque<RecordedEvent>* source = !consumer->queue.empty() ? &consumer->queue
-                                            : !shared_queue_.empty() ? &shared_queue_
-                                                                     : nullptr;
-        if (source != nullptr) {
-          RecordedEvent event = std::move(source->front());
-          source->pop_front();
-          --queued_;
-          consumer->in_flight.emplace(event.event_number, event);
+        auto found = find_deliverable(*consumer, 0);
+        if (found == queue_.end()) {
+          const std::size_t before = queue_.size();
+          pump();
+          require_owner();
+          // Read events may belong to others' partitions (or to anyone).
+          if (queue_.size() > before && consumers_.size() > 1) wake_others();
+          found = find_deliverable(*consumer, before);
+          // A full queue of others' partitions: whoever makes room wakes us.
+          if (found == queue_.end() && queue_.size() >= core_->options.page_size) {
+            waiting_for_room_ = true;
+          }
+        }
+        if (found != queue_.end()) {
+          Queued queued = std::move(*found);
+          queue_.erase(found);
+          if (waiting_for_room_ && queue_.size() < core_->options.page_size) {
+            waiting_for_room_ = false;
+            wake_others();
+          }
+          if (options_.partition_by) partitions_.delivered(consumer->id, queued.partition);
+          RecordedEvent event = queued.event;
+          consumer->in_flight.push_back(std::move(queued));
           return event;
         }
       }
@@ -275,18 +271,31 @@ std::optional<RecordedEvent> PersistentGroup::next(Consumer* consumer,
 }
 
 void PersistentGroup::ack(Consumer* consumer, StreamVersion event_number) {
-  std::lock_guard lock(mutex_);
-  if (!fenced_.empty() || !consumer->in_flight.contains(event_number)) return;
-  // The ack covers every event delivered to this subscriber up to it.
-  const auto end = consumer->in_flight.upper_bound(event_number);
+  std::unique_lock lock(mutex_);
+  if (!fenced_.empty()) return;
+  auto acked = std::find_if(
+      consumer->in_flight.begin(), consumer->in_flight.end(),
+      [&](const Queued& delivered) { return delivered.event.event_number == event_number; });
+  if (acked == consumer->in_flight.end()) return;
+  // The ack covers every event delivered to this subscriber up to it, of
+  // every partition it holds.
+  bool moved = false;
+  const auto end = std::next(acked);
   for (auto delivered = consumer->in_flight.begin(); delivered != end; ++delivered) {
+    const StreamVersion number = delivered->event.event_number;
     auto it = std::lower_bound(
-        pending_.begin(), pending_.end(), delivered->first,
-        [](const Pending& pending, StreamVersion number) { return pending.event_number < number; });
-    if (it != pending_.end() && it->event_number == delivered->first) it->acked = true;
+        pending_.begin(), pending_.end(), number,
+        [](const Pending& pending, StreamVersion n) { return pending.event_number < n; });
+    if (it != pending_.end() && it->event_number == number) it->acked = true;
+    if (options_.partition_by) {
+      moved |= partitions_.released(delivered->partition, delivered->partition_hash);
+    }
   }
   consumer->in_flight.erase(consumer->in_flight.begin(), end);
   advance_checkpoint();
+  lock.unlock();
+  // A drained partition's new owner may be waiting for it.
+  if (moved) wake_others();
 }
 
 void PersistentGroup::advance_checkpoint() {
@@ -321,6 +330,16 @@ std::optional<LeaseToken> PersistentGroup::lease_token() const {
   std::lock_guard lock(mutex_);
   if (!lease_) return std::nullopt;
   return lease_->token();
+}
+
+SubscriptionStats PersistentGroup::stats() const {
+  std::lock_guard lock(mutex_);
+  SubscriptionStats stats;
+  stats.subscribers = consumers_.size();
+  for (const auto& consumer : consumers_) stats.in_flight += consumer->in_flight.size();
+  stats.queued = queue_.size();
+  stats.tracked_partitions = partitions_.pinned();
+  return stats;
 }
 
 }  // namespace detail
@@ -392,6 +411,10 @@ std::optional<StreamVersion> Subscription::checkpoint() const {
 
 std::optional<LeaseToken> Subscription::lease_token() const {
   return impl_ ? impl_->lease_token() : std::nullopt;
+}
+
+SubscriptionStats Subscription::stats() const {
+  return impl_ ? impl_->stats() : SubscriptionStats{};
 }
 
 // ---- SubscriptionWorker ------------------------------------------------------------

@@ -1,9 +1,11 @@
 // Conformance, threaded cases (labelled `concurrency`, run under ThreadSanitizer):
 // the append race, catch-up/live seams with racing appends, callback workers,
-// partitioned subscribers on their own threads, readers racing writers.
+// partitioned subscribers on their own threads (also joining and leaving under
+// load), readers racing writers.
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <random>
@@ -291,6 +293,291 @@ TEST_CASE("partitioned subscribers on their own threads keep each partition seri
       CHECK(list[i].version == static_cast<StreamVersion>(i + 1));
     }
   }
+}
+
+// The subscriber side of the rebalancing case below: what each key's events
+// did, checked at every delivery against the in-flight rule.
+class PartitionLedger {
+ public:
+  explicit PartitionLedger(std::size_t keys) : keys_(keys) {}
+
+  // `event` (data "<key>:<seq>") was delivered to `subscriber`.
+  void delivered(int subscriber, const RecordedEvent& event) {
+    const auto [key, seq] = parse(event);
+    std::lock_guard lock(mutex_);
+    Key& state = keys_.at(key);
+    if (state.holder != kNobody && state.holder != subscriber) {
+      record_failure("key " + std::to_string(key) + " seq " + std::to_string(seq) +
+                     " went to subscriber " + std::to_string(subscriber) + " while un-acked at " +
+                     std::to_string(state.holder));
+    }
+    const int expected = (state.holder == subscriber ? state.last_delivered : state.acked) + 1;
+    if (seq != expected) {
+      record_failure("key " + std::to_string(key) + " delivered seq " + std::to_string(seq) +
+                     ", expected " + std::to_string(expected));
+    }
+    state.holder = subscriber;
+    state.last_delivered = seq;
+    ++state.in_flight;
+    if (state.first_acked_at != 0 && state.first_acked_at < joined_at_[subscriber]) {
+      ++old_keys_to_newcomers_;  // a key others had acked before this subscriber joined
+    }
+  }
+
+  // Called before the store's ack of the same events, so the store cannot
+  // hand a key on before this ledger lets go of it.
+  void acked(int subscriber, const std::vector<RecordedEvent>& batch) {
+    std::lock_guard lock(mutex_);
+    for (const auto& event : batch) {
+      const auto [key, seq] = parse(event);
+      Key& state = keys_.at(key);
+      if (state.holder != subscriber) {
+        record_failure("key " + std::to_string(key) + " acked by " + std::to_string(subscriber) +
+                       ", not its holder");
+      }
+      state.acked = seq;
+      state.last_acker = subscriber;
+      if (state.first_acked_at == 0) state.first_acked_at = ++clock_;
+      if (--state.in_flight == 0) state.holder = kNobody;
+      ++acked_total_;
+    }
+    progress_.notify_all();
+  }
+
+  // `subscriber` leaves without acking `batch`: the store hands it on.
+  void abandoned(int subscriber, const std::vector<RecordedEvent>& batch) {
+    std::lock_guard lock(mutex_);
+    for (const auto& event : batch) {
+      Key& state = keys_.at(parse(event).first);
+      if (state.holder == subscriber) {
+        state.holder = kNobody;
+        state.in_flight = 0;
+      }
+    }
+  }
+
+  void joined(int subscriber) {
+    std::lock_guard lock(mutex_);
+    joined_at_[subscriber] = ++clock_;
+  }
+
+  void fail(std::string failure) {
+    std::lock_guard lock(mutex_);
+    record_failure(std::move(failure));
+  }
+
+  // Waits (on the acks, no polling) until `total` events are acked or a check failed.
+  bool wait_for_acked(long total, std::chrono::milliseconds limit) {
+    std::unique_lock lock(mutex_);
+    return progress_.wait_for(lock, limit,
+                              [&] { return acked_total_ >= total || !failures_.empty(); });
+  }
+
+  std::vector<std::string> failures() const {
+    std::lock_guard lock(mutex_);
+    return failures_;
+  }
+  long acked_total() const {
+    std::lock_guard lock(mutex_);
+    return acked_total_;
+  }
+  int acked(std::size_t key) const {
+    std::lock_guard lock(mutex_);
+    return keys_.at(key).acked;
+  }
+  int last_acker(std::size_t key) const {
+    std::lock_guard lock(mutex_);
+    return keys_.at(key).last_acker;
+  }
+  long old_keys_to_newcomers() const {
+    std::lock_guard lock(mutex_);
+    return old_keys_to_newcomers_;
+  }
+
+  static std::pair<std::size_t, int> parse(const RecordedEvent& event) {
+    const std::string data(event.data);
+    const auto colon = data.find(':');
+    return {std::stoul(data.substr(0, colon)), std::stoi(data.substr(colon + 1))};
+  }
+
+ private:
+  static constexpr int kNobody = -1;
+  struct Key {
+    int holder = kNobody;  // the subscriber with un-acked events of the key
+    int in_flight = 0;
+    int last_delivered = 0;
+    int acked = 0;  // the seq acked last (acks come in order)
+    int last_acker = kNobody;
+    long first_acked_at = 0;
+  };
+
+  void record_failure(std::string failure) {
+    if (failures_.size() < 10) failures_.push_back(std::move(failure));  // enough to tell
+    progress_.notify_all();
+  }
+
+  mutable std::mutex mutex_;
+  std::condition_variable progress_;
+  std::vector<Key> keys_;
+  std::map<int, long> joined_at_;
+  long clock_ = 0;  // orders joins and first acks
+  long acked_total_ = 0;
+  long old_keys_to_newcomers_ = 0;
+  std::vector<std::string> failures_;
+};
+
+TEST_CASE("partitions rebalance over subscribers joining and leaving under load, in order",
+          "[eventstore][concurrency][subscription][partition][rebalance]") {
+  Fixture f;
+  constexpr std::size_t kKeys = 10'000;
+  constexpr int kRounds = 2;  // events per key, appended in order
+  constexpr long kEvents = static_cast<long>(kKeys) * kRounds;
+  constexpr std::size_t kBatch = 250;
+  PersistentSubscriptionOptions options;
+  options.start_from = StartFrom::origin();
+  options.concurrency_limit = 4;
+  options.max_in_flight = 16;
+  options.checkpoint_every = 64;
+  options.partition_by = [](const RecordedEvent& e) {
+    const std::string data(e.data);
+    return data.substr(0, data.find(':'));
+  };
+  PartitionLedger ledger(kKeys);
+  std::atomic<bool> done{false};
+
+  // Takes up to max_in_flight events (waiting for the first), records them;
+  // empty when none came.
+  auto take_batch = [&](Subscription& sub, int id) {
+    std::vector<RecordedEvent> batch;
+    while (batch.size() < options.max_in_flight) {
+      auto e = sub.next(batch.empty() ? 50ms : 0ms);
+      if (!e) break;
+      ledger.delivered(id, *e);
+      batch.push_back(std::move(*e));
+    }
+    return batch;
+  };
+  // Acks a batch with one cumulative ack of its last event, then checks the bound.
+  auto ack_batch = [&](Subscription& sub, int id, const std::vector<RecordedEvent>& batch) {
+    ledger.acked(id, batch);
+    sub.ack(batch.back());
+    const SubscriptionStats stats = sub.stats();
+    if (stats.tracked_partitions > stats.in_flight) {
+      ledger.fail("tracked partitions " + std::to_string(stats.tracked_partitions) +
+                  " exceed the events in flight " + std::to_string(stats.in_flight));
+    }
+  };
+  // Takes and acks batches until `stop`; counts the events it handled.
+  auto consume = [&](Subscription& sub, int id, const std::atomic<bool>& stop,
+                     std::atomic<std::size_t>& handled) {
+    while (!stop.load()) {
+      const auto batch = take_batch(sub, id);
+      if (batch.empty()) continue;
+      handled += batch.size();
+      ack_batch(sub, id, batch);
+    }
+  };
+  auto guarded = [&](auto body) {
+    return [&, body]() mutable {
+      try {
+        body();
+      } catch (const std::exception& error) {
+        ledger.fail(std::string("thread threw: ") + error.what());
+      }
+    };
+  };
+
+  // The anchor stays for the whole run, so the subscription never closes and
+  // only a departing subscriber's un-acked events are delivered twice.
+  Subscription anchor = f.store.subscribe_persistent("rebalance", kAllStream, options);
+  ledger.joined(0);
+  std::vector<std::jthread> threads;
+  std::atomic<std::size_t> anchor_got{0};
+  threads.emplace_back(guarded([&] { consume(anchor, 0, done, anchor_got); }));
+  std::atomic<int> next_id{1};
+  std::atomic<int> joins{0};
+  for (int c = 0; c < 2; ++c) {
+    threads.emplace_back(guarded([&, c] {
+      for (int stint = 0; !done.load(); ++stint) {
+        const int id = next_id++;
+        Subscription sub = f.store.subscribe_persistent("rebalance", kAllStream, options);
+        ledger.joined(id);
+        ++joins;
+        // Handles a few batches, then leaves, every other time holding a batch un-acked.
+        for (int batches = 0; batches < 8 + 4 * c && !done.load(); ++batches) {
+          const auto batch = take_batch(sub, id);
+          if (batch.empty()) continue;
+          if (batches == 7 + 4 * c && stint % 2 == 0) {
+            ledger.abandoned(id, batch);
+            break;
+          }
+          ack_batch(sub, id, batch);
+        }
+      }
+    }));
+  }
+  for (int w = 0; w < 2; ++w) {
+    threads.emplace_back(guarded([&, w] {
+      // Writer w owns the keys k with k % 2 == w; a key's rounds go in order.
+      for (int seq = 1; seq <= kRounds; ++seq) {
+        std::vector<EventData> batch;
+        for (std::size_t k = static_cast<std::size_t>(w); k < kKeys; k += 2) {
+          batch.push_back(event("Keyed", std::to_string(k) + ":" + std::to_string(seq)));
+          if (batch.size() == kBatch || k + 2 >= kKeys) {
+            if (!f.store.append("writer-" + std::to_string(w), ExpectedVersion::any(), batch)
+                     .ok()) {
+              ledger.fail("append failed");
+            }
+            batch.clear();
+          }
+        }
+      }
+    }));
+  }
+
+  const bool finished = ledger.wait_for_acked(kEvents, 120s);
+  done = true;
+  threads.clear();  // joins
+  REQUIRE(ledger.failures() == std::vector<std::string>{});
+  REQUIRE(finished);
+  CHECK(ledger.acked_total() == kEvents);  // every event acked exactly once ...
+  std::size_t incomplete = 0;
+  for (std::size_t k = 0; k < kKeys; ++k) incomplete += ledger.acked(k) != kRounds;
+  CHECK(incomplete == 0);  // ... every key's events, in order
+  CHECK(joins.load() > 2);
+  CHECK(ledger.old_keys_to_newcomers() > 0);
+  SubscriptionStats settled = anchor.stats();
+  CHECK(settled.subscribers == 1);
+  CHECK(settled.in_flight == 0);
+  CHECK(settled.tracked_partitions == 0);  // not one entry per key seen
+
+  // All quiet, the anchor alone: a newcomer joins while every partition is
+  // the anchor's; more events of the anchor's keys come; it gets a share.
+  std::vector<std::size_t> anchors_keys;
+  for (std::size_t k = 0; k < kKeys && anchors_keys.size() < 1'000; ++k) {
+    if (ledger.last_acker(k) == 0) anchors_keys.push_back(k);
+  }
+  REQUIRE(anchors_keys.size() >= 100);  // the anchor acked its share last
+  const long third_round_events = static_cast<long>(anchors_keys.size());
+  Subscription newcomer = f.store.subscribe_persistent("rebalance", kAllStream, options);
+  const int newcomer_id = next_id++;
+  ledger.joined(newcomer_id);
+  std::vector<EventData> third;
+  for (std::size_t k : anchors_keys) third.push_back(event("Keyed", std::to_string(k) + ":3"));
+  REQUIRE(f.store.append("writer-0", ExpectedVersion::any(), third).ok());
+  std::atomic<bool> quiet_done{false};
+  std::atomic<std::size_t> newcomer_got{0};
+  threads.emplace_back(guarded([&] { consume(anchor, 0, quiet_done, anchor_got); }));
+  threads.emplace_back(guarded([&] { consume(newcomer, newcomer_id, quiet_done, newcomer_got); }));
+  const bool quiet_finished = ledger.wait_for_acked(kEvents + third_round_events, 60s);
+  quiet_done = true;
+  threads.clear();
+  CHECK(quiet_finished);
+  REQUIRE(ledger.failures() == std::vector<std::string>{});
+  CHECK(ledger.acked_total() == kEvents + third_round_events);
+  CHECK(newcomer_got.load() > 0);
+  CHECK(newcomer_got.load() < anchors_keys.size());
+  CHECK(newcomer.stats().tracked_partitions == 0);
 }
 
 TEST_CASE("readers racing writers never see part of a batch", "[eventstore][concurrency][read]") {

@@ -454,6 +454,67 @@ TEST_CASE("partition_by gives each partition to one subscriber, in order",
   CHECK(a.checkpoint() == 20);
 }
 
+TEST_CASE("a subscriber joining when every partition is taken gets its share of the old keys",
+          "[eventstore][subscription][persistent][partition][rebalance]") {
+  Fixture f;
+  constexpr int kKeys = 100;
+  PersistentSubscriptionOptions options;
+  options.concurrency_limit = 2;
+  options.max_in_flight = 2 * kKeys;
+  options.partition_by = [](const RecordedEvent& e) { return std::string(e.type); };
+  auto round = [&](int seq) {
+    std::vector<EventData> batch;
+    for (int k = 0; k < kKeys; ++k)
+      batch.push_back(event("key-" + std::to_string(k), std::to_string(seq)));
+    REQUIRE(f.store.append("keys", ExpectedVersion::any(), batch).ok());
+  };
+  // Drains what `sub` may take now: the keys it got, with the data delivered.
+  auto drain = [](Subscription& sub, std::vector<RecordedEvent>& got) {
+    std::set<std::string> keys;
+    while (auto e = sub.next(kNothing)) {
+      keys.insert(std::string(e->type));
+      got.push_back(*e);
+    }
+    return keys;
+  };
+
+  round(1);
+  Subscription first = f.store.subscribe_persistent("rebalance", "keys", options);
+  std::vector<RecordedEvent> first_got;
+  REQUIRE(drain(first, first_got).size() == kKeys);  // alone, it holds every partition
+  CHECK(first.stats().tracked_partitions == kKeys);
+  CHECK(first.stats().in_flight == kKeys);
+
+  round(2);
+  Subscription newcomer = f.store.subscribe_persistent("rebalance", "keys", options);
+  std::vector<RecordedEvent> newcomer_got;
+  // Every partition has an un-acked event at `first`: none moves yet, and
+  // `first` keeps only the partitions it still owns.
+  CHECK(drain(newcomer, newcomer_got).empty());
+  const std::set<std::string> kept = drain(first, first_got);
+  CHECK(kept.size() < kKeys);
+  CHECK(drain(newcomer, newcomer_got).empty());
+
+  // One cumulative ack releases them all; the moved partitions go on at the newcomer.
+  REQUIRE_FALSE(first_got.empty());
+  first.ack(first_got.back());
+  CHECK(first.stats().tracked_partitions == 0);
+  const std::set<std::string> moved = drain(newcomer, newcomer_got);
+  CHECK(moved.size() == kKeys - kept.size());
+  for (const auto& key : moved) CHECK_FALSE(kept.contains(key));
+  for (const auto& e : newcomer_got) CHECK(e.data == "2");  // after the acked event of its key
+  CHECK(drain(first, first_got).empty());
+  CHECK(newcomer.stats().tracked_partitions == moved.size());
+
+  REQUIRE_FALSE(newcomer_got.empty());
+  newcomer.ack(newcomer_got.back());
+  const SubscriptionStats idle = newcomer.stats();
+  CHECK(idle.subscribers == 2);
+  CHECK(idle.in_flight == 0);
+  CHECK(idle.tracked_partitions == 0);  // no entry per key seen once nothing is in flight
+  CHECK(newcomer.checkpoint() == 2 * kKeys);
+}
+
 TEST_CASE("the concurrency limit caps subscribers per subscription name",
           "[eventstore][subscription][persistent]") {
   Fixture f;

@@ -15,7 +15,10 @@
 //   token (backend.hpp): a subscriber whose lease was lost stops with
 //   SubscriptionFenced (errors.hpp) and can no longer move the checkpoint. Up to
 //   `concurrency_limit` subscribers may share one name in an EventStore; with `partition_by`, all
-//   events of one partition go to the same subscriber, in order.
+//   events of one partition go to one subscriber at a time, in order. Partitions
+//   are spread over the current subscribers and rebalance as they join and
+//   leave; a partition moves only once its delivered events are acked (see
+//   docs/subscriptions.md, "Partitions and rebalancing").
 //
 // Catch-up and live are one loop: a subscription reads "after my cursor" until
 // it is empty, then waits for the backend's change notification (or the poll
@@ -25,6 +28,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -85,6 +89,18 @@ struct PersistentSubscriptionOptions {
   std::chrono::milliseconds checkpoint_after{1000};
 };
 
+// A persistent subscription's state in this store, for diagnostics and tests
+// (a snapshot taken under the subscription's lock). Transient: all zero.
+struct SubscriptionStats {
+  std::size_t subscribers = 0;  // subscribers sharing the name in this store
+  std::size_t in_flight = 0;    // delivered, un-acked events over all its subscribers
+  std::size_t queued = 0;       // read from the backend, not yet delivered (about a page)
+  // With partition_by: partitions with in-flight events, the only ones the
+  // subscription keeps an entry for (never more than in_flight; 0 once all are
+  // acked, however many distinct keys were seen).
+  std::size_t tracked_partitions = 0;
+};
+
 namespace detail {
 class SubscriptionImpl;
 }
@@ -134,6 +150,9 @@ class Subscription {
   // Persistent: the fencing token of the lease this store holds for it (nullopt
   // on standby or once fenced). Transient: nullopt.
   std::optional<LeaseToken> lease_token() const;
+  // Persistent: a snapshot of the subscription in this store (subscribers,
+  // events in flight, tracked partitions). Transient: all zero.
+  SubscriptionStats stats() const;
 
   explicit operator bool() const noexcept { return impl_ != nullptr; }
 
