@@ -238,7 +238,7 @@ TEST_CASE("sqlite: a test that keeps a persistent subscription is reported by na
   CHECK_THAT(leaks[0].what, Catch::Contains("projection_a"));
 }
 
-TEST_CASE("request_stop waits for the test in progress to end; no test begins after it",
+TEST_CASE("request_stop waits for the test in progress to end, and no test begins after it",
           "[harness][sqlite]") {
   gamebot::testing::TempDir dir;
   DatabaseManager environment(sqlite_options(dir, Isolation::transaction), {});

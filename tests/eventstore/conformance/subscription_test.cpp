@@ -65,7 +65,7 @@ TEST_CASE("a transient subscription from the origin replays the stream, then goe
   CHECK_FALSE(f.store.backend().load_checkpoint("", "s").has_value());
 }
 
-TEST_CASE("a transient subscription from a position replays after it; current replays nothing",
+TEST_CASE("a transient subscription from a position replays after it, and current replays nothing",
           "[eventstore][subscription][transient][start_from]") {
   Fixture f;
   REQUIRE(f.store.append("s", 0, events(3)).ok());
@@ -252,7 +252,7 @@ TEST_CASE("a persistent subscription resumes after the store is reopened",
   CHECK(sub.checkpoint() == 5);
 }
 
-TEST_CASE("an ack covers the events delivered before it; later acks of them change nothing",
+TEST_CASE("an ack covers the events delivered before it, and later acks of them change nothing",
           "[eventstore][subscription][persistent][ack]") {
   Fixture f;
   REQUIRE(f.store.append("s", 0, events(5)).ok());
@@ -354,7 +354,7 @@ TEST_CASE("checkpoint_after = 0 leaves storing to checkpoint_every",
   CHECK(f.store.backend().load_checkpoint("counted", "s") == 3);
 }
 
-TEST_CASE("a checkpoint write with an older lease token is refused; checkpoints never go back",
+TEST_CASE("a checkpoint write with an older lease token is refused, and checkpoints never go back",
           "[eventstore][subscription][persistent][fencing]") {
   Fixture f;
   Backend& backend = f.store.backend();
