@@ -214,7 +214,9 @@ void DatabaseManager::run_phases() {
   });
   run_phase(Phase::schema, [&] {
     s.provider->verify();
-    return std::string("schema verified");
+    return std::string(s.provider->schema_verified_on_template()
+                           ? "schema verified (the template's check is recorded on it)"
+                           : "schema verified");
   });
 }
 
