@@ -43,6 +43,7 @@ std::optional<std::string> kind_of(std::string_view name, bool in_xdg) {
     return "PostgreSQL cluster image cache (private server)";
   if (name.starts_with(kSparesPrefix)) return "PostgreSQL spare clusters (private server)";
   if (name == std::string(kSqliteTemplatePrefix) + uid) return "SQLite template cache";
+  if (name == std::string(kPreflightPrefix) + uid) return "serializer preflight passes";
   return std::nullopt;
 }
 
@@ -61,6 +62,10 @@ void scan(const fs::path& place, bool in_xdg, std::vector<Cache>& found) {
 
 fs::path sqlite_template_cache(const fs::path& dir) {
   return dir / (std::string(kSqliteTemplatePrefix) + uid_text());
+}
+
+fs::path preflight_cache(const fs::path& dir) {
+  return dir / (std::string(kPreflightPrefix) + uid_text());
 }
 
 std::vector<Cache> list(std::span<const fs::path> also_in) {

@@ -11,6 +11,7 @@
 #include "gamebot/harness/teardown.hpp"
 #include "gamebot/repo/pool.hpp"
 #include "log.hpp"
+#include "preflight_cache.hpp"
 #include "provision/memory_provider.hpp"
 #include "provision/postgres_provider.hpp"
 #include "provision/provider.hpp"
@@ -167,6 +168,13 @@ void DatabaseManager::run_phases() {
 
   run_phase(Phase::preflight, [&]() -> std::string {
     if (s.setup.registry.empty()) return "no event types registered";
+    const std::optional<std::string> key =
+        detail::preflight_key(s.setup.registry, s.setup.conformance);
+    if (key) {
+      if (const std::optional<std::size_t> entries = detail::remembered_pass(*key))
+        return std::to_string(*entries) +
+               " type/codec entries conform (passed before with the same code and inputs)";
+    }
     auto report = serializers::run_conformance(s.setup.registry, s.setup.conformance);
     if (!report.passed()) {
       throw Error(FaultClass::serialization, "the serializer conformance suite failed (" +
@@ -175,6 +183,7 @@ void DatabaseManager::run_phases() {
                                                  "was touched:\n" +
                                                  report.to_string(30));
     }
+    if (key) detail::remember_pass(*key, report.entries.size());
     return std::to_string(report.entries.size()) + " type/codec entries conform";
   });
 
@@ -205,7 +214,9 @@ void DatabaseManager::run_phases() {
   });
   run_phase(Phase::schema, [&] {
     s.provider->verify();
-    return std::string("schema verified");
+    return std::string(s.provider->schema_verified_on_template()
+                           ? "schema verified (the template's check is recorded on it)"
+                           : "schema verified");
   });
 }
 

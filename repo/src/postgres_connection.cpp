@@ -4,12 +4,17 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <stdexcept>
+#include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -363,8 +368,52 @@ class PostgresConnection::Impl {
   }
 };
 
+namespace {
+
+constexpr std::string_view kTooManyConnections = "53300";
+constexpr std::chrono::seconds kSlotWaitProgress{5};
+
+}  // namespace
+
 std::unique_ptr<PostgresConnection> PostgresConnection::open(const DatabaseUrl& url,
                                                              const PostgresOptions& options) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto next_progress = start;
+  auto pause = std::chrono::milliseconds(10);
+  std::minstd_rand jitter(static_cast<unsigned>(start.time_since_epoch().count()));
+  for (;;) {
+    try {
+      return open_once(url, options);
+    } catch (const DatabaseError& error) {
+      if (error.sqlstate() != kTooManyConnections) throw;
+      const auto now = Clock::now();
+      const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - start);
+      if (options.connection_slot_wait.count() == 0) throw;
+      if (waited >= options.connection_slot_wait) {
+        throw DatabaseError(error.fault(),
+                            fmt::format("{} (no connection slot freed within {:.1f} s)",
+                                        error.what(), waited.count() / 1000.0),
+                            error.details());
+      }
+      if (now >= next_progress) {
+        logger()->warn(
+            "PostgreSQL at {} has no free connection slot (too many clients, SQLSTATE 53300); "
+            "waited {:.1f} s, waiting up to {:.0f} s for one",
+            url.describe_target(), waited.count() / 1000.0,
+            options.connection_slot_wait.count() / 1000.0);
+        next_progress = now + kSlotWaitProgress;
+      }
+      const auto left = options.connection_slot_wait - waited;
+      std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
+          left, pause + std::chrono::milliseconds(jitter() % (pause.count() + 1))));
+      pause = std::min(pause * 2, std::chrono::milliseconds(200));
+    }
+  }
+}
+
+std::unique_ptr<PostgresConnection> PostgresConnection::open_once(const DatabaseUrl& url,
+                                                                  const PostgresOptions& options) {
   if (url.driver() != Driver::postgres) {
     throw gamebot::Error(FaultClass::configuration,
                          "PostgresConnection::open needs a postgres URL, got " + url.redacted());
@@ -443,10 +492,13 @@ std::unique_ptr<PostgresConnection> PostgresConnection::open(const DatabaseUrl& 
       fault = FaultClass::configuration;
       state = "3D000";
     } else if (message.find("too many clients") != std::string::npos ||
-               message.find("starting up") != std::string::npos ||
+               message.find("remaining connection slots are reserved") != std::string::npos) {
+      fault = FaultClass::connectivity;
+      state = "53300";
+    } else if (message.find("starting up") != std::string::npos ||
                message.find("shutting down") != std::string::npos) {
       fault = FaultClass::connectivity;
-      state = message.find("too many") != std::string::npos ? "53300" : "57P03";
+      state = "57P03";
     }
     std::string text =
         fmt::format("cannot connect to PostgreSQL ({}): {}", url.describe_target(), message);

@@ -692,6 +692,77 @@ std::vector<std::string> find_stale_golden_files(const TypeRegistry& registry,
   return problems;
 }
 
+namespace {
+
+// One length-prefixed field of conformance_inputs().
+void append_field(std::string& out, std::string_view field) {
+  out += std::to_string(field.size());
+  out += ':';
+  out += field;
+}
+
+void append_encodings(std::string& out, const SampleEncodings& encodings) {
+  append_field(out, std::to_string(encodings.total));
+  for (std::size_t k = 0; k < encodings.bytes.size(); ++k) {
+    append_field(out, std::to_string(encodings.index[k]));
+    append_field(out, encodings.bytes[k]);
+  }
+  for (const std::string& failure : encodings.failures) append_field(out, failure);
+}
+
+}  // namespace
+
+std::optional<std::string> conformance_inputs(const TypeRegistry& registry,
+                                              const ConformanceOptions& options) {
+  if (update_golden_requested(options)) return std::nullopt;
+  std::string out = "gamebot conformance inputs 1\n";
+  append_field(out, options.golden_dir.string());
+  for (Codec codec : options.codecs) append_field(out, to_string(codec));
+  append_field(out, options.only_type);
+  append_field(out, options.check_stale_golden_files ? "stale" : "");
+  append_field(out, std::to_string(options.max_truncations));
+  append_field(out, std::to_string(options.max_corruption_positions));
+  append_field(out, std::to_string(options.decode_time_limit.count()));
+  append_field(out, std::to_string(options.max_details_per_check));
+  std::vector<const TypeInfo*> checked = registry.types();
+  if (!options.only_type.empty()) checked = {&registry.at(options.only_type)};
+  // Every registered type's identity: wrong_name decodes under all of them.
+  for (const TypeInfo* info : registry.types()) {
+    append_field(out, info->name());
+    append_field(out, std::to_string(info->version()));
+    append_field(out, info->type_display_name());
+    for (std::uint32_t version : info->upcast_versions())
+      append_field(out, std::to_string(version));
+  }
+  for (const TypeInfo* info : checked) {
+    for (Codec codec : options.codecs) {
+      append_field(out, info->name());
+      append_encodings(
+          out, encode_samples(info->name(), info->version(), info->ops(), info->samples(), codec));
+      for (std::uint32_t version : info->upcast_versions()) {
+        const internal::Upcaster* step = info->upcaster(version);
+        append_field(out, std::to_string(version));
+        append_encodings(out,
+                         encode_samples(info->name(), version, *step->ops, step->samples, codec));
+      }
+    }
+  }
+  std::error_code error;
+  if (!options.golden_dir.empty() && std::filesystem::is_directory(options.golden_dir, error)) {
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(options.golden_dir))
+      files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    for (const std::filesystem::path& file : files) {
+      append_field(out, file.filename().string());
+      append_field(out, std::filesystem::is_regular_file(file, error) ? read_file(file) : "");
+    }
+  } else {
+    append_field(out, "no golden directory");
+  }
+  return out;
+}
+
 ConformanceReport run_conformance(const TypeRegistry& registry, const ConformanceOptions& options) {
   ConformanceReport report;
   if (!options.only_type.empty()) {

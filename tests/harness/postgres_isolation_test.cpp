@@ -295,3 +295,28 @@ TEST_CASE("a template whose migration fails half-way is dropped by its builder a
         (marker.pid == static_cast<long>(::getpid()) && marker.resource == "template-building"));
   }
 }
+
+TEST_CASE("a template whose clone passed the schema check is not checked again but drift still is",
+          "[harness][postgres]") {
+  auto schema_phase = [](HarnessSetup setup) {
+    DatabaseManager environment(postgres_options(Isolation::transaction), std::move(setup));
+    environment.start();
+    for (const PhaseRecord& phase : environment.report().phases())
+      if (phase.phase == Phase::schema) return phase.message;
+    return std::string();
+  };
+  schema_phase(setup_with_players(1));  // builds or finds the template; records its check
+  CHECK_THAT(schema_phase(setup_with_players(1)),
+             Catch::Contains("the template's check is recorded"));
+  // Another required object is another check: the recorded one does not cover it.
+  HarnessSetup drifted = setup_with_players(1);
+  drifted.expected_objects.push_back({ExpectedObject::Kind::index, "players_name_idx"});
+  DatabaseManager environment(postgres_options(Isolation::transaction), std::move(drifted));
+  try {
+    environment.start();
+    FAIL("the schema check passed without players_name_idx");
+  } catch (const PhaseFailure& failure) {
+    CHECK(failure.phase() == Phase::schema);
+    CHECK_THAT(failure.what(), Catch::Contains("players_name_idx"));
+  }
+}

@@ -17,8 +17,10 @@
 #include "gamebot/harness/retry.hpp"
 #include "gamebot/harness/shared_postgres.hpp"
 #include "gamebot/harness/teardown.hpp"
+#include "gamebot/harness/version.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/repo/identifier.hpp"
+#include "gamebot/repo/migrator.hpp"
 #include "gamebot/repo/sandbox.hpp"
 #include "log.hpp"
 #include "provision/clone_queue.hpp"
@@ -183,8 +185,45 @@ struct PostgresProvider final : Provider {
     return problems;
   }
 
+  // What the schema check's verdict depends on besides the database: the migration sets, the
+  // objects required and the schema looked in, and the harness (the check's code) itself.
+  std::string schema_fingerprint() const {
+    std::string text = store_migrator_->set_hash() + "\n" +
+                       (app_migrator_ ? app_migrator_->set_hash() : std::string()) + "\n" +
+                       schema_ + "\n" + std::string(harness_version()) + "\n";
+    for (const auto* objects : {&store_objects_, &app_objects_})
+      for (const ExpectedObject& o : *objects)
+        text += std::to_string(static_cast<int>(o.kind)) + " " + o.name + "\n";
+    return repo::Migrator::checksum(text);
+  }
+
+  // The template's marker records that a clone of it passed the check with this fingerprint.
+  // Under the template lock: every clone and rebuild of the template happens under it.
+  void record_template_verified(const std::string& fingerprint) {
+    admin_->query("SELECT pg_advisory_lock($1)", kTemplateLockKey);
+    try {
+      std::optional<RunMarker> marker = marked::marker_of(*admin_, template_->name());
+      if (marker && marker->resource == marked::kTemplateResource &&
+          marker->verified != fingerprint) {
+        marker->verified = fingerprint;
+        marked::mark(*admin_, template_->name(), *marker);
+      }
+    } catch (...) {
+      admin_->query("SELECT pg_advisory_unlock($1)", kTemplateLockKey);
+      throw;
+    }
+    admin_->query("SELECT pg_advisory_unlock($1)", kTemplateLockKey);
+  }
+
   void verify() override {
-    auto problems = check(run_db_);
+    const std::string fingerprint = schema_fingerprint();
+    if (cached_) {
+      // The run database is a clone of the template made in provision(); a template whose clone
+      // passed this same check is not checked again in every process of a run.
+      const std::optional<RunMarker> marker = marked::marker_of(*admin_, template_->name());
+      verified_on_template_ = marker && marker->verified == fingerprint;
+    }
+    auto problems = verified_on_template_ ? std::vector<std::string>{} : check(run_db_);
     if (!problems.empty() && cached_) {
       detail::log().warn("cached template {} does not match the code; rebuilding it:\n{}",
                          template_->name(), env::join_lines(problems));
@@ -202,6 +241,7 @@ struct PostgresProvider final : Provider {
     if (!problems.empty())
       throw Error(FaultClass::schema, "database " + run_db_ + " does not match the code:\n" +
                                           env::join_lines(problems));
+    if (!verified_on_template_) record_template_verified(fingerprint);
     repo::RepoOptions repo_options;
     repo_options.pool = pool_for(setup_.test_threads);
     run_repo_.emplace(repo::Repo::open(session_url(run_db_), repo_options));
@@ -452,6 +492,7 @@ struct PostgresProvider final : Provider {
 
   std::string run_database() const override { return run_db_; }
   std::string migration_hash() const override { return hash_; }
+  bool schema_verified_on_template() const override { return verified_on_template_; }
   bool template_cached() const override { return cached_; }
 
   const HarnessOptions& options_;
@@ -470,6 +511,7 @@ struct PostgresProvider final : Provider {
   std::optional<marked::ServerLease> lease_;
   std::int64_t server_version_ = 0;
   std::optional<TemplateCache> template_;  // from connect() on
+  bool verified_on_template_ = false;      // verify() trusted the template's recorded check
   std::string run_db_;
   bool cached_ = false;
   std::optional<repo::Repo> run_repo_;

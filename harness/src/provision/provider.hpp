@@ -59,6 +59,9 @@ class Provider {
   virtual std::string run_database() const { return {}; }
   virtual std::string migration_hash() const { return {}; }
   virtual bool template_cached() const { return false; }
+  // Whether verify() trusted a template whose clone passed the same check before (its marker
+  // records the check's fingerprint) instead of checking this run's database again.
+  virtual bool schema_verified_on_template() const { return false; }
 };
 
 }  // namespace gamebot::harness::provision

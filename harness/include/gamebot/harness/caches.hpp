@@ -8,7 +8,9 @@
 //     <server base>/gamebot-pg-cache-<uid>-<version> (EphemeralPostgres; base: default_base_dir());
 //   - spare clusters copied from the image: <server base>/gamebot-spares-<uid>-<hash>;
 //   - SQLite template cache: <dir>/gamebot-sqlite-cache-<uid>, beside the SQLite URL's file or in
-//     $TMPDIR (else /tmp).
+//     $TMPDIR (else /tmp);
+//   - serializer preflight passes: $TMPDIR (else /tmp)/gamebot-preflight-cache-<uid>, a file per
+//     suite that passed, named by its key (preflight_cache.hpp).
 // PostgreSQL template databases are on a server, not here: `gamebot-store test-dbs` lists them.
 
 #include <cstdint>
@@ -24,6 +26,7 @@ inline constexpr std::string_view kClusterImagePrefix = "gamebot-pg-cache-";  //
 inline constexpr std::string_view kClusterImageXdgPrefix = "pg-";             // in XDG/gamebot
 inline constexpr std::string_view kSparesPrefix = "gamebot-spares-";          // + uid-hash
 inline constexpr std::string_view kSqliteTemplatePrefix = "gamebot-sqlite-cache-";  // + uid
+inline constexpr std::string_view kPreflightPrefix = "gamebot-preflight-cache-";    // + uid
 
 // One cache directory found.
 struct Cache {
@@ -34,6 +37,9 @@ struct Cache {
 
 // The SQLite template cache directory of this user in `dir`.
 std::filesystem::path sqlite_template_cache(const std::filesystem::path& dir);
+
+// This user's preflight cache directory in `dir`.
+std::filesystem::path preflight_cache(const std::filesystem::path& dir);
 
 // This user's caches in the default places ($XDG_CACHE_HOME/gamebot, the private server's base
 // directory, $TMPDIR or /tmp) and in `also_in`, by path. Never throws for an unreadable place.

@@ -31,6 +31,10 @@ struct RunMarker {
   // Kept for inspection (--keep): its owner's end does not make it an orphan, so no reaper
   // removes it; only an explicit `gamebot-store test-dbs reap --kept` does.
   bool kept = false;
+  // A template database: the fingerprint of the schema check (phase 4) a clone of it passed,
+  // so later runs with the same fingerprint trust its clones without checking them again;
+  // empty: not checked yet.
+  std::string verified;
 
   // A marker owned by this process, started now. Thread-safe.
   static RunMarker for_this_process(std::string run_id, std::string resource);

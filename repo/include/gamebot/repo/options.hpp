@@ -35,6 +35,10 @@ struct PostgresOptions {
   std::chrono::seconds keepalives_interval{10};  // between unanswered probes
   int keepalives_count = 3;                      // unanswered probes before the link is dead
   std::size_t statement_cache_capacity = 256;    // prepared statements kept per connection
+  // How long connect() waits for a free slot when the server refuses with too_many_connections
+  // (SQLSTATE 53300): many test processes against one server take turns for its
+  // max_connections instead of failing. Progress goes to the log every 5 s. 0 = fail at once.
+  std::chrono::milliseconds connection_slot_wait{120'000};
 };
 
 // Settings for opening a connection of either driver.

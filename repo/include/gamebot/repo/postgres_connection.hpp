@@ -17,6 +17,10 @@ class PostgresConnection final : public Connection {
   // Connects to `url` (must be postgres). Sets application_name, connect_timeout, keepalives
   // and statement_timeout from `options` unless the URL sets them. Throws DatabaseError
   // (connectivity / authentication / configuration); the password never appears.
+  // Every PostgreSQL connection of the kit is opened here (repo::connect, the store's pool and
+  // listener), so the rule for a full server lives here: a refusal with too_many_connections
+  // (SQLSTATE 53300) is retried with backoff for up to PostgresOptions::connection_slot_wait,
+  // with a progress line on the log every 5 s, and thrown only when no slot freed in that time.
   static std::unique_ptr<PostgresConnection> open(const DatabaseUrl& url,
                                                   const PostgresOptions& options = {});
   ~PostgresConnection() override;
@@ -57,6 +61,9 @@ class PostgresConnection final : public Connection {
   void run_control(std::string_view sql) override;
 
  private:
+  // One attempt of open(), without the wait for a slot.
+  static std::unique_ptr<PostgresConnection> open_once(const DatabaseUrl& url,
+                                                       const PostgresOptions& options);
   PostgresConnection(DatabaseUrl url, std::unique_ptr<Impl> impl);
   // Runs one libpq call the way PQexec would, under options.operation_timeout when it is set
   // (sent with a PQsend* function, awaited with poll()); `send` is that PQsend* call (returns

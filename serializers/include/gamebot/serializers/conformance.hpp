@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -108,6 +109,16 @@ struct ConformanceOptions {
 // by two runs at once.
 ConformanceReport run_conformance(const TypeRegistry& registry,
                                   const ConformanceOptions& options = {});
+
+// Everything run_conformance()'s outcome depends on besides the code that encodes and decodes:
+// the options, each checked type's name, version, C++ type and upcast versions, the bytes of
+// every sample (current and older versions) in every checked codec, and the name and contents of
+// every file in the golden directory; length-prefixed, so two equal texts mean equal inputs.
+// The same code (the caller's business: the harness adds the loaded objects' build ids) given
+// equal inputs gives the same report, which is what lets a passed suite be remembered.
+// nullopt when the suite would write golden files (update_golden_requested()).
+std::optional<std::string> conformance_inputs(const TypeRegistry& registry,
+                                              const ConformanceOptions& options);
 
 // Golden files in `golden_dir` named <name>@v<version>.<codec> whose name is not
 // registered, whose version is newer than the registered one, or older without

@@ -1,0 +1,82 @@
+// Harness processes against a full server: each waits for a free slot when the server refuses
+// with too_many_connections (53300), in every phase that opens connections, and no test fails
+// for it.
+
+#include <catch2/catch.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "catch2_child_runner.hpp"
+#include "child_process.hpp"
+#include "gamebot/harness/ephemeral_postgres.hpp"
+#include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/errors.hpp"
+
+using namespace gamebot::harness;
+using namespace gamebot::harness::testing;
+
+namespace {
+
+// Every slot of the server at `url` but one, held until release().
+struct Squatter {
+  std::vector<std::unique_ptr<gamebot::repo::Connection>> held;
+  explicit Squatter(const std::string& url) {
+    gamebot::repo::ConnectOptions options;
+    options.postgres.connection_slot_wait = std::chrono::milliseconds(0);  // fill, do not wait
+    for (;;) {
+      try {
+        held.push_back(gamebot::repo::connect(url, options));
+      } catch (const gamebot::repo::DatabaseError& error) {
+        REQUIRE(error.sqlstate() == "53300");
+        break;
+      }
+    }
+    REQUIRE(held.size() > 2);
+    held.pop_back();  // one slot free: a harness process connects, then needs more
+  }
+  void release() { held.clear(); }
+};
+
+}  // namespace
+
+TEST_CASE("harness processes on a full server wait for connection slots and pass",
+          "[harness][postgres]") {
+  EphemeralPostgresOptions options;
+  options.settings = {{"max_connections", "20"}};
+  options.spare_clusters = 0;
+  EphemeralPostgres server(options);
+  const std::string url = server.url();
+  Squatter squatter(url);
+
+  // Two processes at a time (ctest -j2), database isolation: each opens an admin connection,
+  // its run database's pool, the clone preparers' connections and the store's listener.
+  const std::vector<std::string> args{"--backend",   "postgres", "--database-url", url,
+                                      "--isolation", "database", "[child]"};
+  for (int round = 0; round < 2; ++round) {
+    ChildProcess first(command("", args));
+    ChildProcess second(command("", args));
+    std::string first_output;
+    if (round == 0) {
+      // The server is full: the first process says it waits for a slot; then the slots free.
+      bool waited = false;
+      while (auto line = first.read_line(std::chrono::seconds(60))) {
+        first_output += *line + "\n";
+        if (line->find("no free connection slot") != std::string::npos) {
+          waited = true;
+          break;
+        }
+      }
+      CHECK(waited);
+      squatter.release();
+    }
+    for (ChildProcess* child : {&first, &second}) {
+      std::string output = child == &first ? first_output : std::string();
+      while (auto line = child->read_line(std::chrono::seconds(60))) output += *line + "\n";
+      const int status = child->wait();
+      INFO("round " << round << " output:\n" << output);
+      CHECK(shell_status(status) == 0);
+      CHECK_THAT(output, !Catch::Contains("too many clients already"));
+    }
+  }
+}
