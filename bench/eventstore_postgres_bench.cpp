@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -248,8 +249,6 @@ class CpuMeter {
   }
   bool available() const { return postmaster_ > 0; }
   double now() const { return client_seconds() + server_seconds(); }
-
- private:
   static double client_seconds() {
     rusage usage{};
     ::getrusage(RUSAGE_SELF, &usage);
@@ -290,6 +289,7 @@ class CpuMeter {
     return total / tick;
   }
 
+ private:
   pid_t postmaster_ = 0;
 };
 
@@ -936,14 +936,26 @@ GAMEBOT_BENCHMARK("eventstore/postgres/group_commit", context) {
     store_rate(before, 1);
     // Commits by appends carried, over the rounds' 8-writer runs.
     std::vector<std::uint64_t> sizes(grouped_backend->commits_by_group_size().size(), 0);
+    // Client and server CPU seconds of the rounds' 8-thread runs: grouped,
+    // group commit off, raw.
+    const CpuMeter meter(url);
+    std::array<std::pair<double, double>, 3> cpu{};
+    auto metered = [&](std::size_t which, auto&& run) {
+      const double client = CpuMeter::client_seconds();
+      const double server = meter.server_seconds();
+      const double rate = run();
+      cpu[which].first += CpuMeter::client_seconds() - client;
+      cpu[which].second += meter.server_seconds() - server;
+      return rate;
+    };
     for (int round = 0; round < rounds; ++round) {
       one.push_back(store_rate(store, 1));
       const std::vector<std::uint64_t> sizes_before = grouped_backend->commits_by_group_size();
-      eight.push_back(store_rate(store, kWriters));
+      eight.push_back(metered(0, [&] { return store_rate(store, kWriters); }));
       const std::vector<std::uint64_t> sizes_after = grouped_backend->commits_by_group_size();
       for (std::size_t n = 0; n < sizes.size(); ++n) sizes[n] += sizes_after[n] - sizes_before[n];
-      eight_before.push_back(store_rate(before, kWriters));
-      raw_eight.push_back(raw_rate(kWriters));
+      eight_before.push_back(metered(1, [&] { return store_rate(before, kWriters); }));
+      raw_eight.push_back(metered(2, [&] { return raw_rate(kWriters); }));
       raw_one.push_back(raw_rate(1));
       p50_before.push_back(lone_p50(before));
       p50.push_back(lone_p50(store));
@@ -963,6 +975,15 @@ GAMEBOT_BENCHMARK("eventstore/postgres/group_commit", context) {
                    ? static_cast<double>(static_cast<std::size_t>(rounds) * kWriters * per_writer) /
                          static_cast<double>(commits)
                    : 0.0);
+    if (meter.available()) {
+      const double events =
+          static_cast<double>(static_cast<std::size_t>(rounds) * kWriters * per_writer) / 1e6;
+      fmt::print(stderr,
+                 "{}: 8 threads, CPU us per event (client + server): group commit {:.0f} + {:.0f}, "
+                 "group commit off {:.0f} + {:.0f}, raw libpq {:.0f} + {:.0f}\n",
+                 label, cpu[0].first / events, cpu[0].second / events, cpu[1].first / events,
+                 cpu[1].second / events, cpu[2].first / events, cpu[2].second / events);
+    }
     context.report(rate_vs_baseline(prefix + "/8_writers_vs_1", median(eight), "events/s",
                                     "1 writer, same store", median(one), 3.0));
     context.report(rate_vs_baseline(prefix + "/8_writers_vs_raw", median(eight), "events/s",
