@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <cstring>
@@ -415,6 +416,11 @@ class PostgresBackend::Impl {
 
   postgres_detail::CommitGroups<QueuedAppend> commit_groups;
   std::atomic<std::uint64_t> grouped{0};  // appends that ran as members of a combined transaction
+  // Commits outside a transaction by appends carried (commits_by_group_size).
+  std::array<std::atomic<std::uint64_t>, 17> group_sizes{};
+  void count_commit(std::size_t appends) noexcept {
+    group_sizes[std::min(appends, group_sizes.size() - 1)].fetch_add(1, std::memory_order_relaxed);
+  }
 
   std::shared_ptr<postgres_detail::LeaseHub> leases;
   std::unique_ptr<Background> background;
@@ -815,9 +821,11 @@ WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVe
     commit_groups.run(
         request,
         [&](QueuedAppend& alone) {
+          count_commit(1);
           alone.result = append_alone(*lease, false, alone.stream_id, alone.expected, alone.events);
         },
         [&](std::span<QueuedAppend*> group) { append_group(*lease, group); });
+    if (request.alone) count_commit(1);
     result =
         request.alone ? append_alone(*lease, false, stream_id, expected, events) : request.result;
   }
@@ -830,6 +838,7 @@ void PostgresBackend::Impl::append_group(repo::Connection& connection,
                                          std::span<QueuedAppend*> group) {
   if (group.size() == 1) {
     QueuedAppend& alone = *group.front();
+    count_commit(1);
     alone.result = append_alone(connection, false, alone.stream_id, alone.expected, alone.events);
     return;
   }
@@ -848,6 +857,7 @@ void PostgresBackend::Impl::append_group(repo::Connection& connection,
   if (sent.size() < 2) {
     for (QueuedAppend* member : sent) {
       member->alone = false;
+      count_commit(1);
       member->result =
           append_alone(connection, false, member->stream_id, member->expected, member->events);
     }
@@ -894,6 +904,7 @@ void PostgresBackend::Impl::append_group(repo::Connection& connection,
     }
     last.add_int8(index);
   }
+  count_commit(group.size());
   try {
     repo::Result rows = connection.query(
         sql.append_group, bytes_param(streams), bytes_param(kinds), bytes_param(expected),
@@ -1373,6 +1384,12 @@ std::size_t PostgresBackend::appends_waiting() const {
 
 std::uint64_t PostgresBackend::appends_grouped() const noexcept {
   return impl_->grouped.load();
+}
+
+std::vector<std::uint64_t> PostgresBackend::commits_by_group_size() const {
+  std::vector<std::uint64_t> sizes;
+  for (const auto& count : impl_->group_sizes) sizes.push_back(count.load());
+  return sizes;
 }
 
 }  // namespace gamebot::eventstore

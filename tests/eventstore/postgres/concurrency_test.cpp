@@ -4,9 +4,10 @@
 // that only a racing writer's commit reveals, and subscription ownership
 // when the owner's connection dies (taken over, and the old owner fenced).
 
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <future>
+#include <numeric>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -579,6 +580,14 @@ TEST_CASE(
 
   // "b" and "d" committed as one combined transaction, after the held ones.
   CHECK(backend->appends_grouped() == 2);
+  // The group's one statement carried "b", "c" and "d"; every other commit one
+  // append: the creations, the held ones, and "c" run alone after the group.
+  const std::vector<std::uint64_t> sizes = backend->commits_by_group_size();
+  REQUIRE(sizes.size() > 3);
+  CHECK(sizes[1] == 2 * held.size() + 3 + 1);
+  CHECK(sizes[2] == 0);
+  CHECK(sizes[3] == 1);
+  CHECK(std::accumulate(sizes.begin() + 4, sizes.end(), std::uint64_t{0}) == 0);
   CHECK(last_held < std::min(rb.first_position, rd.first_position));
   CHECK(std::max(rb.first_position, rd.first_position) -
             std::min(rb.first_position, rd.first_position) ==

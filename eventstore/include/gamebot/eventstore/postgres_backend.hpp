@@ -75,6 +75,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gamebot/eventstore/backend.hpp"
 #include "gamebot/eventstore/postgres_schema.hpp"
@@ -184,6 +185,10 @@ class PostgresBackend final : public Backend {
   // Appends that ran as members of a combined transaction (a group of two or
   // more), whatever their outcome. For tests and monitoring.
   std::uint64_t appends_grouped() const noexcept;
+  // Commits of appends made outside a transaction, by how many appends each
+  // carried: element n counts the commits of n appends (n >= 1; the last
+  // element counts that many and more). For tests, monitoring and the bench.
+  std::vector<std::uint64_t> commits_by_group_size() const;
 
   class Impl;
 
