@@ -116,6 +116,45 @@ std::span<const std::uint8_t> as_bytes(std::string_view text) {
   return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
+// The new events' columns as binary arrays, one element per event, in the
+// order the append statements take them (a lone append and a commit group).
+struct EventColumns {
+  explicit EventColumns(std::size_t n)
+      : ids(postgres_detail::kUuidOid, n),
+        types(postgres_detail::kTextOid, n),
+        data(postgres_detail::kByteaOid, n),
+        metadata(postgres_detail::kByteaOid, n),
+        causation(postgres_detail::kUuidOid, n),
+        correlation(postgres_detail::kUuidOid, n),
+        created(postgres_detail::kTimestamptzOid, n) {}
+
+  void add(const NewEvent& e) {
+    ids.add(e.id);
+    types.add(e.type);
+    data.add(e.data);
+    metadata.add(e.metadata);
+    if (e.causation_id) {
+      causation.add(*e.causation_id);
+    } else {
+      causation.add_null();
+    }
+    if (e.correlation_id) {
+      correlation.add(*e.correlation_id);
+    } else {
+      correlation.add_null();
+    }
+    created.add(e.created_at);
+  }
+
+  BinaryArray ids;
+  BinaryArray types;
+  BinaryArray data;
+  BinaryArray metadata;
+  BinaryArray causation;
+  BinaryArray correlation;
+  BinaryArray created;
+};
+
 // Copies rows (columns from `first`, in kEventColumns order) into events that
 // share one storage. Repeated stream ids and types are stored once.
 class EventReader {
@@ -763,36 +802,15 @@ WriteResult PostgresBackend::Impl::append_alone(repo::Connection& connection, bo
     }
   }
 
-  BinaryArray ids(postgres_detail::kUuidOid, n);
-  BinaryArray types(postgres_detail::kTextOid, n);
-  BinaryArray data(postgres_detail::kByteaOid, n);
-  BinaryArray metadata(postgres_detail::kByteaOid, n);
-  BinaryArray causation(postgres_detail::kUuidOid, n);
-  BinaryArray correlation(postgres_detail::kUuidOid, n);
-  BinaryArray created(postgres_detail::kTimestamptzOid, n);
-  for (const NewEvent& e : events) {
-    ids.add(e.id);
-    types.add(e.type);
-    data.add(e.data);
-    metadata.add(e.metadata);
-    if (e.causation_id) {
-      causation.add(*e.causation_id);
-    } else {
-      causation.add_null();
-    }
-    if (e.correlation_id) {
-      correlation.add(*e.correlation_id);
-    } else {
-      correlation.add_null();
-    }
-    created.add(e.created_at);
-  }
+  EventColumns columns(n);
+  for (const NewEvent& e : events) columns.add(e);
   try {
     repo::Result rows = connection.query(
         in_transaction ? sql.append_guarded : sql.append, stream_id, kind_code(expected),
-        expected.version(), bytes_param(ids), bytes_param(types), bytes_param(data),
-        bytes_param(metadata), bytes_param(causation), bytes_param(correlation),
-        bytes_param(created), options.json_data, in_transaction);
+        expected.version(), bytes_param(columns.ids), bytes_param(columns.types),
+        bytes_param(columns.data), bytes_param(columns.metadata), bytes_param(columns.causation),
+        bytes_param(columns.correlation), bytes_param(columns.created), options.json_data,
+        in_transaction);
     if (!rows.next()) throw Error(FaultClass::internal, "append_events returned no row");
     const repo::Row row = rows.row();
     result.status = status_of(row.get<int>(0));
@@ -803,7 +821,7 @@ WriteResult PostgresBackend::Impl::append_alone(repo::Connection& connection, bo
     }
     result.event_id = row.get<std::optional<Uuid>>(3);
   } catch (const repo::DatabaseError& error) {
-    conflict(error, bytes_param(ids));
+    conflict(error, bytes_param(columns.ids));
   }
   return result;
 }
@@ -871,13 +889,7 @@ void PostgresBackend::Impl::append_group(repo::Connection& connection,
   BinaryArray expected(postgres_detail::kInt8Oid, group.size());
   BinaryArray first(postgres_detail::kInt8Oid, group.size());
   BinaryArray last(postgres_detail::kInt8Oid, group.size());
-  BinaryArray ids(postgres_detail::kUuidOid, total);
-  BinaryArray types(postgres_detail::kTextOid, total);
-  BinaryArray data(postgres_detail::kByteaOid, total);
-  BinaryArray metadata(postgres_detail::kByteaOid, total);
-  BinaryArray causation(postgres_detail::kUuidOid, total);
-  BinaryArray correlation(postgres_detail::kUuidOid, total);
-  BinaryArray created(postgres_detail::kTimestamptzOid, total);
+  EventColumns columns(total);
   std::int64_t index = 0;  // of the last event added (SQL arrays count from 1)
   for (const QueuedAppend* member : group) {
     streams.add(member->stream_id);
@@ -885,21 +897,7 @@ void PostgresBackend::Impl::append_group(repo::Connection& connection,
     expected.add_int8(member->expected.version());
     first.add_int8(index + 1);
     for (const NewEvent& e : member->events) {
-      ids.add(e.id);
-      types.add(e.type);
-      data.add(e.data);
-      metadata.add(e.metadata);
-      if (e.causation_id) {
-        causation.add(*e.causation_id);
-      } else {
-        causation.add_null();
-      }
-      if (e.correlation_id) {
-        correlation.add(*e.correlation_id);
-      } else {
-        correlation.add_null();
-      }
-      created.add(e.created_at);
+      columns.add(e);
       ++index;
     }
     last.add_int8(index);
@@ -908,9 +906,9 @@ void PostgresBackend::Impl::append_group(repo::Connection& connection,
   try {
     repo::Result rows = connection.query(
         sql.append_group, bytes_param(streams), bytes_param(kinds), bytes_param(expected),
-        bytes_param(first), bytes_param(last), bytes_param(ids), bytes_param(types),
-        bytes_param(data), bytes_param(metadata), bytes_param(causation), bytes_param(correlation),
-        bytes_param(created), options.json_data);
+        bytes_param(first), bytes_param(last), bytes_param(columns.ids), bytes_param(columns.types),
+        bytes_param(columns.data), bytes_param(columns.metadata), bytes_param(columns.causation),
+        bytes_param(columns.correlation), bytes_param(columns.created), options.json_data);
     for (QueuedAppend* member : group) member->alone = true;  // until its row comes
     while (rows.next()) {
       const repo::Row row = rows.row();
