@@ -235,6 +235,54 @@ TEST_CASE("a persistent subscription resumes after its last ack when the file is
   CHECK(sub.checkpoint() == 5);
 }
 
+// Released migrations are frozen and a store made by an older commit must
+// upgrade: a file is taken back to the shape migration 1 alone made (what every
+// store before lease fencing was), with its events and a checkpoint, and reopened.
+TEST_CASE("a store with only migration 1 upgrades and keeps its events and checkpoints",
+          "[eventstore][sqlite][schema][upgrade]") {
+  testing::TempDir dir;
+  const std::string url = "sqlite:" + dir.path() + "/old.db";
+  {
+    EventStore store(SqliteBackend::open(url));
+    REQUIRE(store.append("s", 0, events(4)).ok());
+    Subscription sub = store.subscribe_persistent("projector", "s");
+    for (int i = 0; i < 2; ++i) {
+      auto e = sub.next(5s);
+      REQUIRE(e.has_value());
+      sub.ack(*e);
+    }
+  }
+  {
+    repo::Repo repo = repo::Repo::open(url);
+    repo.run([](repo::Connection& c) {
+      c.execute_batch(
+          "DROP TRIGGER eventstore_events_no_update; DROP TRIGGER eventstore_events_no_delete;"
+          "DROP TRIGGER eventstore_links_no_update; DROP TRIGGER eventstore_links_no_delete;"
+          "DROP TABLE eventstore_delete_guard; DROP TABLE eventstore_lease_tokens;"
+          "ALTER TABLE eventstore_checkpoints DROP COLUMN lease_token;"
+          "DELETE FROM eventstore_schema_migrations WHERE version > 1");
+    });
+    auto lease = repo.acquire();
+    REQUIRE_FALSE(sqlite_event_store_migrator().verify(*lease).current());
+  }
+  EventStore store(SqliteBackend::open(url));
+  {
+    repo::Repo repo = repo::Repo::open(url);
+    auto lease = repo.acquire();
+    CHECK(sqlite_event_store_migrator().verify(*lease).current());
+  }
+  CHECK(store.read_stream_forward("s").events.size() == 4);
+  REQUIRE(store.append("s", 4, events(1)).ok());
+  Subscription sub = store.subscribe_persistent("projector", "s");
+  CHECK(sub.checkpoint() == 2);
+  std::vector<StreamVersion> seen;
+  while (auto e = sub.next(300ms)) {
+    seen.push_back(e->event_number);
+    sub.ack(*e);
+  }
+  CHECK(seen == std::vector<StreamVersion>{3, 4, 5});
+}
+
 // The outbox pattern: an application row and events in one transaction.
 struct Outbox {
   testing::TempDir dir;
