@@ -447,6 +447,40 @@ std::vector<double> raw_delivery(const std::string& url, std::size_t count,
   return finish(child, count);
 }
 
+// The store's schema and, for the raw libpq baselines, a table with the same
+// columns and indexes as its events table; both are dropped at the end.
+struct BenchSchemas {
+  BenchSchemas(std::string server_url, std::string_view store_prefix, std::string_view raw_prefix)
+      : url(std::move(server_url)),
+        schema(fmt::format("{}{}", store_prefix, ::getpid())),
+        raw_schema(fmt::format("{}{}", raw_prefix, ::getpid())),
+        store_url(url + (url.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema),
+        raw_table(repo::quote_identifier(raw_schema) + ".events") {
+    auto admin = repo::connect(url);
+    es::postgres_event_store_migrator(schema).migrate(*admin);
+    admin->execute_batch("CREATE SCHEMA " + repo::quote_identifier(raw_schema) + "; CREATE TABLE " +
+                         raw_table + " (LIKE " + repo::quote_identifier(schema) +
+                         ".events INCLUDING ALL)");
+  }
+  BenchSchemas(const BenchSchemas&) = delete;
+  BenchSchemas& operator=(const BenchSchemas&) = delete;
+  ~BenchSchemas() {
+    try {
+      auto admin = repo::connect(url);
+      for (const std::string* s : {&schema, &raw_schema}) {
+        admin->execute_batch("DROP SCHEMA IF EXISTS " + repo::quote_identifier(*s) + " CASCADE");
+      }
+    } catch (...) {
+    }
+  }
+
+  std::string url;
+  std::string schema;
+  std::string raw_schema;
+  std::string store_url;  // the server's URL with ?schema=
+  std::string raw_table;  // quoted, schema-qualified
+};
+
 // ---- the benchmark ------------------------------------------------------------------------
 
 GAMEBOT_BENCHMARK("eventstore/postgres", context) {
@@ -458,33 +492,10 @@ GAMEBOT_BENCHMARK("eventstore/postgres", context) {
   const int rounds = context.size(3, 1);
   const auto gap = std::chrono::microseconds(2000);
 
-  const std::string url = bench_postgres_url();
-  const std::string schema = fmt::format("gamebot_bench_es_{}", ::getpid());
-  const std::string raw_schema = fmt::format("gamebot_bench_raw_{}", ::getpid());
-  const std::string store_url =
-      url + (url.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
-  const std::string raw_table = repo::quote_identifier(raw_schema) + ".events";
-  {
-    // Same columns and indexes as the store's events table.
-    auto admin = repo::connect(url);
-    es::postgres_event_store_migrator(schema).migrate(*admin);
-    admin->execute_batch("CREATE SCHEMA " + repo::quote_identifier(raw_schema) + "; CREATE TABLE " +
-                         raw_table + " (LIKE " + repo::quote_identifier(schema) +
-                         ".events INCLUDING ALL)");
-  }
-  struct DropSchemas {
-    std::string url;
-    std::vector<std::string> schemas;
-    ~DropSchemas() {
-      try {
-        auto admin = repo::connect(url);
-        for (const auto& s : schemas) {
-          admin->execute_batch("DROP SCHEMA IF EXISTS " + repo::quote_identifier(s) + " CASCADE");
-        }
-      } catch (...) {
-      }
-    }
-  } drop{url, {schema, raw_schema}};
+  const BenchSchemas schemas(bench_postgres_url(), "gamebot_bench_es_", "gamebot_bench_raw_");
+  const std::string& url = schemas.url;
+  const std::string& store_url = schemas.store_url;
+  const std::string& raw_table = schemas.raw_table;
 
   // Live delivery first: the subscriber processes are forked while this
   // process has no other threads.
@@ -716,7 +727,8 @@ GAMEBOT_BENCHMARK("eventstore/postgres", context) {
 
   // Reading $all forward: everything appended above. Both tables are vacuumed
   // and analyzed first, so autovacuum does not run (and use CPU) meanwhile.
-  raw.exec("VACUUM (ANALYZE) " + raw_table + ", " + repo::quote_identifier(schema) + ".events");
+  raw.exec("VACUUM (ANALYZE) " + raw_table + ", " + repo::quote_identifier(schemas.schema) +
+           ".events");
   std::size_t checksum = 0;
   Rates our_read;
   Rates raw_read;
@@ -790,35 +802,24 @@ GAMEBOT_BENCHMARK("eventstore/postgres/group_commit", context) {
   const bool private_server = std::getenv("GAMEBOT_BENCH_PG_URL") == nullptr ||
                               *std::getenv("GAMEBOT_BENCH_PG_URL") == '\0';
 
-  const std::string url = bench_postgres_url();
-  const std::string schema = fmt::format("gamebot_bench_gc_{}", ::getpid());
-  const std::string raw_schema = fmt::format("gamebot_bench_gc_raw_{}", ::getpid());
-  const std::string store_url =
-      url + (url.find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
-  const std::string raw_table = repo::quote_identifier(raw_schema) + ".events";
+  const BenchSchemas schemas(bench_postgres_url(), "gamebot_bench_gc_", "gamebot_bench_gc_raw_");
+  const std::string& url = schemas.url;
+  const std::string& store_url = schemas.store_url;
+  const std::string& raw_table = schemas.raw_table;
   auto admin = repo::connect(url);
-  es::postgres_event_store_migrator(schema).migrate(*admin);
-  admin->execute_batch("CREATE SCHEMA " + repo::quote_identifier(raw_schema) + "; CREATE TABLE " +
-                       raw_table + " (LIKE " + repo::quote_identifier(schema) +
-                       ".events INCLUDING ALL)");
   struct Restore {
     repo::Connection& admin;
     bool reconfigured = false;
-    std::vector<std::string> schemas;
     ~Restore() {
+      if (!reconfigured) return;
       try {
-        if (reconfigured) {
-          admin.execute_batch("ALTER SYSTEM RESET fsync");
-          admin.execute_batch("ALTER SYSTEM RESET synchronous_commit");
-          admin.execute_batch("SELECT pg_reload_conf()");
-        }
-        for (const auto& s : schemas) {
-          admin.execute_batch("DROP SCHEMA IF EXISTS " + repo::quote_identifier(s) + " CASCADE");
-        }
+        admin.execute_batch("ALTER SYSTEM RESET fsync");
+        admin.execute_batch("ALTER SYSTEM RESET synchronous_commit");
+        admin.execute_batch("SELECT pg_reload_conf()");
       } catch (...) {
       }
     }
-  } restore{*admin, false, {schema, raw_schema}};
+  } restore{*admin, false};
 
   std::size_t next_event = 0;
   std::atomic<std::int64_t> raw_position{0};
