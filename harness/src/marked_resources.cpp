@@ -72,12 +72,15 @@ std::int64_t server_version(repo::Connection& connection) {
       .value_or(0);
 }
 
-// Forbids new connections, ends the remaining sessions, drops. An invalid database takes nothing
-// but the drop (ALTER DATABASE on it is FATAL: the server closes the connection).
+// Ends the database's sessions and drops it. From PostgreSQL 13, DROP DATABASE ... WITH (FORCE)
+// does both under the database's lock, so two removers take turns and the second finds it gone;
+// ALTER DATABASE takes no such lock, and two at once fail with "tuple concurrently updated".
+// Older servers need the ALTER (forbid new connections) and the terminate. An invalid database
+// takes nothing but the drop (ALTER DATABASE on it is FATAL: the server closes the connection).
 void force_drop(repo::Connection& connection, std::string_view database, DatabaseState state) {
   const std::string quoted = repo::quote_identifier(database);
   const bool force = server_version(connection) >= 130000;
-  if (state == DatabaseState::valid) {
+  if (state == DatabaseState::valid && !force) {
     connection.execute("ALTER DATABASE " + quoted + " ALLOW_CONNECTIONS false");
     connection.query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
@@ -191,7 +194,7 @@ bool drop_if_owned(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connec
     connection = repo::connect(server);
     const Found found = find(*connection, database);
     if (found.state == DatabaseState::absent) return true;
-    if (found.state == DatabaseState::invalid && found.marker && owner(*found.marker)) {
+    if (found.marker && owner(*found.marker)) {
       force_drop(*connection, database, found.state);
       return true;
     }
