@@ -57,6 +57,16 @@ std::string postgres_password_url(const std::string& password, const std::string
   return "postgresql://gamebot_pw:" + secret + "@/" + database + "?host=" + dir;
 }
 
+std::string pgbouncer_url(const std::string& database) {
+  const char* dir = std::getenv("GAMEBOT_TEST_PGBOUNCER_DIR");
+  if (dir == nullptr || *dir == '\0') {
+    throw std::runtime_error(
+        "PgBouncer test without a pooler: GAMEBOT_TEST_PGBOUNCER_DIR is not set (run through "
+        "ctest, whose 'pgbouncer' fixture starts it)");
+  }
+  return "postgresql://postgres@/" + database + "?host=" + dir + "&port=6432";
+}
+
 TempDir::TempDir() {
   auto base = std::filesystem::temp_directory_path() / ("gamebot-test-" + Uuid::v4().to_string());
   std::filesystem::create_directory(base);

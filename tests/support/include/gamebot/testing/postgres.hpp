@@ -20,6 +20,14 @@ std::string postgres_password_url(const std::string& password = {},
 // The socket directory of the test server (GAMEBOT_TEST_PG_DIR).
 std::string postgres_socket_dir();
 
+// Connection URL of `database` (user "postgres") through the PgBouncer in
+// transaction pooling mode that the CTest fixture "pgbouncer" started in front
+// of the test server (scripts/pgbouncer-test-server: unix socket
+// GAMEBOT_TEST_PGBOUNCER_DIR, port 6432). The URL says nothing of the pooling:
+// callers add the store's pooling=transaction where they mean it. Throws
+// std::runtime_error if GAMEBOT_TEST_PGBOUNCER_DIR is not set.
+std::string pgbouncer_url(const std::string& database = "postgres");
+
 // A fresh, empty, private (0700) directory under the system temp dir,
 // removed by the destructor.
 class TempDir {
