@@ -132,6 +132,12 @@ std::string check_store_parameter(std::string_view key, std::string value) {
     }
     return value;
   }
+  if (key == "pooling") {
+    if (value != "none" && value != "transaction") {
+      bad(fmt::format("store parameter 'pooling' must be none or transaction, not '{}'", value));
+    }
+    return value;
+  }
   for (std::string_view yes : {"true", "1", "on", "yes"}) {
     if (equals_nocase(value, yes)) return "true";
   }

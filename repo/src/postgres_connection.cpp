@@ -617,6 +617,77 @@ Result PostgresConnection::query_params(std::string_view sql, std::span<const Pa
                         fmt::format("connection #{} is broken (lost earlier)", id()),
                         DatabaseErrorDetails{Driver::postgres, {}, 0, {}, false, true});
   }
+  std::size_t n = params.size();
+  if (d.storage.size() < n) d.storage.resize(n);
+  d.values.resize(n);
+  d.lengths.resize(n);
+  d.formats.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Param& p = params[i];
+    std::string& buffer = d.storage[i];
+    d.lengths[i] = 0;
+    d.formats[i] = 0;
+    switch (p.type()) {
+      case Param::Type::null:
+        d.values[i] = nullptr;
+        continue;
+      case Param::Type::boolean:
+        d.values[i] = p.as_bool() ? "t" : "f";
+        continue;
+      case Param::Type::int64: {
+        char digits[24];
+        auto [end, ec] = std::to_chars(digits, digits + sizeof digits, p.as_int64());
+        buffer.assign(digits, end);
+        break;
+      }
+      case Param::Type::float64: {
+        double value = p.as_double();
+        if (std::isnan(value)) {
+          buffer = "NaN";
+        } else if (std::isinf(value)) {
+          buffer = value > 0 ? "Infinity" : "-Infinity";
+        } else {
+          char digits[32];
+          auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+          buffer.assign(digits, end);
+        }
+        break;
+      }
+      case Param::Type::text:
+        buffer.assign(p.as_text());
+        break;
+      case Param::Type::bytes: {
+        static const char empty = 0;
+        auto bytes = p.as_bytes();
+        d.values[i] = bytes.empty() ? &empty : reinterpret_cast<const char*>(bytes.data());
+        d.lengths[i] = static_cast<int>(bytes.size());
+        d.formats[i] = 1;
+        continue;
+      }
+      case Param::Type::uuid:
+        buffer = p.as_uuid().to_string();
+        break;
+      case Param::Type::timestamp:
+        buffer = internal::format_timestamp_utc(p.as_unix_micros());
+        break;
+    }
+    d.values[i] = buffer.c_str();
+  }
+  if (!d.options.prepared_statements) {
+    std::string text(sql);
+    PGresult* result = run(
+        [&] {
+          return PQsendQueryParams(d.conn, text.c_str(), static_cast<int>(n), nullptr,
+                                   d.values.data(), d.lengths.data(), d.formats.data(), 1);
+        },
+        [&] {
+          return PQexecParams(d.conn, text.c_str(), static_cast<int>(n), nullptr, d.values.data(),
+                              d.lengths.data(), d.formats.data(), 1);
+        },
+        sql);
+    if (result_ok(result)) return Result(new PgCursor(result));
+    throw_error(result, sql);
+  }
   for (int attempt = 0;; ++attempt) {
     auto it = d.cache.find(sql);
     if (it == d.cache.end()) {
@@ -653,62 +724,6 @@ Result PostgresConnection::query_params(std::string_view sql, std::span<const Pa
     if (static_cast<int>(params.size()) != statement.param_count) {
       throw_usage(fmt::format("statement takes {} parameters, {} given [in: {}]",
                               statement.param_count, params.size(), snippet(sql)));
-    }
-    std::size_t n = params.size();
-    if (d.storage.size() < n) d.storage.resize(n);
-    d.values.resize(n);
-    d.lengths.resize(n);
-    d.formats.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      const Param& p = params[i];
-      std::string& buffer = d.storage[i];
-      d.lengths[i] = 0;
-      d.formats[i] = 0;
-      switch (p.type()) {
-        case Param::Type::null:
-          d.values[i] = nullptr;
-          continue;
-        case Param::Type::boolean:
-          d.values[i] = p.as_bool() ? "t" : "f";
-          continue;
-        case Param::Type::int64: {
-          char digits[24];
-          auto [end, ec] = std::to_chars(digits, digits + sizeof digits, p.as_int64());
-          buffer.assign(digits, end);
-          break;
-        }
-        case Param::Type::float64: {
-          double value = p.as_double();
-          if (std::isnan(value)) {
-            buffer = "NaN";
-          } else if (std::isinf(value)) {
-            buffer = value > 0 ? "Infinity" : "-Infinity";
-          } else {
-            char digits[32];
-            auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
-            buffer.assign(digits, end);
-          }
-          break;
-        }
-        case Param::Type::text:
-          buffer.assign(p.as_text());
-          break;
-        case Param::Type::bytes: {
-          static const char empty = 0;
-          auto bytes = p.as_bytes();
-          d.values[i] = bytes.empty() ? &empty : reinterpret_cast<const char*>(bytes.data());
-          d.lengths[i] = static_cast<int>(bytes.size());
-          d.formats[i] = 1;
-          continue;
-        }
-        case Param::Type::uuid:
-          buffer = p.as_uuid().to_string();
-          break;
-        case Param::Type::timestamp:
-          buffer = internal::format_timestamp_utc(p.as_unix_micros());
-          break;
-      }
-      d.values[i] = buffer.c_str();
     }
     PGresult* result = run(
         [&] {

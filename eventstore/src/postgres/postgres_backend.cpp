@@ -317,15 +317,16 @@ class LeaseHub {
 
 class PostgresLease final : public SubscriptionLease {
  public:
+  // `in_transaction`: the lock is transaction-level, in a transaction the
+  // connection keeps open (transaction pooling); else session-level.
   PostgresLease(std::shared_ptr<LeaseHub> hub, std::unique_ptr<repo::Connection> connection,
-                std::int64_t key)
-      : hub_(std::move(hub)), connection_(std::move(connection)), key_(key) {}
+                std::int64_t key, bool in_transaction)
+      : hub_(std::move(hub)),
+        connection_(std::move(connection)),
+        key_(key),
+        in_transaction_(in_transaction) {}
 
-  // Runs on the lease connection, under the lock just taken.
-  LeaseToken take_token(const std::string& sql, std::string_view subscription,
-                        std::string_view stream_id) {
-    return connection_->query_value<std::int64_t>(sql, subscription, stream_id).value_or(kNoLease);
-  }
+  repo::Connection& connection() noexcept { return *connection_; }
 
   // Without a round trip: reads what the server sent on the idle lease
   // connection; a terminated backend sends its FATAL and closes the socket.
@@ -343,7 +344,11 @@ class PostgresLease final : public SubscriptionLease {
 
   ~PostgresLease() override {
     try {
-      connection_->execute("SELECT pg_advisory_unlock($1::bigint)", key_);
+      if (in_transaction_) {
+        connection_->execute_batch("ROLLBACK");
+      } else {
+        connection_->execute("SELECT pg_advisory_unlock($1::bigint)", key_);
+      }
       hub_->give_back(std::move(connection_));
     } catch (...) {
       // Closing the connection releases the lock just the same.
@@ -356,6 +361,7 @@ class PostgresLease final : public SubscriptionLease {
   std::shared_ptr<LeaseHub> hub_;
   std::unique_ptr<repo::Connection> connection_;
   std::int64_t key_;
+  bool in_transaction_;
 };
 
 }  // namespace postgres_detail
@@ -445,6 +451,10 @@ class PostgresBackend::Impl {
   PostgresBackend& owner;
   repo::Repo repo;
   PostgresBackendOptions options;
+  // Transaction pooling: nothing outlives its transaction on the server.
+  bool pooled = false;
+  // The background connection LISTENs (else it polls).
+  bool listening = true;
   SqlNames names;
   Statements sql;
 
@@ -470,10 +480,23 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
     : owner(owner_in),
       repo(std::move(repo_in)),
       options(std::move(options_in)),
+      pooled(options.pooling == PostgresPooling::transaction),
+      listening(options.notifications == PostgresNotifications::listen &&
+                (!pooled || options.listen_url.has_value())),
       names(options.schema),
       commit_groups(options.group_commit_in_flight, options.group_commit_patience) {
   if (repo.driver() != repo::Driver::postgres) {
     throw InvalidArgument("PostgresBackend needs a PostgreSQL repo, got " + repo.url().redacted());
+  }
+  if (pooled && repo.pool().options().connect.postgres.prepared_statements) {
+    throw InvalidArgument(
+        "PostgresBackend with transaction pooling needs a repo without named prepared statements "
+        "(PostgresOptions::prepared_statements = false): a pooler in transaction mode runs each "
+        "transaction on any server session, where they are unknown");
+  }
+  if (options.listen_url && options.listen_url->driver() != repo::Driver::postgres) {
+    throw InvalidArgument(
+        fmt::format("listen_url '{}' is not a postgres:// URL", options.listen_url->redacted()));
   }
   const std::string& s = names.quoted_schema;
   auto append_sql = [&](std::string_view function) {
@@ -496,6 +519,9 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
   // client (Impl::append), so it never outlives the failed statement. Only
   // outside a transaction: inside one, an error would leave the caller's
   // transaction unable to run that release (append_events_guarded instead).
+  // With transaction pooling the client's release could reach another server
+  // session, so the reservation is reserve_positions (transaction-level,
+  // migration 6) and an error leaves nothing to release.
   sql.append_one = fmt::format(
       "WITH bumped AS MATERIALIZED ("
       "UPDATE {s}.streams s SET version = s.version + 1 "
@@ -505,23 +531,31 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       "RETURNING s.version, pg_current_xact_id()::text::bigint AS me), "
       "marked AS MATERIALIZED (SELECT b.version, b.me, pg_advisory_xact_lock_shared("
       "{ns}::bigint << 32 | (b.me & 4294967295)) AS done FROM bumped b), "
-      "reserving AS MATERIALIZED (SELECT m.version, m.me, pg_advisory_lock({ns}::bigint << 32) "
-      "AS done FROM marked m), "
-      "published AS MATERIALIZED (SELECT r.version, CASE WHEN r.me > "
-      "coalesce(pg_sequence_last_value({xids}::regclass), 0) THEN "
-      "setval({xids}::regclass, r.me) END AS done FROM reserving r), "
-      "taken AS MATERIALIZED (SELECT p.version, nextval({positions}::regclass) AS position "
-      "FROM published p), "
-      "released AS MATERIALIZED (SELECT t.version, t.position, "
-      "pg_advisory_unlock({ns}::bigint << 32) AS done FROM taken t), "
+      "{reservation}"
       "inserted AS (INSERT INTO {s}.events (position, event_id, stream_id, stream_version, type, "
       "data, metadata, causation_id, correlation_id, created_at, data_json) "
       "SELECT r.position, $4::uuid, $1, r.version, $5, $6::bytea, $7::bytea, $8::uuid, $9::uuid, "
       "$10::timestamptz, CASE WHEN $11 THEN convert_from($6::bytea, 'UTF8')::jsonb END "
       "FROM released r RETURNING position, stream_version) "
       "SELECT position, stream_version FROM inserted",
-      fmt::arg("s", s), fmt::arg("ns", names.lock_namespace), fmt::arg("xids", names.xids_literal),
-      fmt::arg("positions", names.positions_literal));
+      fmt::arg("s", s), fmt::arg("ns", names.lock_namespace),
+      fmt::arg("reservation",
+               pooled
+                   ? fmt::format("released AS MATERIALIZED (SELECT m.version, "
+                                 "{}.reserve_positions(m.me, 1) AS position FROM marked m), ",
+                                 s)
+                   : fmt::format("reserving AS MATERIALIZED (SELECT m.version, m.me, "
+                                 "pg_advisory_lock({ns}::bigint << 32) AS done FROM marked m), "
+                                 "published AS MATERIALIZED (SELECT r.version, CASE WHEN r.me > "
+                                 "coalesce(pg_sequence_last_value({xids}::regclass), 0) THEN "
+                                 "setval({xids}::regclass, r.me) END AS done FROM reserving r), "
+                                 "taken AS MATERIALIZED (SELECT p.version, "
+                                 "nextval({positions}::regclass) AS position FROM published p), "
+                                 "released AS MATERIALIZED (SELECT t.version, t.position, "
+                                 "pg_advisory_unlock({ns}::bigint << 32) AS done FROM taken t), ",
+                                 fmt::arg("ns", names.lock_namespace),
+                                 fmt::arg("xids", names.xids_literal),
+                                 fmt::arg("positions", names.positions_literal))));
   sql.release_reservation = fmt::format(
       "SELECT pg_advisory_unlock({ns}::bigint << 32) FROM pg_locks l "
       "WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted "
@@ -556,17 +590,8 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       "writer AS MATERIALIZED (SELECT b.me FROM bumped b LIMIT 1), "
       "marked AS MATERIALIZED (SELECT w.me, pg_advisory_xact_lock_shared("
       "{ns}::bigint << 32 | (w.me & 4294967295)) AS done FROM writer w), "
-      "reserving AS MATERIALIZED (SELECT m.me, pg_advisory_lock({ns}::bigint << 32) AS done "
-      "FROM marked m), "
-      "published AS MATERIALIZED (SELECT CASE WHEN r.me > "
-      "coalesce(pg_sequence_last_value({xids}::regclass), 0) THEN "
-      "setval({xids}::regclass, r.me) END AS done FROM reserving r), "
       "total AS MATERIALIZED (SELECT sum(b.hi - b.lo + 1)::bigint AS n FROM bumped b), "
-      "taken AS MATERIALIZED (SELECT setval({positions}::regclass, "
-      "coalesce(pg_sequence_last_value({positions}::regclass), 0) + t.n) - t.n + 1 AS first "
-      "FROM published p, total t), "
-      "released AS MATERIALIZED (SELECT k.first, pg_advisory_unlock({ns}::bigint << 32) AS done "
-      "FROM taken k), "
+      "{reservation}"
       "placed AS MATERIALIZED (SELECT b.o, b.lo, b.hi, b.base, r.first + sum(b.hi - b.lo + 1) "
       "OVER (ORDER BY b.o) - (b.hi - b.lo + 1) AS first_position FROM bumped b, released r), "
       "inserted AS (INSERT INTO {s}.events (position, event_id, stream_id, stream_version, type, "
@@ -578,8 +603,25 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       "FROM placed p JOIN members m ON m.o = p.o CROSS JOIN LATERAL generate_series(p.lo, p.hi) "
       "i) "
       "SELECT p.o, p.first_position, p.base + (p.hi - p.lo + 1) FROM placed p ORDER BY p.o",
-      fmt::arg("s", s), fmt::arg("ns", names.lock_namespace), fmt::arg("xids", names.xids_literal),
-      fmt::arg("positions", names.positions_literal));
+      fmt::arg("s", s), fmt::arg("ns", names.lock_namespace),
+      fmt::arg("reservation",
+               pooled
+                   ? fmt::format("released AS MATERIALIZED (SELECT {}.reserve_positions(m.me, "
+                                 "t.n) AS first FROM marked m, total t), ",
+                                 s)
+                   : fmt::format(
+                         "reserving AS MATERIALIZED (SELECT m.me, "
+                         "pg_advisory_lock({ns}::bigint << 32) AS done FROM marked m), "
+                         "published AS MATERIALIZED (SELECT CASE WHEN r.me > "
+                         "coalesce(pg_sequence_last_value({xids}::regclass), 0) THEN "
+                         "setval({xids}::regclass, r.me) END AS done FROM reserving r), "
+                         "taken AS MATERIALIZED (SELECT setval({positions}::regclass, "
+                         "coalesce(pg_sequence_last_value({positions}::regclass), 0) + t.n) - "
+                         "t.n + 1 AS first FROM published p, total t), "
+                         "released AS MATERIALIZED (SELECT k.first, "
+                         "pg_advisory_unlock({ns}::bigint << 32) AS done FROM taken k), ",
+                         fmt::arg("ns", names.lock_namespace), fmt::arg("xids", names.xids_literal),
+                         fmt::arg("positions", names.positions_literal))));
   sql.duplicate_of = fmt::format(
       "SELECT e.event_id FROM {0}.events e WHERE e.event_id = ANY ($1::uuid[]) LIMIT 1", s);
   sql.link = fmt::format(
@@ -694,10 +736,10 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
   });
 
   Background::Settings settings;
-  settings.url = repo.url();
+  settings.url = pooled && options.listen_url ? *options.listen_url : repo.url();
   settings.connect = connect;
   settings.channel = names.channel;
-  settings.listen = options.notifications == PostgresNotifications::listen;
+  settings.listen = listening;
   settings.interval = options.poll_interval;
   Background::Hooks hooks;
   hooks.changed = [this] { owner.notify_changed(); };
@@ -937,6 +979,7 @@ void PostgresBackend::Impl::append_group(repo::Connection& connection,
 }
 
 void PostgresBackend::Impl::release_reservation(repo::Connection& connection) noexcept {
+  if (pooled) return;  // reserve_positions holds no lock past its statement
   try {
     connection.execute(sql.release_reservation);
     return;
@@ -1164,14 +1207,36 @@ std::unique_ptr<SubscriptionLease> PostgresBackend::Impl::try_acquire(std::strin
                                                                       std::string_view stream_id) {
   const std::int64_t key = postgres_subscription_lock_key(names.schema, subscription, stream_id);
   std::unique_ptr<repo::Connection> connection = leases->take();
+  // Transaction pooling: the lock lives as long as a transaction that the
+  // lease keeps open (the pooler keeps its server session for it meanwhile).
+  if (pooled) connection->execute_batch("BEGIN");
   const bool acquired =
-      connection->query_value<bool>("SELECT pg_try_advisory_lock($1::bigint)", key).value_or(false);
+      connection
+          ->query_value<bool>(pooled ? "SELECT pg_try_advisory_xact_lock($1::bigint)"
+                                     : "SELECT pg_try_advisory_lock($1::bigint)",
+                              key)
+          .value_or(false);
   if (!acquired) {
+    if (pooled) connection->execute_batch("ROLLBACK");
     leases->give_back(std::move(connection));
     return nullptr;
   }
-  auto lease = std::make_unique<postgres_detail::PostgresLease>(leases, std::move(connection), key);
-  lease->set_token(lease->take_token(sql.take_lease_token, subscription, stream_id));
+  auto lease =
+      std::make_unique<postgres_detail::PostgresLease>(leases, std::move(connection), key, pooled);
+  // The token must be committed at once, so that the previous holder's next
+  // checkpoint write is refused: on the lease connection, or with transaction
+  // pooling on another one, outside the lease's transaction.
+  auto take_token = [&](repo::Connection& c) {
+    return c.query_value<std::int64_t>(sql.take_lease_token, subscription, stream_id)
+        .value_or(kNoLease);
+  };
+  if (pooled) {
+    std::unique_ptr<repo::Connection> other = leases->take();
+    lease->set_token(take_token(*other));
+    leases->give_back(std::move(other));
+  } else {
+    lease->set_token(take_token(lease->connection()));
+  }
   return lease;
 }
 
@@ -1194,6 +1259,13 @@ std::shared_ptr<PostgresBackend> PostgresBackend::open(const repo::DatabaseUrl& 
         *notify == "poll" ? PostgresNotifications::poll : PostgresNotifications::listen;
   }
   if (auto json_data = url.store_parameter("json_data")) options.json_data = *json_data == "true";
+  if (auto pooling = url.store_parameter("pooling")) {
+    options.pooling =
+        *pooling == "transaction" ? PostgresPooling::transaction : PostgresPooling::none;
+  }
+  if (options.pooling == PostgresPooling::transaction) {
+    options.repo.pool.connect.postgres.prepared_statements = false;
+  }
   repo::Repo repo = repo::Repo::open(url, options.repo);
   return std::make_shared<PostgresBackend>(std::move(repo), std::move(options));
 }
@@ -1367,9 +1439,7 @@ const PostgresBackendOptions& PostgresBackend::options() const noexcept {
 }
 
 int PostgresBackend::listener_backend_pid() const noexcept {
-  return impl_->options.notifications == PostgresNotifications::listen
-             ? impl_->background->backend_pid()
-             : 0;
+  return impl_->listening ? impl_->background->backend_pid() : 0;
 }
 
 std::uint64_t PostgresBackend::listener_connections() const noexcept {

@@ -30,8 +30,10 @@
 // * position reservation: N << 32 (X = 0 is never a transaction id), exclusive,
 //   held only while a block of positions is taken;
 // * persistent-subscription leases: 2^62 | (62-bit hash of the key), session
-//   level on the lease's own connection; never inside the marks' range (N is
-//   below 2^30, so marks are below 2^62).
+//   level on the lease's own connection (with transaction pooling:
+//   transaction level, in a transaction the lease keeps open); never inside
+//   the marks' range (N is below 2^30, so marks are below 2^62).
+// Since migration 6 the functions take only transaction-level locks.
 
 #include <fmt/format.h>
 
@@ -668,6 +670,180 @@ END
 $fn$;
 )sql";
 
+// Migration 6: no session-level lock in the store's functions, so that every
+// call is whole within its transaction and works through a pooler in
+// transaction mode (PgBouncer), which hands each transaction any server
+// session. A session lock that an error left behind (as the one-statement
+// append's could, before its client released it) would stay with a session
+// that other clients get next.
+// * reserve_positions: W2 and W3 (watermark.hpp), the one home of the
+//   reservation for the functions and the pooled mode's one-statement appends
+//   (PostgresBackend). The reservation lock is transaction-level, taken in a
+//   subtransaction that is rolled back on purpose as soon as the block of
+//   positions is taken: the rollback releases the lock (so it is held for
+//   microseconds, not to commit, and writers still commit concurrently),
+//   while the sequences keep their new values (sequence changes are never
+//   rolled back) and so do the function's variables. Writers through a pooler
+//   and direct writers whose one-statement append takes the same lock at
+//   session level exclude each other alike: both levels are one lock tag.
+// * append_events takes its positions from reserve_positions; otherwise it is
+//   migration 3's text.
+// * probe_watermark tests the in-flight marks with transaction-level
+//   try-locks, all in one subtransaction rolled back on purpose after the
+//   loop, which releases them (and on any error or cancel, likewise).
+//   Otherwise it is migration 3's text.
+constexpr std::string_view kTransactionScopedLocks = R"sql(
+CREATE FUNCTION {s}.reserve_positions(p_me bigint, p_n bigint) RETURNS bigint
+LANGUAGE plpgsql SET jit = off AS $fn$
+DECLARE
+  first_position bigint;
+  done text;
+BEGIN
+  BEGIN
+    done := pg_advisory_xact_lock({ns}::bigint << 32)::text;
+    -- Exactly the xid (no headroom): watermark_log entries bound only the
+    -- writers above the value they logged.
+    IF p_me > coalesce(pg_sequence_last_value({xids_literal}::regclass), 0) THEN
+      done := setval({xids_literal}::regclass, p_me)::text;
+    END IF;
+    -- The whole batch in one step: a probe never sees a batch half reserved.
+    first_position := coalesce(pg_sequence_last_value({positions_literal}::regclass), 0) + 1;
+    done := setval({positions_literal}::regclass, first_position + p_n - 1)::text;
+    RAISE SQLSTATE 'GBRSV';
+  EXCEPTION WHEN SQLSTATE 'GBRSV' THEN
+    NULL;  -- the subtransaction is gone and with it the lock; the sequences keep their values
+  END;
+  RETURN first_position;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION {s}.append_events(p_stream text, p_kind int, p_expected bigint,
+    p_ids uuid[], p_types text[], p_data bytea[], p_metadata bytea[], p_causation uuid[],
+    p_correlation uuid[], p_created timestamptz[], p_json boolean, p_notify boolean,
+    OUT status int, OUT version bigint, OUT first_position bigint, OUT event_id uuid)
+LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $fn$
+DECLARE
+  n int := coalesce(cardinality(p_ids), 0);
+  cur bigint;
+  deleted timestamptz;
+  dup uuid;
+  me bigint;
+  done text;
+BEGIN
+  first_position := 0;
+  IF n > 0 THEN
+    UPDATE {s}.streams s SET version = s.version + n
+     WHERE s.stream_id = p_stream AND s.deleted_at IS NULL
+       AND (p_kind = 0 OR p_kind = 2 OR (p_kind = 3 AND s.version = p_expected))
+       AND NOT EXISTS (SELECT 1 FROM {s}.events e WHERE e.event_id = ANY (p_ids))
+       AND (n = 1 OR (SELECT count(DISTINCT i) FROM unnest(p_ids) i) = n)
+    RETURNING s.version - n INTO cur;
+  END IF;
+  IF n = 0 OR NOT FOUND THEN
+    IF n > 0 THEN
+      SELECT e.event_id INTO dup FROM {s}.events e WHERE e.event_id = ANY (p_ids) LIMIT 1;
+      IF dup IS NULL AND n > 1 THEN
+        SELECT i INTO dup FROM unnest(p_ids) i GROUP BY i HAVING count(*) > 1 LIMIT 1;
+      END IF;
+    END IF;
+    LOOP
+      IF n > 0 AND dup IS NULL THEN
+        UPDATE {s}.streams s SET version = s.version + n
+         WHERE s.stream_id = p_stream AND s.deleted_at IS NULL
+           AND (p_kind = 0 OR p_kind = 2 OR (p_kind = 3 AND s.version = p_expected))
+        RETURNING s.version - n INTO cur;
+        EXIT WHEN FOUND;
+      END IF;
+      SELECT s.version, s.deleted_at INTO cur, deleted FROM {s}.streams s
+       WHERE s.stream_id = p_stream;
+      IF FOUND THEN
+        status := CASE WHEN deleted IS NOT NULL THEN 4
+                       WHEN p_kind = 1 THEN 2
+                       WHEN p_kind = 3 AND p_expected <> cur THEN 1
+                       WHEN dup IS NOT NULL THEN 5
+                       ELSE 0 END;
+        IF status = 0 AND n > 0 THEN
+          CONTINUE;
+        END IF;
+        version := cur;
+        event_id := dup;
+        RETURN;
+      END IF;
+      status := CASE WHEN p_kind = 2 THEN 3
+                     WHEN p_kind = 3 AND p_expected <> 0 THEN 1
+                     WHEN dup IS NOT NULL THEN 5
+                     ELSE 0 END;
+      IF status <> 0 OR n = 0 THEN
+        version := 0;
+        event_id := dup;
+        RETURN;
+      END IF;
+      INSERT INTO {s}.streams (stream_id, version) VALUES (p_stream, n)
+        ON CONFLICT (stream_id) DO NOTHING;
+      cur := 0;
+      EXIT WHEN FOUND;
+    END LOOP;
+  END IF;
+  status := 0;
+  version := cur + n;
+  me := pg_current_xact_id()::text::bigint;
+  done := pg_advisory_xact_lock_shared({ns}::bigint << 32 | (me & 4294967295))::text;
+  first_position := {s}.reserve_positions(me, n);
+  IF n = 1 THEN
+    INSERT INTO {s}.events (position, event_id, stream_id, stream_version, type, data, metadata,
+                            causation_id, correlation_id, created_at, data_json)
+    VALUES (first_position, p_ids[1], p_stream, cur + 1, p_types[1], p_data[1], p_metadata[1],
+            p_causation[1], p_correlation[1], p_created[1],
+            CASE WHEN p_json THEN convert_from(p_data[1], 'UTF8')::jsonb END);
+  ELSE
+    INSERT INTO {s}.events (position, event_id, stream_id, stream_version, type, data, metadata,
+                            causation_id, correlation_id, created_at, data_json)
+    SELECT first_position + r.o - 1, r.id, p_stream, cur + r.o, r.t, r.d, r.m, r.c, r.k, r.ts,
+           CASE WHEN p_json THEN convert_from(r.d, 'UTF8')::jsonb END
+      FROM unnest(p_ids, p_types, p_data, p_metadata, p_causation, p_correlation, p_created)
+           WITH ORDINALITY AS r(id, t, d, m, c, k, ts, o);
+  END IF;
+  IF p_notify THEN
+    done := pg_notify('{channel}', '')::text;
+  END IF;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION {s}.probe_watermark(OUT last_reserved bigint, OUT writers text)
+LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $fn$
+DECLARE
+  published bigint;
+  snap pg_snapshot;
+  x bigint;
+  bound bigint;
+  marked text[] := '{{}}';
+BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'reading $all needs READ COMMITTED, not %',
+      current_setting('transaction_isolation') USING ERRCODE = 'GBISO';
+  END IF;
+  last_reserved := coalesce(pg_sequence_last_value({positions_literal}::regclass), 0);
+  published := coalesce(pg_sequence_last_value({xids_literal}::regclass), 0);
+  snap := pg_current_snapshot();
+  BEGIN
+    FOR x IN SELECT i::text::bigint FROM pg_snapshot_xip(snap) i
+             UNION ALL
+             SELECT g FROM generate_series(pg_snapshot_xmax(snap)::text::bigint, published) g
+    LOOP
+      IF NOT pg_try_advisory_xact_lock({ns}::bigint << 32 | (x & 4294967295)) THEN
+        bound := NULL;
+        SELECT w.last_reserved INTO bound FROM {s}.watermark_log w
+         WHERE w.writer_xid < x ORDER BY w.writer_xid DESC LIMIT 1;
+        marked := marked || (x::text || ':' || coalesce(bound::text, ''));
+      END IF;
+    END LOOP;
+    RAISE SQLSTATE 'GBPRB';
+  EXCEPTION WHEN SQLSTATE 'GBPRB' THEN
+    NULL;  -- the subtransaction is gone and with it every try-lock taken
+  END;
+  writers := array_to_string(marked, ',');
+END
+$fn$;
+)sql";
+
 }  // namespace
 
 std::vector<repo::Migration> postgres_event_store_migrations(std::string_view schema) {
@@ -683,6 +859,7 @@ std::vector<repo::Migration> postgres_event_store_migrations(std::string_view sc
                             expand(kNoJitInFunctions, names)});
   migrations.push_back({4, "fence_subscription_leases", expand(kFenceSubscriptionLeases, names)});
   migrations.push_back({5, "append_only_events", expand(kAppendOnlyEvents, names)});
+  migrations.push_back({6, "transaction_scoped_locks", expand(kTransactionScopedLocks, names)});
   const postgres_detail::SqlNames names_31_bits =
       names.with_lock_namespace(lock_namespace_31_bits(schema));
   for (const auto& earlier : postgres_detail::earlier_migration_texts()) {

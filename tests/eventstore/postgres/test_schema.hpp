@@ -10,6 +10,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "gamebot/eventstore/postgres_backend.hpp"
 #include "gamebot/repo/connection.hpp"
@@ -21,7 +22,10 @@ namespace gamebot::eventstore::testing {
 class TestSchema {
  public:
   explicit TestSchema(std::string_view prefix = "es_test")
-      : url_(gamebot::testing::postgres_url()), name_(unique_name(prefix)) {}
+      : TestSchema(gamebot::testing::postgres_url(), prefix) {}
+  // The same on the server (or pooler) at `server_url`, a URL naming database "postgres".
+  TestSchema(std::string server_url, std::string_view prefix)
+      : url_(std::move(server_url)), name_(unique_name(prefix)) {}
   ~TestSchema() {
     try {
       auto admin = repo::connect(url_);

@@ -57,11 +57,35 @@
 //   drops it reconnects with backoff, LISTENs again and wakes every subscriber,
 //   which re-reads from its cursor: nothing is lost or repeated. Appends inside
 //   a caller's transaction NOTIFY transactionally (delivered at its commit).
-//   With notifications = poll (PgBouncer in transaction mode) the thread
-//   instead checks the watermark every poll_interval.
+//   With notifications = poll the thread instead checks the watermark every
+//   poll_interval.
 // * Persistent-subscription ownership: a session advisory lock held on a
 //   dedicated connection that the SubscriptionLease owns; the server drops it
 //   when the holder closes it or dies. Checkpoints live in a table.
+// * Transaction pooling (pooling = transaction, URL pooling=transaction): a
+//   pooler such as PgBouncer in pool_mode = transaction stands in front and
+//   hands each transaction any server session, so nothing may outlive its
+//   transaction on the server:
+//   - statements run unnamed (PostgresOptions::prepared_statements = false on
+//     every connection the backend opens; a caller's Repo must be set so);
+//   - no session lock: the store's functions (migration 6) and the
+//     one-statement and group appends take positions through
+//     reserve_positions, whose reservation lock is transaction-level and held
+//     for microseconds (schema.cpp); appends keep every guarantee above
+//     (expected versions, consecutive positions per batch, the no-skip rule);
+//   - a lease is a transaction kept open on the lease's own connection,
+//     holding a transaction-level advisory lock; its fencing token is taken on
+//     another connection, so it is committed at once. Each lease held pins one
+//     server connection of the pooler's pool for as long as it is held: size
+//     the pool above the leases held at once;
+//   - no LISTEN through the pooler: with listen_url (a direct URL of the same
+//     database) the background connection LISTENs there as above; without it,
+//     poll mode: another process's commit reaches subscribers within
+//     poll_interval plus one probe (this process's own commits wake them at
+//     once).
+//   No SET: the repo's session settings are startup parameters (PgBouncer
+//   passes application_name; keep statement_timeout 0, as PgBouncer refuses
+//   the startup parameter "options" it travels in).
 // * Errors: a unique violation on (stream, version) is wrong_expected_version,
 //   on the event id duplicate_event_id (told apart by constraint name); other
 //   faults are repo::DatabaseError with their FaultClass (invalid JSON with
@@ -73,6 +97,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,7 +111,13 @@ namespace gamebot::eventstore {
 // How subscribers learn about commits made through other connections.
 enum class PostgresNotifications {
   listen,  // LISTEN/NOTIFY on a dedicated connection (the default)
-  poll,    // no LISTEN: check the watermark every poll_interval (PgBouncer transaction mode)
+  poll,    // no LISTEN: check the watermark every poll_interval
+};
+
+// What stands between the store and the server.
+enum class PostgresPooling {
+  none,         // every connection is a session of its own (direct, or a pooler in session mode)
+  transaction,  // a pooler in transaction mode (PgBouncer pool_mode = transaction): see above
 };
 
 struct PostgresBackendOptions {
@@ -96,8 +127,14 @@ struct PostgresBackendOptions {
   // queried in SQL. For JSON codecs only: data that is not valid UTF-8 JSON
   // fails the append with FaultClass::serialization.
   bool json_data = false;
-  // LISTEN/NOTIFY or polling, see PostgresNotifications.
+  // LISTEN/NOTIFY or polling, see PostgresNotifications. With transaction
+  // pooling and no listen_url, always poll.
   PostgresNotifications notifications = PostgresNotifications::listen;
+  // A pooler in transaction mode in front of the server (see the notes above).
+  PostgresPooling pooling = PostgresPooling::none;
+  // Transaction pooling only: a direct URL of the same database (not through
+  // the pooler) for the LISTEN connection. Unset: poll mode.
+  std::optional<repo::DatabaseUrl> listen_url;
   // poll mode: how often the watermark is checked. listen mode: the longest
   // wait between reconnect attempts of the listening connection.
   std::chrono::milliseconds poll_interval{100};
@@ -127,7 +164,9 @@ class PostgresBackend final : public Backend {
  public:
   // A backend on its own repo for `url` (postgres:// or postgresql://). The
   // URL's store parameters (repo::kStoreParameters: schema=NAME,
-  // notify=listen|poll, json_data=true|false) override `options`. Throws
+  // notify=listen|poll, json_data=true|false, pooling=none|transaction)
+  // override `options`. Transaction pooling turns off the repo's prepared
+  // statements (options.repo). Throws
   // InvalidArgument for a bad URL or option, repo::DatabaseError for
   // connectivity / authentication / schema faults.
   static std::shared_ptr<PostgresBackend> open(const repo::DatabaseUrl& url,
@@ -137,7 +176,9 @@ class PostgresBackend final : public Backend {
                                                PostgresBackendOptions options = {});
 
   // A backend on `repo` (which must be PostgreSQL): its pool, its sandboxes,
-  // its callers' transactions. options.repo is ignored. Creates or upgrades
+  // its callers' transactions. options.repo is ignored; with transaction
+  // pooling the repo must not prepare statements (InvalidArgument if its
+  // PostgresOptions::prepared_statements is on). Creates or upgrades
   // the schema (options.migrate) on a connection of the repo, then starts the
   // background thread on a connection of its own to repo.url().
   explicit PostgresBackend(repo::Repo repo, PostgresBackendOptions options = {});

@@ -5,7 +5,8 @@
 //
 // Objects, all inside the store's schema: tables streams, events, links,
 // snapshots, subscriptions, a sequence of global positions, and the functions
-// append_events, link_events, delete_stream and probe_watermark. The table
+// append_events, link_events, delete_stream, probe_watermark and (since
+// migration 6) reserve_positions; none takes a session-level lock. The table
 // gamebot_eventstore_migrations records the applied migrations. Events and
 // links are append-only: triggers refuse UPDATE, DELETE and TRUNCATE on them
 // outside the store's hard delete (delete_stream).

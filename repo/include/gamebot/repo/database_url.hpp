@@ -29,10 +29,11 @@ inline constexpr std::array<std::string_view, 3> kSecretKeywords = {"password", 
 bool is_secret_keyword(std::string_view key) noexcept;
 
 // The event store's own parameters in a postgres URL (schema=NAME, notify=listen|poll,
-// json_data=true|false). They are kept apart from libpq's keywords (store_parameter()) and
-// never passed to libpq.
-inline constexpr std::array<std::string_view, 3> kStoreParameters = {"schema", "notify",
-                                                                     "json_data"};
+// json_data=true|false, pooling=none|transaction: whether a pooler in transaction mode, such as
+// PgBouncer, stands between the store and the server). They are kept apart from libpq's
+// keywords (store_parameter()) and never passed to libpq.
+inline constexpr std::array<std::string_view, 4> kStoreParameters = {"schema", "notify",
+                                                                     "json_data", "pooling"};
 
 // A parsed database location: the one parser of database URLs and the one redactor of their
 // secrets. Schemes are case-insensitive (SQLite:, POSTGRES://). Accepted forms:

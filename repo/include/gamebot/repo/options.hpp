@@ -35,6 +35,12 @@ struct PostgresOptions {
   std::chrono::seconds keepalives_interval{10};  // between unanswered probes
   int keepalives_count = 3;                      // unanswered probes before the link is dead
   std::size_t statement_cache_capacity = 256;    // prepared statements kept per connection
+  // Named prepared statements, cached per connection (statement_cache_capacity). false: every
+  // statement runs as libpq's unnamed statement (PQexecParams: parse, bind and execute in one
+  // round trip, nothing left on the server), for a pooler in transaction mode (PgBouncer 1.18),
+  // which hands each transaction any server session, where a statement prepared on another is
+  // unknown. Costs a parse and plan per call.
+  bool prepared_statements = true;
   // How long connect() waits for a free slot when the server refuses with too_many_connections
   // (SQLSTATE 53300): many test processes against one server take turns for its
   // max_connections instead of failing. Progress goes to the log every 5 s. 0 = fail at once.
