@@ -2,7 +2,8 @@
 // CTest fixture "pgbouncer"), beyond the conformance suite: what a pooler that
 // hands each transaction any server session breaks, and that the store's
 // pooling=transaction mode keeps working: lease exclusion, the position
-// reservation after a failed append, the URL parameter, polling delivery.
+// reservation after a failed append, the URL parameter, delivery by polling
+// and by LISTEN on a direct listen_url.
 
 #include <catch2/catch.hpp>
 #include <memory>
@@ -165,6 +166,30 @@ TEST_CASE("through PgBouncer another store's commit reaches a subscriber by poll
   std::optional<RecordedEvent> got = sub.next(5s);
   REQUIRE(got.has_value());
   CHECK(got->global_position == 1);
+}
+
+TEST_CASE("through PgBouncer with a direct listen_url, commits reach subscribers by LISTEN",
+          "[eventstore][postgres][pgbouncer][subscription]") {
+  TestSchema schema = pooled_schema();
+  PostgresBackendOptions options = pooled();
+  options.listen_url = repo::DatabaseUrl::parse(gamebot::testing::postgres_url());
+  // Polling would take an hour: only a notification can deliver in time.
+  options.poll_interval = std::chrono::hours(1);
+  std::shared_ptr<PostgresBackend> reader_backend = schema.open(options);
+  CHECK(reader_backend->listener_backend_pid() != 0);
+  EventStore reader(reader_backend);
+  EventStore writer(schema.open(pooled()));
+  Subscription sub = reader.subscribe(std::string(kAllStream));
+  CHECK_FALSE(sub.next(0ms).has_value());
+  REQUIRE(writer.append("s", 0, events(2)).ok());
+  std::optional<RecordedEvent> got = sub.next(10s);
+  REQUIRE(got.has_value());
+  CHECK(got->global_position == 1);
+  // Without listen_url the mode has no listening connection: it polls.
+  PostgresBackendOptions polling = pooled();
+  polling.poll_interval = std::chrono::hours(1);
+  std::shared_ptr<PostgresBackend> poller = schema.open(polling);
+  CHECK(poller->listener_backend_pid() == 0);
 }
 
 }  // namespace

@@ -58,13 +58,13 @@ std::string postgres_password_url(const std::string& password, const std::string
 }
 
 std::string pgbouncer_url(const std::string& database) {
-  const char* dir = std::getenv("GAMEBOT_TEST_PGBOUNCER_DIR");
-  if (dir == nullptr || *dir == '\0') {
+  if (const char* server = std::getenv("GAMEBOT_TEST_PG_URL"); server != nullptr && *server) {
     throw std::runtime_error(
-        "PgBouncer test without a pooler: GAMEBOT_TEST_PGBOUNCER_DIR is not set (run through "
-        "ctest, whose 'pgbouncer' fixture starts it)");
+        "PgBouncer test on an external server (GAMEBOT_TEST_PG_URL): the 'pgbouncer' fixture "
+        "runs only in front of the server the 'postgres' fixture starts");
   }
-  return "postgresql://postgres@/" + database + "?host=" + dir + "&port=6432";
+  return "postgresql://postgres@/" + database + "?host=" + postgres_socket_dir() +
+         "-pgbouncer&port=6432";
 }
 
 TempDir::TempDir() {

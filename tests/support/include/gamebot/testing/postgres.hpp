@@ -22,10 +22,11 @@ std::string postgres_socket_dir();
 
 // Connection URL of `database` (user "postgres") through the PgBouncer in
 // transaction pooling mode that the CTest fixture "pgbouncer" started in front
-// of the test server (scripts/pgbouncer-test-server: unix socket
-// GAMEBOT_TEST_PGBOUNCER_DIR, port 6432). The URL says nothing of the pooling:
-// callers add the store's pooling=transaction where they mean it. Throws
-// std::runtime_error if GAMEBOT_TEST_PGBOUNCER_DIR is not set.
+// of the test server (scripts/pgbouncer-test-server on the unix socket
+// directory "<GAMEBOT_TEST_PG_DIR>-pgbouncer", port 6432). The URL says nothing
+// of the pooling: callers add the store's pooling=transaction where they mean
+// it. Throws std::runtime_error where postgres_socket_dir() does, and with
+// GAMEBOT_TEST_PG_URL (the fixture runs only beside its own server).
 std::string pgbouncer_url(const std::string& database = "postgres");
 
 // A fresh, empty, private (0700) directory under the system temp dir,
