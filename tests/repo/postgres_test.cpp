@@ -267,3 +267,21 @@ TEST_CASE("a statement the server forgot is prepared again", "[repo][postgres]")
   c->execute_batch("DEALLOCATE ALL");
   CHECK(c->query_value<int>("SELECT 1 + $1::int", 2) == 3);
 }
+
+TEST_CASE("without prepared statements every statement runs unnamed and leaves nothing behind",
+          "[repo][postgres]") {
+  TestDatabase db;
+  PostgresOptions options;
+  options.prepared_statements = false;
+  auto c = PostgresConnection::open(db.url(), options);
+  const std::vector<std::uint8_t> bytes = {0, 1, 255};
+  CHECK(c->query_value<int>("SELECT 1 + $1::int", 1) == 2);
+  CHECK(c->query_value<std::string>("SELECT $1::text || $2::text", "a", "b") == "ab");
+  CHECK(c->query_value<std::int64_t>("SELECT length($1::bytea)",
+                                     Param(std::span<const std::uint8_t>(bytes))) == 3);
+  CHECK_THROWS_AS(c->query_value<int>("SELECT $1::int", 1, 2), DatabaseError);
+  // A pooler in transaction mode may run the next statement on another
+  // session: nothing of this one may be needed there.
+  CHECK(c->query_value<std::int64_t>("SELECT count(*) FROM pg_prepared_statements") == 0);
+  CHECK(c->cached_statements() == 0);
+}
