@@ -1,8 +1,8 @@
 #pragma once
 
-// The backend conformance suite: one test source, compiled once per backend
-// with that backend's factory (see gamebot_eventstore_conformance in
-// tests/eventstore/CMakeLists.txt). A backend provides, in its factory source:
+// The backend conformance suite: one test source, compiled once and linked
+// once per backend with that backend's factory (see gamebot_eventstore_conformance
+// in tests/eventstore/CMakeLists.txt). A backend provides, in its factory source:
 //
 //   std::unique_ptr<ConformanceBackend> make_conformance_backend();
 //   std::string conformance_backend_name();

@@ -16,6 +16,13 @@
 #include <stdexcept>
 #include <string>
 
+// The source tree's scripts/pg-test-server, as an absolute path (bench/CMakeLists.txt): the
+// benchmarks run from any directory. This header's own __FILE__ was not one to build on: a
+// compiler launcher (ccache with base_dir) makes it relative to the build directory.
+#ifndef GAMEBOT_PG_TEST_SERVER
+#error "GAMEBOT_PG_TEST_SERVER (the path of scripts/pg-test-server) is not defined"
+#endif
+
 namespace gamebot::bench {
 
 // A private server from scripts/pg-test-server, stopped (and its directory
@@ -23,10 +30,7 @@ namespace gamebot::bench {
 class PrivatePostgres {
  public:
   PrivatePostgres()
-      : script_((std::filesystem::path(__FILE__).parent_path() / ".." / ".." / ".." / ".." /
-                 "scripts" / "pg-test-server")
-                    .lexically_normal()
-                    .string()),
+      : script_(GAMEBOT_PG_TEST_SERVER),
         dir_((std::filesystem::temp_directory_path() /
               ("gamebot-bench-pg-" + std::to_string(::getpid())))
                  .string()) {
