@@ -224,6 +224,14 @@ std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
     if (!found.marker || found.marker->resource == kTemplateResource) continue;
     try {
       if (!connection || !connection->is_alive()) connection = repo::connect(server);
+      if (!found.marker->origin.empty()) {
+        if (!found.marker->kept && drop_if_stale(server, connection, found.name, *found.marker)) {
+          detail::log().info("reaped stale shared database {} (its template {} is gone or rebuilt)",
+                             found.name, found.marker->origin);
+          reaped.push_back(found.name);
+        }
+        continue;
+      }
       if (!owner_gone(*connection, *found.marker, grace)) continue;
       // Exactly the marker listed: a run that took the name over since is not reaped.
       const std::string listed = found.marker->serialize();
