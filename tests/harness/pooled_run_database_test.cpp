@@ -1,4 +1,5 @@
-// Pooled run databases (transaction isolation): harness processes, one after another or at once,
+// Databases shared between harness processes: pooled run databases (transaction isolation) and
+// ready clones (database isolation). Harness processes, one after another or at once,
 // on a private server of their own (so no other test's processes share the pool): a process
 // claims a free run database of the template's pool, makes one only when none is free, and at
 // exit gives it back clean, or drops it when it left it dirty.
@@ -8,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -148,7 +150,10 @@ TEST_CASE("pooled run databases: a SIGKILLed process's claim is freed and its da
   const std::string url = server.url("postgres");
   auto admin = gamebot::repo::connect(url);
 
-  ChildProcess killed(command("", {"--database-url", url, "[held]"}));
+  // Held inside its test (the release file never appears) until killed.
+  gamebot::testing::TempDir dir;
+  ChildProcess killed(command("", {"--database-url", url, "[held]"},
+                              {"GAMEBOT_CHILD_RELEASE_FILE=" + dir.path() + "/never"}));
   REQUIRE(wait_for_line(killed, "ready step", std::chrono::seconds(60)));
   const auto during = run_databases(*admin);
   REQUIRE(during.size() == 1);
@@ -187,6 +192,93 @@ TEST_CASE("pooled run databases: a process that left its database dirty drops it
   CHECK_THAT(dirty.output, Catch::Contains("test 'child: five 2' leaked"));
   CHECK_THAT(dirty.output, Catch::Contains("dropping the pooled run database"));
   CHECK(run_databases(*admin).empty());  // it used the pooled one and dropped it
+  admin.reset();
+  server.stop();
+}
+
+namespace {
+
+// The oids of the ready clones (database isolation's unused clones left for the next process).
+std::vector<std::int64_t> ready_clones(gamebot::repo::Connection& admin) {
+  std::vector<std::int64_t> oids;
+  for (const auto& [name, oid] : run_databases(admin))
+    if (name.starts_with("gamebot_test_ready_")) oids.push_back(oid);
+  return oids;
+}
+
+// The marker of the database with `oid`, whatever it is called now.
+std::optional<RunMarker> marker_by_oid(gamebot::repo::Connection& admin, std::int64_t oid) {
+  auto name =
+      admin.query_value<std::string>("SELECT datname FROM pg_database WHERE oid::bigint = $1", oid);
+  if (!name) return std::nullopt;
+  return marked::marker_of(admin, *name);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "ready clones: the next process takes the unused clones of the last one, renamed as its "
+    "own, and a SIGKILLed process's are reaped, never handed out",
+    "[harness][postgres][pooled]") {
+  EphemeralPostgres server = private_server();
+  const std::string url = server.url("postgres");
+  auto admin = gamebot::repo::connect(url);
+
+  const Outcome first = run("", {"--database-url", url, "--isolation", "database", "[five]"}, {},
+                            std::chrono::seconds(60));
+  INFO(first.output);
+  REQUIRE(first.exit_code() == 0);
+  const std::vector<std::int64_t> ready = ready_clones(*admin);
+  REQUIRE_FALSE(ready.empty());  // its prepared, unused clones: left, not dropped
+  CHECK(run_databases(*admin).size() == ready.size());  // its run database and used clones went
+  for (std::int64_t oid : ready) {
+    const auto marker = marker_by_oid(*admin, oid);
+    REQUIRE(marker);
+    CHECK(marker->resource == marked::kReadyResource);
+    CHECK(marker->origin.starts_with("gamebot_test_tpl_"));
+  }
+
+  // The second process's preparers take them (the same oids: not made anew) as its own clones.
+  // Held inside its test (the release file never appears) until killed.
+  gamebot::testing::TempDir dir;
+  ChildProcess second(command("", {"--database-url", url, "--isolation", "database", "[held]"},
+                              {"GAMEBOT_CHILD_RELEASE_FILE=" + dir.path() + "/never"}));
+  REQUIRE(wait_for_line(second, "ready step", std::chrono::seconds(60)));
+  // Its second preparer may still be taking one as its test starts (bounded wait).
+  const auto taken_by = [&](long pid) {
+    for (std::int64_t oid : ready) {
+      const auto marker = marker_by_oid(*admin, oid);
+      if (!marker || marker->pid != pid) return false;
+    }
+    return true;
+  };
+  const auto take_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!taken_by(static_cast<long>(second.pid())) &&
+         std::chrono::steady_clock::now() < take_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (std::int64_t oid : ready) {
+    CAPTURE(oid);
+    const auto marker = marker_by_oid(*admin, oid);
+    REQUIRE(marker);
+    CHECK(marker->resource == "clone");
+    CHECK(marker->pid == static_cast<long>(second.pid()));
+  }
+  CHECK(ready_clones(*admin).empty());
+
+  // Killed while holding them: they are a dead run's clones, which nobody takes and the reaper
+  // drops once the server has ended its session (and its lease).
+  second.signal(SIGKILL);
+  CHECK(shell_status(second.wait()) == 128 + SIGKILL);
+  CHECK(ready_clones(*admin).empty());
+  const auto marker = marker_by_oid(*admin, ready.front());
+  REQUIRE(marker);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (marked::lease_held(*admin, *marker) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::unique_ptr<gamebot::repo::Connection> reaper = gamebot::repo::connect(url);
+  marked::reap_orphans(gamebot::repo::DatabaseUrl::parse(url), reaper, kDefaultOrphanGrace);
+  for (std::int64_t oid : ready) CHECK_FALSE(marker_by_oid(*admin, oid));
+  CHECK(ready_clones(*admin).empty());
   admin.reset();
   server.stop();
 }

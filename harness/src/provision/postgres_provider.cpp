@@ -339,6 +339,8 @@ struct PostgresProvider final : Provider {
     eventstore::PostgresBackendOptions backend_options;
     backend_options.migrate = false;
     run_backend_ = std::make_shared<eventstore::PostgresBackend>(*run_repo_, backend_options);
+    if (options_.isolation == Isolation::database)
+      template_oid_ = marked::database_oid(*admin_, template_->name()).value_or(0);
     if (options_.isolation == Isolation::database || options_.isolation == Isolation::schema) {
       // One preparer per ready slot: preparing is mostly waiting on the server (CREATE
       // DATABASE, connecting to a fresh database, the store's start-up), so they overlap.
@@ -405,9 +407,11 @@ struct PostgresProvider final : Provider {
     const std::uint64_t n = ++counter_;
     if (options_.isolation == Isolation::database) {
       prepared.name = clone_name(n);
-      admin.execute(template_->clone_sql(prepared.name));
-      record_created(prepared.name);
-      mark(admin, prepared.name, "clone");
+      if (!take_ready(admin, prepared.name)) {
+        admin.execute(template_->clone_sql(prepared.name));
+        record_created(prepared.name);
+        mark(admin, prepared.name, "clone");
+      }
       url = session_url(prepared.name);
     } else {
       prepared.name = "gamebot_test_s" + std::to_string(n);
@@ -420,6 +424,71 @@ struct PostgresProvider final : Provider {
     prepared.backend =
         std::make_shared<eventstore::PostgresBackend>(*prepared.repo, backend_options);
     return prepared;
+  }
+
+  // ---- ready clones (database isolation; marked_resources.hpp, claims) ----
+  // The clones prepared ahead that a process did not use are not dropped at its exit but left
+  // as ready clones of the template (marked "ready", renamed by their oid), and a preparer takes
+  // one before it makes a new one: one process per test case no longer creates and drops its
+  // prepared-but-unused clones. A ready clone is taken under its claim and, still under it,
+  // re-marked as this run's clone and renamed to this run's clone name before anything connects
+  // to it, so a clone in use is always a run's (a crash leaves it to the reaper) and never
+  // handed out twice. The run database itself is still this run's own under database isolation.
+
+  // Background (preparer thread): takes a ready clone as `name`; false if none is free.
+  bool take_ready(repo::Connection& admin, const std::string& name) {
+    const std::optional<std::string> ready =
+        marked::claim_free(admin, marked::kReadyResource, template_->name(), template_oid_);
+    if (!ready) return false;
+    bool taken = false;
+    try {
+      // Ours (marked as this run's clone) before it takes our name: a name of this run never
+      // carries another marker, and once re-marked it is no longer claimable.
+      mark(admin, *ready, "clone");
+      record_created(*ready);
+      admin.execute("ALTER DATABASE " + repo::quote_identifier(*ready) + " RENAME TO " +
+                    repo::quote_identifier(name));
+      forget_created(*ready);
+      record_created(name);
+      taken = true;
+    } catch (const Error& e) {
+      // Someone connected to it (the rename needs it unused): it is dropped with this run's
+      // clones, and a new one is made.
+      detail::log().info("taking the ready clone {} failed ({}); creating one", *ready,
+                         e.message());
+    }
+    if (admin.is_alive()) marked::release_claim(admin, *ready);
+    return taken;
+  }
+
+  // At exit: this run's unused clone `name` becomes a ready clone of the template. False if it
+  // is no longer this run's clone (then it is dropped or left as usual).
+  bool offer_ready(repo::Connection& c, const std::string& name) {
+    if (!marked::try_claim(c, name)) return false;
+    bool offered = false;
+    try {
+      const std::optional<RunMarker> marker = marked::marker_of(c, name);
+      const std::optional<std::uint32_t> oid = marked::database_oid(c, name);
+      if (marker && oid && marker->resource == "clone" &&
+          marker->run_id == identity_.run_id.str()) {
+        const std::string ready = template_->ready_name(*oid);
+        if (marked::try_claim(c, ready)) {
+          c.execute("ALTER DATABASE " + repo::quote_identifier(name) + " RENAME TO " +
+                    repo::quote_identifier(ready));
+          RunMarker ready_marker = marker_for(std::string(marked::kReadyResource));
+          ready_marker.origin = template_->name();
+          ready_marker.origin_oid = template_oid_;
+          marked::mark(c, ready, ready_marker);
+          offered = true;
+          marked::release_claim(c, ready);
+        }
+      }
+    } catch (const Error& e) {
+      detail::log().info("leaving the unused clone {} ready failed ({}); dropping it", name,
+                         e.message());
+    }
+    if (c.is_alive()) marked::release_claim(c, name);
+    return offered;
   }
 
   // Background (preparer thread, see clone_queue.hpp).
@@ -526,6 +595,19 @@ struct PostgresProvider final : Provider {
     } catch (const std::exception& e) {
       for (const auto& name : names) left_.push_back(name + ": " + e.what());
       return;
+    }
+    // Unused clones stay for the next process (see take_ready()).
+    if (options_.isolation == Isolation::database && template_oid_ != 0) {
+      for (const std::string& name : clones_.never_taken()) {
+        try {
+          if (offer_ready(*c, name)) {
+            forget_created(name);
+            std::erase(names, name);
+          }
+        } catch (const std::exception& e) {
+          detail::log().info("leaving {} ready failed: {}", name, e.what());
+        }
+      }
     }
     // Clones first: while the run database (and its marker) exists, the reaper can still find
     // a clone by its name.
@@ -648,6 +730,9 @@ struct PostgresProvider final : Provider {
   // What drop_everything() could not drop; read by teardown() once run_now() returned.
   std::vector<std::string> left_;
   std::atomic<std::uint64_t> counter_{0};
+  // The template's oid, set by verify() before the preparers start (read by them): ready clones
+  // are taken and left only for this very template.
+  std::uint32_t template_oid_ = 0;
   // Declared after everything its threads use, so it stops them before those go.
   CloneQueue clones_{
       options_.isolation == Isolation::database ? "database" : "schema",

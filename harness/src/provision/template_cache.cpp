@@ -40,6 +40,10 @@ std::string TemplateCache::name() const {
   return fmt::format("gamebot_test_tpl_{}_{:08x}", hash_, role_hash(admin_url_));
 }
 
+std::string TemplateCache::ready_name(std::uint32_t oid) const {
+  return fmt::format("gamebot_test_ready_{}_{:08x}_{}", hash_, role_hash(admin_url_), oid);
+}
+
 std::string TemplateCache::pooled_name(int slot) const {
   return fmt::format("gamebot_test_pool_{}_{:08x}_{}", hash_, role_hash(admin_url_), slot);
 }

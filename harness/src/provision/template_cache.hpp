@@ -42,6 +42,10 @@ class TemplateCache {
   // role) has pools of its own.
   std::string pooled_name(int slot) const;
 
+  // The name of a ready clone of the template (marked::kReadyResource), by its own oid (unique
+  // on the server): `gamebot_test_ready_<hash>_<role>_<oid>`.
+  std::string ready_name(std::uint32_t oid) const;
+
   // Whether the template exists (carries a marker).
   bool exists(repo::Connection& admin) const;
 

@@ -48,6 +48,10 @@ inline constexpr std::string_view kTemplateResource = "template";
 // RunMarker::resource of a pooled run database: a clone of a template (RunMarker::origin) that
 // one process after another uses under its claim; kept across runs while its template is.
 inline constexpr std::string_view kPooledResource = "pooled";
+// RunMarker::resource of a ready clone: a clone of a template (RunMarker::origin) prepared for
+// database isolation and not used; a process takes it under its claim and re-marks it as its own
+// clone before use, so a clone in use is always some run's, reaped when that run is gone.
+inline constexpr std::string_view kReadyResource = "ready";
 
 // One resource found by list(): a database name or a directory path.
 struct MarkedResource {

@@ -20,7 +20,8 @@ struct RunMarker {
   std::string run_id;  // RunId::str() of the owning run
   // What is marked: "ephemeral-postgres", "database" (a run database), "clone", "template", or
   // a database shared between runs that a run claims (marked_resources.hpp, claims): "pooled"
-  // (a run database reused by one process after another).
+  // (a run database reused by one process after another), "ready" (a clone prepared for database
+  // isolation that its process did not use, left for the next process to take).
   std::string resource;
   std::string host;             // owner host name
   long pid = 0;                 // owner pid on that host
