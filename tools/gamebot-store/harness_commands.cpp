@@ -88,11 +88,13 @@ class Resources {
     return harness::is_orphan(marker, Clock::now(), grace, harness::this_host_name());
   }
 
-  // A database shared between runs (a pooled run database): "claimed" (in use), "stale" (its
-  // template is gone or rebuilt: reaped as an orphan is), else "pooled" (kept for the next run).
+  // A database shared between runs (a pooled run database, a ready clone): "claimed" (in use),
+  // "stale" (its template is gone or rebuilt: reaped as an orphan is), else its resource,
+  // "pooled" or "ready" (free, kept for the next run).
   std::string shared_state(const TestResource& r) {
     if (harness::marked::claimed(*connection_, r.name)) return "claimed";
-    return harness::marked::stale(*connection_, *r.marker) ? "stale" : "pooled";
+    if (harness::marked::stale(*connection_, *r.marker)) return "stale";
+    return r.marker->resource;  // "pooled" or "ready": free, kept for the next run
   }
 
   // Removes a resource whose marker is still what was listed (a shared database: under its claim
@@ -120,8 +122,8 @@ std::chrono::seconds grace_of(const Args& args) {
 }
 
 // "orphan", "alive", "kept" (--keep; reaped only by reap --kept), "template" (never reaped),
-// "pooled" / "claimed" / "stale" (a database shared between runs: kept, in use, reaped as an
-// orphan), "unmarked" (never touched).
+// "pooled" / "ready" / "claimed" / "stale" (a database shared between runs: kept, in use, reaped
+// as an orphan), "unmarked" (never touched).
 std::string state_of(Resources& resources, const TestResource& r, std::chrono::seconds grace) {
   if (!r.marker) return r.problem.empty() ? "unmarked" : "bad-marker";
   if (r.marker->resource == harness::marked::kTemplateResource) return "template";
@@ -433,7 +435,8 @@ void add_harness_commands(std::vector<Command>& commands) {
         "List the harness's test databases (or SQLite run directories) with owner and age.",
         where + "STATE: alive (owner running), orphan (owner gone), kept (by --keep: no run\n"
                 "reaps it; `test-dbs reap --kept` does), template (a schema template, kept),\n"
-                "pooled (a run database kept for the next run), claimed (one in use), stale\n"
+                "pooled / ready (a run database or an unused clone kept for the next run),\n"
+                "claimed (one of those in use), stale\n"
                 "(one whose template is gone or rebuilt: reaped like an orphan),\n"
                 "unmarked / bad-marker (never touched).\n",
         {{"grace-hours", "N",
