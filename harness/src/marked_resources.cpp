@@ -19,6 +19,7 @@ namespace {
 // the second key as objid, objsubid 2): one class for run leases, one for removals.
 constexpr std::int32_t kLeaseLockClass = 0x67626c65;  // "gble"
 constexpr std::int32_t kDropLockClass = 0x67626472;   // "gbdr"
+constexpr std::int32_t kClaimLockClass = 0x6762636c;  // "gbcl"
 
 // FNV-1a, 32 bits: stable across builds, hosts and versions (the key must match between runs).
 std::int32_t key_of(std::string_view text) {
@@ -88,6 +89,18 @@ void force_drop(repo::Connection& connection, std::string_view database, Databas
         database);
   }
   connection.execute("DROP DATABASE IF EXISTS " + quoted + (force ? " WITH (FORCE)" : ""));
+}
+
+// Whether a session other than `connection`'s holds the claim on `database`.
+bool claimed_by_others(repo::Connection& connection, std::string_view database) {
+  const auto key = static_cast<std::int64_t>(static_cast<std::uint32_t>(key_of(database)));
+  return connection
+             .query_value<std::int64_t>(
+                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                 "objsubid = 2 AND classid::bigint = $1 AND objid::bigint = $2 AND pid <> "
+                 "pg_backend_pid()",
+                 static_cast<std::int64_t>(kClaimLockClass), key)
+             .value_or(0) > 0;
 }
 
 }  // namespace
@@ -211,6 +224,14 @@ std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
     if (!found.marker || found.marker->resource == kTemplateResource) continue;
     try {
       if (!connection || !connection->is_alive()) connection = repo::connect(server);
+      if (!found.marker->origin.empty()) {
+        if (!found.marker->kept && drop_if_stale(server, connection, found.name, *found.marker)) {
+          detail::log().info("reaped stale shared database {} (its template {} is gone or rebuilt)",
+                             found.name, found.marker->origin);
+          reaped.push_back(found.name);
+        }
+        continue;
+      }
       if (!owner_gone(*connection, *found.marker, grace)) continue;
       // Exactly the marker listed: a run that took the name over since is not reaped.
       const std::string listed = found.marker->serialize();
@@ -227,6 +248,95 @@ std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
     }
   }
   return reaped;
+}
+
+// ---- claims ----------------------------------------------------------------------------------
+
+bool try_claim(repo::Connection& session, std::string_view database) {
+  return session
+      .query_value<bool>("SELECT pg_try_advisory_lock($1::int, $2::int)", kClaimLockClass,
+                         key_of(database))
+      .value_or(false);
+}
+
+void release_claim(repo::Connection& session, std::string_view database) {
+  session.query("SELECT pg_advisory_unlock($1::int, $2::int)", kClaimLockClass, key_of(database));
+}
+
+bool claimed(repo::Connection& connection, std::string_view database) {
+  const auto key = static_cast<std::int64_t>(static_cast<std::uint32_t>(key_of(database)));
+  return connection
+             .query_value<std::int64_t>(
+                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                 "objsubid = 2 AND classid::bigint = $1 AND objid::bigint = $2",
+                 static_cast<std::int64_t>(kClaimLockClass), key)
+             .value_or(0) > 0;
+}
+
+std::optional<std::uint32_t> database_oid(repo::Connection& connection, std::string_view database) {
+  auto oid = connection.query_value<std::int64_t>(
+      "SELECT oid::bigint FROM pg_database WHERE datname = $1", database);
+  if (!oid) return std::nullopt;
+  return static_cast<std::uint32_t>(*oid);
+}
+
+bool stale(repo::Connection& connection, const RunMarker& marker) {
+  const Found origin = find(connection, marker.origin);
+  if (origin.state != DatabaseState::valid || !origin.marker ||
+      origin.marker->resource != kTemplateResource)
+    return true;
+  return database_oid(connection, marker.origin) != marker.origin_oid;
+}
+
+std::vector<std::string> shared_clones(repo::Connection& connection, std::string_view resource,
+                                       std::string_view origin, std::uint32_t origin_oid) {
+  std::vector<std::string> names;
+  for (const MarkedResource& found : list(connection)) {
+    if (found.marker && found.marker->resource == resource && found.marker->origin == origin &&
+        found.marker->origin_oid == origin_oid && !found.marker->kept)
+      names.push_back(found.name);
+  }
+  return names;
+}
+
+std::optional<std::string> claim_free(repo::Connection& session, std::string_view resource,
+                                      std::string_view origin, std::uint32_t origin_oid) {
+  for (const std::string& name : shared_clones(session, resource, origin, origin_oid)) {
+    if (!try_claim(session, name)) continue;
+    // Between the listing and the claim its holder may have dropped it (dirty) or re-marked it.
+    const Found now = find(session, name);
+    if (now.state == DatabaseState::valid && now.marker && now.marker->resource == resource &&
+        now.marker->origin == origin && now.marker->origin_oid == origin_oid && !now.marker->kept)
+      return name;
+    release_claim(session, name);
+  }
+  return std::nullopt;
+}
+
+Owner shared_clone_of(std::string resource, std::string origin) {
+  return [resource = std::move(resource), origin = std::move(origin)](const RunMarker& marker) {
+    return marker.resource == resource && marker.origin == origin;
+  };
+}
+
+bool drop_if_stale(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connection>& connection,
+                   std::string_view database, const RunMarker& listed) {
+  if (!connection || !connection->is_alive()) connection = repo::connect(server);
+  if (listed.origin.empty() || !try_claim(*connection, database)) return false;
+  bool dropped = false;
+  try {
+    // A claim held by a session connected to another database does not exclude ours.
+    if (!claimed_by_others(*connection, database) && stale(*connection, listed)) {
+      const std::string text = listed.serialize();
+      dropped = drop_if_owned(server, connection, database,
+                              [&text](const RunMarker& now) { return now.serialize() == text; });
+    }
+  } catch (...) {
+    if (connection && connection->is_alive()) release_claim(*connection, database);
+    throw;
+  }
+  if (connection && connection->is_alive()) release_claim(*connection, database);
+  return dropped;
 }
 
 // ---- directories -----------------------------------------------------------------------------

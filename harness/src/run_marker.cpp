@@ -157,10 +157,11 @@ std::string RunMarker::serialize() const {
       std::chrono::duration_cast<std::chrono::milliseconds>(started_at.time_since_epoch()).count();
   return fmt::format(
       "{} 1\nrun_id={}\nresource={}\nhost={}\npid={}\npid_start={}\nboot_id={}\n"
-      "started_at_ms={}\nstarted_at={}\nharness_version={}\n{}{}{}",
+      "started_at_ms={}\nstarted_at={}\nharness_version={}\n{}{}{}{}",
       kHeader, escape(run_id), escape(resource), escape(host), pid, pid_start, escape(boot_id),
       millis, iso8601(started_at), escape(harness_version), server_lease ? "lease=1\n" : "",
-      kept ? "kept=1\n" : "", verified.empty() ? "" : "verified=" + escape(verified) + "\n");
+      kept ? "kept=1\n" : "", verified.empty() ? "" : "verified=" + escape(verified) + "\n",
+      origin.empty() ? "" : fmt::format("origin={}\norigin_oid={}\n", escape(origin), origin_oid));
 }
 
 RunMarker RunMarker::parse(std::string_view text) {
@@ -214,6 +215,10 @@ RunMarker RunMarker::parse(std::string_view text) {
   if (auto it = values.find("lease"); it != values.end()) marker.server_lease = it->second == "1";
   if (auto it = values.find("kept"); it != values.end()) marker.kept = it->second == "1";
   if (auto it = values.find("verified"); it != values.end()) marker.verified = it->second;
+  if (auto it = values.find("origin"); it != values.end()) {
+    marker.origin = it->second;
+    marker.origin_oid = parse_integer<std::uint32_t>(values, "origin_oid", true);
+  }
   return marker;
 }
 

@@ -85,14 +85,17 @@ inline bool wait_for_line(ChildProcess& child, const std::string& text,
 }
 
 // Databases of a run: named after `run_id` or `worker` (clone names carry the worker), or
-// carrying a marker that names `run_id`; not the template (shared by the runs, kept on purpose).
+// carrying a marker that names `run_id`; not the template, a pooled run database nor a ready
+// clone (shared by the runs, kept on purpose; the marker names the run that made or left it).
 inline std::int64_t databases_of_run(gamebot::repo::Connection& admin, const std::string& run_id,
                                      const std::string& worker) {
   return admin
       .query_value<std::int64_t>(
           "SELECT count(*) FROM pg_database WHERE datname LIKE 'gamebot\\_test\\_%' AND "
-          "datname NOT LIKE 'gamebot\\_test\\_tpl%' AND (strpos(datname, $1) > 0 OR "
-          "strpos(datname, $2) > 0 OR "
+          "datname NOT LIKE 'gamebot\\_test\\_tpl%' AND "
+          "datname NOT LIKE 'gamebot\\_test\\_pool%' AND "
+          "datname NOT LIKE 'gamebot\\_test\\_ready%' AND "
+          "(strpos(datname, $1) > 0 OR strpos(datname, $2) > 0 OR "
           "strpos(coalesce(shobj_description(oid, 'pg_database'), ''), $1) > 0)",
           run_id, "_w" + worker + "_")
       .value_or(-1);

@@ -423,8 +423,12 @@ TEST_CASE("postgres: a run database re-marked as another run's is never dropped:
   CHECK_THAT(outcome.output, Catch::Contains("teardown: FAILED"));
   CHECK_THAT(outcome.output, Catch::Contains("its marker is no longer this run's, so it was kept"));
   auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  // Found by the foreign marker: under transaction isolation the run database is a pooled one,
+  // whose name does not carry the worker.
   const auto left = admin->query_value<std::string>(
-      "SELECT datname FROM pg_database WHERE strpos(datname, $1) > 0", "_wforeign");
+      "SELECT datname FROM pg_database WHERE strpos(coalesce(shobj_description(oid, "
+      "'pg_database'), ''), $1) > 0",
+      "\nrun_id=foreign-run\n");
   REQUIRE(left);  // the harness left it alone; the test removes it
   admin->execute_batch("DROP DATABASE " + gamebot::repo::quote_identifier(*left));
 }

@@ -251,3 +251,84 @@ TEST_CASE("a dead owner's directory is reaped, a live one's kept whatever its ag
   CHECK_FALSE(fs::exists(dead));
   CHECK(fs::exists(live / marked::kMarkerFileName));
 }
+
+TEST_CASE(
+    "a shared database is used under its claim, kept while its template is, reaped once stale",
+    "[harness][postgres][marked]") {
+  const auto url = server_url();
+  std::unique_ptr<gamebot::repo::Connection> admin = gamebot::repo::connect(url);
+  const std::string tag = RunId::generate().str().substr(16);
+  const std::string origin = "gamebot_test_tpl_claims" + tag;
+  const std::string name = "gamebot_test_pool_claims" + tag + "_1";
+  admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(origin));
+  marked::mark(*admin, origin, RunMarker::for_this_process("claims-" + tag, "template"));
+  const auto origin_oid = marked::database_oid(*admin, origin);
+  REQUIRE(origin_oid);
+  admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(name));
+  // Made by a process that is gone: as a run database it would be an orphan.
+  RunMarker marker =
+      RunMarker::for_this_process("claims-" + tag, std::string(marked::kPooledResource));
+  marker.pid = dead_pid();
+  marker.pid_start = 0;
+  marker.origin = origin;
+  marker.origin_oid = *origin_oid;
+  marked::mark(*admin, name, marker);
+
+  auto a = gamebot::repo::connect(url);
+  auto b = gamebot::repo::connect(url);
+  std::unique_ptr<gamebot::repo::Connection> reaper = gamebot::repo::connect(url);
+  auto claim = [&](gamebot::repo::Connection& session) {
+    return marked::claim_free(session, marked::kPooledResource, origin, *origin_oid);
+  };
+  auto reaped = [&] {
+    const auto names = marked::reap_orphans(url, reaper, kDefaultOrphanGrace);
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+
+  // Claimed: handed to nobody else, never reaped.
+  CHECK(claim(*a) == name);
+  CHECK(marked::claimed(*admin, name));
+  CHECK(claim(*b) == std::nullopt);
+  CHECK_FALSE(reaped());
+  CHECK(database_exists(*admin, name));
+
+  // Released and its template unchanged: kept for the next claimer, not an orphan.
+  marked::release_claim(*a, name);
+  CHECK_FALSE(marked::claimed(*admin, name));
+  CHECK_FALSE(marked::stale(*admin, marker));
+  CHECK_FALSE(reaped());
+  CHECK(claim(*b) == name);
+  marked::release_claim(*b, name);
+
+  // Its template gone: stale, but still not dropped while claimed; dropped once released.
+  CHECK(claim(*a) == name);
+  admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(origin));
+  CHECK(marked::stale(*admin, marker));
+  CHECK_FALSE(reaped());
+  CHECK(database_exists(*admin, name));
+  marked::release_claim(*a, name);
+  CHECK(reaped());
+  CHECK_FALSE(database_exists(*admin, name));
+}
+
+TEST_CASE("a shared database of a rebuilt template (same name, another oid) is stale",
+          "[harness][postgres][marked]") {
+  const auto url = server_url();
+  std::unique_ptr<gamebot::repo::Connection> admin = gamebot::repo::connect(url);
+  const std::string tag = RunId::generate().str().substr(16);
+  const std::string origin = "gamebot_test_tpl_rebuilt" + tag;
+  auto make_template = [&] {
+    admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(origin));
+    marked::mark(*admin, origin, RunMarker::for_this_process("rebuilt-" + tag, "template"));
+    return *marked::database_oid(*admin, origin);
+  };
+  RunMarker marker =
+      RunMarker::for_this_process("rebuilt-" + tag, std::string(marked::kPooledResource));
+  marker.origin = origin;
+  marker.origin_oid = make_template();
+  CHECK_FALSE(marked::stale(*admin, marker));
+  admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(origin));
+  make_template();
+  CHECK(marked::stale(*admin, marker));
+  admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(origin));
+}

@@ -88,8 +88,20 @@ class Resources {
     return harness::is_orphan(marker, Clock::now(), grace, harness::this_host_name());
   }
 
-  // Removes a resource whose marker is still what was listed. True if removed.
+  // A database shared between runs (a pooled run database, a ready clone): "claimed" (in use),
+  // "stale" (its template is gone or rebuilt: reaped as an orphan is), else its resource,
+  // "pooled" or "ready" (free, kept for the next run).
+  std::string shared_state(const TestResource& r) {
+    if (harness::marked::claimed(*connection_, r.name)) return "claimed";
+    if (harness::marked::stale(*connection_, *r.marker)) return "stale";
+    return r.marker->resource;  // "pooled" or "ready": free, kept for the next run
+  }
+
+  // Removes a resource whose marker is still what was listed (a shared database: under its claim
+  // and only while stale). True if removed.
   bool remove(const TestResource& r) {
+    if (postgres() && !r.marker->origin.empty())
+      return harness::marked::drop_if_stale(server_, connection_, r.name, *r.marker);
     const std::string listed = r.marker->serialize();
     const harness::marked::Owner same = [&listed](const harness::RunMarker& now) {
       return now.serialize() == listed;
@@ -110,11 +122,13 @@ std::chrono::seconds grace_of(const Args& args) {
 }
 
 // "orphan", "alive", "kept" (--keep; reaped only by reap --kept), "template" (never reaped),
-// "unmarked" (never touched).
+// "pooled" / "ready" / "claimed" / "stale" (a database shared between runs: kept, in use, reaped
+// as an orphan), "unmarked" (never touched).
 std::string state_of(Resources& resources, const TestResource& r, std::chrono::seconds grace) {
   if (!r.marker) return r.problem.empty() ? "unmarked" : "bad-marker";
   if (r.marker->resource == harness::marked::kTemplateResource) return "template";
   if (r.marker->kept) return "kept";
+  if (resources.postgres() && !r.marker->origin.empty()) return resources.shared_state(r);
   return resources.owner_gone(*r.marker, grace) ? "orphan" : "alive";
 }
 
@@ -150,7 +164,8 @@ int run_reap(const Args& args) {
   std::uint64_t reaped = 0;
   std::uint64_t kept = 0;
   for (const TestResource& r : resources.list()) {
-    if (state_of(resources, r, grace) != target ||
+    const std::string state = state_of(resources, r, grace);
+    if ((state != target && !(target == "orphan" && state == "stale")) ||
         (!resources.postgres() && r.marker->resource != "sqlite-run")) {
       ++kept;
       continue;
@@ -420,6 +435,9 @@ void add_harness_commands(std::vector<Command>& commands) {
         "List the harness's test databases (or SQLite run directories) with owner and age.",
         where + "STATE: alive (owner running), orphan (owner gone), kept (by --keep: no run\n"
                 "reaps it; `test-dbs reap --kept` does), template (a schema template, kept),\n"
+                "pooled / ready (a run database or an unused clone kept for the next run),\n"
+                "claimed (one of those in use), stale\n"
+                "(one whose template is gone or rebuilt: reaped like an orphan),\n"
                 "unmarked / bad-marker (never touched).\n",
         {{"grace-hours", "N",
           "age past which another host's marker without a server lease is an orphan "

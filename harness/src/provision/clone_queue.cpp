@@ -115,6 +115,11 @@ void CloneQueue::request_stop() noexcept {
   release_cv_.notify_all();
 }
 
+std::vector<std::string> CloneQueue::never_taken() {
+  std::lock_guard lock(mutex_);
+  return never_taken_;
+}
+
 void CloneQueue::stop() noexcept {
   request_stop();
   for (auto& preparer : preparers_) preparer.join();
@@ -123,6 +128,7 @@ void CloneQueue::stop() noexcept {
   std::deque<Prepared> left;
   {
     std::lock_guard lock(mutex_);
+    for (const auto& prepared : ready_) never_taken_.push_back(prepared.name);
     left.swap(ready_);
     for (auto& used : used_) left.push_back(std::move(used));
     used_.clear();

@@ -83,6 +83,10 @@ class CloneQueue {
   // (dropping them is the provider's teardown). Idempotent.
   void stop() noexcept;
 
+  // After stop(): the names of those prepared and never taken by a test (unused, so the provider
+  // may hand them on instead of dropping them).
+  std::vector<std::string> never_taken();
+
  private:
   void prepare_loop();
   void release_loop();
@@ -92,14 +96,15 @@ class CloneQueue {
   const std::string kind_;
   const Prepare prepare_;
   const Release release_;
-  std::size_t ready_target_ = 1;        // set by start(), before the threads
-  std::mutex mutex_;                    // guards what follows, up to the threads
-  std::condition_variable prepare_cv_;  // the preparers: room in ready_, or stopping
-  std::condition_variable release_cv_;  // the releaser: something in used_, or stopping
-  std::condition_variable ready_cv_;    // take(): something in ready_, a failure, or stopping
-  std::deque<Prepared> ready_;          // prepared, not yet taken
-  std::deque<Prepared> used_;           // ended tests' databases/schemas, to drop
-  std::exception_ptr prepare_failure_;  // the last preparation failure, for the next take()
+  std::size_t ready_target_ = 1;          // set by start(), before the threads
+  std::mutex mutex_;                      // guards what follows, up to the threads
+  std::condition_variable prepare_cv_;    // the preparers: room in ready_, or stopping
+  std::condition_variable release_cv_;    // the releaser: something in used_, or stopping
+  std::condition_variable ready_cv_;      // take(): something in ready_, a failure, or stopping
+  std::deque<Prepared> ready_;            // prepared, not yet taken
+  std::deque<Prepared> used_;             // ended tests' databases/schemas, to drop
+  std::exception_ptr prepare_failure_;    // the last preparation failure, for the next take()
+  std::vector<std::string> never_taken_;  // set by stop(): ready_ when it stopped
   bool stopping_ = false;
   std::size_t in_flight_ = 0;           // being prepared now
   std::vector<std::thread> preparers_;  // touched only by start() and stop()

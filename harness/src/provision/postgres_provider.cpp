@@ -157,16 +157,99 @@ struct PostgresProvider final : Provider {
     mark(c, db, resource);
   }
 
+  // ---- pooled run databases (marked_resources.hpp, claims) ----
+  // With one process per test case, every process created and dropped a run database of its own
+  // (CREATE and DROP DATABASE: ~90 ms of a ~130 ms process). Under transaction isolation every
+  // test's writes are rolled back, so a run database is left as its template made it (sequences
+  // aside: a rollback does not undo nextval, as between two tests of one process) and the next
+  // process can use it. So run databases are a pool per template: a process claims a free one
+  // for its whole life (the claim is a session lock on the admin connection, freed by the server
+  // if the process dies), makes one only when none is free, and at exit releases it instead of
+  // dropping it; a `ctest -j2` run makes about two. A process that saw its database dirty (a
+  // leak, a dirty connection return, a sandbox that could not roll back, a test never ended)
+  // drops it instead: it holds the claim, so nobody else is using it.
+  bool pooled() const { return options_.isolation == Isolation::transaction && !options_.keep; }
+
+  // The first free pooled database of the template, claimed, or a new slot made under its claim.
+  // Under the template lock (the template is not rebuilt meanwhile).
+  std::string claim_pooled() {
+    const std::string origin = template_->name();
+    const std::optional<std::uint32_t> origin_oid = marked::database_oid(*admin_, origin);
+    if (!origin_oid)
+      throw Error(FaultClass::provisioning, "template database " + origin + " vanished");
+    if (auto free = marked::claim_free(*admin_, marked::kPooledResource, origin, *origin_oid))
+      return *free;
+    // A slot whose name is taken (in use, stale, unmarked) is skipped; a pool this size means
+    // something keeps leaving databases behind.
+    constexpr int kMaxSlots = 1000;
+    for (int slot = 1; slot <= kMaxSlots; ++slot) {
+      const std::string name = template_->pooled_name(slot);
+      if (marked::database_oid(*admin_, name) || !marked::try_claim(*admin_, name)) continue;
+      try {
+        // Made since the look above, by a process that has released it already.
+        if (marked::database_oid(*admin_, name)) {
+          marked::release_claim(*admin_, name);
+          continue;
+        }
+        admin_->execute(template_->clone_sql(name));
+        RunMarker marker = marker_for(std::string(marked::kPooledResource));
+        marker.origin = origin;
+        marker.origin_oid = *origin_oid;
+        marked::mark(*admin_, name, marker);
+      } catch (...) {
+        if (admin_->is_alive()) marked::release_claim(*admin_, name);
+        throw;
+      }
+      return name;
+    }
+    throw Error(FaultClass::provisioning, "no free pooled run database among " +
+                                              std::to_string(kMaxSlots) + " slots of " + origin +
+                                              " (see gamebot-store test-dbs list)");
+  }
+
+  marked::Owner pooled_owner() const {
+    return marked::shared_clone_of(std::string(marked::kPooledResource), template_->name());
+  }
+
+  // Ends this process's claim on its pooled run database: dropped if `dirty`, else left for the
+  // next process. A database whose marker is no longer a pooled one is left alone and reported.
+  void release_pooled(bool dirty) {
+    if (!admin_ || !admin_->is_alive()) {
+      // The claim went with the session; a dirty database is dropped only if claimed anew.
+      admin_ = repo::connect(admin_url_);
+      if (!dirty || !marked::try_claim(*admin_, run_db_)) return;
+    }
+    const std::optional<RunMarker> marker = marked::marker_of(*admin_, run_db_);
+    if (!marker || !pooled_owner()(*marker)) {
+      left_.push_back(run_db_ + ": its marker is no longer this run's, so it was kept");
+    } else if (dirty) {
+      detail::log().warn("dropping the pooled run database {}: this process left it dirty",
+                         run_db_);
+      if (!drop_marked(admin_, run_db_, pooled_owner()))
+        left_.push_back(run_db_ + ": its marker is no longer this run's, so it was kept");
+    }
+    if (admin_->is_alive()) marked::release_claim(*admin_, run_db_);
+  }
+
+  // The run database, made or claimed. Under the template lock.
+  void make_run_database() {
+    if (pooled()) {
+      run_db_ = claim_pooled();
+      return;
+    }
+    run_db_ = test_database_name(identity_);
+    clone(*admin_, run_db_, "database");
+    record_created(run_db_);
+  }
+
   // ---- phase 3 ----
   void provision(RunReport&) override {
     reap();
-    run_db_ = test_database_name(identity_);
     admin_->query("SELECT pg_advisory_lock($1)", kTemplateLockKey);
     try {
       cached_ = template_->exists(*admin_);
       if (!cached_) cached_ = template_->build_or_await(admin_);
-      clone(*admin_, run_db_, "database");
-      record_created(run_db_);
+      make_run_database();
     } catch (...) {
       admin_->query("SELECT pg_advisory_unlock($1)", kTemplateLockKey);
       throw;
@@ -228,12 +311,20 @@ struct PostgresProvider final : Provider {
       detail::log().warn("cached template {} does not match the code; rebuilding it:\n{}",
                          template_->name(), env::join_lines(problems));
       admin_->query("SELECT pg_advisory_lock($1)", kTemplateLockKey);
-      drop_own(admin_, run_db_);
+      if (pooled()) {
+        // A clone of the outdated template: no process may take it again (the rebuilt template
+        // has another oid, so the reaper drops the others as stale).
+        drop_marked(admin_, run_db_, pooled_owner());
+        marked::release_claim(*admin_, run_db_);
+      } else {
+        drop_own(admin_, run_db_);
+        forget_created(run_db_);
+      }
       drop_marked(admin_, template_->name(), [](const RunMarker& marker) {
         return marker.resource == marked::kTemplateResource;
       });
       template_->build(admin_);
-      clone(*admin_, run_db_, "database");
+      make_run_database();
       admin_->query("SELECT pg_advisory_unlock($1)", kTemplateLockKey);
       cached_ = false;
       problems = check(run_db_);
@@ -248,6 +339,8 @@ struct PostgresProvider final : Provider {
     eventstore::PostgresBackendOptions backend_options;
     backend_options.migrate = false;
     run_backend_ = std::make_shared<eventstore::PostgresBackend>(*run_repo_, backend_options);
+    if (options_.isolation == Isolation::database)
+      template_oid_ = marked::database_oid(*admin_, template_->name()).value_or(0);
     if (options_.isolation == Isolation::database || options_.isolation == Isolation::schema) {
       // One preparer per ready slot: preparing is mostly waiting on the server (CREATE
       // DATABASE, connecting to a fresh database, the store's start-up), so they overlap.
@@ -314,9 +407,11 @@ struct PostgresProvider final : Provider {
     const std::uint64_t n = ++counter_;
     if (options_.isolation == Isolation::database) {
       prepared.name = clone_name(n);
-      admin.execute(template_->clone_sql(prepared.name));
-      record_created(prepared.name);
-      mark(admin, prepared.name, "clone");
+      if (!take_ready(admin, prepared.name)) {
+        admin.execute(template_->clone_sql(prepared.name));
+        record_created(prepared.name);
+        mark(admin, prepared.name, "clone");
+      }
       url = session_url(prepared.name);
     } else {
       prepared.name = "gamebot_test_s" + std::to_string(n);
@@ -329,6 +424,71 @@ struct PostgresProvider final : Provider {
     prepared.backend =
         std::make_shared<eventstore::PostgresBackend>(*prepared.repo, backend_options);
     return prepared;
+  }
+
+  // ---- ready clones (database isolation; marked_resources.hpp, claims) ----
+  // The clones prepared ahead that a process did not use are not dropped at its exit but left
+  // as ready clones of the template (marked "ready", renamed by their oid), and a preparer takes
+  // one before it makes a new one: one process per test case no longer creates and drops its
+  // prepared-but-unused clones. A ready clone is taken under its claim and, still under it,
+  // re-marked as this run's clone and renamed to this run's clone name before anything connects
+  // to it, so a clone in use is always a run's (a crash leaves it to the reaper) and never
+  // handed out twice. The run database itself is still this run's own under database isolation.
+
+  // Background (preparer thread): takes a ready clone as `name`; false if none is free.
+  bool take_ready(repo::Connection& admin, const std::string& name) {
+    const std::optional<std::string> ready =
+        marked::claim_free(admin, marked::kReadyResource, template_->name(), template_oid_);
+    if (!ready) return false;
+    bool taken = false;
+    try {
+      // Ours (marked as this run's clone) before it takes our name: a name of this run never
+      // carries another marker, and once re-marked it is no longer claimable.
+      mark(admin, *ready, "clone");
+      record_created(*ready);
+      admin.execute("ALTER DATABASE " + repo::quote_identifier(*ready) + " RENAME TO " +
+                    repo::quote_identifier(name));
+      forget_created(*ready);
+      record_created(name);
+      taken = true;
+    } catch (const Error& e) {
+      // Someone connected to it (the rename needs it unused): it is dropped with this run's
+      // clones, and a new one is made.
+      detail::log().info("taking the ready clone {} failed ({}); creating one", *ready,
+                         e.message());
+    }
+    if (admin.is_alive()) marked::release_claim(admin, *ready);
+    return taken;
+  }
+
+  // At exit: this run's unused clone `name` becomes a ready clone of the template. False if it
+  // is no longer this run's clone (then it is dropped or left as usual).
+  bool offer_ready(repo::Connection& c, const std::string& name) {
+    if (!marked::try_claim(c, name)) return false;
+    bool offered = false;
+    try {
+      const std::optional<RunMarker> marker = marked::marker_of(c, name);
+      const std::optional<std::uint32_t> oid = marked::database_oid(c, name);
+      if (marker && oid && marker->resource == "clone" &&
+          marker->run_id == identity_.run_id.str()) {
+        const std::string ready = template_->ready_name(*oid);
+        if (marked::try_claim(c, ready)) {
+          c.execute("ALTER DATABASE " + repo::quote_identifier(name) + " RENAME TO " +
+                    repo::quote_identifier(ready));
+          RunMarker ready_marker = marker_for(std::string(marked::kReadyResource));
+          ready_marker.origin = template_->name();
+          ready_marker.origin_oid = template_oid_;
+          marked::mark(c, ready, ready_marker);
+          offered = true;
+          marked::release_claim(c, ready);
+        }
+      }
+    } catch (const Error& e) {
+      detail::log().info("leaving the unused clone {} ready failed ({}); dropping it", name,
+                         e.message());
+    }
+    if (c.is_alive()) marked::release_claim(c, name);
+    return offered;
   }
 
   // Background (preparer thread, see clone_queue.hpp).
@@ -374,6 +534,13 @@ struct PostgresProvider final : Provider {
         repo::SandboxOptions sandbox_options;
         sandbox_options.label = s.name;
         s.sandbox = std::make_unique<repo::Sandbox>(*run_repo_, sandbox_options);
+        // A pooled run database goes back to the pool only if every test ended without a leak
+        // (the leak checks run before the release).
+        tests_begun_.fetch_add(1);
+        s.release = [this](std::vector<TestLeak>& leaks) {
+          if (!leaks.empty()) run_dirty_ = true;
+          tests_ended_.fetch_add(1);
+        };
       }
       backend = run_backend_;
     } else {
@@ -395,10 +562,28 @@ struct PostgresProvider final : Provider {
   // they held; the databases themselves are dropped by drop_everything().
   void stop_background() noexcept { clones_.stop(); }
 
+  // Whether this process may have left its run database other than its template made it.
+  bool run_database_dirty() {
+    if (run_dirty_ || tests_begun_.load() != tests_ended_.load()) return true;
+    try {
+      return run_repo_ && run_repo_->pool().stats().dirty_returns > 0;
+    } catch (const std::exception&) {
+      return true;
+    }
+  }
+
   void drop_everything() {
     stop_background();
+    const bool dirty = run_database_dirty();
     run_backend_.reset();
     run_repo_.reset();
+    if (pooled() && !run_db_.empty()) {
+      try {
+        release_pooled(dirty);
+      } catch (const std::exception& e) {
+        left_.push_back(run_db_ + ": " + e.what());
+      }
+    }
     std::vector<std::string> names = created();
     if (options_.keep) {
       keep_all(names);
@@ -410,6 +595,19 @@ struct PostgresProvider final : Provider {
     } catch (const std::exception& e) {
       for (const auto& name : names) left_.push_back(name + ": " + e.what());
       return;
+    }
+    // Unused clones stay for the next process (see take_ready()).
+    if (options_.isolation == Isolation::database && template_oid_ != 0) {
+      for (const std::string& name : clones_.never_taken()) {
+        try {
+          if (offer_ready(*c, name)) {
+            forget_created(name);
+            std::erase(names, name);
+          }
+        } catch (const std::exception& e) {
+          detail::log().info("leaving {} ready failed: {}", name, e.what());
+        }
+      }
     }
     // Clones first: while the run database (and its marker) exists, the reaper can still find
     // a clone by its name.
@@ -443,7 +641,8 @@ struct PostgresProvider final : Provider {
   // is touched; the tests' statements fail with "canceling statement due to user request".
   void cancel_in_flight() noexcept override {
     clones_.request_stop();
-    const std::vector<std::string> names = created();
+    std::vector<std::string> names = created();
+    if (pooled() && !run_db_.empty()) names.push_back(run_db_);
     try {
       repo::ConnectOptions connect_options;
       connect_options.postgres.connect_timeout = std::chrono::seconds(2);
@@ -512,8 +711,13 @@ struct PostgresProvider final : Provider {
   std::int64_t server_version_ = 0;
   std::optional<TemplateCache> template_;  // from connect() on
   bool verified_on_template_ = false;      // verify() trusted the template's recorded check
-  std::string run_db_;
+  std::string run_db_;  // pooled(): claimed on admin_ from provision() until drop_everything()
   bool cached_ = false;
+  // Tests under transaction isolation begun and ended, and whether one ended with a leak: a
+  // pooled run database is given back only if they match and none did.
+  std::atomic<std::uint64_t> tests_begun_{0};
+  std::atomic<std::uint64_t> tests_ended_{0};
+  std::atomic<bool> run_dirty_{false};
   std::optional<repo::Repo> run_repo_;
   std::shared_ptr<eventstore::PostgresBackend> run_backend_;
   // Every database of this run not yet dropped, in creation order: the provider records each
@@ -526,6 +730,9 @@ struct PostgresProvider final : Provider {
   // What drop_everything() could not drop; read by teardown() once run_now() returned.
   std::vector<std::string> left_;
   std::atomic<std::uint64_t> counter_{0};
+  // The template's oid, set by verify() before the preparers start (read by them): ready clones
+  // are taken and left only for this very template.
+  std::uint32_t template_oid_ = 0;
   // Declared after everything its threads use, so it stops them before those go.
   CloneQueue clones_{
       options_.isolation == Isolation::database ? "database" : "schema",

@@ -26,10 +26,26 @@ TemplateCache::TemplateCache(repo::DatabaseUrl admin_url, std::string hash, std:
       server_version_(server_version),
       marker_for_(std::move(marker_for)) {}
 
-std::string TemplateCache::name() const {
+namespace {
+
+std::uint32_t role_hash(const repo::DatabaseUrl& url) {
   std::uint32_t role = 2166136261u;  // FNV-1a: stable across builds and runs
-  for (unsigned char c : admin_url_.user()) role = (role ^ c) * 16777619u;
-  return fmt::format("gamebot_test_tpl_{}_{:08x}", hash_, role);
+  for (unsigned char c : url.user()) role = (role ^ c) * 16777619u;
+  return role;
+}
+
+}  // namespace
+
+std::string TemplateCache::name() const {
+  return fmt::format("gamebot_test_tpl_{}_{:08x}", hash_, role_hash(admin_url_));
+}
+
+std::string TemplateCache::ready_name(std::uint32_t oid) const {
+  return fmt::format("gamebot_test_ready_{}_{:08x}_{}", hash_, role_hash(admin_url_), oid);
+}
+
+std::string TemplateCache::pooled_name(int slot) const {
+  return fmt::format("gamebot_test_pool_{}_{:08x}_{}", hash_, role_hash(admin_url_), slot);
 }
 
 bool TemplateCache::exists(repo::Connection& admin) const {

@@ -37,6 +37,15 @@ class TemplateCache {
 
   std::string name() const;
 
+  // The name of slot `slot` (1, 2, ...) of the template's pooled run databases
+  // (marked::kPooledResource): `gamebot_test_pool_<hash>_<role>_<slot>`, so each template (and
+  // role) has pools of its own.
+  std::string pooled_name(int slot) const;
+
+  // The name of a ready clone of the template (marked::kReadyResource), by its own oid (unique
+  // on the server): `gamebot_test_ready_<hash>_<role>_<oid>`.
+  std::string ready_name(std::uint32_t oid) const;
+
   // Whether the template exists (carries a marker).
   bool exists(repo::Connection& admin) const;
 

@@ -14,6 +14,10 @@
 //   - Liveness before age: see is_orphan(). On a PostgreSQL server, a run holds a ServerLease
 //     (a session advisory lock) for its whole life and says so in its markers, so a run on
 //     another host is alive exactly while its lease is held.
+//   - A database shared between runs (RunMarker::origin set: a pooled run database) is used only
+//     under its claim (see claims below). Unclaimed and cloned from the template that still
+//     exists (same oid) it is kept across runs like the template, never an orphan; once that
+//     template is gone or rebuilt it is stale and reaped, under its claim (never while in use).
 //   - Removal is safe against concurrent removers: the resource is locked, its marker rechecked,
 //     and an invalid database (a DROP DATABASE that died half-way) is dropped on a fresh
 //     connection, which also replaces a connection the server closed.
@@ -41,6 +45,13 @@ inline constexpr std::string_view kMarkerFileName = "gamebot-run-marker";
 inline constexpr std::string_view kDatabaseLikePattern = "gamebot\\_test\\_%";
 // RunMarker::resource of a verified template: shared by every run, never reaped.
 inline constexpr std::string_view kTemplateResource = "template";
+// RunMarker::resource of a pooled run database: a clone of a template (RunMarker::origin) that
+// one process after another uses under its claim; kept across runs while its template is.
+inline constexpr std::string_view kPooledResource = "pooled";
+// RunMarker::resource of a ready clone: a clone of a template (RunMarker::origin) prepared for
+// database isolation and not used; a process takes it under its claim and re-marks it as its own
+// clone before use, so a clone in use is always some run's, reaped when that run is gone.
+inline constexpr std::string_view kReadyResource = "ready";
 
 // One resource found by list(): a database name or a directory path.
 struct MarkedResource {
@@ -104,11 +115,56 @@ std::vector<MarkedResource> list(repo::Connection& connection);
 bool drop_if_owned(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connection>& connection,
                    std::string_view database, const Owner& owner);
 
-// Drops every marked database whose owner is gone (owner_gone(); templates never), and returns
+// Drops every marked database whose owner is gone (owner_gone(); templates never) and every stale
+// unclaimed shared database (drop_if_stale(); a fresh one never, claimed or not), and returns
 // their names. A resource that cannot be removed is logged and skipped.
 std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
                                       std::unique_ptr<repo::Connection>& connection,
                                       std::chrono::seconds grace);
+
+// ---- claims: databases shared between runs ------------------------------------------------
+// A claim is a session advisory lock keyed by the database's name: held by the session that took
+// it until release_claim() or until the session ends (the server frees a SIGKILLed process's
+// claim). Claims exclude each other only between sessions connected to the same database (the
+// advisory lock's scope): take them on the admin connection (the server's maintenance database);
+// claimed() sees every session's. A shared database is created under its claim (try_claim() of
+// a free name, CREATE DATABASE, mark()), so nobody takes it before its marker is written.
+
+// Takes the claim on `database` for `session` without waiting. True if taken (or already held
+// by `session`: claims nest, each take needs its release).
+bool try_claim(repo::Connection& session, std::string_view database);
+
+// Releases one take of `session`'s claim on `database`.
+void release_claim(repo::Connection& session, std::string_view database);
+
+// Whether any session on the server holds the claim on `database`.
+bool claimed(repo::Connection& connection, std::string_view database);
+
+// The oid of `database`; nullopt when it does not exist.
+std::optional<std::uint32_t> database_oid(repo::Connection& connection, std::string_view database);
+
+// Whether a shared database's marker is stale: its origin template is gone, no longer carries a
+// template marker, or was rebuilt (another oid) since the clone was made.
+bool stale(repo::Connection& connection, const RunMarker& marker);
+
+// The databases marked as `resource` cloned from `origin` (a template database) with oid
+// `origin_oid`, by name; claimed or not.
+std::vector<std::string> shared_clones(repo::Connection& connection, std::string_view resource,
+                                       std::string_view origin, std::uint32_t origin_oid);
+
+// Claims the first of shared_clones() that `session` can claim and whose marker, read again
+// under the claim, is still such a clone; returns its name, nullopt when none is free.
+std::optional<std::string> claim_free(repo::Connection& session, std::string_view resource,
+                                      std::string_view origin, std::uint32_t origin_oid);
+
+// An owner that accepts a shared database's marker of `resource` cloned from `origin` (a drop
+// by the process that holds its claim).
+Owner shared_clone_of(std::string resource, std::string origin);
+
+// Drops the shared `database` if, under its claim (taken here on `connection`, so never while
+// another session holds it), its marker is still `listed` and stale(). True if dropped.
+bool drop_if_stale(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connection>& connection,
+                   std::string_view database, const RunMarker& listed);
 
 // ---- directories (SQLite run directories, ephemeral servers) -------------------------------
 

@@ -17,8 +17,12 @@ inline constexpr std::chrono::hours kDefaultOrphanGrace{24};
 // removed LAST, so a resource without a live owner can always be found and
 // reaped, and a resource without a marker is never touched.
 struct RunMarker {
-  std::string run_id;           // RunId::str() of the owning run
-  std::string resource;         // what is marked ("ephemeral-postgres", "database")
+  std::string run_id;  // RunId::str() of the owning run
+  // What is marked: "ephemeral-postgres", "database" (a run database), "clone", "template", or
+  // a database shared between runs that a run claims (marked_resources.hpp, claims): "pooled"
+  // (a run database reused by one process after another), "ready" (a clone prepared for database
+  // isolation that its process did not use, left for the next process to take).
+  std::string resource;
   std::string host;             // owner host name
   long pid = 0;                 // owner pid on that host
   std::uint64_t pid_start = 0;  // owner start time in clock ticks since boot; 0: unknown
@@ -35,6 +39,11 @@ struct RunMarker {
   // so later runs with the same fingerprint trust its clones without checking them again;
   // empty: not checked yet.
   std::string verified;
+  // A database cloned from a template to be shared between runs ("pooled"): the template's name
+  // and its oid when cloned. A rebuilt or dropped template has another oid or none, and its
+  // clones are stale; empty / 0: not a shared clone.
+  std::string origin;
+  std::uint32_t origin_oid = 0;
 
   // A marker owned by this process, started now. Thread-safe.
   static RunMarker for_this_process(std::string run_id, std::string resource);
