@@ -111,8 +111,9 @@ Owner owned_by_run(std::string run_id) {
 
 // ---- server lease ----------------------------------------------------------------------------
 
-ServerLease ServerLease::acquire(const repo::DatabaseUrl& server, const RunMarker& owner) {
-  auto connection = repo::connect(server);
+ServerLease ServerLease::acquire(const repo::DatabaseUrl& server, const RunMarker& owner,
+                                 const repo::ConnectOptions& connect) {
+  auto connection = repo::connect(server, connect);
   connection->query("SELECT pg_advisory_lock($1::int, $2::int)", kLeaseLockClass, lease_key(owner));
   return ServerLease(std::move(connection));
 }

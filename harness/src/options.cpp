@@ -70,6 +70,19 @@ std::chrono::milliseconds parse_deadline(const Source& source) {
   return std::chrono::milliseconds(std::max(1LL, millis));
 }
 
+std::size_t parse_connection_count(const Source& source) {
+  const std::string& text = source.value;
+  std::size_t count = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, count);
+  if (text.empty() || ec != std::errc() || ptr != end || count == 0 || count > 10'000) {
+    configuration_error(fmt::format(
+        "{}: invalid connection count '{}' (expected a whole number, >= 1 and <= 10000)",
+        source.name, text));
+  }
+  return count;
+}
+
 // The one place a harness URL's text is parsed; the message names the flag or
 // variable and, like every DatabaseUrl error, shows no secret.
 repo::DatabaseUrl parse_url(const Source& source) {
@@ -142,12 +155,14 @@ Isolation parse_isolation(std::string_view text, std::string_view option_name) {
 
 std::string describe(const HarnessOptions& options) {
   return fmt::format(
-      "backend={} url={} isolation={} keep={} report={} connect-deadline={}s log-level={}",
+      "backend={} url={} isolation={} keep={} report={} connect-deadline={}s log-level={} "
+      "max-connections={}",
       to_string(options.backend),
       options.database_url ? options.database_url->redacted() : "(harness-provided)",
       to_string(options.isolation), options.keep ? "yes" : "no",
       options.report_path.empty() ? "(none)" : options.report_path,
-      static_cast<double>(options.connect_deadline.count()) / 1000.0, to_string(options.log_level));
+      static_cast<double>(options.connect_deadline.count()) / 1000.0, to_string(options.log_level),
+      options.max_connections);
 }
 
 EnvGetter process_environment() {
@@ -222,6 +237,8 @@ ResolvedOptions resolve_options(const OptionInputs& flags, const EnvGetter& env)
   if (auto level = pick(flags.log_level, "--log-level", env, kEnvLogLevel)) {
     options.log_level = parse_log_level(level->value, level->name);
   }
+  if (auto count = pick(flags.max_connections, "--max-connections", env, kEnvMaxConnections))
+    options.max_connections = parse_connection_count(*count);
   return resolved;
 }
 
@@ -249,6 +266,9 @@ std::span<const HarnessFlag> harness_flags() noexcept {
        &OptionInputs::connect_deadline},
       {"--log-level", "LEVEL", kEnvLogLevel,
        "trace|debug|info|warn|error|critical|off, default info", &OptionInputs::log_level},
+      {"--max-connections", "N", kEnvMaxConnections,
+       "PostgreSQL connections the harness opens at once at most, default 12",
+       &OptionInputs::max_connections},
   };
   return flags;
 }

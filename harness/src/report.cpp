@@ -232,6 +232,11 @@ void RunReport::record_pool(const PoolCounters& counters) {
   pool_.timeouts += counters.timeouts;
 }
 
+void RunReport::record_connections(const ConnectionCounters& counters) {
+  std::lock_guard lock(mutex_);
+  connections_ = counters;
+}
+
 void RunReport::record_pool_sample(std::size_t in_use, std::size_t size) {
   constexpr std::size_t kMaxSamples = 10'000;
   const auto now = std::chrono::steady_clock::now();
@@ -286,6 +291,11 @@ PoolCounters RunReport::pool() const {
   return pool_;
 }
 
+ConnectionCounters RunReport::connections() const {
+  std::lock_guard lock(mutex_);
+  return connections_;
+}
+
 std::uint64_t RunReport::retries() const {
   std::lock_guard lock(mutex_);
   return retries_;
@@ -319,11 +329,16 @@ void RunReport::log_summary() const {
     slowest =
         fmt::format("; slowest: {} ({})", top.front().name, human_duration(top.front().duration));
   }
+  std::string connections;
+  if (connections_.cap > 0) {
+    connections = fmt::format("; connections: peak {} open at once (cap {})",
+                              connections_.peak_open, connections_.cap);
+  }
   detail::log().info(
       "run {}: {} tests, {} passed, {} assertion failure(s), {} infrastructure failure(s), {} "
-      "retr{}{}",
+      "retr{}{}{}",
       verdict_of(phases_, totals), totals.total, totals.passed, totals.assertion_failures,
-      totals.infrastructure_failures, retries_, retries_ == 1 ? "y" : "ies", slowest);
+      totals.infrastructure_failures, retries_, retries_ == 1 ? "y" : "ies", connections, slowest);
 }
 
 std::string RunReport::to_json() const {
@@ -400,6 +415,9 @@ std::string RunReport::to_json() const {
   append_key(out, "pool");
   out += fmt::format(R"({{"peak_in_use": {}, "waits": {}, "timeouts": {}}})", pool_.peak_in_use,
                      pool_.waits, pool_.timeouts);
+  out += ",\n  ";
+  append_key(out, "connections");
+  out += fmt::format(R"({{"peak_open": {}, "cap": {}}})", connections_.peak_open, connections_.cap);
   out += ",\n  ";
   append_key(out, "retries");
   out += fmt::format("{}", retries_);

@@ -114,6 +114,7 @@ constexpr std::string_view kTail = R"html(</script>
   const parts = [];
 
   const pool = report.pool || {};
+  const connections = report.connections || {};
   const span = report.tests_span && typeof report.tests_span === "object" ? report.tests_span : null;
   const ns = "http://www.w3.org/2000/svg";
   function svgEl(tag, attrs, text) {
@@ -138,6 +139,7 @@ constexpr std::string_view kTail = R"html(</script>
     ["tests", totals.total], ["passed", totals.passed], ["assertion failures", totals.assertion_failures],
     ["infrastructure failures", totals.infrastructure_failures], ["retries", report.retries],
     ["pool peak in use", pool.peak_in_use], ["pool waits", pool.waits], ["pool timeouts", pool.timeouts],
+    ["connections peak open", connections.cap ? connections.peak_open + " of " + connections.cap : undefined],
   ].map(([label, value]) => el("div", { class: "card" }, [el("b", {}, [value === undefined ? "-" : value]), label]))));
 
   // The phases in their order, with the span the tests ran in where the tests phase belongs.

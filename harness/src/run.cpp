@@ -230,6 +230,10 @@ std::string Run::rerun_command(const std::string& test) const {
     command.emplace_back("--log-level");
     command.emplace_back(to_string(options_.log_level));
   }
+  if (options_.max_connections != HarnessOptions{}.max_connections) {
+    command.emplace_back("--max-connections");
+    command.push_back(std::to_string(options_.max_connections));
+  }
   for (std::string& argument : select_test_(test)) command.push_back(std::move(argument));
   return shell_command(command);
 }

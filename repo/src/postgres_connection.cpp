@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gamebot/repo/connection_budget.hpp"
 #include "gamebot/repo/errors.hpp"
 #include "gamebot/repo/logging.hpp"
 #include "time_format.hpp"
@@ -362,6 +363,7 @@ class PostgresConnection::Impl {
   std::vector<const char*> values;
   std::vector<int> lengths;
   std::vector<int> formats;
+  ConnectionBudget::Slot budget_slot;  // given back after the connection closed
 
   ~Impl() {
     if (conn != nullptr) PQfinish(conn);
@@ -377,6 +379,25 @@ constexpr std::chrono::seconds kSlotWaitProgress{5};
 
 std::unique_ptr<PostgresConnection> PostgresConnection::open(const DatabaseUrl& url,
                                                              const PostgresOptions& options) {
+  if (options.budget) {
+    ConnectionBudget::Admission admission =
+        options.budget->admit(url, options.connection_slot_wait);
+    std::unique_ptr<PostgresConnection> connection = std::move(admission.placeholder);
+    if (!connection) {
+      PostgresOptions admitted = options;
+      admitted.budget = nullptr;
+      if (!admission.slot.may_wait_for_server())
+        admitted.connection_slot_wait = std::chrono::milliseconds(0);
+      connection = open(url, admitted);
+    }
+    // A placeholder was opened with reserve()'s options: the holder's, which opens all with one
+    // set (its client-side settings are taken from these).
+    connection->impl_->options = options;
+    connection->impl_->options.statement_cache_capacity =
+        std::max<std::size_t>(1, options.statement_cache_capacity);
+    connection->impl_->budget_slot = std::move(admission.slot);
+    return connection;
+  }
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   auto next_progress = start;

@@ -47,12 +47,14 @@ TEST_CASE("without flags or environment the defaults apply", "[harness][options]
 }
 
 TEST_CASE("every flag is parsed in both the spaced and the = form", "[harness][options]") {
-  ParsedOptions spaced = parse({"--backend", "postgres", "--database-url", "postgres://u@h:5432/db",
-                                "--isolation", "database", "--keep", "--report", "out.json",
-                                "--connect-deadline", "2.5", "--log-level", "debug"});
+  ParsedOptions spaced =
+      parse({"--backend", "postgres", "--database-url", "postgres://u@h:5432/db", "--isolation",
+             "database", "--keep", "--report", "out.json", "--connect-deadline", "2.5",
+             "--log-level", "debug", "--max-connections", "7"});
   ParsedOptions equals =
       parse({"--backend=postgres", "--database-url=postgres://u@h:5432/db", "--isolation=database",
-             "--keep=yes", "--report=out.json", "--connect-deadline=2.5", "--log-level=debug"});
+             "--keep=yes", "--report=out.json", "--connect-deadline=2.5", "--log-level=debug",
+             "--max-connections=7"});
   for (const ParsedOptions* parsed : {&spaced, &equals}) {
     CHECK(parsed->options.backend == Backend::postgres);
     REQUIRE(parsed->options.database_url.has_value());
@@ -62,6 +64,7 @@ TEST_CASE("every flag is parsed in both the spaced and the = form", "[harness][o
     CHECK(parsed->options.report_path == "out.json");
     CHECK(parsed->options.connect_deadline == std::chrono::milliseconds(2500));
     CHECK(parsed->options.log_level == LogLevel::debug);
+    CHECK(parsed->options.max_connections == 7);
     CHECK(parsed->remaining == std::vector<std::string>{"my_tests"});
   }
 }
@@ -72,13 +75,15 @@ TEST_CASE("environment variables set every option", "[harness][options]") {
                                     {"GAMEBOT_TEST_KEEP", "1"},
                                     {"GAMEBOT_TEST_REPORT", "/tmp/r.json"},
                                     {"GAMEBOT_TEST_CONNECT_DEADLINE", "7"},
-                                    {"GAMEBOT_TEST_LOG_LEVEL", "warn"}});
+                                    {"GAMEBOT_TEST_LOG_LEVEL", "warn"},
+                                    {"GAMEBOT_TEST_MAX_CONNECTIONS", "30"}});
   CHECK(parsed.options.backend == Backend::memory);
   CHECK(parsed.options.isolation == Isolation::none);
   CHECK(parsed.options.keep);
   CHECK(parsed.options.report_path == "/tmp/r.json");
   CHECK(parsed.options.connect_deadline == std::chrono::seconds(7));
   CHECK(parsed.options.log_level == LogLevel::warn);
+  CHECK(parsed.options.max_connections == 30);
 }
 
 TEST_CASE("flags win over environment variables option by option", "[harness][options]") {
@@ -162,6 +167,10 @@ TEST_CASE("invalid values are configuration errors naming the option", "[harness
       {{"--connect-deadline", "nan"}, {}, "--connect-deadline"},
       {{}, {{"GAMEBOT_TEST_CONNECT_DEADLINE", "5s"}}, "GAMEBOT_TEST_CONNECT_DEADLINE"},
       {{"--log-level", "loud"}, {}, "--log-level"},
+      {{"--max-connections", "0"}, {}, "--max-connections"},
+      {{"--max-connections", "-3"}, {}, "--max-connections"},
+      {{"--max-connections", "many"}, {}, "--max-connections"},
+      {{}, {{"GAMEBOT_TEST_MAX_CONNECTIONS", "12.5"}}, "GAMEBOT_TEST_MAX_CONNECTIONS"},
       {{}, {{"GAMEBOT_TEST_KEEP", "maybe"}}, "GAMEBOT_TEST_KEEP"},
       {{"--keep=perhaps"}, {}, "--keep"},
       {{"--report"}, {}, "--report"},

@@ -196,6 +196,8 @@ TEST_CASE("the JSON report holds every figure and parses", "[harness][report]") 
   report.record_test(test("dead server", TestOutcome::infrastructure_failure, 1ms,
                           FaultClass::connectivity, "connection refused"));
 
+  report.record_connections({5, 12});
+
   rapidjson::Document json = parse_json(report.to_json());
   CHECK(std::string(json["run_id"].GetString()) == "20250102t030405_p1_00000000");
   CHECK(std::string(json["backend"].GetString()) == "postgres");
@@ -207,6 +209,8 @@ TEST_CASE("the JSON report holds every figure and parses", "[harness][report]") 
   CHECK(json["phases"][1]["fault"].IsNull());
   CHECK(json["pool"]["peak_in_use"].GetUint64() == 3);
   CHECK(json["pool"]["waits"].GetUint64() == 7);
+  CHECK(json["connections"]["peak_open"].GetUint64() == 5);
+  CHECK(json["connections"]["cap"].GetUint64() == 12);
   CHECK(json["retries"].GetUint64() == 2);
   CHECK(json["faults"]["connectivity"].GetUint64() == 2);  // recorded + the infra failure
   CHECK(json["totals"]["total"].GetUint64() == 3);

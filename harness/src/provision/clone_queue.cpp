@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "gamebot/core/error.hpp"
+#include "gamebot/repo/errors.hpp"
 #include "log.hpp"
 
 namespace gamebot::harness::provision {
@@ -43,13 +44,22 @@ void CloneQueue::prepare_loop() {
     } catch (const std::exception& e) {
       connections = {};
       lock.lock();
+      --in_flight_;
+      // A full server refused a connection this process may not wait for while it holds
+      // others (repo/connection_budget.hpp): not a failure, the next try may find a slot (a
+      // test waits in take() meanwhile).
+      if (const auto* refused = dynamic_cast<const repo::DatabaseError*>(&e);
+          refused != nullptr && refused->sqlstate() == "53300") {
+        detail::log().debug("harness: no free server slot for the next isolated {} yet", kind_);
+        prepare_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping_; });
+        continue;
+      }
       // A stop cancels the preparer's statements itself: that is no failure to report.
       if (stopping_) {
         detail::log().debug("harness: preparing the next isolated {} stopped: {}", kind_, e.what());
       } else {
         detail::log().warn("harness: preparing the next isolated {} failed: {}", kind_, e.what());
       }
-      --in_flight_;
       prepare_failure_ = std::current_exception();
       ready_cv_.notify_all();
       prepare_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping_; });

@@ -19,11 +19,13 @@
 #include "gamebot/harness/teardown.hpp"
 #include "gamebot/harness/version.hpp"
 #include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/connection_budget.hpp"
 #include "gamebot/repo/identifier.hpp"
 #include "gamebot/repo/migrator.hpp"
 #include "gamebot/repo/sandbox.hpp"
 #include "log.hpp"
 #include "provision/clone_queue.hpp"
+#include "provision/connection_plan.hpp"
 #include "provision/repo_settings.hpp"
 #include "provision/template_cache.hpp"
 #include "test_context_state.hpp"
@@ -52,12 +54,16 @@ struct PostgresProvider final : Provider {
     hash_ = repo::Migrator::checksum(store_migrator_->set_hash() +
                                      (app_migrator_ ? app_migrator_->set_hash() : ""))
                 .substr(0, 16);
+    connect_options_.postgres.budget = budget_;
   }
 
   ~PostgresProvider() override { stop_background(); }
 
   // ---- phase 2 ----
   void connect(RunReport& report) override {
+    report_ = &report;
+    plan_ = plan_connections(options_.isolation, setup_.test_threads, setup_.prepared_clones,
+                             options_.max_connections);
     if (!options_.database_url) {
       EphemeralPostgresOptions ep;
       ep.run_id = identity_.run_id.str();
@@ -97,12 +103,16 @@ struct PostgresProvider final : Provider {
           admin_url_.describe_target(), attempt.number, last,
           std::chrono::duration<double>(options_.connect_deadline - (now - connect_start)).count());
     };
-    repo::ConnectOptions connect_options;
+    repo::ConnectOptions connect_options = connect_options_;
     connect_options.postgres.connect_timeout = std::chrono::seconds(2);
     try {
       retry_with_deadline(
           [&] {
             ++attempts;
+            // The run's minimum set first, all or nothing (connection_budget.hpp); the admin
+            // connection and what follows take its placeholders' places.
+            if (budget_->placeholders() == 0)
+              budget_->reserve(admin_url_, plan_.reserve, connect_options.postgres);
             admin_ = repo::connect(admin_url_, connect_options);
           },
           policy);
@@ -117,13 +127,14 @@ struct PostgresProvider final : Provider {
                                  (attempts == 1 ? "" : "s") + ", not retried): " + e.message());
     }
     // Held until the provider is destroyed: our markers promise it (see marked_resources.hpp).
-    lease_.emplace(marked::ServerLease::acquire(admin_url_, marker_for("lease")));
+    lease_.emplace(marked::ServerLease::acquire(admin_url_, marker_for("lease"), connect_options_));
     server_version_ =
         admin_->query_value<std::int64_t>("SELECT current_setting('server_version_num')::bigint")
             .value_or(0);
-    template_.emplace(admin_url_, hash_, identity_.run_id.str(), setup_.orphan_grace,
-                      *store_migrator_, app_migrator_, server_version_,
-                      [this](const std::string& resource) { return marker_for(resource); });
+    template_.emplace(
+        admin_url_, hash_, identity_.run_id.str(), setup_.orphan_grace, *store_migrator_,
+        app_migrator_, server_version_,
+        [this](const std::string& resource) { return marker_for(resource); }, connect_options_);
   }
 
   // ---- markers and drops (the rules: marked_resources.hpp) ----
@@ -261,7 +272,7 @@ struct PostgresProvider final : Provider {
 
   // ---- phase 4 ----
   std::vector<std::string> check(const std::string& db) {
-    auto c = repo::connect(admin_url_.with_database(db));
+    auto c = repo::connect(admin_url_.with_database(db), connect_options_);
     auto problems =
         env::schema_problems(*c, *store_migrator_, app_migrator_, store_objects_, schema_);
     for (auto& line : env::missing_objects(*c, app_objects_, "public")) problems.push_back(line);
@@ -335,12 +346,17 @@ struct PostgresProvider final : Provider {
     if (!verified_on_template_) record_template_verified(fingerprint);
     repo::RepoOptions repo_options;
     repo_options.pool = pool_for(setup_.test_threads);
+    repo_options.pool.max_size = plan_.run_pool_max;
+    repo_options.pool.connect = connect_options_;
     run_repo_.emplace(repo::Repo::open(session_url(run_db_), repo_options));
     eventstore::PostgresBackendOptions backend_options;
     backend_options.migrate = false;
     run_backend_ = std::make_shared<eventstore::PostgresBackend>(*run_repo_, backend_options);
     if (options_.isolation == Isolation::database)
       template_oid_ = marked::database_oid(*admin_, template_->name()).value_or(0);
+    // The tests' sessions hold what they need now; the rest of the reserve goes back.
+    if (options_.isolation == Isolation::transaction || options_.isolation == Isolation::none)
+      budget_->release_reserve();
     if (options_.isolation == Isolation::database || options_.isolation == Isolation::schema) {
       // One preparer per ready slot: preparing is mostly waiting on the server (CREATE
       // DATABASE, connecting to a fresh database, the store's start-up), so they overlap.
@@ -365,7 +381,7 @@ struct PostgresProvider final : Provider {
     return clone_database_prefix(run_db_) + std::to_string(n);
   }
 
-  std::size_t ready_target() const { return std::max<std::size_t>(1, setup_.prepared_clones); }
+  std::size_t ready_target() const { return plan_.preparers; }
 
   // One round trip per schema: CREATE SCHEMA, its marker, the store's and the application's
   // migration SQL and the migrators' bookkeeping rows, exactly what the migrators would leave
@@ -401,6 +417,7 @@ struct PostgresProvider final : Provider {
     repo::RepoOptions repo_options;
     repo_options.pool = pool_for(setup_.test_threads);
     repo_options.pool.min_size = 1;  // connected now, not by the test
+    repo_options.pool.connect = connect_options_;
     eventstore::PostgresBackendOptions backend_options;
     backend_options.migrate = false;
     repo::DatabaseUrl url = session_url(run_db_);
@@ -415,7 +432,7 @@ struct PostgresProvider final : Provider {
       url = session_url(prepared.name);
     } else {
       prepared.name = "gamebot_test_s" + std::to_string(n);
-      if (!run_conn) run_conn = repo::connect(url);
+      if (!run_conn) run_conn = repo::connect(url, connect_options_);
       run_conn->execute_batch(schema_script(prepared.name));
       url = session_url(run_db_, prepared.name);
       backend_options.schema = prepared.name;
@@ -493,17 +510,18 @@ struct PostgresProvider final : Provider {
 
   // Background (preparer thread, see clone_queue.hpp).
   Prepared prepare_next(CloneQueue::ThreadConnections& connections) {
-    if (!connections.admin) connections.admin = repo::connect(admin_url_);
+    if (!connections.admin) connections.admin = repo::connect(admin_url_, connect_options_);
     return prepare_one(*connections.admin, connections.run);
   }
 
   // Background (releaser thread): forbid connections, terminate, drop.
   void release_used(const std::string& name, CloneQueue::ThreadConnections& connections) {
     if (options_.isolation == Isolation::database) {
-      if (!connections.admin) connections.admin = repo::connect(admin_url_);
+      if (!connections.admin) connections.admin = repo::connect(admin_url_, connect_options_);
       if (drop_own(connections.admin, name)) forget_created(name);
     } else {
-      if (!connections.run) connections.run = repo::connect(admin_url_.with_database(run_db_));
+      if (!connections.run)
+        connections.run = repo::connect(admin_url_.with_database(run_db_), connect_options_);
       connections.run->execute("DROP SCHEMA IF EXISTS " + repo::quote_identifier(name) +
                                " CASCADE");
     }
@@ -589,9 +607,10 @@ struct PostgresProvider final : Provider {
       keep_all(names);
       return;
     }
-    std::unique_ptr<repo::Connection> c;
+    // The admin connection, still open: on a full server a new one might not be had.
+    std::unique_ptr<repo::Connection> c = std::move(admin_);
     try {
-      c = repo::connect(admin_url_);
+      if (!c || !c->is_alive()) c = repo::connect(admin_url_, connect_options_);
     } catch (const std::exception& e) {
       for (const auto& name : names) left_.push_back(name + ": " + e.what());
       return;
@@ -624,7 +643,7 @@ struct PostgresProvider final : Provider {
   // --keep: each database marked kept (no reaper takes it), listed with a ready command.
   void keep_all(const std::vector<std::string>& names) {
     try {
-      auto c = repo::connect(admin_url_);
+      auto c = repo::connect(admin_url_, connect_options_);
       for (const auto& name : names) {
         if (!marked::keep(*c, name, marked::owned_by_run(identity_.run_id.str()))) continue;
         kept_.push_back("psql \"" + admin_url_.with_database(name).redacted() + "\"");
@@ -661,6 +680,8 @@ struct PostgresProvider final : Provider {
   TeardownOutcome teardown(bool) noexcept override {
     teardown_.run_now();  // runs drop_everything(), or waits for the thread running it
     admin_.reset();
+    budget_->release_reserve();
+    if (report_ != nullptr) report_->record_connections({budget_->peak(), budget_->cap()});
     TeardownOutcome outcome{std::move(kept_), std::move(left_)};
     if (shared_) {
       shared_->release();  // the last live holder stops it
@@ -706,6 +727,13 @@ struct PostgresProvider final : Provider {
   std::optional<EphemeralPostgres> server_;
   std::optional<SharedPostgres> shared_;  // instead of server_, see shared_postgres.hpp
   repo::DatabaseUrl admin_url_;
+  // Every connection the provider opens counts against the run's cap (but the one
+  // cancel_in_flight() opens on an interrupt, which must not wait for a slot).
+  std::shared_ptr<repo::ConnectionBudget> budget_ =
+      std::make_shared<repo::ConnectionBudget>(options_.max_connections);
+  repo::ConnectOptions connect_options_;  // carries budget_
+  ConnectionPlan plan_;                   // from connect() on
+  RunReport* report_ = nullptr;           // connect()'s, for the connection figures
   std::unique_ptr<repo::Connection> admin_;
   std::optional<marked::ServerLease> lease_;
   std::int64_t server_version_ = 0;

@@ -16,7 +16,8 @@ TemplateCache::TemplateCache(repo::DatabaseUrl admin_url, std::string hash, std:
                              std::chrono::seconds orphan_grace,
                              const repo::Migrator& store_migrator,
                              const std::optional<repo::Migrator>& app_migrator,
-                             std::int64_t server_version, MarkerFor marker_for)
+                             std::int64_t server_version, MarkerFor marker_for,
+                             repo::ConnectOptions connect)
     : admin_url_(std::move(admin_url)),
       hash_(std::move(hash)),
       run_id_(std::move(run_id)),
@@ -24,7 +25,8 @@ TemplateCache::TemplateCache(repo::DatabaseUrl admin_url, std::string hash, std:
       store_migrator_(store_migrator),
       app_migrator_(app_migrator),
       server_version_(server_version),
-      marker_for_(std::move(marker_for)) {}
+      marker_for_(std::move(marker_for)),
+      connect_(std::move(connect)) {}
 
 namespace {
 
@@ -53,7 +55,7 @@ bool TemplateCache::exists(repo::Connection& admin) const {
 }
 
 void TemplateCache::migrate_database(const std::string& db) const {
-  auto c = repo::connect(admin_url_.with_database(db));
+  auto c = repo::connect(admin_url_.with_database(db), connect_);
   store_migrator_.migrate(*c);
   if (app_migrator_) app_migrator_->migrate(*c);
 }

@@ -29,11 +29,12 @@ class TemplateCache {
   // The marker for a resource of this run (see marked_resources.hpp).
   using MarkerFor = std::function<RunMarker(const std::string& resource)>;
 
-  // `store_migrator` and `app_migrator` must outlive the cache.
+  // `store_migrator` and `app_migrator` must outlive the cache. `connect`: for the connection
+  // that migrates a template being built.
   TemplateCache(repo::DatabaseUrl admin_url, std::string hash, std::string run_id,
                 std::chrono::seconds orphan_grace, const repo::Migrator& store_migrator,
                 const std::optional<repo::Migrator>& app_migrator, std::int64_t server_version,
-                MarkerFor marker_for);
+                MarkerFor marker_for, repo::ConnectOptions connect = {});
 
   std::string name() const;
 
@@ -72,6 +73,7 @@ class TemplateCache {
   const std::optional<repo::Migrator>& app_migrator_;
   std::int64_t server_version_;
   MarkerFor marker_for_;
+  repo::ConnectOptions connect_;
 };
 
 }  // namespace gamebot::harness::provision

@@ -73,8 +73,10 @@ Owner owned_by_run(std::string run_id);
 // written with `marker.server_lease = true` promise one is held. Move-only, not thread-safe.
 class ServerLease {
  public:
-  // Connects to `server` and takes the lock. Throws gamebot::Error as repo::connect does.
-  static ServerLease acquire(const repo::DatabaseUrl& server, const RunMarker& owner);
+  // Connects to `server` with `connect` and takes the lock. Throws gamebot::Error as
+  // repo::connect does.
+  static ServerLease acquire(const repo::DatabaseUrl& server, const RunMarker& owner,
+                             const repo::ConnectOptions& connect = {});
   ServerLease(ServerLease&&) noexcept;
   ServerLease& operator=(ServerLease&&) noexcept;
   ~ServerLease();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <span>
@@ -41,6 +42,13 @@ struct HarnessOptions {
   std::string report_path;                             // empty: no JSON run report
   std::chrono::milliseconds connect_deadline{30'000};  // overall connectivity deadline
   LogLevel log_level = LogLevel::info;                 // harness log verbosity
+  // PostgreSQL: most connections the harness has open at once in this process (admin, lease,
+  // pools, clone preparers and releaser, listeners, schema check); the pools and the number of
+  // preparers are sized to fit. 12: a process of a one-process-per-test suite needs at most 5
+  // with transaction isolation and 11-12 with database/schema isolation keeping one database
+  // ready, so a server's default 100 slots serve 8 such processes at once, and a small one
+  // (20) two, taking turns (no process holds some while waiting for more).
+  std::size_t max_connections = 12;
 };
 
 // One line describing the options, the URL redacted. Safe to log.
@@ -57,6 +65,7 @@ struct OptionInputs {
   std::optional<std::string> report_path;       // --report
   std::optional<std::string> connect_deadline;  // --connect-deadline (seconds)
   std::optional<std::string> log_level;         // --log-level
+  std::optional<std::string> max_connections;   // --max-connections
 };
 
 // Reads an environment variable; nullopt when unset. An empty value counts as unset.
@@ -76,6 +85,7 @@ inline constexpr std::string_view kEnvKeep = "GAMEBOT_TEST_KEEP";
 inline constexpr std::string_view kEnvReport = "GAMEBOT_TEST_REPORT";
 inline constexpr std::string_view kEnvConnectDeadline = "GAMEBOT_TEST_CONNECT_DEADLINE";
 inline constexpr std::string_view kEnvLogLevel = "GAMEBOT_TEST_LOG_LEVEL";
+inline constexpr std::string_view kEnvMaxConnections = "GAMEBOT_TEST_MAX_CONNECTIONS";
 
 // The result of resolving options: the options plus notes worth logging
 // (e.g. an environment URL that a --backend flag overrode).

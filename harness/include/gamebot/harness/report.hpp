@@ -80,6 +80,13 @@ struct PoolCounters {
   std::uint64_t timeouts = 0;   // checkouts that timed out (pool_exhausted)
 };
 
+// The database connections the harness itself opened (PostgreSQL: admin, lease, pools,
+// preparers, listeners; counted where they are opened, repo::ConnectionBudget).
+struct ConnectionCounters {
+  std::size_t peak_open = 0;  // most open at once, placeholders of the reserve included
+  std::size_t cap = 0;        // HarnessOptions::max_connections; 0: not counted (no PostgreSQL)
+};
+
 // The run pool's use at one moment (sampled as tests begin and end).
 struct PoolSample {
   std::chrono::nanoseconds at{0};  // since the report was created
@@ -119,6 +126,8 @@ class RunReport {
   // never below what the timeline shows.
   void record_pool_sample(std::size_t in_use, std::size_t size);
   void add_retries(std::uint64_t count);
+  // The harness's connection figures (the provider's, once its connections are closed).
+  void record_connections(const ConnectionCounters& counters);
   void record_fault(FaultClass fault);
   // Records a test; an infrastructure failure with a fault also counts in
   // faults_by_class(). Logged at debug level.
@@ -127,6 +136,7 @@ class RunReport {
   std::vector<PhaseRecord> phases() const;
   std::vector<TestRecord> tests() const;
   PoolCounters pool() const;
+  ConnectionCounters connections() const;
   std::vector<PoolSample> pool_timeline() const;
   std::uint64_t retries() const;
   std::map<FaultClass, std::uint64_t> faults_by_class() const;
@@ -144,7 +154,7 @@ class RunReport {
   // isolation, started_at (UTC ISO 8601), command_line [arguments], options (text),
   // verdict, phases [{name, ok, duration_ms, fault, message}],
   // tests_span {start_ms, end_ms} (when tests ran, since the report was created; null before
-  // the first), pool {peak_in_use, waits, timeouts},
+  // the first), pool {peak_in_use, waits, timeouts}, connections {peak_open, cap},
   // retries, faults {class: count}, totals {total, passed,
   // assertion_failures, infrastructure_failures}, tests [{name, outcome,
   // duration_ms, fault, message, kind, file, line, expression, expansion, exception_type,
@@ -168,6 +178,7 @@ class RunReport {
   std::optional<std::chrono::nanoseconds> tests_start_;  // the first test's start
   std::chrono::nanoseconds tests_end_{0};                // the last test's end
   PoolCounters pool_;
+  ConnectionCounters connections_;
   std::chrono::steady_clock::time_point started_steady_;
   std::vector<PoolSample> pool_timeline_;
   std::uint64_t retries_ = 0;

@@ -2,9 +2,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace gamebot::repo {
+
+class ConnectionBudget;
 
 // PRAGMA synchronous levels.
 enum class SqliteSynchronous { off, normal, full, extra };
@@ -45,6 +48,10 @@ struct PostgresOptions {
   // (SQLSTATE 53300): many test processes against one server take turns for its
   // max_connections instead of failing. Progress goes to the log every 5 s. 0 = fail at once.
   std::chrono::milliseconds connection_slot_wait{120'000};
+  // Counts every connection opened with these options against a cap and decides when a full
+  // server may be waited for (connection_budget.hpp); a pool and the store's listener opened
+  // with them count too. nullptr: no cap.
+  std::shared_ptr<ConnectionBudget> budget;
 };
 
 // Settings for opening a connection of either driver.
