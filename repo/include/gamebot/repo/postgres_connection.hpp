@@ -20,7 +20,9 @@ class PostgresConnection final : public Connection {
   // Every PostgreSQL connection of the kit is opened here (repo::connect, the store's pool and
   // listener), so the rule for a full server lives here: a refusal with too_many_connections
   // (SQLSTATE 53300) is retried with backoff for up to PostgresOptions::connection_slot_wait,
-  // with a progress line on the log every 5 s, and thrown only when no slot freed in that time.
+  // with a progress line on the log every 5 s, and thrown only when no slot freed in that time;
+  // and a connection opened with options.budget counts against it (connection_budget.hpp),
+  // which decides whether a full server may be waited for at all.
   static std::unique_ptr<PostgresConnection> open(const DatabaseUrl& url,
                                                   const PostgresOptions& options = {});
   ~PostgresConnection() override;
