@@ -33,6 +33,24 @@ std::int32_t lease_key(const RunMarker& owner) {
       fmt::format("{}\n{}\n{}\n{}", owner.run_id, owner.host, owner.pid, owner.pid_start));
 }
 
+// Whose holding of a lock counts: any session's, or only sessions other than the asker's.
+enum class LockHolders { any, others };
+
+// Whether the two-key advisory lock (lock_class, key) is held in the connection's database.
+// pg_locks shows the keys as oids: their bits read unsigned.
+bool two_key_lock_held(repo::Connection& connection, std::int32_t lock_class, std::int32_t key,
+                       LockHolders holders = LockHolders::any) {
+  return connection
+             .query_value<std::int64_t>(
+                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                 "objsubid = 2 AND classid::bigint = $1 AND objid::bigint = $2 AND ($3 OR pid <> "
+                 "pg_backend_pid())",
+                 static_cast<std::int64_t>(static_cast<std::uint32_t>(lock_class)),
+                 static_cast<std::int64_t>(static_cast<std::uint32_t>(key)),
+                 holders == LockHolders::any)
+             .value_or(0) > 0;
+}
+
 std::optional<RunMarker> parse_comment(std::string_view comment, std::string* problem) {
   if (comment.empty()) return std::nullopt;
   try {
@@ -93,14 +111,7 @@ void force_drop(repo::Connection& connection, std::string_view database, Databas
 
 // Whether a session other than `connection`'s holds the claim on `database`.
 bool claimed_by_others(repo::Connection& connection, std::string_view database) {
-  const auto key = static_cast<std::int64_t>(static_cast<std::uint32_t>(key_of(database)));
-  return connection
-             .query_value<std::int64_t>(
-                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
-                 "objsubid = 2 AND classid::bigint = $1 AND objid::bigint = $2 AND pid <> "
-                 "pg_backend_pid()",
-                 static_cast<std::int64_t>(kClaimLockClass), key)
-             .value_or(0) > 0;
+  return two_key_lock_held(connection, kClaimLockClass, key_of(database), LockHolders::others);
 }
 
 }  // namespace
@@ -126,14 +137,7 @@ ServerLease& ServerLease::operator=(ServerLease&&) noexcept = default;
 ServerLease::~ServerLease() = default;
 
 bool lease_held(repo::Connection& connection, const RunMarker& owner) {
-  // objid is an oid: the key's bits read unsigned.
-  const auto key = static_cast<std::int64_t>(static_cast<std::uint32_t>(lease_key(owner)));
-  return connection
-             .query_value<std::int64_t>(
-                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
-                 "objsubid = 2 AND classid::bigint = $1 AND objid::bigint = $2",
-                 static_cast<std::int64_t>(kLeaseLockClass), key)
-             .value_or(0) > 0;
+  return two_key_lock_held(connection, kLeaseLockClass, lease_key(owner));
 }
 
 bool owner_gone(repo::Connection& connection, const RunMarker& marker, std::chrono::seconds grace) {
@@ -265,13 +269,7 @@ void release_claim(repo::Connection& session, std::string_view database) {
 }
 
 bool claimed(repo::Connection& connection, std::string_view database) {
-  const auto key = static_cast<std::int64_t>(static_cast<std::uint32_t>(key_of(database)));
-  return connection
-             .query_value<std::int64_t>(
-                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
-                 "objsubid = 2 AND classid::bigint = $1 AND objid::bigint = $2",
-                 static_cast<std::int64_t>(kClaimLockClass), key)
-             .value_or(0) > 0;
+  return two_key_lock_held(connection, kClaimLockClass, key_of(database));
 }
 
 std::optional<std::uint32_t> database_oid(repo::Connection& connection, std::string_view database) {
