@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "gamebot/eventstore/eventstore.hpp"
+#include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/harness/run_marker.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/testing/postgres.hpp"
@@ -130,7 +131,13 @@ TEST_CASE("test-dbs reaps an orphaned marked database and never touches an unmar
   const std::string orphan = "gamebot_test_cliorphan" + suffix;
   const std::string soak = "gamebot_test_clisoak" + suffix;
   const std::string unmarked = "gamebot_test_cliunmarked" + suffix;
-  auto admin = repo::connect(gamebot::testing::postgres_url());
+  // A server of its own: on the shared test server, another test's harness run reaps the
+  // orphan first (it is a real one) and the listing below would miss it.
+  harness::EphemeralPostgresOptions server_options;
+  server_options.spare_clusters = 0;
+  harness::EphemeralPostgres server(server_options);
+  const std::string url = server.url();
+  auto admin = repo::connect(url);
   admin->execute("CREATE DATABASE " + orphan);
   admin->execute("CREATE DATABASE " + soak);
   admin->execute("CREATE DATABASE " + unmarked);
@@ -153,7 +160,6 @@ TEST_CASE("test-dbs reaps an orphaned marked database and never touches an unmar
   live.started_at -= std::chrono::hours(48);
   mark(soak, live);
 
-  const std::string url = gamebot::testing::postgres_url();
   CliResult list = run_cli({"test-dbs", "list", url});
   INFO(list.out << list.err);
   REQUIRE(list.exit_code == 0);
