@@ -170,9 +170,15 @@ ParseOutcome parse_json(std::string_view json) {
   rapidjson::MemoryStream stream(json.data(), json.size());
   rapidjson::Reader reader;
   rapidjson::BaseReaderHandler<> handler;
-  const rapidjson::ParseResult result =
-      reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag |
-                   rapidjson::kParseNanAndInfFlag>(stream, handler);
+  rapidjson::ParseResult result;
+  try {
+    result = reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag |
+                          rapidjson::kParseNanAndInfFlag>(stream, handler);
+  } catch (const std::exception& e) {
+    // cereal makes rapidjson's internal assertions throw; Debian's rapidjson asserts on some
+    // malformed numbers (a fuzzer found "NaNe0"). Bad input is a parse failure, never a crash.
+    return {false, stream.Tell(), std::string("malformed JSON (") + e.what() + ")"};
+  }
   if (!result) {
     return {false, result.Offset(), rapidjson::GetParseError_En(result.Code())};
   }
