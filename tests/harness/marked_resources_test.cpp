@@ -1,6 +1,7 @@
 // harness::marked on the CTest fixture's server: two reapers on one orphan, a run on another
 // host (a child in its own UTS namespace with another host name) kept while its server lease is
-// held and reaped as soon as it dies, and marked directories.
+// held and reaped as soon as it dies, and marked directories. Tests that assert their own reap
+// of an orphan run on a server of their own.
 
 #include "gamebot/harness/marked_resources.hpp"
 
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/repo/identifier.hpp"
@@ -32,6 +34,14 @@ namespace {
 
 gamebot::repo::DatabaseUrl server_url() {
   return gamebot::repo::DatabaseUrl::parse(gamebot::testing::postgres_url());
+}
+
+// A server of its own, for a test that asserts its own reap of an orphan: on the shared test
+// server any other test's harness run may reap that orphan first (it is a real one).
+EphemeralPostgres private_server() {
+  EphemeralPostgresOptions options;
+  options.spare_clusters = 0;
+  return EphemeralPostgres(options);
 }
 
 long dead_pid() {
@@ -110,12 +120,12 @@ TEST_CASE("two reapers on one orphan both end well and keep a usable connection"
 
 TEST_CASE("an invalid orphan is dropped and a connection the server closed is replaced",
           "[harness][postgres][marked]") {
-  const auto url = server_url();
+  const EphemeralPostgres server = private_server();
+  const auto url = gamebot::repo::DatabaseUrl::parse(server.url());
   auto admin = gamebot::repo::connect(url);
   const std::string orphan = create_orphan(*admin, 0x1dead);
   admin->execute("UPDATE pg_database SET datconnlimit = -2 WHERE datname = $1", orphan);
   std::unique_ptr<gamebot::repo::Connection> reaper = gamebot::repo::connect(url);
-  // Other orphans on the shared server are reaped too; ours must be among them.
   const auto reaped = marked::reap_orphans(url, reaper, kDefaultOrphanGrace);
   CHECK(std::find(reaped.begin(), reaped.end(), orphan) != reaped.end());
   CHECK_FALSE(database_exists(*admin, orphan));
@@ -255,7 +265,8 @@ TEST_CASE("a dead owner's directory is reaped, a live one's kept whatever its ag
 TEST_CASE(
     "a shared database is used under its claim, kept while its template is, reaped once stale",
     "[harness][postgres][marked]") {
-  const auto url = server_url();
+  const EphemeralPostgres server = private_server();
+  const auto url = gamebot::repo::DatabaseUrl::parse(server.url());
   std::unique_ptr<gamebot::repo::Connection> admin = gamebot::repo::connect(url);
   const std::string tag = RunId::generate().str().substr(16);
   const std::string origin = "gamebot_test_tpl_claims" + tag;
