@@ -86,8 +86,10 @@ TEST_CASE("a pooled connection killed by the server is replaced, not handed out"
     pid = as_postgres(*c).backend_pid();
     terminate_backend(pid);
     // The backend leaves pg_stat_activity slightly before its socket closes: wait for the
-    // hang-up to reach this side so the check below is deterministic.
-    pollfd fd{PQsocket(as_postgres(*c).native_handle()), POLLIN | POLLRDHUP, 0};
+    // hang-up to reach this side so the check below is deterministic. Only the hang-up: the
+    // backend's FATAL message arrives first (POLLIN), and a descheduled backend may not have
+    // closed its end yet, which the pool cannot see.
+    pollfd fd{PQsocket(as_postgres(*c).native_handle()), POLLRDHUP, 0};
     REQUIRE(::poll(&fd, 1, 5000) == 1);
   }  // back to the pool as an idle connection that looks fine until checked
   PooledConnection c = pool->checkout("second");
