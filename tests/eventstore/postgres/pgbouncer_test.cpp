@@ -205,6 +205,35 @@ TEST_CASE("pooling=transaction in the URL turns the mode on and prepared stateme
   CHECK_THROWS_AS(PostgresBackend(preparing, options), InvalidArgument);
 }
 
+TEST_CASE("through PgBouncer a store without pooling=transaction fails with an error naming it",
+          "[eventstore][postgres][pgbouncer][url]") {
+  TestSchema schema = pooled_schema();
+  // Each connection names its prepared statements gb_1, gb_2, ...; PgBouncer
+  // hands the next transaction the server session released last, so the
+  // second connection's first statement meets the first one's gb_1 (42P05),
+  // or a connection's statement is missing from the session it gets (26000).
+  std::optional<gamebot::Error> failure;
+  try {
+    std::vector<std::unique_ptr<EventStore>> stores;
+    for (int i = 0; i < 3; ++i) {
+      stores.push_back(std::make_unique<EventStore>(schema.open(PostgresBackendOptions{})));
+    }
+    for (int round = 0; round < 3; ++round) {
+      for (auto& each : stores) {
+        CHECK(each->append("s" + std::to_string(round), ExpectedVersion::any(), event("E")).ok());
+        CHECK_FALSE(each->read_all_forward(0, 10).events.empty());
+      }
+    }
+  } catch (const gamebot::Error& e) {
+    failure = e;
+  }
+  REQUIRE(failure.has_value());
+  INFO(failure->what());
+  CHECK(failure->fault() == FaultClass::configuration);
+  CHECK_THAT(failure->message(), Catch::Contains("pooling=transaction"));
+  CHECK_THAT(failure->message(), Catch::Contains("pool_mode = transaction"));
+}
+
 TEST_CASE("through PgBouncer another store's commit reaches a subscriber by polling",
           "[eventstore][postgres][pgbouncer][subscription]") {
   TestSchema schema = pooled_schema();
