@@ -12,10 +12,11 @@
 // the database's server sessions opened for the run that pg_stat_activity
 // showed while the writers ran (sampled every 20 ms; PgBouncer's server
 // connections are closed before each run, so a pooled run counts the ones it
-// opened), and on stderr the CPU time per append of the writers, the server
-// and the PgBouncer, and the load average. A writer straight to the server
-// holds two sessions: its pool's and its store's background (LISTEN)
-// connection; through PgBouncer both share the pool's server connections.
+// opened), and on stderr the CPU time per append of the writers (whole
+// processes) and, over the timed part, of the server and the PgBouncer, and
+// the load average. A writer straight to the server holds two sessions: its
+// pool's and its store's background (LISTEN) connection; through PgBouncer
+// both share the pool's server connections.
 
 #include <fcntl.h>
 #include <fmt/format.h>
