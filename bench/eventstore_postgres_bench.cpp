@@ -18,7 +18,6 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +37,7 @@
 #include <vector>
 
 #include "gamebot/bench/bench.hpp"
+#include "gamebot/bench/cpu_meter.hpp"
 #include "gamebot/bench/private_postgres.hpp"
 #include "gamebot/eventstore/eventstore.hpp"
 #include "gamebot/eventstore/postgres_backend.hpp"
@@ -223,75 +223,6 @@ void raw_insert(RawConnection& raw, const RawRow& row) {
   RawConnection::check(r, "INSERT");
   PQclear(r);
 }
-
-// ---- CPU time, client + server --------------------------------------------------------------
-
-// CPU seconds used by this process (all threads) and, when the server runs on
-// this machine and its postmaster.pid is readable, by the server (postmaster,
-// its live children, and children that exited). On this shared 2-core machine
-// wall time measures the other engineers' builds as much as the code; CPU time
-// per event is the steadier comparison.
-class CpuMeter {
- public:
-  explicit CpuMeter(const std::string& url) {
-    try {
-      auto c = repo::connect(url);
-      const auto dir = c->query_value<std::string>("SELECT current_setting('data_directory')");
-      std::FILE* file = dir ? std::fopen((*dir + "/postmaster.pid").c_str(), "r") : nullptr;
-      if (file != nullptr) {
-        long pid = 0;
-        if (std::fscanf(file, "%ld", &pid) == 1) postmaster_ = static_cast<pid_t>(pid);
-        std::fclose(file);
-      }
-    } catch (const std::exception&) {
-      postmaster_ = 0;
-    }
-  }
-  bool available() const { return postmaster_ > 0; }
-  double now() const { return client_seconds() + server_seconds(); }
-  static double client_seconds() {
-    rusage usage{};
-    ::getrusage(RUSAGE_SELF, &usage);
-    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-  }
-  // utime + stime (+ cutime + cstime for the postmaster) of the server processes.
-  double server_seconds() const {
-    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    double total = 0;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-      const std::string name = entry.path().filename().string();
-      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::FILE* file = std::fopen((entry.path() / "stat").c_str(), "r");
-      if (file == nullptr) continue;
-      char buffer[1024];
-      const std::size_t got = std::fread(buffer, 1, sizeof buffer - 1, file);
-      std::fclose(file);
-      buffer[got] = '\0';
-      const char* close = std::strrchr(buffer, ')');
-      if (close == nullptr) continue;
-      // Fields after the command: state ppid ... utime(14) stime(15) cutime(16) cstime(17).
-      char state = 0;
-      long ppid = 0;
-      unsigned long long utime = 0, stime = 0;
-      long long cutime = 0, cstime = 0;
-      if (std::sscanf(close + 2, "%c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
-                      &state, &ppid, &utime, &stime, &cutime, &cstime) != 6) {
-        continue;
-      }
-      const long pid = std::stol(name);
-      if (pid == postmaster_) {
-        total += static_cast<double>(utime + stime) + static_cast<double>(cutime + cstime);
-      } else if (ppid == postmaster_) {
-        total += static_cast<double>(utime + stime);
-      }
-    }
-    return total / tick;
-  }
-
- private:
-  pid_t postmaster_ = 0;
-};
 
 // ---- live delivery --------------------------------------------------------------------
 

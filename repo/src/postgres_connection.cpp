@@ -578,6 +578,11 @@ bool result_ok(PGresult* result) {
   return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY;
 }
 
+bool has_sqlstate(PGresult* result, const char* sqlstate) {
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  return state != nullptr && std::strcmp(state, sqlstate) == 0;
+}
+
 [[noreturn]] void throw_usage(std::string message) {
   throw DatabaseError(FaultClass::internal, std::move(message),
                       DatabaseErrorDetails{Driver::postgres, {}, 0, {}, false, false});
@@ -709,6 +714,24 @@ Result PostgresConnection::query_params(std::string_view sql, std::span<const Pa
     if (result_ok(result)) return Result(new PgCursor(result));
     throw_error(result, sql);
   }
+  // This connection's statement names are its own (gb_1, gb_2, ...): the server lacking one it
+  // has just prepared (26000), or having one it never prepared (42P05), means its statements
+  // reach more than one server session: a pooler in transaction mode stands in front. That is
+  // the setup's fault (configuration), whatever statement met it.
+  auto throw_shared_session = [&](PGresult* failed) {
+    try {
+      throw_error(failed, sql);
+    } catch (const DatabaseError& e) {
+      throw DatabaseError(
+          FaultClass::configuration,
+          e.message() +
+              "; this connection's statements reach more than one server session: a pooler in "
+              "transaction mode (PgBouncer pool_mode = transaction) cannot serve named prepared "
+              "statements. Turn them off (PostgresOptions::prepared_statements = false; for the "
+              "event store: pooling=transaction in its URL)",
+          e.details());
+    }
+  };
   for (int attempt = 0;; ++attempt) {
     auto it = d.cache.find(sql);
     if (it == d.cache.end()) {
@@ -730,12 +753,18 @@ Result PostgresConnection::query_params(std::string_view sql, std::span<const Pa
       PGresult* prepared = run(
           [&] { return PQsendPrepare(d.conn, statement.name.c_str(), text.c_str(), 0, nullptr); },
           [&] { return PQprepare(d.conn, statement.name.c_str(), text.c_str(), 0, nullptr); }, sql);
-      if (!result_ok(prepared)) throw_error(prepared, sql);
+      if (!result_ok(prepared)) {
+        if (has_sqlstate(prepared, "42P05")) throw_shared_session(prepared);
+        throw_error(prepared, sql);
+      }
       PQclear(prepared);
       PGresult* described =
           run([&] { return PQsendDescribePrepared(d.conn, statement.name.c_str()); },
               [&] { return PQdescribePrepared(d.conn, statement.name.c_str()); }, sql);
-      if (!result_ok(described)) throw_error(described, sql);
+      if (!result_ok(described)) {
+        if (has_sqlstate(described, "26000")) throw_shared_session(described);
+        throw_error(described, sql);
+      }
       statement.param_count = PQnparams(described);
       PQclear(described);
       it = d.cache.emplace(std::move(text), std::move(statement)).first;
@@ -768,6 +797,8 @@ Result PostgresConnection::query_params(std::string_view sql, std::span<const Pa
         PQclear(result);
         continue;
       }
+      // Prepared afresh outside a transaction a moment ago, and gone again.
+      if (attempt > 0 && std::strcmp(state, "26000") == 0) throw_shared_session(result);
     }
     throw_error(result, sql);
   }

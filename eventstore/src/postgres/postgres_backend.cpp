@@ -519,9 +519,7 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
   // client (Impl::append), so it never outlives the failed statement. Only
   // outside a transaction: inside one, an error would leave the caller's
   // transaction unable to run that release (append_events_guarded instead).
-  // With transaction pooling the client's release could reach another server
-  // session, so the reservation is reserve_positions (transaction-level,
-  // migration 6) and an error leaves nothing to release.
+  // Not with transaction pooling (see append_alone).
   sql.append_one = fmt::format(
       "WITH bumped AS MATERIALIZED ("
       "UPDATE {s}.streams s SET version = s.version + 1 "
@@ -539,23 +537,19 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       "FROM released r RETURNING position, stream_version) "
       "SELECT position, stream_version FROM inserted",
       fmt::arg("s", s), fmt::arg("ns", names.lock_namespace),
-      fmt::arg("reservation",
-               pooled
-                   ? fmt::format("released AS MATERIALIZED (SELECT m.version, "
-                                 "{}.reserve_positions(m.me, 1) AS position FROM marked m), ",
-                                 s)
-                   : fmt::format("reserving AS MATERIALIZED (SELECT m.version, m.me, "
-                                 "pg_advisory_lock({ns}::bigint << 32) AS done FROM marked m), "
-                                 "published AS MATERIALIZED (SELECT r.version, CASE WHEN r.me > "
-                                 "coalesce(pg_sequence_last_value({xids}::regclass), 0) THEN "
-                                 "setval({xids}::regclass, r.me) END AS done FROM reserving r), "
-                                 "taken AS MATERIALIZED (SELECT p.version, "
-                                 "nextval({positions}::regclass) AS position FROM published p), "
-                                 "released AS MATERIALIZED (SELECT t.version, t.position, "
-                                 "pg_advisory_unlock({ns}::bigint << 32) AS done FROM taken t), ",
-                                 fmt::arg("ns", names.lock_namespace),
-                                 fmt::arg("xids", names.xids_literal),
-                                 fmt::arg("positions", names.positions_literal))));
+      fmt::arg(
+          "reservation",
+          fmt::format("reserving AS MATERIALIZED (SELECT m.version, m.me, "
+                      "pg_advisory_lock({ns}::bigint << 32) AS done FROM marked m), "
+                      "published AS MATERIALIZED (SELECT r.version, CASE WHEN r.me > "
+                      "coalesce(pg_sequence_last_value({xids}::regclass), 0) THEN "
+                      "setval({xids}::regclass, r.me) END AS done FROM reserving r), "
+                      "taken AS MATERIALIZED (SELECT p.version, "
+                      "nextval({positions}::regclass) AS position FROM published p), "
+                      "released AS MATERIALIZED (SELECT t.version, t.position, "
+                      "pg_advisory_unlock({ns}::bigint << 32) AS done FROM taken t), ",
+                      fmt::arg("ns", names.lock_namespace), fmt::arg("xids", names.xids_literal),
+                      fmt::arg("positions", names.positions_literal))));
   sql.release_reservation = fmt::format(
       "SELECT pg_advisory_unlock({ns}::bigint << 32) FROM pg_locks l "
       "WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted "
@@ -811,8 +805,12 @@ WriteResult PostgresBackend::Impl::append_alone(repo::Connection& connection, bo
 
   // One event to a stream that may exist: the one-statement path first; no
   // row back means it did nothing (new stream, conflict, duplicate), and the
-  // function below decides.
-  if (n == 1 && !in_transaction && allows_existing_stream(expected)) {
+  // function below decides. Not with transaction pooling: unprepared, that
+  // statement is parsed and planned on every call, while the function's
+  // PL/pgSQL plans stay cached in each of the pooler's few server sessions
+  // (bench/RESULTS.md "PgBouncer: 16 writers": server CPU per append 717 us
+  // with it, 438 us without).
+  if (n == 1 && !in_transaction && !pooled && allows_existing_stream(expected)) {
     const NewEvent& e = events.front();
     const auto created = postgres_detail::timestamptz_binary(e.created_at);
     const repo::Param id(std::span<const std::uint8_t>(e.id.bytes()));

@@ -3,12 +3,13 @@
 // hands each transaction any server session breaks, and that the store's
 // pooling=transaction mode keeps working: lease exclusion, the position
 // reservation after a failed append, the URL parameter, delivery by polling
-// and by LISTEN on a direct listen_url.
+// and by LISTEN on a direct listen_url, a lease whose server session dies.
 
 #include <catch2/catch.hpp>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gamebot/eventstore/eventstore.hpp"
@@ -98,6 +99,58 @@ TEST_CASE("through PgBouncer a lease's token fences the old holder at once",
   CHECK(listed[0].held);
 }
 
+// Polls `condition` (a cheap local check or one round trip) until it holds or
+// `limit` passes; whether it held.
+template <typename Condition>
+bool within(std::chrono::milliseconds limit, Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+TEST_CASE("through PgBouncer a lease whose server session dies is lost, taken over and fenced",
+          "[eventstore][postgres][pgbouncer][subscription][fencing]") {
+  TestSchema schema = pooled_schema();
+  std::shared_ptr<PostgresBackend> holder = schema.open(pooled());
+  std::shared_ptr<PostgresBackend> standby = schema.open(pooled());
+  std::unique_ptr<SubscriptionLease> lease = holder->try_acquire_subscription("dies", "s");
+  REQUIRE(lease != nullptr);
+  const LeaseToken old_token = lease->token();
+  REQUIRE(holder->store_checkpoint("dies", "s", 3, old_token));
+  CHECK(standby->try_acquire_subscription("dies", "s") == nullptr);
+
+  // The server session that the pooler gave the lease's transaction, found on
+  // the server itself (not through the pooler) by the lease's lock.
+  auto direct = unprepared_connection(gamebot::testing::postgres_url());
+  const std::int64_t key = postgres_subscription_lock_key(schema.name(), "dies", "s");
+  const std::optional<std::int64_t> session = direct->query_value<std::int64_t>(
+      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND "
+      "(classid::bigint << 32 | objid::bigint) = $1",
+      key);
+  REQUIRE(session.has_value());
+  CHECK(direct->query_value<bool>("SELECT pg_terminate_backend($1::int)", *session) == true);
+
+  // PgBouncer closes the client of a server session that dies in its
+  // transaction; the lease sees its connection gone without a round trip.
+  CHECK(within(10s, [&] { return lease->lost(); }));
+  std::unique_ptr<SubscriptionLease> taken;
+  REQUIRE(within(10s, [&] {
+    taken = standby->try_acquire_subscription("dies", "s");
+    return taken != nullptr;
+  }));
+  CHECK(taken->token() > old_token);
+  // The old holder's checkpoint with its stale token is refused; the new one's lands.
+  CHECK_FALSE(holder->store_checkpoint("dies", "s", 7, old_token));
+  CHECK(standby->store_checkpoint("dies", "s", 5, taken->token()));
+  CHECK(holder->load_checkpoint("dies", "s") == 5);
+  // Releasing the lost lease is harmless and does not release the new one.
+  lease.reset();
+  CHECK(holder->try_acquire_subscription("dies", "s") == nullptr);
+}
+
 TEST_CASE("through PgBouncer an append that fails while reserving positions leaves no lock",
           "[eventstore][postgres][pgbouncer][append]") {
   TestSchema schema = pooled_schema();
@@ -150,6 +203,35 @@ TEST_CASE("pooling=transaction in the URL turns the mode on and prepared stateme
   PostgresBackendOptions options = pooled();
   options.schema = schema.name();
   CHECK_THROWS_AS(PostgresBackend(preparing, options), InvalidArgument);
+}
+
+TEST_CASE("through PgBouncer a store without pooling=transaction fails with an error naming it",
+          "[eventstore][postgres][pgbouncer][url]") {
+  TestSchema schema = pooled_schema();
+  // Each connection names its prepared statements gb_1, gb_2, ...; PgBouncer
+  // hands the next transaction the server session released last, so the
+  // second connection's first statement meets the first one's gb_1 (42P05),
+  // or a connection's statement is missing from the session it gets (26000).
+  std::optional<gamebot::Error> failure;
+  try {
+    std::vector<std::unique_ptr<EventStore>> stores;
+    for (int i = 0; i < 3; ++i) {
+      stores.push_back(std::make_unique<EventStore>(schema.open(PostgresBackendOptions{})));
+    }
+    for (int round = 0; round < 3; ++round) {
+      for (auto& each : stores) {
+        CHECK(each->append("s" + std::to_string(round), ExpectedVersion::any(), event("E")).ok());
+        CHECK_FALSE(each->read_all_forward(0, 10).events.empty());
+      }
+    }
+  } catch (const gamebot::Error& e) {
+    failure = e;
+  }
+  REQUIRE(failure.has_value());
+  INFO(failure->what());
+  CHECK(failure->fault() == FaultClass::configuration);
+  CHECK_THAT(failure->message(), Catch::Contains("pooling=transaction"));
+  CHECK_THAT(failure->message(), Catch::Contains("pool_mode = transaction"));
 }
 
 TEST_CASE("through PgBouncer another store's commit reaches a subscriber by polling",

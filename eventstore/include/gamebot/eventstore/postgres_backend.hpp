@@ -68,11 +68,13 @@
 //   transaction on the server:
 //   - statements run unnamed (PostgresOptions::prepared_statements = false on
 //     every connection the backend opens; a caller's Repo must be set so);
-//   - no session lock: the store's functions (migration 6) and the
-//     one-statement and group appends take positions through
-//     reserve_positions, whose reservation lock is transaction-level and held
-//     for microseconds (schema.cpp); appends keep every guarantee above
-//     (expected versions, consecutive positions per batch, the no-skip rule);
+//   - no session lock: the store's functions (migration 6) and the group
+//     appends take positions through reserve_positions, whose reservation
+//     lock is transaction-level and held for microseconds (schema.cpp);
+//     appends keep every guarantee above (expected versions, consecutive
+//     positions per batch, the no-skip rule). A single append calls the
+//     function at once (no one-statement try: unprepared, it would be planned
+//     on every call, where the function's plans stay cached per session);
 //   - a lease is a transaction kept open on the lease's own connection,
 //     holding a transaction-level advisory lock; its fencing token is taken on
 //     another connection, so it is committed at once. Each lease held pins one
