@@ -45,6 +45,7 @@ ConnectionPlan plan_connections(Isolation isolation, std::size_t test_threads,
     plan.preparers = std::min(std::max<std::size_t>(1, prepared_clones), room);
     plan.peak = std::max(plan.reserve, fixed + plan.preparers * per_preparer);
   }
+  plan.reserve_warm = plan.reserve - kTransient;
   const std::size_t minimum =
       std::max(plan.reserve, fixed + (per_preparer == 0 ? 1 : per_preparer));
   if (cap < minimum) {

@@ -20,7 +20,10 @@
 namespace gamebot::harness::provision {
 
 struct ConnectionPlan {
-  std::size_t reserve = 0;       // the minimum set, taken all or nothing before any is held
+  std::size_t reserve = 0;  // the minimum set, taken all or nothing before any is held
+  // The same without the transients (template migrations, schema check): what a run needs on a
+  // template that is built and whose check a clone passed, as every process after the first.
+  std::size_t reserve_warm = 0;
   std::size_t run_pool_max = 0;  // the run database's pool
   std::size_t preparers = 0;     // database/schema isolation: preparer threads (0 otherwise)
   std::size_t peak = 0;          // most connections the plan has open at once
