@@ -359,14 +359,19 @@ struct PostgresProvider final : Provider {
       throw Error(FaultClass::schema, "database " + run_db_ + " does not match the code:\n" +
                                           env::join_lines(problems));
     if (!verified_on_template_) record_template_verified(fingerprint);
-    repo::RepoOptions repo_options;
-    repo_options.pool = pool_for(setup_.test_threads);
-    repo_options.pool.max_size = plan_.run_pool_max;
-    repo_options.pool.connect = connect_options_;
-    run_repo_.emplace(repo::Repo::open(session_url(run_db_), repo_options));
-    eventstore::PostgresBackendOptions backend_options;
-    backend_options.migrate = false;
-    run_backend_ = std::make_shared<eventstore::PostgresBackend>(*run_repo_, backend_options);
+    if (options_.isolation == Isolation::transaction || options_.isolation == Isolation::none) {
+      // The tests' repo and store. Under database and schema isolation the tests use prepared
+      // databases or schemas, each with a store of its own: a store here would only cost its
+      // pool's and its listener's connections and the wait for the listener's start.
+      repo::RepoOptions repo_options;
+      repo_options.pool = pool_for(setup_.test_threads);
+      repo_options.pool.max_size = plan_.run_pool_max;
+      repo_options.pool.connect = connect_options_;
+      run_repo_.emplace(repo::Repo::open(session_url(run_db_), repo_options));
+      eventstore::PostgresBackendOptions backend_options;
+      backend_options.migrate = false;
+      run_backend_ = std::make_shared<eventstore::PostgresBackend>(*run_repo_, backend_options);
+    }
     if (options_.isolation == Isolation::database)
       template_oid_ = marked::database_oid(*admin_, template_->name()).value_or(0);
     // The tests' sessions hold what they need now; the rest of the reserve goes back.
