@@ -4,6 +4,7 @@
 // baseline: a plain process opening one libpq connection to the same server and running the
 // same test body inside BEGIN/ROLLBACK (per_process/plain_case.cpp). Wall time from spawn to
 // exit, median over N spawns; the variants take turns so they share the machine's load.
+// GAMEBOT_BENCH_COMPARE_HARNESS_CASE names another build's harness case to take turns too.
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -72,29 +74,35 @@ GAMEBOT_BENCHMARK("harness/per_process", context) {
   const std::string url = server.url("postgres");
 
   const std::vector<std::string> plain{GAMEBOT_BENCH_PLAIN_CASE, url};
-  auto harness = [&](const char* isolation) {
-    return std::vector<std::string>{GAMEBOT_BENCH_HARNESS_CASE,
-                                    "--backend",
-                                    "postgres",
-                                    "--database-url",
-                                    url,
-                                    "--isolation",
-                                    isolation};
+  auto harness = [&](const std::string& binary, const char* isolation) {
+    return std::vector<std::string>{binary, "--backend",   "postgres", "--database-url",
+                                    url,    "--isolation", isolation};
   };
-  const std::vector<std::string> transaction = harness("transaction");
-  const std::vector<std::string> database = harness("database");
+  const std::vector<std::string> transaction = harness(GAMEBOT_BENCH_HARNESS_CASE, "transaction");
+  const std::vector<std::string> database = harness(GAMEBOT_BENCH_HARNESS_CASE, "database");
+  // Another build's harness case (a copy of an earlier commit's), spawned in the same rounds:
+  // before and after compared under the same load on a shared machine.
+  const char* compare_binary = std::getenv("GAMEBOT_BENCH_COMPARE_HARNESS_CASE");
+  std::vector<std::vector<std::string>> compared;
+  if (compare_binary != nullptr && *compare_binary != '\0')
+    compared = {harness(compare_binary, "transaction"), harness(compare_binary, "database")};
 
   // Warm: the template is built, the preflight's pass remembered, the server's caches filled.
-  for (int i = 0; i < 2; ++i)
+  for (int i = 0; i < 2; ++i) {
     for (const auto* argv : {&plain, &transaction, &database}) spawn_ms(*argv);
+    for (const auto& argv : compared) spawn_ms(argv);
+  }
 
   std::vector<double> plain_ms;
   std::vector<double> transaction_ms;
   std::vector<double> database_ms;
+  std::vector<std::vector<double>> compared_ms(compared.size());
   for (int i = 0; i < context.size(30, 5); ++i) {
     plain_ms.push_back(spawn_ms(plain));
     transaction_ms.push_back(spawn_ms(transaction));
     database_ms.push_back(spawn_ms(database));
+    for (std::size_t c = 0; c < compared.size(); ++c)
+      compared_ms[c].push_back(spawn_ms(compared[c]));
   }
   const double baseline = median(plain_ms);
   const gamebot::bench::Baseline plain_baseline{"plain libpq process, same body in BEGIN/ROLLBACK",
@@ -106,4 +114,12 @@ GAMEBOT_BENCHMARK("harness/per_process", context) {
                                          std::max(baseline * 1.5, baseline + 15), plain_baseline));
   context.report(gamebot::bench::at_most("harness/per_process/database/median", median(database_ms),
                                          "ms", baseline + 30, plain_baseline));
+  if (!compared.empty()) {
+    context.report(gamebot::bench::at_most(
+        "harness/per_process/compared/transaction/median", median(compared_ms[0]), "ms",
+        std::max(baseline * 1.5, baseline + 15), plain_baseline));
+    context.report(gamebot::bench::at_most("harness/per_process/compared/database/median",
+                                           median(compared_ms[1]), "ms", baseline + 30,
+                                           plain_baseline));
+  }
 }

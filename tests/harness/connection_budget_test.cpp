@@ -4,7 +4,12 @@
 // deadlocking (each takes its minimum set of connections all or nothing, holding none while it
 // waits: repo/connection_budget.hpp).
 
+#include <rapidjson/document.h>
+
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +19,7 @@
 #include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/repo/errors.hpp"
+#include "gamebot/testing/postgres.hpp"
 
 using namespace gamebot::harness;
 using namespace gamebot::harness::testing;
@@ -105,4 +111,37 @@ TEST_CASE("ten database-isolation processes started at once on 20 slots all pass
     // An extra connection (a listener) may be refused and retried; none is given up on.
     CHECK_THAT(output, !Catch::Contains("no connection slot freed within"));
   }
+}
+
+// The transient connections (template migrations, schema check) are reserved only by a process
+// that finds the template cold or its check unrecorded: a later process of the run holds its
+// admin connection, the lease, the run database's pool and the store's listener, and nothing it
+// opened for nothing. The figure is the run report's connection peak.
+TEST_CASE("a process on a warm template reserves no connections for building or checking it",
+          "[harness][postgres]") {
+  EphemeralPostgresOptions options;
+  options.spare_clusters = 0;
+  EphemeralPostgres server(options);
+  gamebot::testing::TempDir dir;
+  auto peak_of = [&](const std::string& which) {
+    const std::string report = dir.path() + "/" + which + ".json";
+    const Outcome outcome =
+        run("",
+            {"--backend", "postgres", "--database-url", server.url(), "--isolation", "transaction",
+             "--report", report, "child: append and read back"},
+            {}, std::chrono::seconds(120));
+    INFO(which << " process output:\n" << outcome.output);
+    REQUIRE(shell_status(outcome.status) == 0);
+    std::ifstream in(report);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    rapidjson::Document json;
+    json.Parse(text.c_str(), text.size());
+    REQUIRE_FALSE(json.HasParseError());
+    REQUIRE(json.HasMember("connections"));
+    return json["connections"]["peak_open"].GetUint64();
+  };
+  const std::uint64_t cold = peak_of("cold");  // builds the template and records its check
+  const std::uint64_t warm = peak_of("warm");
+  CHECK(cold >= 5);  // admin, lease, two transients, the run pool (the listener may fit)
+  CHECK(warm == 4);  // admin, lease, the run pool, the listener
 }

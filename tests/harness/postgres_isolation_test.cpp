@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "gamebot/eventstore/postgres_backend.hpp"
 #include "gamebot/eventstore/postgres_schema.hpp"
 #include "gamebot/harness/database_manager.hpp"
 #include "gamebot/harness/run_id.hpp"
@@ -170,6 +171,29 @@ TEST_CASE("postgres database isolation prepares marked clones ahead and teardown
   environment.finish();
   CHECK(databases_named_like(*admin, prefix) == 0);
   CHECK(databases_named_like(*admin, run_db) == 0);
+}
+
+// Under database isolation the tests use prepared clones, each with a store of its own: the run
+// database is only checked, so no store (its pool, its listener) is opened on it. The listener is
+// what shows: a store's listening session stays for the whole run under its application_name
+// (the schema check's short session could still be ending when counted).
+TEST_CASE("postgres database isolation opens no store on the run database",
+          "[harness][postgres][isolation]") {
+  DatabaseManager environment(postgres_options(Isolation::database), setup_with_players(1));
+  environment.start();
+  const std::string run_db = environment.run_database();
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  {
+    TestContext test = environment.begin_test("database test");
+    REQUIRE_FALSE(test.setup_fault());
+    test.store().append("d", ExpectedVersion::no_stream(), event());
+    CHECK(admin->query_value<std::int64_t>(
+              "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+              run_db,
+              std::string(gamebot::eventstore::PostgresBackend::kListenerApplicationName)) == 0);
+    CHECK(test.end().empty());
+  }
+  environment.finish();
 }
 
 TEST_CASE("postgres: tests taking clones from several threads each get their own",

@@ -30,21 +30,22 @@ ConnectionPlan plan_connections(Isolation isolation, std::size_t test_threads,
     if (plan.run_pool_max == 0) plan.run_pool_max = 1;
     plan.peak = std::max(plan.reserve, fixed + plan.run_pool_max);
   } else {
-    // The run database only serves the schema check and the store's start-up.
-    plan.run_pool_max = 1;
+    // The run database serves the schema check only (a transient): no pool, no store on it.
+    plan.run_pool_max = 0;
     const std::size_t releaser = 1;
     const std::size_t in_use = test_pool + kListener;
-    fixed = kAdminAndLease + plan.run_pool_max + kListener + releaser + in_use;
+    fixed = kAdminAndLease + releaser + in_use;
     // A preparer's admin connection (and, for schemas, one to the run database), and the
     // prepared one's pool (one connection) and listener.
     per_preparer = (isolation == Isolation::schema ? 2 : 1) + 1 + kListener;
-    // Admin, lease, the transients, the run pool, a preparer's connection(s) and the first
-    // prepared database's pool: the listeners and the releaser can wait for a free slot.
-    plan.reserve = kAdminAndLease + kTransient + plan.run_pool_max + per_preparer - kListener;
+    // Admin, lease, the transients, a preparer's connection(s) and the first prepared
+    // database's pool: the listeners and the releaser can wait for a free slot.
+    plan.reserve = kAdminAndLease + kTransient + per_preparer - kListener;
     const std::size_t room = cap > fixed ? (cap - fixed) / per_preparer : 0;
     plan.preparers = std::min(std::max<std::size_t>(1, prepared_clones), room);
     plan.peak = std::max(plan.reserve, fixed + plan.preparers * per_preparer);
   }
+  plan.reserve_warm = plan.reserve - kTransient;
   const std::size_t minimum =
       std::max(plan.reserve, fixed + (per_preparer == 0 ? 1 : per_preparer));
   if (cap < minimum) {

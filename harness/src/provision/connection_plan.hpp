@@ -8,7 +8,8 @@
 // What a run opens (t = HarnessSetup::test_threads, a test's pool holds up to t + 1):
 // * every isolation: the admin connection, the server lease, a transient connection for the
 //   template's migrations (a cold template) and one for the schema check (an unverified
-//   template), the run database's pool, the store's listener on it;
+//   template);
+// * transaction/none isolation, besides: the run database's pool, the store's listener on it;
 // * database/schema isolation, besides: the releaser's connection, the test's prepared
 //   database (its pool and its listener) and per preparer thread its connection(s) and the
 //   one it keeps ready (pool and listener).
@@ -20,8 +21,11 @@
 namespace gamebot::harness::provision {
 
 struct ConnectionPlan {
-  std::size_t reserve = 0;       // the minimum set, taken all or nothing before any is held
-  std::size_t run_pool_max = 0;  // the run database's pool
+  std::size_t reserve = 0;  // the minimum set, taken all or nothing before any is held
+  // The same without the transients (template migrations, schema check): what a run needs on a
+  // template that is built and whose check a clone passed, as every process after the first.
+  std::size_t reserve_warm = 0;
+  std::size_t run_pool_max = 0;  // the run database's pool (transaction/none isolation only)
   std::size_t preparers = 0;     // database/schema isolation: preparer threads (0 otherwise)
   std::size_t peak = 0;          // most connections the plan has open at once
 };

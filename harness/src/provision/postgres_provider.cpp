@@ -105,29 +105,34 @@ struct PostgresProvider final : Provider {
     };
     repo::ConnectOptions connect_options = connect_options_;
     connect_options.postgres.connect_timeout = std::chrono::seconds(2);
-    try {
-      retry_with_deadline(
-          [&] {
-            ++attempts;
-            // The run's minimum set first, all or nothing (connection_budget.hpp); the admin
-            // connection and what follows take its placeholders' places.
-            if (budget_->placeholders() == 0)
-              budget_->reserve(admin_url_, plan_.reserve, connect_options.postgres);
-            admin_ = repo::connect(admin_url_, connect_options);
-          },
-          policy);
-    } catch (const RetryExhausted& e) {
-      throw Error(e.fault(), "cannot reach PostgreSQL at " + admin_url_.describe_target() +
-                                 " after " + std::to_string(e.attempts()) + " attempts within " +
-                                 std::to_string(options_.connect_deadline.count()) +
-                                 " ms; last error: " + e.last_error());
-    } catch (const Error& e) {
-      throw Error(e.fault(), "PostgreSQL at " + admin_url_.describe_target() + " refused us (" +
-                                 std::to_string(attempts) + " attempt" +
-                                 (attempts == 1 ? "" : "s") + ", not retried): " + e.message());
-    }
-    // Held until the provider is destroyed: our markers promise it (see marked_resources.hpp).
-    lease_.emplace(marked::ServerLease::acquire(admin_url_, marker_for("lease"), connect_options_));
+    // The run's minimum set first, all or nothing (connection_budget.hpp); the admin connection
+    // and what follows take its placeholders' places.
+    auto open_admin = [&](std::size_t reserve) {
+      try {
+        retry_with_deadline(
+            [&] {
+              ++attempts;
+              if (budget_->placeholders() == 0)
+                budget_->reserve(admin_url_, reserve, connect_options.postgres);
+              admin_ = repo::connect(admin_url_, connect_options);
+            },
+            policy);
+      } catch (const RetryExhausted& e) {
+        throw Error(e.fault(), "cannot reach PostgreSQL at " + admin_url_.describe_target() +
+                                   " after " + std::to_string(e.attempts()) + " attempts within " +
+                                   std::to_string(options_.connect_deadline.count()) +
+                                   " ms; last error: " + e.last_error());
+      } catch (const Error& e) {
+        throw Error(e.fault(), "PostgreSQL at " + admin_url_.describe_target() + " refused us (" +
+                                   std::to_string(attempts) + " attempt" +
+                                   (attempts == 1 ? "" : "s") + ", not retried): " + e.message());
+      }
+    };
+    // Every process after a run's first finds the template built and its check recorded, and
+    // needs no transient connection: two placeholders fewer to open and close (~5 ms each on
+    // an idle server, more on a busy one). A cold or unchecked template gets the whole set,
+    // still taken all or nothing while holding none: the admin connection is closed first.
+    open_admin(plan_.reserve_warm);
     server_version_ =
         admin_->query_value<std::int64_t>("SELECT current_setting('server_version_num')::bigint")
             .value_or(0);
@@ -135,6 +140,13 @@ struct PostgresProvider final : Provider {
         admin_url_, hash_, identity_.run_id.str(), setup_.orphan_grace, *store_migrator_,
         app_migrator_, server_version_,
         [this](const std::string& resource) { return marker_for(resource); }, connect_options_);
+    if (plan_.reserve > plan_.reserve_warm && !template_verified(*admin_)) {
+      admin_.reset();
+      budget_->release_reserve();
+      open_admin(plan_.reserve);
+    }
+    // Held until the provider is destroyed: our markers promise it (see marked_resources.hpp).
+    lease_.emplace(marked::ServerLease::acquire(admin_url_, marker_for("lease"), connect_options_));
   }
 
   // ---- markers and drops (the rules: marked_resources.hpp) ----
@@ -309,14 +321,17 @@ struct PostgresProvider final : Provider {
     admin_->query("SELECT pg_advisory_unlock($1)", kTemplateLockKey);
   }
 
+  // Whether the template exists and records that a clone of it passed this code's check.
+  bool template_verified(repo::Connection& admin) const {
+    const std::optional<RunMarker> marker = marked::marker_of(admin, template_->name());
+    return marker && marker->verified == schema_fingerprint();
+  }
+
   void verify() override {
     const std::string fingerprint = schema_fingerprint();
-    if (cached_) {
-      // The run database is a clone of the template made in provision(); a template whose clone
-      // passed this same check is not checked again in every process of a run.
-      const std::optional<RunMarker> marker = marked::marker_of(*admin_, template_->name());
-      verified_on_template_ = marker && marker->verified == fingerprint;
-    }
+    // The run database is a clone of the template made in provision(); a template whose clone
+    // passed this same check is not checked again in every process of a run.
+    if (cached_) verified_on_template_ = template_verified(*admin_);
     auto problems = verified_on_template_ ? std::vector<std::string>{} : check(run_db_);
     if (!problems.empty() && cached_) {
       detail::log().warn("cached template {} does not match the code; rebuilding it:\n{}",
@@ -344,14 +359,19 @@ struct PostgresProvider final : Provider {
       throw Error(FaultClass::schema, "database " + run_db_ + " does not match the code:\n" +
                                           env::join_lines(problems));
     if (!verified_on_template_) record_template_verified(fingerprint);
-    repo::RepoOptions repo_options;
-    repo_options.pool = pool_for(setup_.test_threads);
-    repo_options.pool.max_size = plan_.run_pool_max;
-    repo_options.pool.connect = connect_options_;
-    run_repo_.emplace(repo::Repo::open(session_url(run_db_), repo_options));
-    eventstore::PostgresBackendOptions backend_options;
-    backend_options.migrate = false;
-    run_backend_ = std::make_shared<eventstore::PostgresBackend>(*run_repo_, backend_options);
+    if (options_.isolation == Isolation::transaction || options_.isolation == Isolation::none) {
+      // The tests' repo and store. Under database and schema isolation the tests use prepared
+      // databases or schemas, each with a store of its own: a store here would only cost its
+      // pool's and its listener's connections and the wait for the listener's start.
+      repo::RepoOptions repo_options;
+      repo_options.pool = pool_for(setup_.test_threads);
+      repo_options.pool.max_size = plan_.run_pool_max;
+      repo_options.pool.connect = connect_options_;
+      run_repo_.emplace(repo::Repo::open(session_url(run_db_), repo_options));
+      eventstore::PostgresBackendOptions backend_options;
+      backend_options.migrate = false;
+      run_backend_ = std::make_shared<eventstore::PostgresBackend>(*run_repo_, backend_options);
+    }
     if (options_.isolation == Isolation::database)
       template_oid_ = marked::database_oid(*admin_, template_->name()).value_or(0);
     // The tests' sessions hold what they need now; the rest of the reserve goes back.
