@@ -135,6 +135,28 @@ struct PostgresBackendOptions {
   // Transaction pooling only: a direct URL of the same database (not through
   // the pooler) for the LISTEN connection. Unset: poll mode.
   std::optional<repo::DatabaseUrl> listen_url;
+  // A streaming hot-standby replica of the same database (a direct URL, not
+  // through a transaction pooler) that serves reads: read_all, read_stream,
+  // head_position, stream_info, list_streams and so the catch-up reads of
+  // subscriptions, through a pool of its own (options.repo's settings).
+  // Writes, checkpoints, leases, snapshots, migrations, LISTEN and the
+  // watermark probes stay on the primary; reads inside a caller's transaction
+  // or a sandbox too. Never migrated. Unset: everything on the primary. See
+  // "Read replicas" in eventstore/README.md.
+  std::optional<repo::DatabaseUrl> read_url;
+  // Replica reads see every commit that returned before the read started
+  // (this process's or another's): the read waits for the replica to replay
+  // the primary's WAL up to a position read on the primary after the read
+  // began (one primary round trip per read). Off: a replica read answers at
+  // once with what the replica has replayed (`$all` still never skips).
+  bool replica_read_your_writes = false;
+  // The longest a read-your-writes read waits for the replica's replay; past
+  // it the read fails with gamebot::Error FaultClass::timeout (ms).
+  std::chrono::milliseconds replica_wait{5000};
+  // After a replica fault (connection lost, replica down) reads go to the
+  // primary, continuing from their cursors; this long after the fault the
+  // replica is tried again (ms).
+  std::chrono::milliseconds replica_retry{1000};
   // poll mode: how often the watermark is checked. listen mode: the longest
   // wait between reconnect attempts of the listening connection.
   std::chrono::milliseconds poll_interval{100};
@@ -230,6 +252,11 @@ class PostgresBackend final : public Backend {
   // carried: element n counts the commits of n appends (n >= 1; the last
   // element counts that many and more). For tests, monitoring and the bench.
   std::vector<std::uint64_t> commits_by_group_size() const;
+
+  // Reads served by the replica (read_url), and replica faults after which
+  // reads went to the primary. For tests and monitoring.
+  std::uint64_t replica_reads() const noexcept;
+  std::uint64_t replica_failovers() const noexcept;
 
   class Impl;
 
