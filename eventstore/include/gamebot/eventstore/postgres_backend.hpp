@@ -86,6 +86,16 @@
 //   No SET: the repo's session settings are startup parameters (PgBouncer
 //   passes application_name; keep statement_timeout 0, as PgBouncer refuses
 //   the startup parameter "options" it travels in).
+// * Read replicas (read_url, a hot standby): reads outside a transaction run
+//   there through a pool of their own; writes, leases, checkpoints,
+//   migrations, LISTEN and the watermark probes stay on the primary. Each
+//   primary probe also reads the WAL insert position after it; the replica
+//   serves `$all` up to the highest watermark whose position it has replayed
+//   (src/postgres/replica.hpp proves that it then skips nothing).
+//   replica_read_your_writes waits (up to replica_wait, then FaultClass::
+//   timeout) until the replica has replayed the primary's WAL up to a position
+//   read after the read began. A replica fault sends reads to the primary
+//   (from their cursors: no gap, no repeat) for replica_retry.
 // * Errors: a unique violation on (stream, version) is wrong_expected_version,
 //   on the event id duplicate_event_id (told apart by constraint name); other
 //   faults are repo::DatabaseError with their FaultClass (invalid JSON with
