@@ -1,7 +1,8 @@
 // PostgreSQL backend with reads on a streaming hot-standby replica
 // (PostgresBackendOptions::read_url): `$all` on the replica never skips or
 // repeats an event while several writers append on the primary (reads and a
-// subscription), read-your-writes, the timeout of a read-your-writes read on a
+// subscription), nor when the replica has replayed a later position's commit
+// but not an earlier one's, read-your-writes, the timeout of a read-your-writes read on a
 // replica whose replay is paused, and a subscription that continues on the
 // primary when its replica is killed. The shared fixture replica ("pg-replica")
 // serves the first cases; the cases that pause or kill a replica make one of
@@ -22,6 +23,7 @@
 #include "gamebot/eventstore/eventstore.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/repo/connection.hpp"
+#include "gamebot/repo/repo.hpp"
 #include "gamebot/testing/postgres.hpp"
 #include "test_schema.hpp"
 
@@ -178,6 +180,62 @@ TEST_CASE("$all read from the replica never skips or repeats an event while writ
   CHECK(backend->replica_failovers() == 0);
 }
 
+// The commit order that makes a replica show a later position without an
+// earlier one: A takes position p in a transaction left open, B takes p + 1
+// and commits, the replica replays B, its replay is paused, then A commits.
+// The primary's watermark is now past both; the replica shows B only, so a
+// reader must not read it there up to that watermark.
+TEST_CASE("$all on a replica that has replayed a later commit but not an earlier one skips nothing",
+          "[eventstore][postgres][replica]") {
+  harness::EphemeralPostgres primary;
+  PrivateReplica replica(primary);
+  repo::Repo repo = repo::Repo::open(primary.url());
+  EventStore outbox(std::make_shared<PostgresBackend>(repo));
+  EventStore writer(PostgresBackend::open(primary.url()));
+  EventStore waiter(PostgresBackend::open(primary.url(), on_replica(replica.url(), true)));
+  auto backend = PostgresBackend::open(primary.url(), on_replica(replica.url(), false));
+  EventStore reader(backend);
+  REQUIRE(writer.append("before", ExpectedVersion::any(), event("Before")).ok());
+  SubscriptionOptions from_origin;
+  from_origin.start_from = StartFrom::origin();
+  Subscription live = reader.subscribe(std::string(kAllStream), from_origin);
+
+  auto standby = repo::connect(replica.url());
+  {
+    repo::Transaction tx = repo.transaction();
+    REQUIRE(outbox.append("a", ExpectedVersion::any(), event("A")).ok());  // p, open
+    REQUIRE(writer.append("b", ExpectedVersion::any(), event("B")).ok());  // p + 1, committed
+    // The replica has replayed B's commit (read-your-writes waits for it).
+    REQUIRE(waiter.read_stream_forward("b", 1, 10).events.size() == 1);
+    standby->execute_batch("SELECT pg_wal_replay_pause()");
+    tx.commit();
+  }
+  // The primary shows both; the replica only B, until its replay resumes.
+  const ReadResult final_all = writer.read_all_forward(0, 10);
+  REQUIRE(final_all.events.size() == 3);
+  auto is_prefix = [&](const std::vector<RecordedEvent>& read) {
+    if (read.size() > final_all.events.size()) return false;
+    for (std::size_t i = 0; i < read.size(); ++i) {
+      if (read[i].event_id != final_all.events[i].event_id) return false;
+    }
+    return true;
+  };
+  CHECK(is_prefix(reader.read_all_forward(0, 10).events));
+  std::vector<RecordedEvent> backward = reader.read_all_backward(kLatest, 10).events;
+  std::reverse(backward.begin(), backward.end());
+  CHECK(is_prefix(backward));
+  CHECK(reader.head_position() < final_all.events[1].global_position);
+
+  standby->execute_batch("SELECT pg_wal_replay_resume()");
+  const std::vector<RecordedEvent> delivered = take(live, 3);
+  for (std::size_t i = 0; i < delivered.size(); ++i) {
+    CHECK(delivered[i].event_id == final_all.events[i].event_id);
+  }
+  CHECK_FALSE(live.next(kNothing).has_value());
+  CHECK(backend->replica_reads() > 0);
+  CHECK(backend->replica_failovers() == 0);
+}
+
 TEST_CASE("with read-your-writes, a read from the replica right after an append sees it",
           "[eventstore][postgres][replica]") {
   TestSchema schema("es_replica");
@@ -243,16 +301,21 @@ TEST_CASE("a subscription reading from a replica that is killed continues on the
   EventStore reader(backend);
   Subscription live = reader.subscribe(std::string(kAllStream));
 
+  // Appends before the kill, during it and after it (those only the primary
+  // can deliver now).
   constexpr int kWriters = 3;
-  constexpr int kPerWriter = 80;
-  std::vector<Uuid> appended;
-  std::thread writing([&] { appended = append_concurrently(writer, kWriters, kPerWriter); });
-  // Part of the events from the replica, then the replica dies mid-stream.
-  std::vector<RecordedEvent> delivered = take(live, 40);
+  constexpr int kPerWriter = 40;
+  std::vector<Uuid> appended = append_concurrently(writer, kWriters, kPerWriter);
+  std::vector<RecordedEvent> delivered = take(live, appended.size() / 2);
   const std::uint64_t reads_before_kill = backend->replica_reads();
+  std::vector<Uuid> during;
+  std::thread writing([&] { during = append_concurrently(writer, kWriters, kPerWriter); });
   replica.stop();
   writing.join();
-  REQUIRE(appended.size() == static_cast<std::size_t>(kWriters * kPerWriter));
+  const std::vector<Uuid> after = append_concurrently(writer, kWriters, kPerWriter);
+  appended.insert(appended.end(), during.begin(), during.end());
+  appended.insert(appended.end(), after.begin(), after.end());
+  REQUIRE(appended.size() == static_cast<std::size_t>(3 * kWriters * kPerWriter));
   const std::vector<RecordedEvent> rest = take(live, appended.size() - delivered.size());
   delivered.insert(delivered.end(), rest.begin(), rest.end());
 
