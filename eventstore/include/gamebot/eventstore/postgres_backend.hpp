@@ -208,7 +208,8 @@ class PostgresBackend final : public Backend {
                                                PostgresBackendOptions options = {});
 
   // A backend on `repo` (which must be PostgreSQL): its pool, its sandboxes,
-  // its callers' transactions. options.repo is ignored; with transaction
+  // its callers' transactions. options.repo serves only the pool of read_url
+  // (if set); with transaction
   // pooling the repo must not prepare statements (InvalidArgument if its
   // PostgresOptions::prepared_statements is on). Creates or upgrades
   // the schema (options.migrate) on a connection of the repo, then starts the
