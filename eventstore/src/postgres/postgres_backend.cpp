@@ -21,9 +21,12 @@
 #include "gamebot/eventstore/open.hpp"
 #include "gamebot/eventstore/postgres_schema.hpp"
 #include "gamebot/repo/errors.hpp"
+#include "gamebot/repo/logging.hpp"
+#include "gamebot/repo/pool.hpp"
 #include "gamebot/repo/postgres_connection.hpp"
 #include "gamebot/repo/transaction.hpp"
 #include "pg_binary.hpp"
+#include "replica.hpp"
 #include "sql_names.hpp"
 #include "watermark.hpp"
 
@@ -32,6 +35,7 @@ namespace gamebot::eventstore {
 using postgres_detail::Background;
 using postgres_detail::BinaryArray;
 using postgres_detail::SqlNames;
+using postgres_detail::WalPosition;
 using postgres_detail::WatermarkOutcome;
 using postgres_detail::WatermarkProbe;
 using postgres_detail::WatermarkTracker;
@@ -263,6 +267,27 @@ std::vector<postgres_detail::ProbedWriter> parse_writers(std::string_view text) 
   return writers;
 }
 
+// A replica statement (or checkout) failed: the read goes to the primary.
+struct ReplicaFault : std::exception {
+  const char* what() const noexcept override { return "read replica fault"; }
+};
+
+// Runs `fn` (work on the replica) and turns its database faults into ReplicaFault.
+template <typename F>
+decltype(auto) on_replica(F&& fn) {
+  try {
+    return std::forward<F>(fn)();
+  } catch (const repo::DatabaseError&) {
+    throw ReplicaFault();
+  } catch (const repo::PoolExhaustedError&) {
+    throw ReplicaFault();
+  }
+}
+
+std::string wal_text(WalPosition wal) {
+  return fmt::format("{:X}/{:X}", wal >> 32, wal & 0xffffffffULL);
+}
+
 }  // namespace
 
 // ---- leases --------------------------------------------------------------------
@@ -443,10 +468,48 @@ class PostgresBackend::Impl {
   // The watermark as of now, on `connection` (outside a transaction: shared
   // and recorded; inside: computed for that transaction only).
   GlobalPosition fresh_watermark(repo::Connection& connection);
-  WatermarkProbe probe(repo::Connection& connection);
+  // `wal`, with a replica: the primary's WAL insert position read after the probe.
+  WatermarkProbe probe(repo::Connection& connection, WalPosition* wal = nullptr);
   std::size_t read_all_into(repo::Connection& connection, std::vector<RecordedEvent>& out,
                             EventReader& reader, GlobalPosition from, GlobalPosition to,
                             std::size_t count, Direction direction);
+
+  // ---- read replica (replica.hpp) ----
+  // Whether the replica may serve a read of the thread holding `primary`
+  // (not in a transaction, a sandbox or an enclosing lease; not failed lately).
+  bool replica_serves(const repo::ConnectionLease& primary) const;
+  // Replay position of the replica on `replica` (remembered as the highest seen).
+  WalPosition replayed_on(repo::Connection& replica);
+  // Whether the replica has replayed `wal`; with read-your-writes waits for
+  // it, up to replica_wait (then gamebot::Error timeout).
+  bool reached(repo::Connection& replica, WalPosition wal);
+  // A fresh probe on `primary`, then U (replica.hpp) for the replica.
+  GlobalPosition replica_watermark(repo::Connection& primary, repo::Connection& replica);
+  // The primary's WAL insert position now.
+  WalPosition primary_wal(repo::Connection& primary);
+  // After a replica fault: reads go to the primary for replica_retry.
+  void replica_failed() noexcept;
+  ReadResult read_all_on_replica(repo::Connection& primary, GlobalPosition start, std::size_t count,
+                                 Direction direction);
+  // `read(connection)` on the replica when it serves, else on the primary.
+  template <typename F>
+  auto read_either(F&& read) -> decltype(read(std::declval<repo::Connection&>()));
+  ReadResult read_stream_on(repo::Connection& connection, std::string_view stream_id,
+                            StreamVersion start, std::size_t count, Direction direction);
+
+  struct Replica {
+    explicit Replica(repo::Repo repo_in) : repo(std::move(repo_in)) {}
+    repo::Repo repo;
+    std::mutex mutex;
+    postgres_detail::ReplicaProgress progress;  // guarded by mutex
+    std::atomic<GlobalPosition> usable{0};      // U as last computed
+    std::atomic<WalPosition> replayed{0};       // highest replay position seen since the last fault
+    std::atomic<std::int64_t> down_until{0};    // steady_clock ticks: primary only until then
+    WalPosition schema_wal = 0;                 // the schema exists on a replica past this
+    std::atomic<std::uint64_t> reads{0};
+    std::atomic<std::uint64_t> failovers{0};
+    std::unique_ptr<postgres_detail::ReplayWatcher> watcher;
+  };
 
   PostgresBackend& owner;
   repo::Repo repo;
@@ -473,6 +536,7 @@ class PostgresBackend::Impl {
 
   std::shared_ptr<postgres_detail::LeaseHub> leases;
   std::unique_ptr<Background> background;
+  std::unique_ptr<Replica> replica;  // with read_url
 };
 
 PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
@@ -497,6 +561,10 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
   if (options.listen_url && options.listen_url->driver() != repo::Driver::postgres) {
     throw InvalidArgument(
         fmt::format("listen_url '{}' is not a postgres:// URL", options.listen_url->redacted()));
+  }
+  if (options.read_url && options.read_url->driver() != repo::Driver::postgres) {
+    throw InvalidArgument(
+        fmt::format("read_url '{}' is not a postgres:// URL", options.read_url->redacted()));
   }
   const std::string& s = names.quoted_schema;
   auto append_sql = [&](std::string_view function) {
@@ -622,7 +690,14 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       "SELECT status, version, event_id FROM {}.link_events($1, $2, $3, $4::uuid[], $5)", s);
   sql.delete_stream =
       fmt::format("SELECT status, version FROM {}.delete_stream($1, $2, $3, $4, $5)", s);
-  sql.probe = fmt::format("SELECT last_reserved, writers FROM {}.probe_watermark()", s);
+  // With a replica, the WAL insert position after the probe (replica.hpp):
+  // the function in FROM has returned before the select list is evaluated.
+  sql.probe = options.read_url
+                  ? fmt::format(
+                        "SELECT p.last_reserved, p.writers, (pg_current_wal_insert_lsn() - "
+                        "'0/0'::pg_lsn)::bigint FROM {}.probe_watermark() p",
+                        s)
+                  : fmt::format("SELECT last_reserved, writers FROM {}.probe_watermark()", s);
   sql.record = fmt::format("SELECT {}.record_watermark()", s);
   // One bound only, so the plan is an ordered scan of the primary key whatever
   // the statistics say (with an upper bound too, a table not yet analyzed can
@@ -720,6 +795,11 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
     } else {
       migrator.require_current(*lease);
     }
+    // Never migrated: the replica gets the schema by replaying the primary.
+    if (options.read_url) {
+      replica = std::make_unique<Replica>(repo::Repo::open(*options.read_url, options.repo));
+      replica->schema_wal = primary_wal(*lease);
+    }
   }
 
   const repo::PostgresOptions& connect = repo.pool().options().connect.postgres;
@@ -747,12 +827,21 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
   // so readers elsewhere can bound its transactions at once (watermark.hpp).
   // If the server cannot be reached now, that only costs them latency.
   background->wait_started(kStartWait);
+  if (replica) {
+    replica->watcher = std::make_unique<postgres_detail::ReplayWatcher>(
+        [this] {
+          repo::ConnectionLease lease = replica->repo.acquire();
+          return replayed_on(*lease);
+        },
+        [this] { owner.notify_changed(); }, options.poll_interval);
+  }
 }
 
 PostgresBackend::Impl::~Impl() {
   // First, so a lease released meanwhile (its callback uses `background`) has
   // finished before the thread goes.
   leases->set_on_release(nullptr);
+  if (replica) replica->watcher.reset();
   background.reset();
 }
 
@@ -1036,7 +1125,7 @@ WriteResult PostgresBackend::Impl::delete_stream(std::string_view stream_id,
 
 // ---- the watermark -----------------------------------------------------------------
 
-WatermarkProbe PostgresBackend::Impl::probe(repo::Connection& connection) {
+WatermarkProbe PostgresBackend::Impl::probe(repo::Connection& connection, WalPosition* wal) {
   WatermarkProbe probe;
   try {
     repo::Result rows = connection.query(sql.probe);
@@ -1044,6 +1133,7 @@ WatermarkProbe PostgresBackend::Impl::probe(repo::Connection& connection) {
     const repo::Row row = rows.row();
     probe.last_reserved = row.get<std::int64_t>(0);
     probe.writers = parse_writers(row.get<std::string_view>(1));
+    if (wal != nullptr && replica) *wal = static_cast<WalPosition>(row.get<std::int64_t>(2));
   } catch (const repo::DatabaseError& error) {
     rethrow(error);
   }
@@ -1077,8 +1167,13 @@ GlobalPosition PostgresBackend::Impl::fresh_watermark(repo::Connection& connecti
   if (probes.load() > arrival) return tracker.safe();
   for (;;) {
     ++probes;
-    const WatermarkOutcome outcome = tracker.apply(probe(connection));
+    WalPosition wal = 0;
+    const WatermarkOutcome outcome = tracker.apply(probe(connection, &wal));
     safe.store(outcome.safe);
+    if (replica) {
+      std::lock_guard replica_lock(replica->mutex);
+      replica->progress.add({outcome.safe, wal});
+    }
     if (!outcome.unresolved || std::chrono::steady_clock::now() >= deadline) return outcome.safe;
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(2000));
@@ -1087,7 +1182,154 @@ GlobalPosition PostgresBackend::Impl::fresh_watermark(repo::Connection& connecti
 
 GlobalPosition PostgresBackend::Impl::head_position() {
   repo::ConnectionLease lease = repo.acquire();
+  if (replica_serves(lease)) {
+    try {
+      repo::ConnectionLease on = on_replica([&] { return replica->repo.acquire(); });
+      const GlobalPosition head = replica_watermark(*lease, *on);
+      ++replica->reads;
+      return head;
+    } catch (const ReplicaFault&) {
+      replica_failed();
+    }
+  }
   return fresh_watermark(*lease);
+}
+
+// ---- the read replica ----------------------------------------------------------------
+
+bool PostgresBackend::Impl::replica_serves(const repo::ConnectionLease& primary) const {
+  if (!replica || primary.nested() || primary.sandboxed() || primary->in_transaction()) {
+    return false;
+  }
+  return std::chrono::steady_clock::now().time_since_epoch().count() >= replica->down_until.load();
+}
+
+WalPosition PostgresBackend::Impl::replayed_on(repo::Connection& on) {
+  // A server that is not in recovery (read_url naming the primary itself)
+  // has everything it wrote.
+  const auto wal = static_cast<WalPosition>(
+      on.query_value<std::int64_t>("SELECT (coalesce(pg_last_wal_replay_lsn(), "
+                                   "pg_current_wal_insert_lsn()) - '0/0'::pg_lsn)::bigint")
+          .value_or(0));
+  WalPosition seen = replica->replayed.load();
+  while (seen < wal && !replica->replayed.compare_exchange_weak(seen, wal)) {
+  }
+  return wal;
+}
+
+bool PostgresBackend::Impl::reached(repo::Connection& on, WalPosition wal) {
+  if (replica->replayed.load() >= wal) return true;
+  WalPosition seen = on_replica([&] { return replayed_on(on); });
+  if (seen >= wal) return true;
+  if (!options.replica_read_your_writes) return false;
+  const auto deadline = std::chrono::steady_clock::now() + options.replica_wait;
+  auto pause = std::chrono::microseconds(100);
+  for (;;) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw Error(FaultClass::timeout,
+                  fmt::format("read replica {} has not replayed the primary's WAL up to {} "
+                              "within replica_wait ({} ms); it is at {} (lagging, or its replay "
+                              "is paused)",
+                              replica->repo.url().redacted(), wal_text(wal),
+                              options.replica_wait.count(), wal_text(seen)));
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(5000));
+    seen = on_replica([&] { return replayed_on(on); });
+    if (seen >= wal) return true;
+  }
+}
+
+WalPosition PostgresBackend::Impl::primary_wal(repo::Connection& primary) {
+  return static_cast<WalPosition>(
+      primary
+          .query_value<std::int64_t>("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint")
+          .value_or(0));
+}
+
+GlobalPosition PostgresBackend::Impl::replica_watermark(repo::Connection& primary,
+                                                        repo::Connection& on) {
+  fresh_watermark(primary);  // records its (W, P) in replica->progress
+  postgres_detail::ProbedWatermark latest;
+  {
+    std::lock_guard lock(replica->mutex);
+    latest = replica->progress.latest().value_or(latest);
+  }
+  const bool caught_up = reached(on, latest.wal);
+  std::lock_guard lock(replica->mutex);
+  const GlobalPosition usable = replica->progress.usable(replica->replayed.load());
+  replica->usable.store(usable);
+  // Behind: wake subscribers when it has replayed what the primary shows now.
+  if (!caught_up) replica->watcher->watch(latest.wal);
+  return usable;
+}
+
+void PostgresBackend::Impl::replica_failed() noexcept {
+  const auto until = std::chrono::steady_clock::now() + options.replica_retry;
+  replica->down_until.store(until.time_since_epoch().count());
+  // A restarted replica may come back behind what it had replayed.
+  replica->replayed.store(0);
+  replica->usable.store(0);
+  ++replica->failovers;
+  try {
+    repo::logger()->warn("event store: read replica {} failed; reading from the primary for {} ms",
+                         replica->repo.url().redacted(), options.replica_retry.count());
+  } catch (...) {
+    // Logging is best effort.
+  }
+}
+
+template <typename F>
+auto PostgresBackend::Impl::read_either(F&& read)
+    -> decltype(read(std::declval<repo::Connection&>())) {
+  repo::ConnectionLease primary = repo.acquire();
+  if (replica_serves(primary)) {
+    const WalPosition need =
+        options.replica_read_your_writes ? primary_wal(*primary) : replica->schema_wal;
+    try {
+      repo::ConnectionLease on = on_replica([&] { return replica->repo.acquire(); });
+      if (reached(*on, need)) {
+        auto result = on_replica([&] { return read(*on); });
+        ++replica->reads;
+        return result;
+      }
+    } catch (const ReplicaFault&) {
+      replica_failed();
+    }
+  }
+  return read(*primary);
+}
+
+ReadResult PostgresBackend::Impl::read_all_on_replica(repo::Connection& primary,
+                                                      GlobalPosition start, std::size_t count,
+                                                      Direction direction) {
+  ReadResult result;
+  EventReader reader;
+  repo::ConnectionLease lease = on_replica([&] { return replica->repo.acquire(); });
+  repo::Connection& on = *lease;
+  // As on the primary, with U (replica.hpp) in place of the watermark.
+  const GlobalPosition known = replica->usable.load();
+  if (direction == Direction::forward) {
+    const GlobalPosition from = std::max<GlobalPosition>(start, 1);
+    const std::size_t got = on_replica(
+        [&] { return read_all_into(on, result.events, reader, from, known, count, direction); });
+    if (got < count) {
+      const GlobalPosition next = result.events.empty() ? std::max(from, known + 1)
+                                                        : result.events.back().global_position + 1;
+      const GlobalPosition fresh = replica_watermark(primary, on);
+      on_replica([&] {
+        return read_all_into(on, result.events, reader, std::max(next, known + 1), fresh,
+                             count - got, direction);
+      });
+    }
+  } else {
+    const GlobalPosition top =
+        start <= known ? start : std::min(start, replica_watermark(primary, on));
+    on_replica([&] { return read_all_into(on, result.events, reader, 1, top, count, direction); });
+  }
+  reader.finish(result.events);
+  ++replica->reads;
+  return result;
 }
 
 // ---- reads -------------------------------------------------------------------------
@@ -1141,8 +1383,17 @@ ReadResult PostgresBackend::Impl::read_all(GlobalPosition start, std::size_t cou
                                            Direction direction) {
   ReadResult result;
   if (count == 0) return result;
-  EventReader reader;
   repo::ConnectionLease lease = repo.acquire();
+  if (replica_serves(lease)) {
+    try {
+      return read_all_on_replica(*lease, start, count, direction);
+    } catch (const ReplicaFault&) {
+      replica_failed();  // the whole read again, on the primary
+    } catch (const repo::DatabaseError& error) {
+      rethrow(error);  // the primary's
+    }
+  }
+  EventReader reader;
   repo::Connection& c = *lease;
   try {
     if (direction == Direction::forward) {
@@ -1172,12 +1423,19 @@ ReadResult PostgresBackend::Impl::read_all(GlobalPosition start, std::size_t cou
 
 ReadResult PostgresBackend::Impl::read_stream(std::string_view stream_id, StreamVersion start,
                                               std::size_t count, Direction direction) {
+  return read_either([&](repo::Connection& connection) {
+    return read_stream_on(connection, stream_id, start, count, direction);
+  });
+}
+
+ReadResult PostgresBackend::Impl::read_stream_on(repo::Connection& connection,
+                                                 std::string_view stream_id, StreamVersion start,
+                                                 std::size_t count, Direction direction) {
   ReadResult result;
   EventReader reader;
   const auto limit = static_cast<std::int64_t>(std::min<std::size_t>(
       count, static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())));
-  repo::ConnectionLease lease = repo.acquire();
-  repo::Result rows = lease->query(
+  repo::Result rows = connection.query(
       direction == Direction::forward ? sql.read_stream_forward : sql.read_stream_backward,
       stream_id, direction == Direction::forward ? std::max<StreamVersion>(start, 1) : start,
       limit);
@@ -1324,29 +1582,31 @@ std::string text_of(const repo::Bytes& bytes) {
 }  // namespace
 
 std::optional<StreamInfo> PostgresBackend::stream_info(std::string_view stream_id) {
-  repo::ConnectionLease lease = impl_->repo.acquire();
-  repo::Result rows = lease->query(impl_->sql.stream_info, stream_id);
-  if (!rows.next()) return std::nullopt;
-  return stream_info_of(rows.row());
+  return impl_->read_either([&](repo::Connection& connection) -> std::optional<StreamInfo> {
+    repo::Result rows = connection.query(impl_->sql.stream_info, stream_id);
+    if (!rows.next()) return std::nullopt;
+    return stream_info_of(rows.row());
+  });
 }
 
 StreamListPage PostgresBackend::list_streams(const StreamListQuery& query) {
-  StreamListPage page;
-  const std::size_t limit = std::max<std::size_t>(query.limit, 1);
-  repo::ConnectionLease lease = impl_->repo.acquire();
-  repo::Result rows =
-      lease->query(query.order == Direction::forward ? impl_->sql.list_streams
-                                                     : impl_->sql.list_streams_backward,
-                   std::max<std::int64_t>(query.after_sequence, 0), query.prefix,
-                   static_cast<std::int64_t>(limit) + 1);
-  while (rows.next()) {
-    if (page.streams.size() == limit) {
-      page.next_after = page.streams.back().sequence;
-      break;
+  return impl_->read_either([&](repo::Connection& connection) {
+    StreamListPage page;
+    const std::size_t limit = std::max<std::size_t>(query.limit, 1);
+    repo::Result rows =
+        connection.query(query.order == Direction::forward ? impl_->sql.list_streams
+                                                           : impl_->sql.list_streams_backward,
+                         std::max<std::int64_t>(query.after_sequence, 0), query.prefix,
+                         static_cast<std::int64_t>(limit) + 1);
+    while (rows.next()) {
+      if (page.streams.size() == limit) {
+        page.next_after = page.streams.back().sequence;
+        break;
+      }
+      page.streams.push_back(stream_info_of(rows.row()));
     }
-    page.streams.push_back(stream_info_of(rows.row()));
-  }
-  return page;
+    return page;
+  });
 }
 
 void PostgresBackend::record_snapshot(const Snapshot& snapshot) {
@@ -1438,6 +1698,14 @@ const PostgresBackendOptions& PostgresBackend::options() const noexcept {
 
 int PostgresBackend::listener_backend_pid() const noexcept {
   return impl_->listening ? impl_->background->backend_pid() : 0;
+}
+
+std::uint64_t PostgresBackend::replica_reads() const noexcept {
+  return impl_->replica ? impl_->replica->reads.load() : 0;
+}
+
+std::uint64_t PostgresBackend::replica_failovers() const noexcept {
+  return impl_->replica ? impl_->replica->failovers.load() : 0;
 }
 
 std::uint64_t PostgresBackend::listener_connections() const noexcept {

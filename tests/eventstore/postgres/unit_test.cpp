@@ -1,11 +1,13 @@
 // Units of the PostgreSQL backend that need no server: the watermark
-// arithmetic, the store URL parameters, the migration set.
+// arithmetic, the replica's usable watermark, the store URL parameters, the
+// migration set.
 
 #include <catch2/catch.hpp>
 
 #include "gamebot/eventstore/errors.hpp"
 #include "gamebot/eventstore/open.hpp"
 #include "gamebot/eventstore/postgres_backend.hpp"
+#include "replica.hpp"
 #include "watermark.hpp"
 
 namespace gamebot::eventstore {
@@ -20,6 +22,24 @@ WatermarkProbe probe(GlobalPosition last, std::vector<std::uint64_t> writers = {
   p.last_reserved = last;
   for (std::uint64_t xid : writers) p.writers.push_back(ProbedWriter{xid, std::nullopt});
   return p;
+}
+
+TEST_CASE("a replica serves the highest probed watermark whose WAL position it has replayed",
+          "[eventstore][postgres][replica]") {
+  postgres_detail::ReplicaProgress progress;
+  CHECK(progress.usable(1000) == 0);  // no probe yet: nothing is known to be final
+  progress.add({5, 100});
+  progress.add({9, 200});
+  progress.add({9, 250});  // the same watermark keeps its earlier WAL position
+  progress.add({14, 300});
+  CHECK(progress.usable(99) == 0);
+  CHECK(progress.usable(100) == 5);
+  CHECK(progress.usable(200) == 9);
+  CHECK(progress.usable(299) == 9);  // 14 is final on the primary, not yet on the replica
+  CHECK(progress.usable(300) == 14);
+  REQUIRE(progress.latest().has_value());
+  CHECK(progress.latest()->safe == 14);
+  CHECK(progress.latest()->wal == 300);
 }
 
 TEST_CASE("with no writer in flight the watermark is the last position taken",

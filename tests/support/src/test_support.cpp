@@ -67,6 +67,15 @@ std::string pgbouncer_url(const std::string& database) {
          "-pgbouncer&port=6432";
 }
 
+std::string replica_url(const std::string& database) {
+  if (const char* server = std::getenv("GAMEBOT_TEST_PG_URL"); server != nullptr && *server) {
+    throw std::runtime_error(
+        "replica test on an external server (GAMEBOT_TEST_PG_URL): the 'pg-replica' fixture "
+        "replicates only the server the 'postgres' fixture starts");
+  }
+  return "postgresql://postgres@/" + database + "?host=" + postgres_socket_dir() + "-replica";
+}
+
 TempDir::TempDir() {
   auto base = std::filesystem::temp_directory_path() / ("gamebot-test-" + Uuid::v4().to_string());
   std::filesystem::create_directory(base);

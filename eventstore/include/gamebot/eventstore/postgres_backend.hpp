@@ -88,6 +88,16 @@
 //   No SET: the repo's session settings are startup parameters (PgBouncer
 //   passes application_name; keep statement_timeout 0, as PgBouncer refuses
 //   the startup parameter "options" it travels in).
+// * Read replicas (read_url, a hot standby): reads outside a transaction run
+//   there through a pool of their own; writes, leases, checkpoints,
+//   migrations, LISTEN and the watermark probes stay on the primary. Each
+//   primary probe also reads the WAL insert position after it; the replica
+//   serves `$all` up to the highest watermark whose position it has replayed
+//   (src/postgres/replica.hpp proves that it then skips nothing).
+//   replica_read_your_writes waits (up to replica_wait, then FaultClass::
+//   timeout) until the replica has replayed the primary's WAL up to a position
+//   read after the read began. A replica fault sends reads to the primary
+//   (from their cursors: no gap, no repeat) for replica_retry.
 // * Errors: a unique violation on (stream, version) is wrong_expected_version,
 //   on the event id duplicate_event_id (told apart by constraint name); other
 //   faults are repo::DatabaseError with their FaultClass (invalid JSON with
@@ -137,6 +147,28 @@ struct PostgresBackendOptions {
   // Transaction pooling only: a direct URL of the same database (not through
   // the pooler) for the LISTEN connection. Unset: poll mode.
   std::optional<repo::DatabaseUrl> listen_url;
+  // A streaming hot-standby replica of the same database (a direct URL, not
+  // through a transaction pooler) that serves reads: read_all, read_stream,
+  // head_position, stream_info, list_streams and so the catch-up reads of
+  // subscriptions, through a pool of its own (options.repo's settings).
+  // Writes, checkpoints, leases, snapshots, migrations, LISTEN and the
+  // watermark probes stay on the primary; reads inside a caller's transaction
+  // or a sandbox too. Never migrated. Unset: everything on the primary. See
+  // "Read replicas" in eventstore/README.md.
+  std::optional<repo::DatabaseUrl> read_url;
+  // Replica reads see every commit that returned before the read started
+  // (this process's or another's): the read waits for the replica to replay
+  // the primary's WAL up to a position read on the primary after the read
+  // began (one primary round trip per read). Off: a replica read answers at
+  // once with what the replica has replayed (`$all` still never skips).
+  bool replica_read_your_writes = false;
+  // The longest a read-your-writes read waits for the replica's replay; past
+  // it the read fails with gamebot::Error FaultClass::timeout (ms).
+  std::chrono::milliseconds replica_wait{5000};
+  // After a replica fault (connection lost, replica down) reads go to the
+  // primary, continuing from their cursors; this long after the fault the
+  // replica is tried again (ms).
+  std::chrono::milliseconds replica_retry{1000};
   // poll mode: how often the watermark is checked. listen mode: the longest
   // wait between reconnect attempts of the listening connection.
   std::chrono::milliseconds poll_interval{100};
@@ -178,7 +210,8 @@ class PostgresBackend final : public Backend {
                                                PostgresBackendOptions options = {});
 
   // A backend on `repo` (which must be PostgreSQL): its pool, its sandboxes,
-  // its callers' transactions. options.repo is ignored; with transaction
+  // its callers' transactions. options.repo serves only the pool of read_url
+  // (if set); with transaction
   // pooling the repo must not prepare statements (InvalidArgument if its
   // PostgresOptions::prepared_statements is on). Creates or upgrades
   // the schema (options.migrate) on a connection of the repo, then starts the
@@ -232,6 +265,11 @@ class PostgresBackend final : public Backend {
   // carried: element n counts the commits of n appends (n >= 1; the last
   // element counts that many and more). For tests, monitoring and the bench.
   std::vector<std::uint64_t> commits_by_group_size() const;
+
+  // Reads served by the replica (read_url), and replica faults after which
+  // reads went to the primary. For tests and monitoring.
+  std::uint64_t replica_reads() const noexcept;
+  std::uint64_t replica_failovers() const noexcept;
 
   class Impl;
 

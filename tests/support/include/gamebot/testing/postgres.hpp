@@ -29,6 +29,14 @@ std::string postgres_socket_dir();
 // GAMEBOT_TEST_PG_URL (the fixture runs only beside its own server).
 std::string pgbouncer_url(const std::string& database = "postgres");
 
+// Connection URL of `database` (user "postgres") on the streaming hot-standby
+// replica of the test server that the CTest fixture "pg-replica" started
+// (scripts/pg-replica-test-server on the unix socket directory
+// "<GAMEBOT_TEST_PG_DIR>-replica"). Read-only, and behind the server by its
+// replay lag. Throws std::runtime_error where postgres_socket_dir() does, and
+// with GAMEBOT_TEST_PG_URL (the fixture runs only beside its own server).
+std::string replica_url(const std::string& database = "postgres");
+
 // A fresh, empty, private (0700) directory under the system temp dir,
 // removed by the destructor.
 class TempDir {
