@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "gamebot/bench/bench.hpp"
+#include "gamebot/bench/child_process.hpp"
 #include "gamebot/bench/cpu_meter.hpp"
 #include "gamebot/bench/private_postgres.hpp"
 #include "gamebot/eventstore/postgres_backend.hpp"
@@ -85,26 +86,6 @@ std::string load_average() {
   return fmt::format("{:.2f} {:.2f} {:.2f}", one, five, fifteen);
 }
 
-// Runs `argv` to its end (fork/exec, stdout discarded); throws if it fails.
-void run_script(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) fail("cannot run " + argv[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    fail(fmt::format("{} {} failed (status {})", argv[0], argv[1], status));
-  }
-}
-
 // A PgBouncer in pool_mode = transaction from scripts/pgbouncer-test-server in
 // front of the server on the unix socket `server_socket_dir`, stopped (and its
 // directory removed) by the destructor.
@@ -114,14 +95,14 @@ class PrivatePgBouncer {
       : dir_((std::filesystem::temp_directory_path() /
               fmt::format("gamebot-bench-pgbouncer-{}", ::getpid()))
                  .string()) {
-    run_script({GAMEBOT_PGBOUNCER_TEST_SERVER, "start", dir_, server_socket_dir,
-                std::to_string(pool_size)});
+    run_child({GAMEBOT_PGBOUNCER_TEST_SERVER, "start", dir_, server_socket_dir,
+               std::to_string(pool_size)});
     started_ = true;
   }
   ~PrivatePgBouncer() {
     if (!started_) return;
     try {
-      run_script({GAMEBOT_PGBOUNCER_TEST_SERVER, "stop", dir_});
+      run_child({GAMEBOT_PGBOUNCER_TEST_SERVER, "stop", dir_});
     } catch (const std::exception& e) {
       std::fprintf(stderr, "stopping the benchmark PgBouncer failed: %s\n", e.what());
     }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "gamebot/bench/bench.hpp"
+#include "gamebot/bench/child_process.hpp"
 #include "gamebot/core/uuid.hpp"
 #include "gamebot/eventstore/eventstore.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
@@ -86,10 +87,8 @@ class PrimaryAndReplica {
     return options;
   }
   void run(std::string_view action) {
-    // The script's chatter goes to stderr, off the benchmark table.
-    const std::string command = fmt::format("'{}' {} '{}' '{}' 1>&2", GAMEBOT_PG_REPLICA_SCRIPT,
-                                            action, primary_.socket_dir().string(), dir_);
-    if (std::system(command.c_str()) != 0) fail(fmt::format("replica {} failed", action));
+    gamebot::bench::run_child(
+        {GAMEBOT_PG_REPLICA_SCRIPT, std::string(action), primary_.socket_dir().string(), dir_});
   }
 
   gamebot::harness::EphemeralPostgres primary_;

@@ -6,11 +6,6 @@
 // exit, median over N spawns; the variants take turns so they share the machine's load.
 // GAMEBOT_BENCH_COMPARE_HARNESS_CASE names another build's harness case to take turns too.
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -19,50 +14,18 @@
 #include <vector>
 
 #include "gamebot/bench/bench.hpp"
+#include "gamebot/bench/child_process.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
-
-extern char** environ;
 
 namespace {
 
+using gamebot::bench::run_child;
 using gamebot::harness::EphemeralPostgres;
 using gamebot::harness::EphemeralPostgresOptions;
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values[values.size() / 2];
-}
-
-// Milliseconds from spawn to exit of `argv`, its output discarded. Throws if it did not exit 0.
-double spawn_ms(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  // stderr kept in a file, to say why a child failed.
-  char log_path[] = "/tmp/gamebot-bench-child-XXXXXX";
-  const int log_fd = ::mkstemp(log_path);
-  if (log_fd < 0) throw std::runtime_error("mkstemp failed");
-  posix_spawn_file_actions_adddup2(&actions, log_fd, STDERR_FILENO);
-  const auto start = std::chrono::steady_clock::now();
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot spawn " + argv[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-  }
-  const auto elapsed = std::chrono::steady_clock::now() - start;
-  std::string log(4096, '\0');
-  const ssize_t got = ::pread(log_fd, log.data(), log.size(), 0);
-  log.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
-  ::close(log_fd);
-  ::unlink(log_path);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw std::runtime_error(argv[0] + " failed (status " + std::to_string(status) + "):\n" + log);
-  return std::chrono::duration<double, std::milli>(elapsed).count();
 }
 
 }  // namespace
@@ -89,8 +52,8 @@ GAMEBOT_BENCHMARK("harness/per_process", context) {
 
   // Warm: the template is built, the preflight's pass remembered, the server's caches filled.
   for (int i = 0; i < 2; ++i) {
-    for (const auto* argv : {&plain, &transaction, &database}) spawn_ms(*argv);
-    for (const auto& argv : compared) spawn_ms(argv);
+    for (const auto* argv : {&plain, &transaction, &database}) run_child(*argv);
+    for (const auto& argv : compared) run_child(argv);
   }
 
   std::vector<double> plain_ms;
@@ -98,11 +61,11 @@ GAMEBOT_BENCHMARK("harness/per_process", context) {
   std::vector<double> database_ms;
   std::vector<std::vector<double>> compared_ms(compared.size());
   for (int i = 0; i < context.size(30, 5); ++i) {
-    plain_ms.push_back(spawn_ms(plain));
-    transaction_ms.push_back(spawn_ms(transaction));
-    database_ms.push_back(spawn_ms(database));
+    plain_ms.push_back(run_child(plain));
+    transaction_ms.push_back(run_child(transaction));
+    database_ms.push_back(run_child(database));
     for (std::size_t c = 0; c < compared.size(); ++c)
-      compared_ms[c].push_back(spawn_ms(compared[c]));
+      compared_ms[c].push_back(run_child(compared[c]));
   }
   const double baseline = median(plain_ms);
   const gamebot::bench::Baseline plain_baseline{"plain libpq process, same body in BEGIN/ROLLBACK",
