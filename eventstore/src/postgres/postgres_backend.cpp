@@ -410,6 +410,8 @@ class PostgresBackend::Impl {
     std::string delete_stream;
     std::string probe;
     std::string record;
+    std::string primary_wal;       // read replica: the primary's WAL insert position
+    std::string replica_replayed;  // read replica: its replay position
     std::string read_all_forward;
     std::string read_all_backward;
     std::string read_stream_forward;
@@ -699,6 +701,12 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
                         s)
                   : fmt::format("SELECT last_reserved, writers FROM {}.probe_watermark()", s);
   sql.record = fmt::format("SELECT {}.record_watermark()", s);
+  // WAL positions as numbers (bytes since the start of the WAL). A server not
+  // in recovery (read_url naming the primary itself) has replayed all it wrote.
+  sql.primary_wal = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint";
+  sql.replica_replayed =
+      "SELECT (coalesce(pg_last_wal_replay_lsn(), pg_current_wal_insert_lsn()) - "
+      "'0/0'::pg_lsn)::bigint";
   // One bound only, so the plan is an ordered scan of the primary key whatever
   // the statistics say (with an upper bound too, a table not yet analyzed can
   // get a bitmap scan of everything in range plus a sort). Forward reads drop
@@ -1205,12 +1213,8 @@ bool PostgresBackend::Impl::replica_serves(const repo::ConnectionLease& primary)
 }
 
 WalPosition PostgresBackend::Impl::replayed_on(repo::Connection& on) {
-  // A server that is not in recovery (read_url naming the primary itself)
-  // has everything it wrote.
-  const auto wal = static_cast<WalPosition>(
-      on.query_value<std::int64_t>("SELECT (coalesce(pg_last_wal_replay_lsn(), "
-                                   "pg_current_wal_insert_lsn()) - '0/0'::pg_lsn)::bigint")
-          .value_or(0));
+  const auto wal =
+      static_cast<WalPosition>(on.query_value<std::int64_t>(sql.replica_replayed).value_or(0));
   WalPosition seen = replica->replayed.load();
   while (seen < wal && !replica->replayed.compare_exchange_weak(seen, wal)) {
   }
@@ -1241,10 +1245,7 @@ bool PostgresBackend::Impl::reached(repo::Connection& on, WalPosition wal) {
 }
 
 WalPosition PostgresBackend::Impl::primary_wal(repo::Connection& primary) {
-  return static_cast<WalPosition>(
-      primary
-          .query_value<std::int64_t>("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint")
-          .value_or(0));
+  return static_cast<WalPosition>(primary.query_value<std::int64_t>(sql.primary_wal).value_or(0));
 }
 
 GlobalPosition PostgresBackend::Impl::replica_watermark(repo::Connection& primary,
@@ -1314,11 +1315,10 @@ ReadResult PostgresBackend::Impl::read_all_on_replica(repo::Connection& primary,
     const std::size_t got = on_replica(
         [&] { return read_all_into(on, result.events, reader, from, known, count, direction); });
     if (got < count) {
-      const GlobalPosition next = result.events.empty() ? std::max(from, known + 1)
-                                                        : result.events.back().global_position + 1;
+      // Then on past `known`, up to a fresh watermark.
       const GlobalPosition fresh = replica_watermark(primary, on);
       on_replica([&] {
-        return read_all_into(on, result.events, reader, std::max(next, known + 1), fresh,
+        return read_all_into(on, result.events, reader, std::max(from, known + 1), fresh,
                              count - got, direction);
       });
     }

@@ -72,17 +72,12 @@ class SqlScanner {
   std::size_t at_;
 };
 
-struct NamedObject {
-  ExpectedObject::Kind kind;
-  std::string name;
-};
-
 // Every "<verb> [or replace] [unique] table|index|function [if [not] exists] name" in `sql`
 // (verb "create" or "drop"; drop takes neither "or replace" nor "unique", and "if exists"),
 // case-insensitive, the verb starting a word. A clause that leaves no name is tried without it.
-std::vector<NamedObject> statements_of(std::string_view sql, std::string_view verb) {
+std::vector<ExpectedObject> statements_of(std::string_view sql, std::string_view verb) {
   const bool create = verb == "create";
-  std::vector<NamedObject> found;
+  std::vector<ExpectedObject> found;
   std::size_t at = 0;
   while (at < sql.size()) {
     const std::size_t start = at++;
@@ -107,7 +102,7 @@ std::vector<NamedObject> statements_of(std::string_view sql, std::string_view ve
       name = s.name();
     if (name.empty()) name = SqlScanner(sql, before_clause).name();
     if (name.empty()) continue;
-    found.push_back(NamedObject{*kind, unqualified_lower(std::string(name))});
+    found.push_back(ExpectedObject{*kind, unqualified_lower(std::string(name))});
     at = static_cast<std::size_t>(name.data() - sql.data()) + name.size();
   }
   return found;
@@ -130,13 +125,13 @@ std::string_view to_string(ExpectedObject::Kind kind) noexcept {
 std::vector<ExpectedObject> objects_created_by(const std::vector<repo::Migration>& migrations) {
   std::vector<ExpectedObject> objects;
   for (const repo::Migration& migration : migrations) {
-    for (const NamedObject& o : statements_of(migration.sql, "create")) {
+    for (ExpectedObject& o : statements_of(migration.sql, "create")) {
       const bool known = std::any_of(objects.begin(), objects.end(), [&](const auto& known) {
         return known.kind == o.kind && known.name == o.name;
       });
-      if (!known) objects.push_back(ExpectedObject{o.kind, o.name});
+      if (!known) objects.push_back(std::move(o));
     }
-    for (const NamedObject& o : statements_of(migration.sql, "drop"))
+    for (const ExpectedObject& o : statements_of(migration.sql, "drop"))
       std::erase_if(
           objects, [&](const auto& known) { return known.kind == o.kind && known.name == o.name; });
   }
