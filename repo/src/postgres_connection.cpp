@@ -338,8 +338,9 @@ struct StringHash {
 };
 
 struct PgStatement {
-  std::string name;
+  std::string name;  // empty until prepared: the first uses run unnamed (prepare_threshold)
   int param_count = 0;
+  std::size_t runs = 0;  // unnamed runs before it was prepared
   std::uint64_t last_used = 0;
 };
 
@@ -699,9 +700,10 @@ Result PostgresConnection::query_params(std::string_view sql, std::span<const Pa
     }
     d.values[i] = buffer.c_str();
   }
-  if (!d.options.prepared_statements) {
+  // The unnamed statement: parse, bind and execute in one round trip.
+  auto run_unnamed = [&] {
     std::string text(sql);
-    PGresult* result = run(
+    return run(
         [&] {
           return PQsendQueryParams(d.conn, text.c_str(), static_cast<int>(n), nullptr,
                                    d.values.data(), d.lengths.data(), d.formats.data(), 1);
@@ -711,6 +713,9 @@ Result PostgresConnection::query_params(std::string_view sql, std::span<const Pa
                               d.lengths.data(), d.formats.data(), 1);
         },
         sql);
+  };
+  if (!d.options.prepared_statements) {
+    PGresult* result = run_unnamed();
     if (result_ok(result)) return Result(new PgCursor(result));
     throw_error(result, sql);
   }
@@ -740,37 +745,60 @@ Result PostgresConnection::query_params(std::string_view sql, std::span<const Pa
         for (auto i = d.cache.begin(); i != d.cache.end(); ++i) {
           if (i->second.last_used < victim->second.last_used) victim = i;
         }
-        if (PQtransactionStatus(d.conn) != PQTRANS_INERROR) {
+        if (!victim->second.name.empty() && PQtransactionStatus(d.conn) != PQTRANS_INERROR) {
           const std::string deallocate = "DEALLOCATE " + victim->second.name;
           PQclear(run([&] { return PQsendQuery(d.conn, deallocate.c_str()); },
                       [&] { return PQexec(d.conn, deallocate.c_str()); }, deallocate));
         }
         d.cache.erase(victim);
       }
-      PgStatement statement;
-      statement.name = fmt::format("gb_{}", ++d.next_name);
-      std::string text(sql);
-      PGresult* prepared = run(
-          [&] { return PQsendPrepare(d.conn, statement.name.c_str(), text.c_str(), 0, nullptr); },
-          [&] { return PQprepare(d.conn, statement.name.c_str(), text.c_str(), 0, nullptr); }, sql);
+      it = d.cache.emplace(std::string(sql), PgStatement{}).first;
+    }
+    PgStatement& statement = it->second;
+    statement.last_used = ++d.tick;
+    // A short-lived process runs most statements once: below the threshold a run costs one
+    // round trip instead of three (prepare, describe, execute).
+    if (statement.name.empty() && statement.runs + 1 < d.options.prepare_threshold) {
+      PGresult* result = run_unnamed();
+      if (result_ok(result)) {
+        ++statement.runs;
+        return Result(new PgCursor(result));
+      }
+      // A wrong parameter count fails the bind (08P01); the parsed statement tells the count.
+      if (has_sqlstate(result, "08P01")) {
+        PGresult* described = run([&] { return PQsendDescribePrepared(d.conn, ""); },
+                                  [&] { return PQdescribePrepared(d.conn, ""); }, sql);
+        const int expected = result_ok(described) ? PQnparams(described) : -1;
+        PQclear(described);
+        if (expected >= 0 && expected != static_cast<int>(n)) {
+          PQclear(result);
+          throw_usage(fmt::format("statement takes {} parameters, {} given [in: {}]", expected, n,
+                                  snippet(sql)));
+        }
+      }
+      throw_error(result, sql);
+    }
+    if (statement.name.empty()) {
+      const std::string name = fmt::format("gb_{}", ++d.next_name);
+      const std::string text(sql);
+      PGresult* prepared =
+          run([&] { return PQsendPrepare(d.conn, name.c_str(), text.c_str(), 0, nullptr); },
+              [&] { return PQprepare(d.conn, name.c_str(), text.c_str(), 0, nullptr); }, sql);
       if (!result_ok(prepared)) {
         if (has_sqlstate(prepared, "42P05")) throw_shared_session(prepared);
         throw_error(prepared, sql);
       }
       PQclear(prepared);
-      PGresult* described =
-          run([&] { return PQsendDescribePrepared(d.conn, statement.name.c_str()); },
-              [&] { return PQdescribePrepared(d.conn, statement.name.c_str()); }, sql);
+      PGresult* described = run([&] { return PQsendDescribePrepared(d.conn, name.c_str()); },
+                                [&] { return PQdescribePrepared(d.conn, name.c_str()); }, sql);
       if (!result_ok(described)) {
         if (has_sqlstate(described, "26000")) throw_shared_session(described);
         throw_error(described, sql);
       }
       statement.param_count = PQnparams(described);
+      statement.name = name;
       PQclear(described);
-      it = d.cache.emplace(std::move(text), std::move(statement)).first;
     }
-    PgStatement& statement = it->second;
-    statement.last_used = ++d.tick;
     if (static_cast<int>(params.size()) != statement.param_count) {
       throw_usage(fmt::format("statement takes {} parameters, {} given [in: {}]",
                               statement.param_count, params.size(), snippet(sql)));
@@ -865,11 +893,13 @@ bool PostgresConnection::in_transaction() const noexcept {
 }
 
 std::size_t PostgresConnection::cached_statements() const noexcept {
-  return impl_->cache.size();
+  return static_cast<std::size_t>(
+      std::count_if(impl_->cache.begin(), impl_->cache.end(),
+                    [](const auto& entry) { return !entry.second.name.empty(); }));
 }
 
 void PostgresConnection::clear_statement_cache() {
-  if (!impl_->cache.empty() && PQtransactionStatus(impl_->conn) != PQTRANS_INERROR) {
+  if (cached_statements() > 0 && PQtransactionStatus(impl_->conn) != PQTRANS_INERROR) {
     PGresult* result = PQexec(impl_->conn, "DEALLOCATE ALL");
     if (!result_ok(result)) {
       impl_->cache.clear();

@@ -266,8 +266,45 @@ TEST_CASE("a statement the server forgot is prepared again", "[repo][postgres]")
   TestDatabase db;
   auto c = db.connect();
   CHECK(c->query_value<int>("SELECT 1 + $1::int", 1) == 2);
+  CHECK(c->query_value<int>("SELECT 1 + $1::int", 1) == 2);  // prepared at its second run
   c->execute_batch("DEALLOCATE ALL");
   CHECK(c->query_value<int>("SELECT 1 + $1::int", 2) == 3);
+}
+
+namespace {
+
+// The server's own list, less the statement that reads it.
+std::int64_t prepared_on_server(Connection& c) {
+  return c
+      .query_value<std::int64_t>(
+          "SELECT count(*) FROM pg_prepared_statements WHERE statement NOT LIKE "
+          "'%pg_prepared_statements%'")
+      .value();
+}
+
+}  // namespace
+
+TEST_CASE("a statement is prepared at its second run, its first runs unnamed", "[repo][postgres]") {
+  TestDatabase db;
+  auto c = PostgresConnection::open(db.url(), PostgresOptions{});
+  CHECK(c->query_value<int>("SELECT 1 + $1::int", 1) == 2);
+  CHECK(prepared_on_server(*c) == 0);
+  CHECK(c->cached_statements() == 0);
+  CHECK(c->query_value<int>("SELECT 1 + $1::int", 2) == 3);
+  CHECK(prepared_on_server(*c) == 1);
+  CHECK(c->query_value<int>("SELECT 1 + $1::int", 3) == 4);
+  CHECK(prepared_on_server(*c) == 1);
+  CHECK(c->cached_statements() == 2);  // and the count's own statement
+  // A wrong parameter count is the same usage error on either path.
+  CHECK_THROWS_WITH(c->query_value<int>("SELECT 2 + $1::int", 1, 2),
+                    Catch::Contains("takes 1 parameters, 2 given"));
+  CHECK_THROWS_WITH(c->query_value<int>("SELECT 1 + $1::int", 1, 2),
+                    Catch::Contains("takes 1 parameters, 2 given"));
+  PostgresOptions at_once;
+  at_once.prepare_threshold = 1;
+  auto eager = PostgresConnection::open(db.url(), at_once);
+  CHECK(eager->query_value<int>("SELECT 1 + $1::int", 1) == 2);
+  CHECK(prepared_on_server(*eager) == 1);
 }
 
 TEST_CASE("without prepared statements every statement runs unnamed and leaves nothing behind",

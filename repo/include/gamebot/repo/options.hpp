@@ -44,6 +44,12 @@ struct PostgresOptions {
   // which hands each transaction any server session, where a statement prepared on another is
   // unknown. Costs a parse and plan per call.
   bool prepared_statements = true;
+  // Runs of a statement before it is prepared (like pgjdbc's prepareThreshold): below it a run
+  // is libpq's unnamed statement, one round trip instead of the three of its first prepared run
+  // (prepare, describe, execute) but a parse and plan each time; from it on, the cached prepared
+  // statement. A short-lived process runs most statements once. 1 = prepare at the first run.
+  // Ignored when prepared_statements is false.
+  std::size_t prepare_threshold = 2;
   // How long connect() waits for a free slot when the server refuses with too_many_connections
   // (SQLSTATE 53300): many test processes against one server take turns for its
   // max_connections instead of failing. Progress goes to the log every 5 s. 0 = fail at once.
