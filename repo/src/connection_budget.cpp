@@ -1,5 +1,7 @@
 #include "gamebot/repo/connection_budget.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <random>
 #include <string>
@@ -85,36 +87,35 @@ void ConnectionBudget::reserve(const DatabaseUrl& url, std::size_t count,
     count = std::min(count, cap_ - std::min(cap_, open_ + placeholders_.size()));
   }
   if (count == 0) return;
-  PostgresOptions waiting = options;
-  waiting.budget = nullptr;  // placeholders are counted here, not admitted
-  PostgresOptions trying = waiting;
-  trying.connection_slot_wait = std::chrono::milliseconds(0);
+  PostgresOptions unbudgeted = options;
+  unbudgeted.budget = nullptr;  // placeholders are counted here, not admitted
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  auto next_progress = start + kReserveProgress;
+  auto next_progress = start;
   auto pause = std::chrono::milliseconds(10);
   std::minstd_rand jitter(static_cast<unsigned>(start.time_since_epoch().count()));
   for (;;) {
     std::vector<std::unique_ptr<PostgresConnection>> got;
     try {
-      // The first may wait for a slot: nothing is held while it does.
-      const auto waited =
-          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-      waiting.connection_slot_wait =
-          std::max(std::chrono::milliseconds(0), options.connection_slot_wait - waited);
-      got.push_back(PostgresConnection::open(url, waiting));
-      while (got.size() < count) got.push_back(PostgresConnection::open(url, trying));
+      // Together: a short-lived process pays about one connection set-up for its whole set.
+      got = PostgresConnection::open_together(url, count, unbudgeted);
     } catch (const DatabaseError& error) {
-      if (error.sqlstate() != "53300" || got.empty()) throw;
-      const std::size_t had = got.size();
-      got.clear();  // holding nothing while the others finish
+      if (error.sqlstate() != "53300") throw;
+      // open_together() closed what it got: nothing is held while the others finish.
       const auto now = Clock::now();
-      if (now - start >= options.connection_slot_wait) throw;
+      const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - start);
+      if (waited >= options.connection_slot_wait) {
+        throw DatabaseError(error.fault(),
+                            fmt::format("{} (no connection slot freed within {:.1f} s)",
+                                        error.what(), waited.count() / 1000.0),
+                            error.details());
+      }
       if (now >= next_progress) {
         logger()->warn(
-            "PostgreSQL at {} has {} free connection slot(s) of the {} this run needs at least; "
-            "holding none while waiting ({:.1f} s so far, up to {:.0f} s)",
-            url.describe_target(), had, count, std::chrono::duration<double>(now - start).count(),
+            "PostgreSQL at {} has no free connection slot for the {} this run needs at least "
+            "(too many clients, SQLSTATE 53300); holding none while waiting ({:.1f} s so far, "
+            "up to {:.0f} s)",
+            url.describe_target(), count, waited.count() / 1000.0,
             options.connection_slot_wait.count() / 1000.0);
         next_progress = now + kReserveProgress;
       }

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "gamebot/repo/connection_budget.hpp"
@@ -434,8 +435,11 @@ std::unique_ptr<PostgresConnection> PostgresConnection::open(const DatabaseUrl& 
   }
 }
 
-std::unique_ptr<PostgresConnection> PostgresConnection::open_once(const DatabaseUrl& url,
-                                                                  const PostgresOptions& options) {
+namespace {
+
+// libpq's connection keywords for `url` under `options`: the URL's own values win.
+std::vector<std::pair<std::string, std::string>> connection_parameters(
+    const DatabaseUrl& url, const PostgresOptions& options) {
   if (url.driver() != Driver::postgres) {
     throw gamebot::Error(FaultClass::configuration,
                          "PostgresConnection::open needs a postgres URL, got " + url.redacted());
@@ -477,7 +481,12 @@ std::unique_ptr<PostgresConnection> PostgresConnection::open_once(const Database
     options_param += fmt::format("-c statement_timeout={}", options.statement_timeout.count());
   }
   if (!options_param.empty()) set("options", options_param);
+  return params;
+}
 
+// Starts one connection (PQconnectdbParams when `blocking`, else PQconnectStartParams).
+PGconn* start_connection(const std::vector<std::pair<std::string, std::string>>& params,
+                         bool blocking) {
   std::vector<const char*> keys;
   std::vector<const char*> vals;
   for (const auto& [key, value] : params) {
@@ -486,49 +495,139 @@ std::unique_ptr<PostgresConnection> PostgresConnection::open_once(const Database
   }
   keys.push_back(nullptr);
   vals.push_back(nullptr);
+  PGconn* conn = blocking ? PQconnectdbParams(keys.data(), vals.data(), 0)
+                          : PQconnectStartParams(keys.data(), vals.data(), 0);
+  if (conn == nullptr) {
+    throw DatabaseError(FaultClass::internal, "libpq could not allocate a connection",
+                        DatabaseErrorDetails{Driver::postgres, {}, 0, {}, false, true});
+  }
+  return conn;
+}
 
+// The DatabaseError for a connection attempt that failed with libpq's `message` (the password
+// scrubbed): its fault class and the SQLSTATE it stands for (libpq reports none for these).
+DatabaseError connect_failure(const DatabaseUrl& url, PGconn* conn, std::string message) {
+  message = url.scrub(trim(message));
+  bool needs_password = conn != nullptr && PQconnectionNeedsPassword(conn) != 0;
+  FaultClass fault = FaultClass::connectivity;
+  std::string state = "08001";
+  if (needs_password || message.find("password authentication failed") != std::string::npos ||
+      message.find("authentication failed") != std::string::npos ||
+      message.find("no password supplied") != std::string::npos ||
+      message.find("pg_hba.conf") != std::string::npos ||
+      (message.find("role \"") != std::string::npos &&
+       message.find("does not exist") != std::string::npos)) {
+    fault = FaultClass::authentication;
+    state = "28000";
+  } else if (message.find("database \"") != std::string::npos &&
+             message.find("does not exist") != std::string::npos) {
+    fault = FaultClass::configuration;
+    state = "3D000";
+  } else if (message.find("too many clients") != std::string::npos ||
+             message.find("remaining connection slots are reserved") != std::string::npos) {
+    fault = FaultClass::connectivity;
+    state = "53300";
+  } else if (message.find("starting up") != std::string::npos ||
+             message.find("shutting down") != std::string::npos) {
+    fault = FaultClass::connectivity;
+    state = "57P03";
+  }
+  std::string text =
+      fmt::format("cannot connect to PostgreSQL ({}): {}", url.describe_target(), message);
+  return DatabaseError(fault, std::move(text),
+                       DatabaseErrorDetails{Driver::postgres, state, 0, {}, false, true});
+}
+
+}  // namespace
+
+std::unique_ptr<PostgresConnection> PostgresConnection::adopt(const DatabaseUrl& url,
+                                                              const PostgresOptions& options,
+                                                              pg_conn* conn) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (impl->options.statement_cache_capacity == 0) impl->options.statement_cache_capacity = 1;
   impl->url = url;
-  impl->conn = PQconnectdbParams(keys.data(), vals.data(), 0);
-  if (impl->conn == nullptr) {
-    throw DatabaseError(FaultClass::internal, "libpq could not allocate a connection",
-                        DatabaseErrorDetails{Driver::postgres, {}, 0, {}, false, true});
-  }
-  if (PQstatus(impl->conn) != CONNECTION_OK) {
-    std::string message = impl->url.scrub(trim(PQerrorMessage(impl->conn)));
-    bool needs_password = PQconnectionNeedsPassword(impl->conn) != 0;
-    FaultClass fault = FaultClass::connectivity;
-    std::string state = "08001";
-    if (needs_password || message.find("password authentication failed") != std::string::npos ||
-        message.find("authentication failed") != std::string::npos ||
-        message.find("no password supplied") != std::string::npos ||
-        message.find("pg_hba.conf") != std::string::npos ||
-        (message.find("role \"") != std::string::npos &&
-         message.find("does not exist") != std::string::npos)) {
-      fault = FaultClass::authentication;
-      state = "28000";
-    } else if (message.find("database \"") != std::string::npos &&
-               message.find("does not exist") != std::string::npos) {
-      fault = FaultClass::configuration;
-      state = "3D000";
-    } else if (message.find("too many clients") != std::string::npos ||
-               message.find("remaining connection slots are reserved") != std::string::npos) {
-      fault = FaultClass::connectivity;
-      state = "53300";
-    } else if (message.find("starting up") != std::string::npos ||
-               message.find("shutting down") != std::string::npos) {
-      fault = FaultClass::connectivity;
-      state = "57P03";
-    }
-    std::string text =
-        fmt::format("cannot connect to PostgreSQL ({}): {}", url.describe_target(), message);
-    throw DatabaseError(fault, std::move(text),
-                        DatabaseErrorDetails{Driver::postgres, state, 0, {}, false, true});
-  }
+  impl->conn = conn;
   PQsetNoticeProcessor(impl->conn, notice_to_log, nullptr);
   return std::unique_ptr<PostgresConnection>(new PostgresConnection(url, std::move(impl)));
+}
+
+std::unique_ptr<PostgresConnection> PostgresConnection::open_once(const DatabaseUrl& url,
+                                                                  const PostgresOptions& options) {
+  PGconn* conn = start_connection(connection_parameters(url, options), true);
+  if (PQstatus(conn) != CONNECTION_OK) {
+    DatabaseError failure = connect_failure(url, conn, PQerrorMessage(conn));
+    PQfinish(conn);
+    throw failure;
+  }
+  return adopt(url, options, conn);
+}
+
+std::vector<std::unique_ptr<PostgresConnection>> PostgresConnection::open_together(
+    const DatabaseUrl& url, std::size_t count, const PostgresOptions& options) {
+  if (options.budget) {
+    throw std::logic_error(
+        "PostgresConnection::open_together: connections of a budget are "
+        "opened one by one (ConnectionBudget::reserve holds the together set)");
+  }
+  const auto params = connection_parameters(url, options);
+  struct Attempt {
+    PGconn* conn = nullptr;
+    PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+  };
+  std::vector<Attempt> attempts(count);
+  auto finish_all = [&] {
+    for (Attempt& a : attempts)
+      if (a.conn != nullptr) PQfinish(a.conn);
+  };
+  try {
+    for (Attempt& a : attempts) {
+      a.conn = start_connection(params, false);
+      if (PQstatus(a.conn) == CONNECTION_BAD)
+        throw connect_failure(url, a.conn, PQerrorMessage(a.conn));
+    }
+    // libpq's connect_timeout is not applied to PQconnectPoll: the deadline is ours.
+    const auto deadline =
+        std::chrono::steady_clock::now() +
+        std::chrono::seconds(std::max<std::int64_t>(options.connect_timeout.count(), 1));
+    for (;;) {
+      std::vector<pollfd> fds;
+      std::vector<Attempt*> waiting;
+      for (Attempt& a : attempts) {
+        if (a.state == PGRES_POLLING_OK) continue;
+        if (a.state == PGRES_POLLING_FAILED)
+          throw connect_failure(url, a.conn, PQerrorMessage(a.conn));
+        short events = a.state == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        fds.push_back(pollfd{PQsocket(a.conn), events, 0});
+        waiting.push_back(&a);
+      }
+      if (waiting.empty()) break;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0)
+        throw connect_failure(url, nullptr, "timeout expired while connecting");
+      const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(left.count()));
+      if (ready < 0 && errno != EINTR)
+        throw connect_failure(url, nullptr, std::string("poll() failed: ") + std::strerror(errno));
+      for (std::size_t i = 0; i < fds.size(); ++i)
+        if (fds[i].revents != 0) waiting[i]->state = PQconnectPoll(waiting[i]->conn);
+    }
+  } catch (...) {
+    finish_all();
+    throw;
+  }
+  std::vector<std::unique_ptr<PostgresConnection>> connections;
+  for (Attempt& a : attempts) {
+    PGconn* conn = std::exchange(a.conn, nullptr);
+    try {
+      connections.push_back(adopt(url, options, conn));
+    } catch (...) {
+      PQfinish(conn);
+      finish_all();
+      throw;
+    }
+  }
+  return connections;
 }
 
 PostgresConnection::PostgresConnection(DatabaseUrl url, std::unique_ptr<Impl> impl)

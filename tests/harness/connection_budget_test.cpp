@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/repo/errors.hpp"
+#include "gamebot/repo/postgres_connection.hpp"
 #include "gamebot/testing/postgres.hpp"
 
 using namespace gamebot::harness;
@@ -144,4 +146,37 @@ TEST_CASE("a process on a warm template reserves no connections for building or 
   const std::uint64_t warm = peak_of("warm");
   CHECK(cold >= 5);  // admin, lease, two transients, the run pool (the listener may fit)
   CHECK(warm == 4);  // admin, lease, the run pool, the listener
+}
+
+// The reserve opens its placeholders together (their set-ups overlap on the server), still all
+// or nothing: with fewer free slots than asked for, none is kept and the refusal is thrown.
+TEST_CASE("connections opened together are all or nothing", "[harness][postgres]") {
+  EphemeralPostgresOptions options;
+  options.settings = {{"max_connections", "8"}};
+  options.spare_clusters = 0;
+  EphemeralPostgres server(options);
+  const auto url = gamebot::repo::DatabaseUrl::parse(server.url());
+
+  auto three = gamebot::repo::PostgresConnection::open_together(url, 3);
+  REQUIRE(three.size() == 3);
+  std::set<int> pids;
+  for (auto& connection : three) {
+    CHECK(connection->is_alive());
+    pids.insert(connection->backend_pid());
+    CHECK(connection->query_value<std::int64_t>("SELECT 1").value_or(0) == 1);
+  }
+  CHECK(pids.size() == 3);
+  three.clear();
+
+  Squatter squatter(server.url());  // one slot left
+  try {
+    gamebot::repo::PostgresConnection::open_together(url, 3);
+    FAIL("three connections opened on a server with one free slot");
+  } catch (const gamebot::repo::DatabaseError& error) {
+    CHECK(error.sqlstate() == "53300");
+  }
+  // The connections that did get in were closed: the one free slot is free again.
+  gamebot::repo::ConnectOptions wait_briefly;
+  wait_briefly.postgres.connection_slot_wait = std::chrono::seconds(10);
+  CHECK(gamebot::repo::connect(server.url(), wait_briefly)->is_alive());
 }

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstddef>
 #include <memory>
+#include <vector>
 
 #include "gamebot/repo/connection.hpp"
 
@@ -25,6 +27,13 @@ class PostgresConnection final : public Connection {
   // which decides whether a full server may be waited for at all.
   static std::unique_ptr<PostgresConnection> open(const DatabaseUrl& url,
                                                   const PostgresOptions& options = {});
+  // Connects `count` connections to `url` at once, their set-ups overlapping on the server (a
+  // short-lived process that needs several pays about one set-up's latency, not `count`).
+  // All or nothing: on any failure the others are closed and that failure is thrown, classified
+  // as open() does; a full server's refusal (53300) is not waited for here. No budget:
+  // options.budget must be null (std::logic_error), ConnectionBudget::reserve() counts them.
+  static std::vector<std::unique_ptr<PostgresConnection>> open_together(
+      const DatabaseUrl& url, std::size_t count, const PostgresOptions& options = {});
   ~PostgresConnection() override;
 
   Driver driver() const noexcept override { return Driver::postgres; }
@@ -66,6 +75,9 @@ class PostgresConnection final : public Connection {
   // One attempt of open(), without the wait for a slot.
   static std::unique_ptr<PostgresConnection> open_once(const DatabaseUrl& url,
                                                        const PostgresOptions& options);
+  // Wraps `conn`, connected (CONNECTION_OK), as a PostgresConnection; takes ownership.
+  static std::unique_ptr<PostgresConnection> adopt(const DatabaseUrl& url,
+                                                   const PostgresOptions& options, pg_conn* conn);
   PostgresConnection(DatabaseUrl url, std::unique_ptr<Impl> impl);
   // Runs one libpq call the way PQexec would, under options.operation_timeout when it is set
   // (sent with a PQsend* function, awaited with poll()); `send` is that PQsend* call (returns
