@@ -5,10 +5,14 @@
 // same test body inside BEGIN/ROLLBACK (per_process/plain_case.cpp). Wall time from spawn to
 // exit, median over N spawns; the variants take turns so they share the machine's load.
 // GAMEBOT_BENCH_COMPARE_HARNESS_CASE names another build's harness case to take turns too.
+// With no URL: the harness case joining the run's shared private server (a run directory held as
+// the CTest fixture of gamebot_discover_tests() holds it), against the plain process on that
+// server, in rounds of their own.
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -16,12 +20,14 @@
 #include "gamebot/bench/bench.hpp"
 #include "gamebot/bench/child_process.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
+#include "gamebot/harness/shared_postgres.hpp"
 
 namespace {
 
 using gamebot::bench::run_child;
 using gamebot::harness::EphemeralPostgres;
 using gamebot::harness::EphemeralPostgresOptions;
+using gamebot::harness::SharedPostgres;
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -85,4 +91,32 @@ GAMEBOT_BENCHMARK("harness/per_process", context) {
                                            median(compared_ms[1]), "ms", baseline + 30,
                                            plain_baseline));
   }
+
+  // No URL: the run's shared private server, held here for the whole figure as the fixture holds
+  // it for ctest; every harness process joins it through the run directory.
+  std::string run_parent = (std::filesystem::temp_directory_path() / "gamebot-bench-run-XXXXXX");
+  if (::mkdtemp(run_parent.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  const std::string run_dir = run_parent + "/run";
+  SharedPostgres shared = SharedPostgres::acquire(run_dir, "bench-fixture", server_options);
+  ::setenv(std::string(gamebot::harness::kEnvSharedServerDir).c_str(), run_dir.c_str(), 1);
+  const std::vector<std::string> shared_plain{GAMEBOT_BENCH_PLAIN_CASE, shared.url("postgres")};
+  const std::vector<std::string> shared_case{GAMEBOT_BENCH_HARNESS_CASE, "--backend", "postgres",
+                                             "--isolation", "transaction"};
+  for (int i = 0; i < 2; ++i)
+    for (const auto* argv : {&shared_plain, &shared_case}) run_child(*argv);
+  std::vector<double> shared_plain_ms;
+  std::vector<double> shared_ms;
+  for (int i = 0; i < context.size(30, 5); ++i) {
+    shared_plain_ms.push_back(run_child(shared_plain));
+    shared_ms.push_back(run_child(shared_case));
+  }
+  ::unsetenv(std::string(gamebot::harness::kEnvSharedServerDir).c_str());
+  shared.release();
+  std::error_code ignored;
+  std::filesystem::remove_all(run_parent, ignored);
+  const double shared_baseline = median(shared_plain_ms);
+  context.report(gamebot::bench::at_most(
+      "harness/per_process/shared_server/transaction/median", median(shared_ms), "ms",
+      shared_baseline + 40,
+      gamebot::bench::Baseline{"plain libpq process on the shared server", shared_baseline}));
 }
