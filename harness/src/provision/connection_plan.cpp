@@ -10,15 +10,16 @@ namespace gamebot::harness::provision {
 
 namespace {
 
-constexpr std::size_t kAdminAndLease = 2;
+constexpr std::size_t kAdmin = 1;
 constexpr std::size_t kTransient = 2;  // template migrations, schema check (one at a time each)
 constexpr std::size_t kListener = 1;   // per store backend
 
 }  // namespace
 
 ConnectionPlan plan_connections(Isolation isolation, std::size_t test_threads,
-                                std::size_t prepared_clones, std::size_t cap) {
+                                std::size_t prepared_clones, std::size_t cap, bool server_lease) {
   const std::size_t test_pool = pool_for(test_threads).max_size;
+  const std::size_t kAdminAndLease = kAdmin + (server_lease ? 1 : 0);
   ConnectionPlan plan;
   std::size_t fixed = 0;
   std::size_t per_preparer = 0;

@@ -6,8 +6,9 @@
 // opens, so the sizing and the cap cannot drift apart.
 //
 // What a run opens (t = HarnessSetup::test_threads, a test's pool holds up to t + 1):
-// * every isolation: the admin connection, the server lease, a transient connection for the
-//   template's migrations (a cold template) and one for the schema check (an unverified
+// * every isolation: the admin connection, the server lease (when the run creates resources
+//   judged by their owner's life, see PostgresProvider::holds_lease()), a transient connection for
+//   the template's migrations (a cold template) and one for the schema check (an unverified
 //   template);
 // * transaction/none isolation, besides: the run database's pool, the store's listener on it;
 // * database/schema isolation, besides: the releaser's connection, the test's prepared
@@ -30,9 +31,10 @@ struct ConnectionPlan {
   std::size_t peak = 0;          // most connections the plan has open at once
 };
 
-// The plan for `cap` connections at most. Throws gamebot::Error(configuration) naming
+// The plan for `cap` connections at most; `server_lease`: whether the run holds a server lease.
+// Throws gamebot::Error(configuration) naming
 // --max-connections when even the minimum (one preparer, pools of one) does not fit. Pure.
 ConnectionPlan plan_connections(Isolation isolation, std::size_t test_threads,
-                                std::size_t prepared_clones, std::size_t cap);
+                                std::size_t prepared_clones, std::size_t cap, bool server_lease);
 
 }  // namespace gamebot::harness::provision

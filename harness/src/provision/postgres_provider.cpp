@@ -63,7 +63,7 @@ struct PostgresProvider final : Provider {
   void connect(RunReport& report) override {
     report_ = &report;
     plan_ = plan_connections(options_.isolation, setup_.test_threads, setup_.prepared_clones,
-                             options_.max_connections);
+                             options_.max_connections, holds_lease());
     if (!options_.database_url) {
       EphemeralPostgresOptions ep;
       ep.run_id = identity_.run_id.str();
@@ -146,13 +146,21 @@ struct PostgresProvider final : Provider {
       open_admin(plan_.reserve);
     }
     // Held until the provider is destroyed: our markers promise it (see marked_resources.hpp).
-    lease_.emplace(marked::ServerLease::acquire(admin_url_, marker_for("lease"), connect_options_));
+    if (holds_lease())
+      lease_.emplace(
+          marked::ServerLease::acquire(admin_url_, marker_for("lease"), connect_options_));
   }
+
+  // Whether this run makes resources that the reaper judges by their owner's life (its run
+  // database, clones, schemas), whose markers promise a server lease. A pooled run makes none:
+  // a pooled database is judged by its template (stale or not) and a template is never reaped,
+  // so it spares the lease's connection (one backend start per test process).
+  bool holds_lease() const { return !pooled(); }
 
   // ---- markers and drops (the rules: marked_resources.hpp) ----
   RunMarker marker_for(const std::string& resource) const {
     RunMarker marker = RunMarker::for_this_process(identity_.run_id.str(), resource);
-    marker.server_lease = true;
+    marker.server_lease = holds_lease();
     return marker;
   }
 
