@@ -130,6 +130,8 @@ TEST_CASE("the LISTEN connection names itself, so a stopping harness can leave i
   auto backend = schema.open();
   EventStore store(backend, notified_only());
   Subscription all = store.subscribe(std::string(kAllStream));
+  // The subscriber's first read starts the background connection.
+  CHECK_FALSE(all.next(0ms).has_value());
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   while (backend->listener_backend_pid() == 0) {
     REQUIRE(std::chrono::steady_clock::now() < deadline);
@@ -151,6 +153,9 @@ TEST_CASE(
   EventStore writer(schema.open());
   Subscription all = subscriber.subscribe(std::string(kAllStream));
   Subscription stream = subscriber.subscribe("game-1");
+  // The subscribers' first reads start the background connection.
+  CHECK_FALSE(all.next(0ms).has_value());
+  CHECK_FALSE(stream.next(0ms).has_value());
 
   auto deadline = std::chrono::steady_clock::now() + 5s;
   while (subscriber_backend->listener_backend_pid() == 0) {
