@@ -873,8 +873,8 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
 }
 
 PostgresBackend::Impl::~Impl() {
-  // First, so a lease released meanwhile (its callback uses `background`) has
-  // finished before the thread goes.
+  // First, so a lease released meanwhile (its callback uses the background,
+  // if it started) has finished before the thread goes.
   leases->set_on_release(nullptr);
   if (replica) replica->watcher.reset();
   background.reset();
