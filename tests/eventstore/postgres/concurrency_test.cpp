@@ -314,6 +314,21 @@ TEST_CASE("the first write of a store that has only read notifies another store'
   CHECK_FALSE(all.next(200ms).has_value());
 }
 
+TEST_CASE(
+    "a store constructed inside a caller's transaction starts its background at once, as the "
+    "bound it must log before its first append would stay invisible in that transaction",
+    "[eventstore][postgres][concurrency][listen][lazy][outbox]") {
+  TestSchema schema;
+  EventStore{schema.open()};  // creates the schema outside the transaction
+  repo::Repo repo = repo::Repo::open(schema.server_url());
+  repo::Transaction tx = repo.transaction();
+  auto backend = std::make_shared<PostgresBackend>(repo, schema.options());
+  CHECK(backend->listener_connections() == 1);
+  CHECK(backend->listener_backend_pid() != 0);
+  CHECK(background_sessions(schema) == 1);
+  tx.rollback();
+}
+
 TEST_CASE("threads that write and subscribe first at once share one background connection",
           "[eventstore][postgres][concurrency][listen][lazy]") {
   TestSchema schema;
