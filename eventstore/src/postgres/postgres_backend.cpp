@@ -45,7 +45,8 @@ namespace {
 // How long a read waits for in-flight writers it has no bound for (see
 // watermark.hpp) before it answers with the older, still safe watermark.
 constexpr std::chrono::milliseconds kSettleLimit{200};
-// How long construction waits for the background connection's first bound.
+// How long the first subscriber (and a construction inside a transaction)
+// waits for the background connection's LISTEN and first bound.
 constexpr std::chrono::milliseconds kStartWait{5000};
 
 constexpr std::string_view kEventColumns =
@@ -459,6 +460,23 @@ class PostgresBackend::Impl {
   std::unique_ptr<SubscriptionLease> try_acquire(std::string_view subscription,
                                                  std::string_view stream_id);
 
+  // The background thread, started on the first call (the rule is in the
+  // class comment of postgres_backend.hpp). Thread-safe; throws
+  // std::system_error if the thread cannot be created (then a later call
+  // tries again).
+  Background& start_background();
+  // For subscribers: the background started and, the first time, its LISTEN
+  // in place (or its first connection attempt over), so that a commit after
+  // this returns wakes them. noexcept: without a thread, subscribers still
+  // re-read every poll interval of theirs.
+  void serve_subscribers() noexcept;
+  // Logs a watermark bound (watermark.hpp) on `connection`.
+  void record_watermark(repo::Connection& connection);
+
+  // Before a write (append, link, delete): the write's NOTIFY and the periodic
+  // watermark bounds need the background, and after the commit it is too late
+  // to throw.
+  void before_write() { start_background(); }
   // After a write committed (or joined a caller's transaction).
   void written(bool in_transaction) noexcept;
   // After the one-statement append failed: releases the reservation lock if
@@ -520,6 +538,9 @@ class PostgresBackend::Impl {
   bool pooled = false;
   // The background connection LISTENs (else it polls).
   bool listening = true;
+  // Constructed inside a caller's transaction or a sandbox: the background
+  // started at once (see the constructor).
+  bool constructed_in_transaction = false;
   SqlNames names;
   Statements sql;
 
@@ -537,8 +558,12 @@ class PostgresBackend::Impl {
   }
 
   std::shared_ptr<postgres_detail::LeaseHub> leases;
-  std::unique_ptr<Background> background;
-  std::unique_ptr<Replica> replica;  // with read_url
+  std::once_flag background_once;
+  std::unique_ptr<Background> background;       // set once, by start_background()
+  std::atomic<Background*> running{nullptr};    // `background` once set, for callers that must not
+                                                // start it
+  std::atomic<bool> subscribers_served{false};  // serve_subscribers() has waited once
+  std::unique_ptr<Replica> replica;             // with read_url
 };
 
 PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
@@ -803,6 +828,25 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
     } else {
       migrator.require_current(*lease);
     }
+    // Log a watermark bound before this process's first append can take an
+    // xid, so readers elsewhere can bound its transactions at once
+    // (watermark.hpp: any committed entry whose H was read before the xid was
+    // published bounds it, whoever logged it). Here, outside a transaction,
+    // it commits at once, with no connection of its own; the background logs
+    // fresher bounds from the first write on. Inside a caller's transaction
+    // (or a sandbox) the entry would stay invisible until that transaction
+    // ends while its appends' marks are visible at once, so there the
+    // background logs it on its connection, as the first write would need.
+    constructed_in_transaction = lease->in_transaction();
+    if (!constructed_in_transaction) {
+      try {
+        record_watermark(*lease);
+      } catch (const repo::DatabaseError& error) {
+        // Like a failed record on the background connection: it only costs
+        // readers elsewhere latency (a role without INSERT can still read).
+        repo::logger()->warn("event store: logging the watermark failed: {}", error.what());
+      }
+    }
     // Never migrated: the replica gets the schema by replaying the primary.
     if (options.read_url) {
       replica = std::make_unique<Replica>(repo::Repo::open(*options.read_url, options.repo));
@@ -814,27 +858,10 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
   leases = std::make_shared<postgres_detail::LeaseHub>(repo.url(), connect);
   leases->set_on_release([this] {
     owner.notify_changed();
-    if (background) background->request_notify();
+    // Taking the lease started the background (try_acquire).
+    if (Background* started = running.load()) started->request_notify();
   });
-
-  Background::Settings settings;
-  settings.url = pooled && options.listen_url ? *options.listen_url : repo.url();
-  settings.connect = connect;
-  settings.channel = names.channel;
-  settings.listen = listening;
-  settings.interval = options.poll_interval;
-  Background::Hooks hooks;
-  hooks.changed = [this] { owner.notify_changed(); };
-  hooks.poll = [this](repo::Connection& connection) {
-    const GlobalPosition before = safe.load();
-    if (fresh_watermark(connection) != before) owner.notify_changed();
-  };
-  hooks.record = [this](repo::Connection& connection) { connection.execute(sql.record); };
-  background = std::make_unique<Background>(std::move(settings), std::move(hooks));
-  // Log a watermark bound before this process's first append can take an xid,
-  // so readers elsewhere can bound its transactions at once (watermark.hpp).
-  // If the server cannot be reached now, that only costs them latency.
-  background->wait_started(kStartWait);
+  if (constructed_in_transaction) start_background().wait_started(kStartWait);
   if (replica) {
     replica->watcher = std::make_unique<postgres_detail::ReplayWatcher>(
         [this] {
@@ -846,17 +873,56 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
 }
 
 PostgresBackend::Impl::~Impl() {
-  // First, so a lease released meanwhile (its callback uses `background`) has
-  // finished before the thread goes.
+  // First, so a lease released meanwhile (its callback uses the background,
+  // if it started) has finished before the thread goes.
   leases->set_on_release(nullptr);
   if (replica) replica->watcher.reset();
   background.reset();
 }
 
+Background& PostgresBackend::Impl::start_background() {
+  std::call_once(background_once, [this] {
+    Background::Settings settings;
+    settings.url = pooled && options.listen_url ? *options.listen_url : repo.url();
+    settings.connect = repo.pool().options().connect.postgres;
+    settings.channel = names.channel;
+    settings.listen = listening;
+    settings.interval = options.poll_interval;
+    Background::Hooks hooks;
+    hooks.changed = [this] { owner.notify_changed(); };
+    hooks.poll = [this](repo::Connection& connection) {
+      const GlobalPosition before = safe.load();
+      if (fresh_watermark(connection) != before) owner.notify_changed();
+    };
+    hooks.record = [this](repo::Connection& connection) { record_watermark(connection); };
+    background = std::make_unique<Background>(std::move(settings), std::move(hooks));
+    running.store(background.get());
+  });
+  return *background;
+}
+
+void PostgresBackend::Impl::serve_subscribers() noexcept {
+  if (subscribers_served.load()) return;
+  try {
+    // A subscriber reads its notifier's sequence after this returns and then
+    // catches up from its cursor: a commit the catch-up misses came after the
+    // LISTEN, so its NOTIFY bumps the sequence.
+    start_background().wait_started(kStartWait);
+    subscribers_served.store(true);
+  } catch (const std::exception& error) {
+    repo::logger()->warn("event store: cannot start the listener thread ({})", error.what());
+  }
+}
+
+void PostgresBackend::Impl::record_watermark(repo::Connection& connection) {
+  connection.execute(sql.record);
+}
+
 void PostgresBackend::Impl::written(bool in_transaction) noexcept {
   owner.notify_changed();
   // Inside a transaction the function NOTIFYs itself (delivered at commit).
-  if (!in_transaction) background->request_notify();
+  // before_write() started the background.
+  if (!in_transaction) running.load()->request_notify();
 }
 
 void PostgresBackend::Impl::rethrow(const repo::DatabaseError& error) const {
@@ -965,6 +1031,7 @@ WriteResult PostgresBackend::Impl::append_alone(repo::Connection& connection, bo
 
 WriteResult PostgresBackend::Impl::append(std::string_view stream_id, ExpectedVersion expected,
                                           std::span<const NewEvent> events) {
+  before_write();
   repo::ConnectionLease lease = repo.acquire();
   const bool in_transaction = lease->in_transaction();
   WriteResult result;
@@ -1090,6 +1157,7 @@ void PostgresBackend::Impl::release_reservation(repo::Connection& connection) no
 
 WriteResult PostgresBackend::Impl::link(std::string_view stream_id, ExpectedVersion expected,
                                         std::span<const Uuid> event_ids) {
+  before_write();
   BinaryArray ids(postgres_detail::kUuidOid, event_ids.size());
   for (const Uuid& id : event_ids) ids.add(id);
   repo::ConnectionLease lease = repo.acquire();
@@ -1113,6 +1181,7 @@ WriteResult PostgresBackend::Impl::link(std::string_view stream_id, ExpectedVers
 
 WriteResult PostgresBackend::Impl::delete_stream(std::string_view stream_id,
                                                  ExpectedVersion expected, DeleteMode mode) {
+  before_write();
   repo::ConnectionLease lease = repo.acquire();
   const bool in_transaction = lease->in_transaction();
   WriteResult result;
@@ -1461,6 +1530,8 @@ ReadResult PostgresBackend::Impl::read_stream_on(repo::Connection& connection,
 
 std::unique_ptr<SubscriptionLease> PostgresBackend::Impl::try_acquire(std::string_view subscription,
                                                                       std::string_view stream_id) {
+  // The lease's release NOTIFYs the others (set_on_release) through it.
+  start_background();
   const std::int64_t key = postgres_subscription_lock_key(names.schema, subscription, stream_id);
   std::unique_ptr<repo::Connection> connection = leases->take();
   // Transaction pooling: the lock lives as long as a transaction that the
@@ -1654,6 +1725,11 @@ bool PostgresBackend::delete_checkpoint(std::string_view subscription, std::stri
   return lease->execute(impl_->sql.delete_checkpoint, subscription, stream_id) > 0;
 }
 
+ChangeNotifier& PostgresBackend::changes() noexcept {
+  impl_->serve_subscribers();
+  return Backend::changes();
+}
+
 std::unique_ptr<SubscriptionLease> PostgresBackend::try_acquire_subscription(
     std::string_view subscription, std::string_view stream_id) {
   return impl_->try_acquire(subscription, stream_id);
@@ -1697,7 +1773,8 @@ const PostgresBackendOptions& PostgresBackend::options() const noexcept {
 }
 
 int PostgresBackend::listener_backend_pid() const noexcept {
-  return impl_->listening ? impl_->background->backend_pid() : 0;
+  const Background* started = impl_->running.load();
+  return impl_->listening && started ? started->backend_pid() : 0;
 }
 
 std::uint64_t PostgresBackend::replica_reads() const noexcept {
@@ -1709,7 +1786,8 @@ std::uint64_t PostgresBackend::replica_failovers() const noexcept {
 }
 
 std::uint64_t PostgresBackend::listener_connections() const noexcept {
-  return impl_->background->connections();
+  const Background* started = impl_->running.load();
+  return started ? started->connections() : 0;
 }
 
 std::size_t PostgresBackend::appends_waiting() const {

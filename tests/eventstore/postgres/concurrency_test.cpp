@@ -1,12 +1,14 @@
 // PostgreSQL backend, threaded and multi-process cases (label `concurrency`):
 // the no-skip rule with a late-committing append (in threads and across
-// processes), live delivery across a killed LISTEN connection, a duplicate id
+// processes), live delivery across a killed LISTEN connection, the background
+// connection opened only at the first subscription or write, a duplicate id
 // that only a racing writer's commit reveals, and subscription ownership
 // when the owner's connection dies (taken over, and the old owner fenced).
 
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <future>
+#include <latch>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -130,6 +132,8 @@ TEST_CASE("the LISTEN connection names itself, so a stopping harness can leave i
   auto backend = schema.open();
   EventStore store(backend, notified_only());
   Subscription all = store.subscribe(std::string(kAllStream));
+  // The subscriber's first read starts the background connection.
+  CHECK_FALSE(all.next(0ms).has_value());
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   while (backend->listener_backend_pid() == 0) {
     REQUIRE(std::chrono::steady_clock::now() < deadline);
@@ -151,6 +155,9 @@ TEST_CASE(
   EventStore writer(schema.open());
   Subscription all = subscriber.subscribe(std::string(kAllStream));
   Subscription stream = subscriber.subscribe("game-1");
+  // The subscribers' first reads start the background connection.
+  CHECK_FALSE(all.next(0ms).has_value());
+  CHECK_FALSE(stream.next(0ms).has_value());
 
   auto deadline = std::chrono::steady_clock::now() + 5s;
   while (subscriber_backend->listener_backend_pid() == 0) {
@@ -215,6 +222,160 @@ TEST_CASE("poll mode delivers another backend's appends without LISTEN",
   REQUIRE(b.has_value());
   CHECK(a->type == "A");
   CHECK(b->type == "B");
+}
+
+// Server sessions of background connections of stores on `schema`: they name
+// themselves, and their last statement (the watermark bound logged after
+// LISTEN) names the schema.
+std::int64_t background_sessions(const TestSchema& schema) {
+  return admin(schema)
+      ->query_value<std::int64_t>(
+          "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
+          "AND position($2 in query) > 0",
+          std::string(PostgresBackend::kListenerApplicationName), schema.name())
+      .value_or(-1);
+}
+
+TEST_CASE("a store used only to read opens no background connection until a subscriber comes",
+          "[eventstore][postgres][concurrency][listen][lazy]") {
+  TestSchema schema;
+  auto backend = schema.open();
+  EventStore reader(backend, notified_only());
+  CHECK(reader.read_all_forward(0).events.empty());
+  CHECK(reader.read_stream_forward("s").status == ReadStatus::stream_not_found);
+  CHECK(reader.head_position() == 0);
+  CHECK(backend->listener_connections() == 0);
+  CHECK(backend->listener_backend_pid() == 0);
+  CHECK(background_sessions(schema) == 0);
+
+  Subscription all = reader.subscribe(std::string(kAllStream));
+  CHECK_FALSE(all.next(0ms).has_value());
+  CHECK(backend->listener_connections() == 1);
+  REQUIRE(backend->listener_backend_pid() != 0);
+  CHECK(background_sessions(schema) == 1);
+  CHECK(admin(schema)->query_value<std::string>(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = $1",
+            backend->listener_backend_pid()) ==
+        std::string(PostgresBackend::kListenerApplicationName));
+}
+
+TEST_CASE(
+    "a subscription on a store that has only read gets another store's appends, the first made "
+    "right after subscribe, each once",
+    "[eventstore][postgres][concurrency][listen][lazy]") {
+  TestSchema schema;
+  auto backend = schema.open();
+  EventStore reader(backend, notified_only());
+  EventStore writer(schema.open());
+  CHECK(reader.read_all_forward(0).events.empty());
+  REQUIRE(backend->listener_connections() == 0);
+
+  Subscription all = reader.subscribe(std::string(kAllStream));
+  // Before the subscription's first read, so before its LISTEN exists.
+  REQUIRE(writer.append("s", 0, event("Right after subscribe")).ok());
+  auto first = all.next(5s);
+  REQUIRE(first.has_value());
+  CHECK(first->global_position == 1);
+  // Only a notification can wake the subscriber now (its poll interval is an hour).
+  REQUIRE(writer.append("s", 1, event("Later")).ok());
+  auto second = all.next(5s);
+  REQUIRE(second.has_value());
+  CHECK(second->global_position == 2);
+  CHECK_FALSE(all.next(200ms).has_value());
+}
+
+TEST_CASE("the first write of a store that has only read notifies another store's subscriber",
+          "[eventstore][postgres][concurrency][listen][lazy]") {
+  TestSchema schema;
+  EventStore subscriber(schema.open(), notified_only());
+  Subscription all = subscriber.subscribe(std::string(kAllStream));
+  CHECK_FALSE(all.next(0ms).has_value());
+
+  auto kept_backend = schema.open();
+  EventStore kept(kept_backend);
+  CHECK(kept.read_all_forward(0).events.empty());
+  REQUIRE(kept_backend->listener_connections() == 0);
+  REQUIRE(kept.append("kept", 0, event("Kept open")).ok());
+  auto first = all.next(5s);
+  REQUIRE(first.has_value());
+  CHECK(first->global_position == 1);
+
+  // A store closed right after its first write still sends its NOTIFY.
+  {
+    auto closed_backend = schema.open();
+    EventStore closed(closed_backend);
+    CHECK(closed.read_all_forward(0).events.size() == 1);
+    REQUIRE(closed_backend->listener_connections() == 0);
+    REQUIRE(closed.append("closed", 0, event("Closed at once")).ok());
+  }
+  auto second = all.next(5s);
+  REQUIRE(second.has_value());
+  CHECK(second->global_position == 2);
+  CHECK_FALSE(all.next(200ms).has_value());
+}
+
+TEST_CASE(
+    "a store constructed inside a caller's transaction starts its background at once, as the "
+    "bound it must log before its first append would stay invisible in that transaction",
+    "[eventstore][postgres][concurrency][listen][lazy][outbox]") {
+  TestSchema schema;
+  EventStore{schema.open()};  // creates the schema outside the transaction
+  repo::Repo repo = repo::Repo::open(schema.server_url());
+  repo::Transaction tx = repo.transaction();
+  auto backend = std::make_shared<PostgresBackend>(repo, schema.options());
+  CHECK(backend->listener_connections() == 1);
+  CHECK(backend->listener_backend_pid() != 0);
+  CHECK(background_sessions(schema) == 1);
+  tx.rollback();
+}
+
+TEST_CASE("threads that write and subscribe first at once share one background connection",
+          "[eventstore][postgres][concurrency][listen][lazy]") {
+  TestSchema schema;
+  auto backend = schema.open();
+  EventStore store(backend, notified_only());
+  EventStore other(schema.open());
+  REQUIRE(backend->listener_connections() == 0);
+  constexpr int kWriters = 3;
+  constexpr int kReaders = 3;
+  std::vector<Subscription> subscriptions;
+  for (int r = 0; r < kReaders; ++r) {
+    subscriptions.push_back(store.subscribe(std::string(kAllStream)));
+  }
+  std::vector<char> appended(kWriters, 0);  // not vector<bool>: its bits share words
+  std::vector<std::vector<GlobalPosition>> seen(kReaders);
+  std::latch go(1);
+  {
+    std::vector<std::jthread> threads;
+    for (int w = 0; w < kWriters; ++w) {
+      threads.emplace_back([&, w] {
+        go.wait();
+        appended[w] = store.append("w" + std::to_string(w), 0, event("W")).ok();
+      });
+    }
+    for (int r = 0; r < kReaders; ++r) {
+      threads.emplace_back([&, r] {
+        go.wait();
+        while (seen[r].size() < kWriters) {
+          auto e = subscriptions[r].next(5s);
+          if (!e) break;
+          seen[r].push_back(e->global_position);
+        }
+      });
+    }
+    go.count_down();
+  }
+  const std::vector<GlobalPosition> all_three{1, 2, 3};
+  for (int w = 0; w < kWriters; ++w) CHECK(appended[w] == 1);
+  for (int r = 0; r < kReaders; ++r) CHECK(seen[r] == all_three);
+  CHECK(backend->listener_connections() == 1);
+  // Listening: another store's append arrives by notification alone.
+  REQUIRE(other.append("other", 0, event("Other")).ok());
+  for (Subscription& subscription : subscriptions) {
+    auto e = subscription.next(5s);
+    REQUIRE(e.has_value());
+    CHECK(e->global_position == 4);
+  }
 }
 
 TEST_CASE("a duplicate id revealed only by a racing writer's commit is a result, not an error",

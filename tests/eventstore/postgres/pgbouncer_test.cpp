@@ -258,11 +258,12 @@ TEST_CASE("through PgBouncer with a direct listen_url, commits reach subscribers
   // Polling would take an hour: only a notification can deliver in time.
   options.poll_interval = std::chrono::hours(1);
   std::shared_ptr<PostgresBackend> reader_backend = schema.open(options);
-  CHECK(reader_backend->listener_backend_pid() != 0);
   EventStore reader(reader_backend);
   EventStore writer(schema.open(pooled()));
   Subscription sub = reader.subscribe(std::string(kAllStream));
   CHECK_FALSE(sub.next(0ms).has_value());
+  // The subscriber's first read started the background, which listens.
+  CHECK(reader_backend->listener_backend_pid() != 0);
   REQUIRE(writer.append("s", 0, events(2)).ok());
   std::optional<RecordedEvent> got = sub.next(10s);
   REQUIRE(got.has_value());
@@ -271,6 +272,11 @@ TEST_CASE("through PgBouncer with a direct listen_url, commits reach subscribers
   PostgresBackendOptions polling = pooled();
   polling.poll_interval = std::chrono::hours(1);
   std::shared_ptr<PostgresBackend> poller = schema.open(polling);
+  EventStore polled(poller);
+  Subscription polled_sub = polled.subscribe(std::string(kAllStream));
+  // Its first read starts the background: connected, but not listening.
+  polled_sub.next(0ms);
+  CHECK(poller->listener_connections() == 1);
   CHECK(poller->listener_backend_pid() == 0);
 }
 

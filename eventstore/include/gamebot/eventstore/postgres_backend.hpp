@@ -59,6 +59,17 @@
 //   a caller's transaction NOTIFY transactionally (delivered at its commit).
 //   With notifications = poll the thread instead checks the watermark every
 //   poll_interval.
+// * The background thread and its connection start at the first subscription
+//   (the first call of changes(), which every subscriber makes before its
+//   first catch-up read; it waits for the LISTEN, so nothing committed after
+//   the catch-up began is missed), the first write (append, link, delete: its
+//   NOTIFY and the periodic watermark bounds need it) or the first
+//   subscription lease (its release NOTIFYs), whichever comes first. A store
+//   used only to read opens no connection beyond its pool's. The watermark
+//   bound that must precede this process's first append is logged by the
+//   constructor on the schema connection; inside a caller's transaction or a
+//   sandbox, where that entry would stay invisible, the constructor starts the
+//   background and waits for its first bound instead.
 // * Persistent-subscription ownership: a session advisory lock held on a
 //   dedicated connection that the SubscriptionLease owns; the server drops it
 //   when the holder closes it or dies. Checkpoints live in a table.
@@ -192,8 +203,8 @@ struct PostgresBackendOptions {
 };
 
 // Thread-safe (Backend contract). Not copyable. Destroying it stops the
-// background thread and closes its connection; subscriptions keep it alive
-// through the EventStore.
+// background thread (if it started) and closes its connection; subscriptions
+// keep it alive through the EventStore.
 class PostgresBackend final : public Backend {
  public:
   // A backend on its own repo for `url` (postgres:// or postgresql://). The
@@ -214,8 +225,9 @@ class PostgresBackend final : public Backend {
   // (if set); with transaction
   // pooling the repo must not prepare statements (InvalidArgument if its
   // PostgresOptions::prepared_statements is on). Creates or upgrades
-  // the schema (options.migrate) on a connection of the repo, then starts the
-  // background thread on a connection of its own to repo.url().
+  // the schema (options.migrate) and logs a watermark bound on a connection
+  // of the repo; the background thread (a connection of its own to
+  // repo.url(), or listen_url) starts later, see the notes above.
   explicit PostgresBackend(repo::Repo repo, PostgresBackendOptions options = {});
   ~PostgresBackend() override;
 
@@ -245,6 +257,11 @@ class PostgresBackend final : public Backend {
                                                               std::string_view stream_id) override;
   std::vector<StoredSubscription> list_subscriptions() override;
 
+  // Starts the background thread if it has not started, and the first time
+  // waits (up to 5 s) for its LISTEN and first watermark bound: subscribers
+  // call it before they read.
+  ChangeNotifier& changes() noexcept override;
+
   const repo::Repo& repo() const noexcept;
   const PostgresBackendOptions& options() const noexcept;
 
@@ -252,9 +269,11 @@ class PostgresBackend final : public Backend {
   // (and a harness cancelling the tests' work at a stop) can tell it apart.
   static constexpr std::string_view kListenerApplicationName = "gamebot eventstore listener";
   // Backend process id of the listening connection (0 while it is not
-  // connected, and in poll mode). For tests that kill it.
+  // connected, before the background started, and in poll mode). For tests
+  // that kill it.
   int listener_backend_pid() const noexcept;
-  // How often the listening connection was (re)established.
+  // How often the background connection was (re)established (0 before the
+  // background started).
   std::uint64_t listener_connections() const noexcept;
   // Appends queued now for the next commit group. For tests and monitoring.
   std::size_t appends_waiting() const;
