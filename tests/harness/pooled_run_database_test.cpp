@@ -18,6 +18,7 @@
 #include "child_process.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/harness/marked_resources.hpp"
+#include "gamebot/harness/run_id.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/testing/postgres.hpp"
 
@@ -230,7 +231,8 @@ TEST_CASE(
   REQUIRE(first.exit_code() == 0);
   const std::vector<std::int64_t> ready = ready_clones(*admin);
   REQUIRE_FALSE(ready.empty());  // its prepared, unused clones: left, not dropped
-  CHECK(run_databases(*admin).size() == ready.size());  // its run database and used clones went
+  // Besides them only its pooled run database: its used clones went.
+  CHECK(run_databases(*admin).size() == ready.size() + 1);
   for (std::int64_t oid : ready) {
     const auto marker = marker_by_oid(*admin, oid);
     REQUIRE(marker);
@@ -279,6 +281,71 @@ TEST_CASE(
   marked::reap_orphans(gamebot::repo::DatabaseUrl::parse(url), reaper, kDefaultOrphanGrace);
   for (std::int64_t oid : ready) CHECK_FALSE(marker_by_oid(*admin, oid));
   CHECK(ready_clones(*admin).empty());
+  admin.reset();
+  server.stop();
+}
+
+namespace {
+
+// The harness's pooled run databases, by name, with their oids.
+std::map<std::string, std::int64_t> pooled_databases(gamebot::repo::Connection& admin) {
+  std::map<std::string, std::int64_t> found;
+  for (const auto& [name, oid] : run_databases(admin))
+    if (name.starts_with("gamebot_test_pool_")) found[name] = oid;
+  return found;
+}
+
+// The clone a process is using: the one database marked as its clone.
+std::optional<std::string> clone_of(gamebot::repo::Connection& admin, long pid) {
+  std::optional<std::string> found;
+  for (const auto& [name, oid] : run_databases(admin)) {
+    const auto marker = marked::marker_of(admin, name);
+    if (marker && marker->resource == "clone" && marker->pid == pid) found = name;
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "database isolation: processes in turn claim one pooled run database, made once, and name "
+    "their clones after their own run",
+    "[harness][postgres][pooled]") {
+  EphemeralPostgres server = private_server();
+  const std::string url = server.url("postgres");
+  auto admin = gamebot::repo::connect(url);
+
+  const Outcome first = run("", {"--database-url", url, "--isolation", "database", "[five]"}, {},
+                            std::chrono::seconds(60));
+  INFO(first.output);
+  REQUIRE(first.exit_code() == 0);
+  const auto pooled = pooled_databases(*admin);
+  REQUIRE(pooled.size() == 1);  // kept for the next process, not dropped
+  const std::string run_db = pooled.begin()->first;
+  const auto marker = marked::marker_of(*admin, run_db);
+  REQUIRE(marker);
+  CHECK(marker->resource == marked::kPooledResource);
+  CHECK_FALSE(marked::claimed(*admin, run_db));
+
+  // The next process claims the same one (same oid: no CREATE DATABASE) while it runs; its
+  // clones are not named after the pooled name, which every run shares.
+  gamebot::testing::TempDir dir;
+  const std::string release = dir.path() + "/release";
+  ChildProcess second(command("", {"--database-url", url, "--isolation", "database", "[held]"},
+                              {"GAMEBOT_CHILD_RELEASE_FILE=" + release}));
+  REQUIRE(wait_for_line(second, "ready step", std::chrono::seconds(60)));
+  CHECK(pooled_databases(*admin) == pooled);
+  CHECK(marked::claimed(*admin, run_db));
+  const auto clone = clone_of(*admin, static_cast<long>(second.pid()));
+  REQUIRE(clone);
+  CHECK(clone->starts_with("gamebot_test_"));
+  CHECK_FALSE(clone->starts_with(clone_database_prefix(run_db)));
+  std::fclose(std::fopen(release.c_str(), "w"));
+  const Outcome second_outcome = finish(second);
+  INFO(second_outcome.output);
+  CHECK(second_outcome.exit_code() == 0);
+  CHECK(pooled_databases(*admin) == pooled);
+  CHECK_FALSE(marked::claimed(*admin, run_db));
   admin.reset();
   server.stop();
 }

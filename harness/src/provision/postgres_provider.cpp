@@ -191,7 +191,14 @@ struct PostgresProvider final : Provider {
   // dropping it; a `ctest -j2` run makes about two. A process that saw its database dirty (a
   // leak, a dirty connection return, a sandbox that could not roll back, a test never ended)
   // drops it instead: it holds the claim, so nobody else is using it.
-  bool pooled() const { return options_.isolation == Isolation::transaction && !options_.keep; }
+  // Under database isolation the tests use prepared clones and never touch the run database: it
+  // is only checked (when the template's check is not recorded yet), so it is pooled the same
+  // way and never dirty.
+  bool pooled() const {
+    return (options_.isolation == Isolation::transaction ||
+            options_.isolation == Isolation::database) &&
+           !options_.keep;
+  }
 
   // The first free pooled database of the template, claimed, or a new slot made under its claim.
   // Under the template lock (the template is not rebuilt meanwhile).
@@ -396,9 +403,11 @@ struct PostgresProvider final : Provider {
   }
 
   // ---- phase 5 ----
-  // See clone_database_prefix(): derived from the run database's name, carrying the worker.
+  // See clone_database_prefix(): derived from this run's own database name (run id and worker),
+  // never from a pooled one: a pooled name is reused across runs, and an unmarked clone left by
+  // a killed run would block its clone names for every later run.
   std::string clone_name(std::uint64_t n) const {
-    return clone_database_prefix(run_db_) + std::to_string(n);
+    return clone_database_prefix(test_database_name(identity_)) + std::to_string(n);
   }
 
   std::size_t ready_target() const { return plan_.preparers; }
@@ -470,7 +479,7 @@ struct PostgresProvider final : Provider {
   // prepared-but-unused clones. A ready clone is taken under its claim and, still under it,
   // re-marked as this run's clone and renamed to this run's clone name before anything connects
   // to it, so a clone in use is always a run's (a crash leaves it to the reaper) and never
-  // handed out twice. The run database itself is still this run's own under database isolation.
+  // handed out twice. The run database under database isolation is a pooled one (pooled()).
 
   // Background (preparer thread): takes a ready clone as `name`; false if none is free.
   bool take_ready(repo::Connection& admin, const std::string& name) {
