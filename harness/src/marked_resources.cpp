@@ -1,12 +1,14 @@
 #include "gamebot/harness/marked_resources.hpp"
 
 #include <fmt/format.h>
+#include <libpq-fe.h>
 
 #include <algorithm>
 #include <utility>
 
 #include "gamebot/core/error.hpp"
 #include "gamebot/repo/identifier.hpp"
+#include "gamebot/repo/postgres_connection.hpp"
 #include "log.hpp"
 
 namespace fs = std::filesystem;
@@ -96,7 +98,9 @@ std::int64_t server_version(repo::Connection& connection) {
 // ALTER DATABASE takes no such lock, and two at once fail with "tuple concurrently updated".
 // Older servers need the ALTER (forbid new connections) and the terminate. An invalid database
 // takes nothing but the drop (ALTER DATABASE on it is FATAL: the server closes the connection).
-void force_drop(repo::Connection& connection, std::string_view database, DatabaseState state) {
+// Returns the DROP DATABASE statement, having done what must precede it.
+std::string prepare_force_drop(repo::Connection& connection, std::string_view database,
+                               DatabaseState state) {
   const std::string quoted = repo::quote_identifier(database);
   const bool force = server_version(connection) >= 130000;
   if (state == DatabaseState::valid && !force) {
@@ -106,7 +110,11 @@ void force_drop(repo::Connection& connection, std::string_view database, Databas
         "pg_backend_pid()",
         database);
   }
-  connection.execute("DROP DATABASE IF EXISTS " + quoted + (force ? " WITH (FORCE)" : ""));
+  return "DROP DATABASE IF EXISTS " + quoted + (force ? " WITH (FORCE)" : "");
+}
+
+void force_drop(repo::Connection& connection, std::string_view database, DatabaseState state) {
+  connection.execute(prepare_force_drop(connection, database, state));
 }
 
 // Whether a session other than `connection`'s holds the claim on `database`.
@@ -222,11 +230,12 @@ bool drop_if_owned(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connec
 
 std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
                                       std::unique_ptr<repo::Connection>& connection,
-                                      std::chrono::seconds grace) {
+                                      std::chrono::seconds grace, SpentClones spent) {
   if (!connection || !connection->is_alive()) connection = repo::connect(server);
   std::vector<std::string> reaped;
   for (const MarkedResource& found : list(*connection)) {
     if (!found.marker || found.marker->resource == kTemplateResource) continue;
+    if (spent == SpentClones::leave && found.marker->resource == kSpentResource) continue;
     try {
       if (!connection || !connection->is_alive()) connection = repo::connect(server);
       if (!found.marker->origin.empty()) {
@@ -280,6 +289,7 @@ std::optional<std::uint32_t> database_oid(repo::Connection& connection, std::str
 }
 
 bool stale(repo::Connection& connection, const RunMarker& marker) {
+  if (marker.resource == kSpentResource) return true;
   const Found origin = find(connection, marker.origin);
   if (origin.state != DatabaseState::valid || !origin.marker ||
       origin.marker->resource != kTemplateResource)
@@ -336,6 +346,62 @@ bool drop_if_stale(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connec
   }
   if (connection && connection->is_alive()) release_claim(*connection, database);
   return dropped;
+}
+
+bool mark_spent(repo::Connection& connection, std::string_view database, const Owner& owner,
+                const RunMarker& spent) {
+  if (!try_claim(connection, database)) return false;
+  bool marked = false;
+  try {
+    const std::optional<RunMarker> now = marker_of(connection, database);
+    if (now && owner(*now)) {
+      RunMarker marker = spent;
+      marker.resource = std::string(kSpentResource);
+      mark(connection, database, marker);
+      marked = true;
+    }
+  } catch (...) {
+    if (connection.is_alive()) release_claim(connection, database);
+    throw;
+  }
+  release_claim(connection, database);
+  return marked;
+}
+
+std::optional<std::string> start_dropping_spent(std::unique_ptr<repo::Connection>& connection) {
+  auto* postgres = dynamic_cast<repo::PostgresConnection*>(connection.get());
+  if (postgres == nullptr)
+    throw Error(FaultClass::internal, "start_dropping_spent() needs a PostgreSQL connection");
+  for (const MarkedResource& found : list(*connection)) {
+    if (!found.marker || found.marker->resource != kSpentResource || found.marker->kept) continue;
+    if (!try_claim(*connection, found.name)) continue;
+    const std::int32_t key = key_of(found.name);
+    // Without waiting: a remover holding the lock is dropping it already.
+    if (!connection
+             ->query_value<bool>("SELECT pg_try_advisory_lock($1::int, $2::int)", kDropLockClass,
+                                 key)
+             .value_or(false)) {
+      release_claim(*connection, found.name);
+      continue;
+    }
+    const Found now = find(*connection, found.name);
+    if (claimed_by_others(*connection, found.name) || now.state == DatabaseState::absent ||
+        !now.marker || now.marker->serialize() != found.marker->serialize()) {
+      connection->query("SELECT pg_advisory_unlock($1::int, $2::int)", kDropLockClass, key);
+      release_claim(*connection, found.name);
+      continue;
+    }
+    const std::string drop = prepare_force_drop(*connection, found.name, now.state);
+    if (PQsendQuery(postgres->native_handle(), drop.c_str()) != 1) {
+      throw Error(FaultClass::connectivity,
+                  fmt::format("cannot send the drop of {}: {}", found.name,
+                              PQerrorMessage(postgres->native_handle())));
+    }
+    // Closing unread: the server finishes the drop, then ends the session (claim and lock go).
+    connection.reset();
+    return found.name;
+  }
+  return std::nullopt;
 }
 
 // ---- directories -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "gamebot/harness/marked_resources.hpp"
 #include "gamebot/repo/connection.hpp"
 
 namespace gamebot::harness::testing {
@@ -86,7 +87,8 @@ inline bool wait_for_line(ChildProcess& child, const std::string& text,
 
 // Databases of a run: named after `run_id` or `worker` (clone names carry the worker), or
 // carrying a marker that names `run_id`; not the template, a pooled run database nor a ready
-// clone (shared by the runs, kept on purpose; the marker names the run that made or left it).
+// clone (shared by the runs, kept on purpose; the marker names the run that made or left it),
+// nor a spent clone (dropped in the background, maybe still under way).
 inline std::int64_t databases_of_run(gamebot::repo::Connection& admin, const std::string& run_id,
                                      const std::string& worker) {
   return admin
@@ -96,8 +98,10 @@ inline std::int64_t databases_of_run(gamebot::repo::Connection& admin, const std
           "datname NOT LIKE 'gamebot\\_test\\_pool%' AND "
           "datname NOT LIKE 'gamebot\\_test\\_ready%' AND "
           "(strpos(datname, $1) > 0 OR strpos(datname, $2) > 0 OR "
-          "strpos(coalesce(shobj_description(oid, 'pg_database'), ''), $1) > 0)",
-          run_id, "_w" + worker + "_")
+          "strpos(coalesce(shobj_description(oid, 'pg_database'), ''), $1) > 0) AND "
+          "strpos(coalesce(shobj_description(oid, 'pg_database'), ''), $3) = 0",
+          run_id, "_w" + worker + "_",
+          "\nresource=" + std::string(gamebot::harness::marked::kSpentResource) + "\n")
       .value_or(-1);
 }
 

@@ -138,6 +138,7 @@ TEST_CASE("postgres: database isolation clones per test and drops every clone",
       "",
       {"--database-url", gamebot::testing::postgres_url(), "--isolation", "database", "[child]"},
       {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=clones"});
+  INFO(outcome.output);
   CHECK(outcome.exit_code() == 0);
   auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
   CHECK(databases_of_run(*admin, run_id, "clones") == 0);
@@ -180,7 +181,8 @@ TEST_CASE("postgres: a second SIGINT during the cleanup leaves nothing the next 
         {"--database-url", gamebot::testing::postgres_url(), "--isolation", "database", "[steps]"},
         {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=" + worker}));
     REQUIRE(wait_for_line(child, "ready step", std::chrono::seconds(15)));
-    CHECK(databases_of_run(*admin, run_id, worker) >= 2);  // the run database and clones
+    // The clone in use at least (the run database is a pooled one, not the run's).
+    CHECK(databases_of_run(*admin, run_id, worker) >= 1);
     child.signal(SIGINT);
     REQUIRE(wait_for_line(child, "cleaning up before exiting", std::chrono::seconds(10)));
     child.signal(SIGINT);
@@ -215,10 +217,12 @@ TEST_CASE("postgres: workers of a split run get unique database names that carry
   REQUIRE(wait_for_line(second, "ready step", std::chrono::seconds(20)));
   const std::string second_worker = "p" + std::to_string(second.pid());
 
-  // While both run: every database of the run is one worker's, and says which.
+  // While both run: every database of the run is one worker's, and says which (the run
+  // databases are pooled ones, shared between runs: their names are no run's).
   auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
   auto rows = admin->query(
       "SELECT datname FROM pg_database WHERE datname NOT LIKE 'gamebot\\_test\\_tpl%' AND "
+      "datname NOT LIKE 'gamebot\\_test\\_pool%' AND "
       "strpos(coalesce(shobj_description(oid, 'pg_database'), ''), $1) > 0",
       run_id);
   std::vector<std::string> of_first, of_second;
@@ -244,10 +248,8 @@ TEST_CASE("postgres: workers of a split run get unique database names that carry
   };
   INFO("first worker's databases: " << listed(of_first));
   INFO("second worker's databases: " << listed(of_second));
-  CHECK(std::count(of_first.begin(), of_first.end(), first_db) == 1);
-  CHECK(std::count(of_second.begin(), of_second.end(), second_db) == 1);
-  CHECK(of_first.size() >= 2);  // the run database and at least one clone
-  CHECK(of_second.size() >= 2);
+  CHECK(of_first.size() >= 1);  // at least the clone in use
+  CHECK(of_second.size() >= 1);
   for (const auto& name : of_first) {
     if (name != first_db)
       CHECK(name.rfind(gamebot::harness::clone_database_prefix(first_db), 0) == 0);

@@ -343,3 +343,72 @@ TEST_CASE("a shared database of a rebuilt template (same name, another oid) is s
   CHECK(marked::stale(*admin, marker));
   admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(origin));
 }
+
+TEST_CASE(
+    "a spent clone is never claimed as ready, is stale, is left by a reap that leaves spent "
+    "clones and dropped in the background by start_dropping_spent(), never while claimed",
+    "[harness][postgres][marked]") {
+  const EphemeralPostgres server = private_server();
+  const auto url = gamebot::repo::DatabaseUrl::parse(server.url());
+  std::unique_ptr<gamebot::repo::Connection> admin = gamebot::repo::connect(url);
+  const std::string tag = RunId::generate().str().substr(16);
+  const std::string run_id = "spent-" + tag;
+  const std::string origin = "gamebot_test_tpl_spent" + tag;
+  admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(origin));
+  marked::mark(*admin, origin, RunMarker::for_this_process(run_id, "template"));
+  const auto origin_oid = marked::database_oid(*admin, origin);
+  REQUIRE(origin_oid);
+  auto make_clone = [&](const std::string& name) {
+    admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(name));
+    marked::mark(*admin, name, RunMarker::for_this_process(run_id, "clone"));
+  };
+  const marked::Owner own_clone = [&](const RunMarker& marker) {
+    return marker.run_id == run_id && marker.resource == "clone";
+  };
+  RunMarker spent = RunMarker::for_this_process(run_id, std::string(marked::kSpentResource));
+  spent.origin = origin;
+  spent.origin_oid = *origin_oid;
+  const std::string first = "gamebot_test_spent" + tag + "_c1";
+  const std::string second = "gamebot_test_spent" + tag + "_c2";
+  make_clone(first);
+  make_clone(second);
+
+  // Claimed by someone (in use): not re-marked.
+  auto other = gamebot::repo::connect(url);
+  REQUIRE(marked::try_claim(*other, first));
+  CHECK_FALSE(marked::mark_spent(*admin, first, own_clone, spent));
+  marked::release_claim(*other, first);
+  CHECK(marked::mark_spent(*admin, first, own_clone, spent));
+  CHECK_FALSE(marked::mark_spent(*admin, first, own_clone, spent));  // no longer a clone
+  const auto marker = marked::marker_of(*admin, first);
+  REQUIRE(marker);
+  CHECK(marker->resource == marked::kSpentResource);
+  CHECK(marked::stale(*admin, *marker));
+  CHECK(marked::claim_free(*other, marked::kReadyResource, origin, *origin_oid) == std::nullopt);
+
+  // A process's own reap leaves it (its drop belongs off the critical path).
+  std::unique_ptr<gamebot::repo::Connection> reaper = gamebot::repo::connect(url);
+  marked::reap_orphans(url, reaper, kDefaultOrphanGrace, marked::SpentClones::leave);
+  CHECK(database_exists(*admin, first));
+
+  // Claimed: not dropped, and the connection is kept.
+  REQUIRE(marked::try_claim(*other, first));
+  std::unique_ptr<gamebot::repo::Connection> dropper = gamebot::repo::connect(url);
+  CHECK(marked::start_dropping_spent(dropper) == std::nullopt);
+  CHECK(dropper);
+  marked::release_claim(*other, first);
+  // Unclaimed: its drop is sent, the connection closed, and the server finishes it.
+  CHECK(marked::start_dropping_spent(dropper) == first);
+  CHECK_FALSE(dropper);
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (database_exists(*admin, first) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  CHECK_FALSE(database_exists(*admin, first));
+  CHECK(database_exists(*admin, second));  // a clone still in use: never dropped
+
+  // The reaper (or `gamebot-store test-dbs reap`) drops any spent clone left.
+  CHECK(marked::mark_spent(*admin, second, own_clone, spent));
+  const auto reaped = marked::reap_orphans(url, reaper, kDefaultOrphanGrace);
+  CHECK(std::find(reaped.begin(), reaped.end(), second) != reaped.end());
+  CHECK_FALSE(database_exists(*admin, second));
+}

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
@@ -18,6 +19,7 @@
 #include "child_process.hpp"
 #include "gamebot/harness/ephemeral_postgres.hpp"
 #include "gamebot/harness/marked_resources.hpp"
+#include "gamebot/harness/run_id.hpp"
 #include "gamebot/repo/connection.hpp"
 #include "gamebot/testing/postgres.hpp"
 
@@ -230,7 +232,14 @@ TEST_CASE(
   REQUIRE(first.exit_code() == 0);
   const std::vector<std::int64_t> ready = ready_clones(*admin);
   REQUIRE_FALSE(ready.empty());  // its prepared, unused clones: left, not dropped
-  CHECK(run_databases(*admin).size() == ready.size());  // its run database and used clones went
+  // Besides them only its pooled run database and its used clones, spent (or already dropped).
+  for (const auto& [name, oid] : run_databases(*admin)) {
+    CAPTURE(name);
+    if (std::find(ready.begin(), ready.end(), oid) != ready.end()) continue;
+    const auto left = marked::marker_of(*admin, name);
+    REQUIRE(left);
+    CHECK((left->resource == marked::kPooledResource || left->resource == marked::kSpentResource));
+  }
   for (std::int64_t oid : ready) {
     const auto marker = marker_by_oid(*admin, oid);
     REQUIRE(marker);
@@ -280,5 +289,154 @@ TEST_CASE(
   for (std::int64_t oid : ready) CHECK_FALSE(marker_by_oid(*admin, oid));
   CHECK(ready_clones(*admin).empty());
   admin.reset();
+  server.stop();
+}
+
+namespace {
+
+// The harness's pooled run databases, by name, with their oids.
+std::map<std::string, std::int64_t> pooled_databases(gamebot::repo::Connection& admin) {
+  std::map<std::string, std::int64_t> found;
+  for (const auto& [name, oid] : run_databases(admin))
+    if (name.starts_with("gamebot_test_pool_")) found[name] = oid;
+  return found;
+}
+
+// The clone a process's [held] test is using: of the databases marked as its clones (the
+// prepared ones too), the one its test appended to.
+std::optional<std::string> clone_of(gamebot::repo::Connection& admin, const std::string& url,
+                                    long pid) {
+  std::optional<std::string> found;
+  for (const auto& [name, oid] : run_databases(admin)) {
+    const auto marker = marked::marker_of(admin, name);
+    if (marker && marker->resource == "clone" && marker->pid == pid && store_rows(url, name) > 0)
+      found = name;
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "database isolation: processes in turn claim one pooled run database, made once, and name "
+    "their clones after their own run",
+    "[harness][postgres][pooled]") {
+  EphemeralPostgres server = private_server();
+  const std::string url = server.url("postgres");
+  auto admin = gamebot::repo::connect(url);
+
+  const Outcome first = run("", {"--database-url", url, "--isolation", "database", "[five]"}, {},
+                            std::chrono::seconds(60));
+  INFO(first.output);
+  REQUIRE(first.exit_code() == 0);
+  const auto pooled = pooled_databases(*admin);
+  REQUIRE(pooled.size() == 1);  // kept for the next process, not dropped
+  const std::string run_db = pooled.begin()->first;
+  const auto marker = marked::marker_of(*admin, run_db);
+  REQUIRE(marker);
+  CHECK(marker->resource == marked::kPooledResource);
+  CHECK_FALSE(marked::claimed(*admin, run_db));
+
+  // The next process claims the same one (same oid: no CREATE DATABASE) while it runs; its
+  // clones are not named after the pooled name, which every run shares.
+  gamebot::testing::TempDir dir;
+  const std::string release = dir.path() + "/release";
+  ChildProcess second(command("", {"--database-url", url, "--isolation", "database", "[held]"},
+                              {"GAMEBOT_CHILD_RELEASE_FILE=" + release}));
+  REQUIRE(wait_for_line(second, "ready step", std::chrono::seconds(60)));
+  CHECK(pooled_databases(*admin) == pooled);
+  CHECK(marked::claimed(*admin, run_db));
+  const auto clone = clone_of(*admin, url, static_cast<long>(second.pid()));
+  REQUIRE(clone);
+  CHECK(clone->starts_with("gamebot_test_"));
+  CHECK_FALSE(clone->starts_with(clone_database_prefix(run_db)));
+  std::fclose(std::fopen(release.c_str(), "w"));
+  const Outcome second_outcome = finish(second);
+  INFO(second_outcome.output);
+  CHECK(second_outcome.exit_code() == 0);
+  CHECK(pooled_databases(*admin) == pooled);
+  CHECK_FALSE(marked::claimed(*admin, run_db));
+  admin.reset();
+  server.stop();
+}
+
+namespace {
+
+// Reads the child's output until it ends (true), or until `limit` passes (false).
+bool output_ends_within(ChildProcess& child, std::chrono::seconds limit, std::string& output) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (auto line = child.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
+             deadline - std::chrono::steady_clock::now())))
+    output += *line + "\n";
+  return std::chrono::steady_clock::now() < deadline;
+}
+
+}  // namespace
+
+// The exit path of a database-isolation process issues no DROP DATABASE: its used clone is
+// re-marked spent and dropped in the background, by itself or a later process. Shown by holding
+// a row lock on the clone's pg_database row, which a DROP DATABASE waits for: the process still
+// ends, and its clone is left spent until the lock goes, then dropped by the drop sent meanwhile.
+TEST_CASE(
+    "database isolation: a process exits without dropping its used clone, which is left spent, "
+    "never taken as ready, and dropped in the background",
+    "[harness][postgres][pooled]") {
+  EphemeralPostgres server = private_server();
+  const std::string url = server.url("postgres");
+  auto admin = gamebot::repo::connect(url);
+  gamebot::testing::TempDir dir;
+  const std::string release = dir.path() + "/release";
+
+  ChildProcess first(command("", {"--database-url", url, "--isolation", "database", "[held]"},
+                             {"GAMEBOT_CHILD_RELEASE_FILE=" + release}));
+  REQUIRE(wait_for_line(first, "ready step", std::chrono::seconds(60)));
+  const auto used = clone_of(*admin, url, static_cast<long>(first.pid()));
+  REQUIRE(used);
+  const std::int64_t used_oid = run_databases(*admin).at(*used);
+  auto locker = gamebot::repo::connect(url);
+  locker->execute("BEGIN");
+  locker->query("SELECT oid FROM pg_database WHERE datname = $1 FOR UPDATE", *used);
+  std::fclose(std::fopen(release.c_str(), "w"));
+  std::string output;
+  const bool ended = output_ends_within(first, std::chrono::seconds(20), output);
+  INFO(output);
+  CHECK(ended);  // a DROP DATABASE on its exit path would wait for the lock
+  if (!ended) locker->execute("ROLLBACK");
+  CHECK(finish(first).exit_code() == 0);
+  REQUIRE(ended);
+  const auto spent = marker_by_oid(*admin, used_oid);
+  REQUIRE(spent);
+  CHECK(spent->resource == marked::kSpentResource);
+  CHECK(spent->origin.starts_with("gamebot_test_tpl_"));
+
+  // The next process takes ready clones, never the spent one.
+  const std::string release_second = dir.path() + "/release-second";
+  ChildProcess second(command("", {"--database-url", url, "--isolation", "database", "[held]"},
+                              {"GAMEBOT_CHILD_RELEASE_FILE=" + release_second}));
+  REQUIRE(wait_for_line(second, "ready step", std::chrono::seconds(60)));
+  const auto second_clone = clone_of(*admin, url, static_cast<long>(second.pid()));
+  REQUIRE(second_clone);
+  CHECK(run_databases(*admin).at(*second_clone) != used_oid);
+  const auto still = marker_by_oid(*admin, used_oid);
+  REQUIRE(still);
+  CHECK(still->resource == marked::kSpentResource);
+  std::fclose(std::fopen(release_second.c_str(), "w"));
+  CHECK(finish(second).exit_code() == 0);
+
+  // A drop of it was sent meanwhile (by the first process's releaser or the second's, as it
+  // started) and waits for the lock: once the lock goes, the clone goes (bounded wait).
+  locker->execute("ROLLBACK");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (marker_by_oid(*admin, used_oid) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK_FALSE(marker_by_oid(*admin, used_oid));
+  for (const auto& [name, oid] : run_databases(*admin)) {
+    CAPTURE(name);
+    const auto left = marked::marker_of(*admin, name);
+    REQUIRE(left);
+    CHECK(left->resource != "clone");  // nothing of a finished process's is in use
+  }
+  admin.reset();
+  locker.reset();
   server.stop();
 }

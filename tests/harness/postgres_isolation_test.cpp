@@ -17,6 +17,7 @@
 #include "gamebot/eventstore/postgres_backend.hpp"
 #include "gamebot/eventstore/postgres_schema.hpp"
 #include "gamebot/harness/database_manager.hpp"
+#include "gamebot/harness/marked_resources.hpp"
 #include "gamebot/harness/run_id.hpp"
 #include "gamebot/harness/run_marker.hpp"
 #include "gamebot/repo/connection.hpp"
@@ -68,6 +69,23 @@ std::int64_t databases_named_like(gamebot::repo::Connection& admin, const std::s
       .query_value<std::int64_t>("SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
                                  prefix)
       .value_or(-1);
+}
+
+// The prefix a clone's name carries (clone_database_prefix() of the run's own name): its
+// number stripped.
+std::string clone_prefix_of(const std::string& clone) {
+  return clone.substr(0, clone.find_last_not_of("0123456789") + 1);
+}
+
+// Databases named `prefix`* that are not spent clones (whose drops may still be under way).
+std::int64_t unspent_named_like(gamebot::repo::Connection& admin, const std::string& prefix) {
+  std::int64_t count = 0;
+  auto rows = admin.query("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", prefix);
+  while (rows.next()) {
+    const auto marker = marked::marker_of(admin, rows.row().get<std::string>(0));
+    if (!marker || marker->resource != marked::kSpentResource) ++count;
+  }
+  return count;
 }
 
 bool database_exists(gamebot::repo::Connection& admin, const std::string& name) {
@@ -129,7 +147,10 @@ TEST_CASE("postgres database isolation prepares marked clones ahead and teardown
   DatabaseManager environment(postgres_options(Isolation::database), setup_with_players(3));
   environment.start();
   const std::string run_db = environment.run_database();
-  const std::string prefix = clone_database_prefix(run_db);
+  // A pooled run database (only checked, never used by a test): the clones' names are not
+  // derived from it, which other runs use too, but from this run's own identity.
+  CHECK(run_db.starts_with("gamebot_test_pool_"));
+  std::string prefix;
   auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
   std::vector<std::string> seen;
   for (int i = 0; i < 5; ++i) {
@@ -139,7 +160,9 @@ TEST_CASE("postgres database isolation prepares marked clones ahead and teardown
     test.store().append("d", ExpectedVersion::no_stream(), event());
     test.repo().run([&](gamebot::repo::Connection& c) {
       const auto db = c.query_value<std::string>("SELECT current_database()").value_or("");
+      if (prefix.empty()) prefix = clone_prefix_of(db);
       CHECK(db.rfind(prefix, 0) == 0);
+      CHECK(db.rfind(clone_database_prefix(run_db), 0) != 0);
       seen.push_back(db);
       CHECK(c.query_value<std::int64_t>("SELECT count(*) FROM players") == 0);
       c.execute("INSERT INTO players (id, name) VALUES (1, 'bo')");
@@ -158,10 +181,12 @@ TEST_CASE("postgres database isolation prepares marked clones ahead and teardown
         CHECK(rows.row().get<std::string>(0) != seen.back());
         continue;
       }
-      ++clones;
       const auto marker = RunMarker::parse(comment);
-      CHECK(marker.resource == "clone");
       CHECK(marker.pid == static_cast<long>(::getpid()));
+      // Or spent behind an ended test, its drop sent.
+      if (marker.resource == marked::kSpentResource) continue;
+      ++clones;
+      CHECK(marker.resource == "clone");
     }
     CHECK(clones >= 1);
     CHECK(test.end().empty());
@@ -169,8 +194,13 @@ TEST_CASE("postgres database isolation prepares marked clones ahead and teardown
   std::sort(seen.begin(), seen.end());
   CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
   environment.finish();
-  CHECK(databases_named_like(*admin, prefix) == 0);
-  CHECK(databases_named_like(*admin, run_db) == 0);
+  // The used clones are spent (dropped in the background), the unused ones left ready (renamed).
+  CHECK(unspent_named_like(*admin, prefix) == 0);
+  // Kept for the next process, unclaimed.
+  CHECK(database_exists(*admin, run_db));
+  const auto run_marker = marked::marker_of(*admin, run_db);
+  REQUIRE(run_marker);
+  CHECK(run_marker->resource == marked::kPooledResource);
 }
 
 // Under database isolation the tests use prepared clones, each with a store of its own: the run
@@ -200,7 +230,6 @@ TEST_CASE("postgres: tests taking clones from several threads each get their own
           "[harness][postgres][isolation]") {
   DatabaseManager environment(postgres_options(Isolation::database), setup_with_players(2));
   environment.start();
-  const std::string prefix = clone_database_prefix(environment.run_database());
   std::mutex mutex;
   std::vector<std::string> seen;
   std::vector<std::thread> threads;
@@ -224,7 +253,8 @@ TEST_CASE("postgres: tests taking clones from several threads each get their own
   CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
   environment.finish();
   auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
-  CHECK(databases_named_like(*admin, prefix) == 0);
+  REQUIRE_FALSE(seen.empty());
+  CHECK(unspent_named_like(*admin, clone_prefix_of(seen.front())) == 0);
 }
 
 // A database is created and then marked (COMMENT ON DATABASE needs it; CREATE DATABASE cannot

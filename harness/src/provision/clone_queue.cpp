@@ -8,8 +8,11 @@
 
 namespace gamebot::harness::provision {
 
-CloneQueue::CloneQueue(std::string kind, Prepare prepare, Release release)
-    : kind_(std::move(kind)), prepare_(std::move(prepare)), release_(std::move(release)) {}
+CloneQueue::CloneQueue(std::string kind, Prepare prepare, Release release, Tidy tidy)
+    : kind_(std::move(kind)),
+      prepare_(std::move(prepare)),
+      release_(std::move(release)),
+      tidy_(std::move(tidy)) {}
 
 CloneQueue::~CloneQueue() {
   stop();
@@ -67,9 +70,22 @@ void CloneQueue::prepare_loop() {
   }
 }
 
-// Drops used databases/schemas behind the tests.
+// Tidies once, then drops used databases/schemas behind the tests.
 void CloneQueue::release_loop() {
   ThreadConnections connections;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+  }
+  if (tidy_) {
+    try {
+      tidy_(connections);
+    } catch (const std::exception& e) {
+      detail::log().info("harness: tidying before the first {} release failed: {}", kind_,
+                         e.what());
+      connections = {};
+    }
+  }
   std::unique_lock lock(mutex_);
   for (;;) {
     release_cv_.wait(lock, [&] { return stopping_ || !used_.empty(); });

@@ -2,9 +2,10 @@
 
 // The per-test queue of `database` and `schema` isolation: preparer threads keep databases or
 // schemas ready ahead of the tests that take them, and a releaser thread drops the used ones
-// behind them. The queue only moves them between threads; what preparing and releasing one does
-// (cloning the template, marking, recording it in the provider's list of created databases,
-// dropping it) is the provider's, passed in as two functions.
+// behind them (and, as it starts, tidies what earlier processes left). The queue only moves them
+// between threads; what preparing and releasing one does (cloning the template, marking, recording
+// it in the provider's list of created databases, dropping it) is the provider's, passed in as two
+// functions.
 //
 // Locks: the queue's mutex guards its ready and used queues, the last preparation failure and
 // the stop flag, and nothing else; it is never held while `prepare` or `release` runs, so those
@@ -57,9 +58,12 @@ class CloneQueue {
   // Drops a used one by name (on the releaser thread; its repo and backend are closed first). A
   // throw is logged and the name left to the provider's teardown.
   using Release = std::function<void(const std::string& name, ThreadConnections&)>;
+  // Run once by the releaser thread as it starts, before the first release: work left by
+  // earlier processes that must stay off the tests' path. A throw is logged. May be empty.
+  using Tidy = std::function<void(ThreadConnections&)>;
 
   // `kind` names what is prepared ("database", "schema") in log lines.
-  CloneQueue(std::string kind, Prepare prepare, Release release);
+  CloneQueue(std::string kind, Prepare prepare, Release release, Tidy tidy = {});
   ~CloneQueue();  // stop()
   CloneQueue(const CloneQueue&) = delete;
   CloneQueue& operator=(const CloneQueue&) = delete;
@@ -96,6 +100,7 @@ class CloneQueue {
   const std::string kind_;
   const Prepare prepare_;
   const Release release_;
+  const Tidy tidy_;
   std::size_t ready_target_ = 1;          // set by start(), before the threads
   std::mutex mutex_;                      // guards what follows, up to the threads
   std::condition_variable prepare_cv_;    // the preparers: room in ready_, or stopping

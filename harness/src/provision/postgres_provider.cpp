@@ -180,7 +180,11 @@ struct PostgresProvider final : Provider {
 
   // Databases whose marker's owner is gone. An unmarked one (a clone whose run died between
   // CREATE DATABASE and its marker) is never touched: `gamebot-store test-dbs list` shows it.
-  void reap() { marked::reap_orphans(admin_url_, admin_, setup_.orphan_grace); }
+  // Spent clones are left to the releaser thread (tidy_spent()): a DROP DATABASE here would be on
+  // the process's critical path.
+  void reap() {
+    marked::reap_orphans(admin_url_, admin_, setup_.orphan_grace, marked::SpentClones::leave);
+  }
 
   // ---- the template (template_cache.hpp) ----
   void clone(repo::Connection& c, const std::string& db, const std::string& resource) {
@@ -199,7 +203,14 @@ struct PostgresProvider final : Provider {
   // dropping it; a `ctest -j2` run makes about two. A process that saw its database dirty (a
   // leak, a dirty connection return, a sandbox that could not roll back, a test never ended)
   // drops it instead: it holds the claim, so nobody else is using it.
-  bool pooled() const { return options_.isolation == Isolation::transaction && !options_.keep; }
+  // Under database isolation the tests use prepared clones and never touch the run database: it
+  // is only checked (when the template's check is not recorded yet), so it is pooled the same
+  // way and never dirty.
+  bool pooled() const {
+    return (options_.isolation == Isolation::transaction ||
+            options_.isolation == Isolation::database) &&
+           !options_.keep;
+  }
 
   // The first free pooled database of the template, claimed, or a new slot made under its claim.
   // Under the template lock (the template is not rebuilt meanwhile).
@@ -404,9 +415,11 @@ struct PostgresProvider final : Provider {
   }
 
   // ---- phase 5 ----
-  // See clone_database_prefix(): derived from the run database's name, carrying the worker.
+  // See clone_database_prefix(): derived from this run's own database name (run id and worker),
+  // never from a pooled one: a pooled name is reused across runs, and an unmarked clone left by
+  // a killed run would block its clone names for every later run.
   std::string clone_name(std::uint64_t n) const {
-    return clone_database_prefix(run_db_) + std::to_string(n);
+    return clone_database_prefix(test_database_name(identity_)) + std::to_string(n);
   }
 
   std::size_t ready_target() const { return plan_.preparers; }
@@ -478,7 +491,7 @@ struct PostgresProvider final : Provider {
   // prepared-but-unused clones. A ready clone is taken under its claim and, still under it,
   // re-marked as this run's clone and renamed to this run's clone name before anything connects
   // to it, so a clone in use is always a run's (a crash leaves it to the reaper) and never
-  // handed out twice. The run database itself is still this run's own under database isolation.
+  // handed out twice. The run database under database isolation is a pooled one (pooled()).
 
   // Background (preparer thread): takes a ready clone as `name`; false if none is free.
   bool take_ready(repo::Connection& admin, const std::string& name) {
@@ -542,11 +555,50 @@ struct PostgresProvider final : Provider {
     return prepare_one(*connections.admin, connections.run);
   }
 
-  // Background (releaser thread): forbid connections, terminate, drop.
+  // ---- spent clones (database isolation; marked_resources.hpp, kSpentResource) ----
+  // A used clone is dirty and must go, but its DROP DATABASE (a checkpoint: ~85 ms on an idle
+  // server) was most of a one-test process's teardown. So a used clone is re-marked spent (a
+  // COMMENT) and dropped off every process's critical path: the releaser thread starts the drop
+  // of one spent clone when it starts (a former process's) and after each release, and does not
+  // wait for it (marked::start_dropping_spent()). A spent clone is never handed out (it is not
+  // ready) and is always stale, so the reaper and `gamebot-store test-dbs reap` drop any left.
+
+  RunMarker spent_marker() const {
+    RunMarker marker = marker_for(std::string(marked::kSpentResource));
+    marker.origin = template_->name();
+    marker.origin_oid = template_oid_;
+    return marker;
+  }
+
+  // Re-marks this run's clone `name` spent; true if it was.
+  bool spend(repo::Connection& c, const std::string& name) {
+    if (!marked::mark_spent(c, name, owned_clone(), spent_marker())) return false;
+    forget_created(name);
+    return true;
+  }
+
+  marked::Owner owned_clone() const {
+    return [run_id = identity_.run_id.str()](const RunMarker& marker) {
+      return marker.run_id == run_id && marker.resource == "clone";
+    };
+  }
+
+  // Background (releaser thread): starts dropping one spent clone, if any is free, on the thread's
+  // admin connection (which the drop keeps: the next use connects anew).
+  void tidy_spent(CloneQueue::ThreadConnections& connections) {
+    if (!connections.admin) connections.admin = repo::connect(admin_url_, connect_options_);
+    if (auto name = marked::start_dropping_spent(connections.admin))
+      detail::log().debug("harness: dropping the spent clone {} in the background", *name);
+  }
+
+  // Background (releaser thread): database isolation spends the clone (see above), schema
+  // isolation drops the schema.
   void release_used(const std::string& name, CloneQueue::ThreadConnections& connections) {
     if (options_.isolation == Isolation::database) {
       if (!connections.admin) connections.admin = repo::connect(admin_url_, connect_options_);
-      if (drop_own(connections.admin, name)) forget_created(name);
+      if (!spend(*connections.admin, name) && drop_own(connections.admin, name))
+        forget_created(name);
+      tidy_spent(connections);
     } else {
       if (!connections.run)
         connections.run = repo::connect(admin_url_.with_database(run_db_), connect_options_);
@@ -643,9 +695,11 @@ struct PostgresProvider final : Provider {
       for (const auto& name : names) left_.push_back(name + ": " + e.what());
       return;
     }
-    // Unused clones stay for the next process (see take_ready()).
+    // Unused clones stay for the next process (see take_ready()), used ones are spent (see
+    // spend()): no DROP DATABASE on the exit path.
     if (options_.isolation == Isolation::database && template_oid_ != 0) {
-      for (const std::string& name : clones_.never_taken()) {
+      const std::vector<std::string> unused = clones_.never_taken();
+      for (const std::string& name : unused) {
         try {
           if (offer_ready(*c, name)) {
             forget_created(name);
@@ -655,9 +709,16 @@ struct PostgresProvider final : Provider {
           detail::log().info("leaving {} ready failed: {}", name, e.what());
         }
       }
+      for (const std::string& name : created()) {
+        if (std::find(unused.begin(), unused.end(), name) != unused.end()) continue;
+        try {
+          if (spend(*c, name)) std::erase(names, name);
+        } catch (const std::exception& e) {
+          detail::log().info("leaving {} spent failed ({}); dropping it", name, e.what());
+        }
+      }
     }
-    // Clones first: while the run database (and its marker) exists, the reaper can still find
-    // a clone by its name.
+    // What is left (not this run's clone any more, or spending failed) is dropped if still ours.
     for (auto it = names.rbegin(); it != names.rend(); ++it) {
       try {
         if (!drop_own(c, *it))
@@ -793,7 +854,10 @@ struct PostgresProvider final : Provider {
   CloneQueue clones_{
       options_.isolation == Isolation::database ? "database" : "schema",
       [this](CloneQueue::ThreadConnections& c) { return prepare_next(c); },
-      [this](const std::string& name, CloneQueue::ThreadConnections& c) { release_used(name, c); }};
+      [this](const std::string& name, CloneQueue::ThreadConnections& c) { release_used(name, c); },
+      [this](CloneQueue::ThreadConnections& c) {
+        if (options_.isolation == Isolation::database && !options_.keep) tidy_spent(c);
+      }};
   TeardownHandle teardown_;
 };
 

@@ -52,6 +52,11 @@ inline constexpr std::string_view kPooledResource = "pooled";
 // database isolation and not used; a process takes it under its claim and re-marks it as its own
 // clone before use, so a clone in use is always some run's, reaped when that run is gone.
 inline constexpr std::string_view kReadyResource = "ready";
+// RunMarker::resource of a spent clone: a clone of a template (RunMarker::origin) that a test has
+// used. Never handed out again (it is of no resource a process claims for use), always stale():
+// whoever finds it unclaimed may drop it, so a process re-marks its used clones spent at exit and
+// leaves the drop to a later process's background thread (start_dropping_spent()) or the reaper.
+inline constexpr std::string_view kSpentResource = "spent";
 
 // One resource found by list(): a database name or a directory path.
 struct MarkedResource {
@@ -117,12 +122,19 @@ std::vector<MarkedResource> list(repo::Connection& connection);
 bool drop_if_owned(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connection>& connection,
                    std::string_view database, const Owner& owner);
 
+// What reap_orphans() does with spent clones (kSpentResource): drop them like any stale shared
+// database, or leave them to start_dropping_spent() (a harness process's reap runs on its critical
+// path, and a DROP DATABASE costs a checkpoint).
+enum class SpentClones { drop, leave };
+
 // Drops every marked database whose owner is gone (owner_gone(); templates never) and every stale
-// unclaimed shared database (drop_if_stale(); a fresh one never, claimed or not), and returns
-// their names. A resource that cannot be removed is logged and skipped.
+// unclaimed shared database (drop_if_stale(); a fresh one never, claimed or not; a spent clone
+// only with SpentClones::drop), and returns their names. A resource that cannot be removed is
+// logged and skipped.
 std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
                                       std::unique_ptr<repo::Connection>& connection,
-                                      std::chrono::seconds grace);
+                                      std::chrono::seconds grace,
+                                      SpentClones spent = SpentClones::drop);
 
 // ---- claims: databases shared between runs ------------------------------------------------
 // A claim is a session advisory lock keyed by the database's name: held by the session that took
@@ -145,8 +157,8 @@ bool claimed(repo::Connection& connection, std::string_view database);
 // The oid of `database`; nullopt when it does not exist.
 std::optional<std::uint32_t> database_oid(repo::Connection& connection, std::string_view database);
 
-// Whether a shared database's marker is stale: its origin template is gone, no longer carries a
-// template marker, or was rebuilt (another oid) since the clone was made.
+// Whether a shared database's marker is stale: a spent clone, or its origin template is gone, no
+// longer carries a template marker, or was rebuilt (another oid) since the clone was made.
 bool stale(repo::Connection& connection, const RunMarker& marker);
 
 // The databases marked as `resource` cloned from `origin` (a template database) with oid
@@ -167,6 +179,21 @@ Owner shared_clone_of(std::string resource, std::string origin);
 // another session holds it), its marker is still `listed` and stale(). True if dropped.
 bool drop_if_stale(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connection>& connection,
                    std::string_view database, const RunMarker& listed);
+
+// Re-marks `database` as `spent` (a kSpentResource marker) if, under its claim (taken here on
+// `connection`, so never while another session holds it), its marker satisfies `owner`. True if
+// re-marked. A COMMENT, not a drop: cheap enough for a process's exit path.
+bool mark_spent(repo::Connection& connection, std::string_view database, const Owner& owner,
+                const RunMarker& spent);
+
+// Starts dropping one unclaimed spent clone, on `connection` (to the server's maintenance
+// database, a PostgreSQL one), and does not wait for it: under its claim and the removers' lock,
+// its marker read again, the DROP DATABASE is sent and `connection` closed (reset). The server
+// finishes the statement (a backend reads its client's socket only between statements) and then
+// ends the session, freeing the claim and the lock; a drop that dies half-way leaves an invalid
+// database that the next drop of it completes. Returns the name, or nullopt when no spent clone
+// was free (then `connection` is kept).
+std::optional<std::string> start_dropping_spent(std::unique_ptr<repo::Connection>& connection);
 
 // ---- directories (SQLite run directories, ephemeral servers) -------------------------------
 
