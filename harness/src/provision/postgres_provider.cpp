@@ -151,11 +151,12 @@ struct PostgresProvider final : Provider {
           marked::ServerLease::acquire(admin_url_, marker_for("lease"), connect_options_));
   }
 
-  // Whether this run makes resources that the reaper judges by their owner's life (its run
-  // database, clones, schemas), whose markers promise a server lease. A pooled run makes none:
-  // a pooled database is judged by its template (stale or not) and a template is never reaped,
-  // so it spares the lease's connection (one backend start per test process).
-  bool holds_lease() const { return !pooled(); }
+  // Whether this run makes resources that the reaper judges by their owner's life (its own run
+  // database, clones, schemas), whose markers promise a server lease. A pooled run under
+  // transaction isolation makes none: a pooled database is judged by its template (stale or
+  // not) and a template is never reaped, so it spares the lease's connection (one backend start
+  // per test process). Database isolation's clones are its own, pooled run database or not.
+  bool holds_lease() const { return !(pooled() && options_.isolation == Isolation::transaction); }
 
   // ---- markers and drops (the rules: marked_resources.hpp) ----
   RunMarker marker_for(const std::string& resource) const {
@@ -381,7 +382,7 @@ struct PostgresProvider final : Provider {
     if (options_.isolation == Isolation::transaction || options_.isolation == Isolation::none) {
       // The tests' repo and store. Under database and schema isolation the tests use prepared
       // databases or schemas, each with a store of its own: a store here would only cost its
-      // pool's and its listener's connections and the wait for the listener's start.
+      // pool's connection and a listener's once a test writes.
       repo::RepoOptions repo_options;
       repo_options.pool = pool_for(setup_.test_threads);
       repo_options.pool.max_size = plan_.run_pool_max;
