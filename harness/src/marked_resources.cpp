@@ -72,18 +72,20 @@ enum class DatabaseState { absent, valid, invalid };
 struct Found {
   DatabaseState state = DatabaseState::absent;
   std::optional<RunMarker> marker;
+  std::uint32_t oid = 0;
 };
 
 Found find(repo::Connection& connection, std::string_view database) {
   auto rows = connection.query(
-      "SELECT datconnlimit::bigint, coalesce(shobj_description(oid, 'pg_database'), '') FROM "
-      "pg_database WHERE datname = $1",
+      "SELECT datconnlimit::bigint, coalesce(shobj_description(oid, 'pg_database'), ''), "
+      "oid::bigint FROM pg_database WHERE datname = $1",
       database);
   Found found;
   if (!rows.next()) return found;
   found.state =
       rows.row().get<std::int64_t>(0) == -2 ? DatabaseState::invalid : DatabaseState::valid;
   found.marker = parse_comment(rows.row().get<std::string>(1), nullptr);
+  found.oid = static_cast<std::uint32_t>(rows.row().get<std::int64_t>(2));
   return found;
 }
 
@@ -267,10 +269,17 @@ std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
 // ---- claims ----------------------------------------------------------------------------------
 
 bool try_claim(repo::Connection& session, std::string_view database) {
-  return session
-      .query_value<bool>("SELECT pg_try_advisory_lock($1::int, $2::int)", kClaimLockClass,
-                         key_of(database))
-      .value_or(false);
+  if (!session
+           .query_value<bool>("SELECT pg_try_advisory_lock($1::int, $2::int)", kClaimLockClass,
+                              key_of(database))
+           .value_or(false))
+    return false;
+  // The lock excludes only sessions connected to the same database, and a run's admin connection
+  // is to whatever database its URL names: a claim another session holds from another database
+  // counts too. Two sessions that lock at once both see the other and both give up: never both in.
+  if (!claimed_by_others(session, database)) return true;
+  release_claim(session, database);
+  return false;
 }
 
 void release_claim(repo::Connection& session, std::string_view database) {
@@ -294,7 +303,7 @@ bool stale(repo::Connection& connection, const RunMarker& marker) {
   if (origin.state != DatabaseState::valid || !origin.marker ||
       origin.marker->resource != kTemplateResource)
     return true;
-  return database_oid(connection, marker.origin) != marker.origin_oid;
+  return origin.oid != marker.origin_oid;
 }
 
 std::vector<std::string> shared_clones(repo::Connection& connection, std::string_view resource,
@@ -331,11 +340,14 @@ Owner shared_clone_of(std::string resource, std::string origin) {
 bool drop_if_stale(const repo::DatabaseUrl& server, std::unique_ptr<repo::Connection>& connection,
                    std::string_view database, const RunMarker& listed) {
   if (!connection || !connection->is_alive()) connection = repo::connect(server);
-  if (listed.origin.empty() || !try_claim(*connection, database)) return false;
+  // A fresh one first, without its claim: a marker once stale stays stale (a spent clone is not
+  // re-marked, a rebuilt template never gets its old oid back), so only a stale one is worth the
+  // claim and the check again under it. Every process's reap passes the run's pooled databases.
+  if (listed.origin.empty() || !stale(*connection, listed)) return false;
+  if (!try_claim(*connection, database)) return false;
   bool dropped = false;
   try {
-    // A claim held by a session connected to another database does not exclude ours.
-    if (!claimed_by_others(*connection, database) && stale(*connection, listed)) {
+    if (stale(*connection, listed)) {
       const std::string text = listed.serialize();
       dropped = drop_if_owned(server, connection, database,
                               [&text](const RunMarker& now) { return now.serialize() == text; });
@@ -385,8 +397,8 @@ std::optional<std::string> start_dropping_spent(std::unique_ptr<repo::Connection
       continue;
     }
     const Found now = find(*connection, found.name);
-    if (claimed_by_others(*connection, found.name) || now.state == DatabaseState::absent ||
-        !now.marker || now.marker->serialize() != found.marker->serialize()) {
+    if (now.state == DatabaseState::absent || !now.marker ||
+        now.marker->serialize() != found.marker->serialize()) {
       connection->query("SELECT pg_advisory_unlock($1::int, $2::int)", kDropLockClass, key);
       release_claim(*connection, found.name);
       continue;

@@ -412,3 +412,25 @@ TEST_CASE(
   CHECK(std::find(reaped.begin(), reaped.end(), second) != reaped.end());
   CHECK_FALSE(database_exists(*admin, second));
 }
+
+// Runs whose URLs name different databases take claims on admin connections to different
+// databases, where an advisory lock does not exclude the other: a claim must still be one.
+TEST_CASE("a claim excludes sessions connected to another database", "[harness][postgres]") {
+  const std::string tag = gamebot::harness::RunId::generate().str().substr(0, 8);
+  const std::string other_db = "gamebot_claim_other_" + tag;
+  auto admin = gamebot::repo::connect(gamebot::testing::postgres_url());
+  admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(other_db));
+  {
+    auto elsewhere = gamebot::repo::connect(gamebot::testing::postgres_url(other_db));
+    const std::string name = "gamebot_test_claimed_" + tag;
+    REQUIRE(marked::try_claim(*admin, name));
+    CHECK_FALSE(marked::try_claim(*elsewhere, name));
+    CHECK(marked::try_claim(*admin, name));  // claims nest for their holder
+    marked::release_claim(*admin, name);
+    marked::release_claim(*admin, name);
+    CHECK(marked::try_claim(*elsewhere, name));
+    CHECK_FALSE(marked::try_claim(*admin, name));
+    marked::release_claim(*elsewhere, name);
+  }
+  admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(other_db));
+}

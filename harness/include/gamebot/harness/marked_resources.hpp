@@ -139,10 +139,11 @@ std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
 // ---- claims: databases shared between runs ------------------------------------------------
 // A claim is a session advisory lock keyed by the database's name: held by the session that took
 // it until release_claim() or until the session ends (the server frees a SIGKILLed process's
-// claim). Claims exclude each other only between sessions connected to the same database (the
-// advisory lock's scope): take them on the admin connection (the server's maintenance database);
-// claimed() sees every session's. A shared database is created under its claim (try_claim() of
-// a free name, CREATE DATABASE, mark()), so nobody takes it before its marker is written.
+// claim). An advisory lock excludes only sessions connected to the same database, so try_claim()
+// also refuses a claim that a session connected to another database holds (runs' admin URLs may
+// name different databases); claimed() sees every session's. A shared database is created under its
+// claim (try_claim() of a free name, CREATE DATABASE, mark()), so nobody takes it before its marker
+// is written.
 
 // Takes the claim on `database` for `session` without waiting. True if taken (or already held
 // by `session`: claims nest, each take needs its release).
