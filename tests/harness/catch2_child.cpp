@@ -1,6 +1,8 @@
 // A user's harness-based Catch2 test binary, run as a child process by
 // fault_scenarios_test.cpp. GAMEBOT_CHILD_SCENARIO selects what configure() registers.
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cereal/cereal.hpp>
 #include <cereal/types/string.hpp>
@@ -163,7 +165,13 @@ TEST_CASE("child: 201 failed assertions", "[.][many-failures]") {
 TEST_CASE_METHOD(StoreFixture, "child: marks the run database as another run's",
                  "[.][foreign-marker]") {
   auto& manager = gamebot::harness::current_database_manager();
-  const auto foreign = gamebot::harness::RunMarker::for_this_process("foreign-run", "database");
+  auto foreign = gamebot::harness::RunMarker::for_this_process("foreign-run", "database");
+  // Owned by a live process (the test that looks at it afterwards), so no other run's reaper
+  // takes it as an orphan once this process has exited.
+  if (const char* owner = std::getenv("GAMEBOT_CHILD_FOREIGN_OWNER_PID")) {
+    foreign.pid = static_cast<pid_t>(std::stol(owner));
+    foreign.pid_start = 0;
+  }
   const auto& url = manager.options().database_url;
   REQUIRE(url);
   if (url->driver() == gamebot::repo::Driver::sqlite) {

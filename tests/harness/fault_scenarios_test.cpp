@@ -2,6 +2,7 @@
 // each checks the exit status and the one-screen diagnosis.
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -419,7 +420,8 @@ TEST_CASE("postgres: a run database re-marked as another run's is never dropped:
           "[harness][postgres][faults]") {
   const std::string run_id = gamebot::harness::RunId::generate().str();
   auto outcome = run("", {"--database-url", gamebot::testing::postgres_url(), "[foreign-marker]"},
-                     {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=foreign"});
+                     {"GAMEBOT_TEST_RUN_ID=" + run_id, "GAMEBOT_TEST_WORKER=foreign",
+                      "GAMEBOT_CHILD_FOREIGN_OWNER_PID=" + std::to_string(::getpid())});
   INFO(outcome.output);
   CHECK(outcome.exit_code() == 204);
   CHECK_THAT(outcome.output, Catch::Contains("teardown: FAILED"));
