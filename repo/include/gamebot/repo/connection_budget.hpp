@@ -78,8 +78,8 @@ class ConnectionBudget {
   // Holding nothing of this budget, opens `count` (at most cap()) placeholder connections to
   // `url` together (PostgresConnection::open_together) and all or nothing: on a full server it
   // closes those it got and retries with backoff and jitter, holding none, for up to
-  // options.connection_slot_wait (a progress line every 5 s), then throws the server's refusal.
-  // Thread-safe.
+  // options.connection_slot_wait (a progress line at once, then every 5 s), then throws the
+  // server's refusal. Thread-safe.
   void reserve(const DatabaseUrl& url, std::size_t count, const PostgresOptions& options);
 
   // Closes the placeholders not taken yet (what the holder's minimum set did not use).
