@@ -77,13 +77,14 @@ std::string clone_prefix_of(const std::string& clone) {
   return clone.substr(0, clone.find_last_not_of("0123456789") + 1);
 }
 
-// Databases named `prefix`* that are not spent clones (whose drops may still be under way).
+// Databases named `prefix`* that are not spent clones (whose drops may still be under way). Names
+// and markers come from one statement: a spent clone whose drop ends between two statements
+// (this run's releaser's, or any other process's) would otherwise be counted as unmarked.
 std::int64_t unspent_named_like(gamebot::repo::Connection& admin, const std::string& prefix) {
   std::int64_t count = 0;
-  auto rows = admin.query("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", prefix);
-  while (rows.next()) {
-    const auto marker = marked::marker_of(admin, rows.row().get<std::string>(0));
-    if (!marker || marker->resource != marked::kSpentResource) ++count;
+  for (const auto& resource : marked::list(admin)) {
+    if (!resource.name.starts_with(prefix)) continue;
+    if (!resource.marker || resource.marker->resource != marked::kSpentResource) ++count;
   }
   return count;
 }
@@ -274,7 +275,7 @@ TEST_CASE(
   RunMarker marker = RunMarker::for_this_process(dead.run_id.str(), "database");
   marker.pid = dead.run_id.pid();
   marker.pid_start = 0;
-  const std::string bystander = "gamebot_test_unmarked_" + dead.run_id.str().substr(0, 12);
+  const std::string bystander = "gamebot_test_unmarked_" + dead.run_id.str();
   // Names made from a fresh run id: nothing else has them, so this test created all three.
   admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(clone));
   admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(run_db));
