@@ -36,6 +36,10 @@ function(gamebot_add_test)
   add_executable(${ARG_NAME} ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_LIBS})
   gamebot_configure_target(${ARG_NAME})
+  # Catch2's header, parsed once for every test (tests/CMakeLists.txt).
+  if(TARGET gamebot_catch_pch)
+    target_precompile_headers(${ARG_NAME} REUSE_FROM gamebot_catch_pch)
+  endif()
   # Several labels form a list; escape its separators so they survive the two
   # list expansions inside catch_discover_tests (else only the first label
   # sticks and `ctest -L <backend>` finds nothing).
