@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <random>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "gamebot/core/error.hpp"
 #include "gamebot/repo/errors.hpp"
@@ -56,8 +58,12 @@ ConnectionBudget::Admission ConnectionBudget::admit(const DatabaseUrl& url,
     lock.unlock();
     Admission admission{Slot(this, true), nullptr};
     // A live one to `url` is the connection; any other is closed before the caller opens.
-    if (placeholder->url() == url && placeholder->is_alive())
+    if (placeholder->url() == url && placeholder->is_alive()) {
       admission.placeholder = std::move(placeholder);
+    } else {
+      std::lock_guard relock(mutex_);
+      ++opened_;
+    }
     return admission;
   }
   const bool holding_nothing = open_ == 0;
@@ -68,6 +74,7 @@ ConnectionBudget::Admission ConnectionBudget::admit(const DatabaseUrl& url,
                     std::to_string(wait.count()) + " ms");
   }
   ++open_;
+  ++opened_;
   peak_ = std::max(peak_, open_);
   return Admission{Slot(this, holding_nothing && open_ == 1), nullptr};
 }
@@ -82,11 +89,24 @@ void ConnectionBudget::give_back() noexcept {
 
 void ConnectionBudget::reserve(const DatabaseUrl& url, std::size_t count,
                                const PostgresOptions& options) {
+  const std::vector<DatabaseUrl> urls(count, url);
+  reserve(urls, options);
+}
+
+void ConnectionBudget::reserve(std::span<const DatabaseUrl> wanted,
+                               const PostgresOptions& options) {
+  std::size_t count = wanted.size();
   {
     std::lock_guard lock(mutex_);
     count = std::min(count, cap_ - std::min(cap_, open_ + placeholders_.size()));
   }
   if (count == 0) return;
+  const DatabaseUrl& url = wanted.front();
+  std::vector<DatabaseUrl> urls(wanted.begin(),
+                                wanted.begin() + static_cast<std::ptrdiff_t>(count));
+  auto guessed = [&] {
+    return std::any_of(urls.begin(), urls.end(), [&](const DatabaseUrl& u) { return u != url; });
+  };
   PostgresOptions unbudgeted = options;
   unbudgeted.budget = nullptr;  // placeholders are counted here, not admitted
   using Clock = std::chrono::steady_clock;
@@ -98,9 +118,13 @@ void ConnectionBudget::reserve(const DatabaseUrl& url, std::size_t count,
     std::vector<std::unique_ptr<PostgresConnection>> got;
     try {
       // Together: a short-lived process pays about one connection set-up for its whole set.
-      got = PostgresConnection::open_together(url, count, unbudgeted);
+      got = PostgresConnection::open_together(urls, unbudgeted);
     } catch (const DatabaseError& error) {
-      if (error.sqlstate() != "53300") throw;
+      if (error.sqlstate() != "53300") {
+        if (!guessed()) throw;
+        std::fill(urls.begin(), urls.end(), url);
+        continue;
+      }
       // open_together() closed what it got: nothing is held while the others finish.
       const auto now = Clock::now();
       const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - start);
@@ -125,6 +149,7 @@ void ConnectionBudget::reserve(const DatabaseUrl& url, std::size_t count,
       continue;
     }
     std::lock_guard lock(mutex_);
+    opened_ += got.size();
     for (auto& connection : got) placeholders_.push_back(std::move(connection));
     peak_ = std::max(peak_, open_ + placeholders_.size());
     return;
@@ -149,6 +174,11 @@ std::size_t ConnectionBudget::open() const {
 std::size_t ConnectionBudget::peak() const {
   std::lock_guard lock(mutex_);
   return peak_;
+}
+
+std::size_t ConnectionBudget::opened() const {
+  std::lock_guard lock(mutex_);
+  return opened_;
 }
 
 std::size_t ConnectionBudget::placeholders() const {

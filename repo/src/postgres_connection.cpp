@@ -565,26 +565,33 @@ std::unique_ptr<PostgresConnection> PostgresConnection::open_once(const Database
 
 std::vector<std::unique_ptr<PostgresConnection>> PostgresConnection::open_together(
     const DatabaseUrl& url, std::size_t count, const PostgresOptions& options) {
+  const std::vector<DatabaseUrl> urls(count, url);
+  return open_together(urls, options);
+}
+
+std::vector<std::unique_ptr<PostgresConnection>> PostgresConnection::open_together(
+    std::span<const DatabaseUrl> urls, const PostgresOptions& options) {
   if (options.budget) {
     throw std::logic_error(
         "PostgresConnection::open_together: connections of a budget are "
         "opened one by one (ConnectionBudget::reserve holds the together set)");
   }
-  const auto params = connection_parameters(url, options);
   struct Attempt {
+    const DatabaseUrl* url = nullptr;
     PGconn* conn = nullptr;
     PostgresPollingStatusType state = PGRES_POLLING_WRITING;
   };
-  std::vector<Attempt> attempts(count);
+  std::vector<Attempt> attempts(urls.size());
+  for (std::size_t i = 0; i < urls.size(); ++i) attempts[i].url = &urls[i];
   auto finish_all = [&] {
     for (Attempt& a : attempts)
       if (a.conn != nullptr) PQfinish(a.conn);
   };
   try {
     for (Attempt& a : attempts) {
-      a.conn = start_connection(params, false);
+      a.conn = start_connection(connection_parameters(*a.url, options), false);
       if (PQstatus(a.conn) == CONNECTION_BAD)
-        throw connect_failure(url, a.conn, PQerrorMessage(a.conn));
+        throw connect_failure(*a.url, a.conn, PQerrorMessage(a.conn));
     }
     // libpq's connect_timeout is not applied to PQconnectPoll: the deadline is ours.
     const auto deadline =
@@ -596,7 +603,7 @@ std::vector<std::unique_ptr<PostgresConnection>> PostgresConnection::open_togeth
       for (Attempt& a : attempts) {
         if (a.state == PGRES_POLLING_OK) continue;
         if (a.state == PGRES_POLLING_FAILED)
-          throw connect_failure(url, a.conn, PQerrorMessage(a.conn));
+          throw connect_failure(*a.url, a.conn, PQerrorMessage(a.conn));
         short events = a.state == PGRES_POLLING_READING ? POLLIN : POLLOUT;
         fds.push_back(pollfd{PQsocket(a.conn), events, 0});
         waiting.push_back(&a);
@@ -605,10 +612,11 @@ std::vector<std::unique_ptr<PostgresConnection>> PostgresConnection::open_togeth
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0)
-        throw connect_failure(url, nullptr, "timeout expired while connecting");
+        throw connect_failure(*waiting.front()->url, nullptr, "timeout expired while connecting");
       const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(left.count()));
       if (ready < 0 && errno != EINTR)
-        throw connect_failure(url, nullptr, std::string("poll() failed: ") + std::strerror(errno));
+        throw connect_failure(*waiting.front()->url, nullptr,
+                              std::string("poll() failed: ") + std::strerror(errno));
       for (std::size_t i = 0; i < fds.size(); ++i)
         if (fds[i].revents != 0) waiting[i]->state = PQconnectPoll(waiting[i]->conn);
     }
@@ -620,7 +628,7 @@ std::vector<std::unique_ptr<PostgresConnection>> PostgresConnection::open_togeth
   for (Attempt& a : attempts) {
     PGconn* conn = std::exchange(a.conn, nullptr);
     try {
-      connections.push_back(adopt(url, options, conn));
+      connections.push_back(adopt(*a.url, options, conn));
     } catch (...) {
       PQfinish(conn);
       finish_all();

@@ -820,13 +820,12 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
       "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted "
       "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 
-  const repo::Migrator migrator = postgres_event_store_migrator(names.schema);
   {
     repo::ConnectionLease lease = repo.acquire("event store schema");
     if (options.migrate) {
-      migrator.migrate(*lease);
-    } else {
-      migrator.require_current(*lease);
+      postgres_event_store_migrator(names.schema).migrate(*lease);
+    } else if (options.verify_schema) {
+      postgres_event_store_migrator(names.schema).require_current(*lease);
     }
     // Log a watermark bound before this process's first append can take an
     // xid, so readers elsewhere can bound its transactions at once
@@ -838,7 +837,7 @@ PostgresBackend::Impl::Impl(PostgresBackend& owner_in, repo::Repo repo_in,
     // ends while its appends' marks are visible at once, so there the
     // background logs it on its connection, as the first write would need.
     constructed_in_transaction = lease->in_transaction();
-    if (!constructed_in_transaction) {
+    if (!constructed_in_transaction && options.log_watermark_at_start) {
       try {
         record_watermark(*lease);
       } catch (const repo::DatabaseError& error) {

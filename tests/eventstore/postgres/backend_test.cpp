@@ -448,6 +448,29 @@ TEST_CASE("without migrate, a missing schema is a schema fault", "[eventstore][p
   CHECK_NOTHROW(schema.open(options));
 }
 
+// The harness opens its stores on databases it has checked already (a clone of a template whose
+// check it recorded) and, under transaction isolation, writes only inside sandboxes: it skips
+// both start-up round trips that serve neither.
+TEST_CASE("a store can start without checking its schema or logging a watermark",
+          "[eventstore][postgres][schema]") {
+  TestSchema schema;
+  PostgresBackendOptions trusted = schema.options();
+  trusted.migrate = false;
+  trusted.verify_schema = false;
+  CHECK_NOTHROW(schema.open(trusted));  // never created, and not looked at
+
+  schema.open();  // creates it (and logs a watermark, as every start outside a transaction)
+  auto admin = repo::connect(schema.server_url());
+  const std::string entries =
+      "SELECT count(*) FROM " + repo::quote_identifier(schema.name()) + ".watermark_log";
+  admin->execute("DELETE FROM " + repo::quote_identifier(schema.name()) + ".watermark_log");
+  trusted.log_watermark_at_start = false;
+  schema.open(trusted);
+  CHECK(admin->query_value<std::int64_t>(entries) == 0);
+  schema.open(schema.options());
+  CHECK(admin->query_value<std::int64_t>(entries) == 1);
+}
+
 TEST_CASE("a store made by the first migration is upgraded to run its functions without JIT",
           "[eventstore][postgres][schema]") {
   // With enable_seqscan off, a sequential scan costs 1e10 to the planner: far

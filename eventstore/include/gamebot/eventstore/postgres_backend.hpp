@@ -186,6 +186,19 @@ struct PostgresBackendOptions {
   // Apply pending schema migrations on construction; false only verifies and
   // throws a schema fault if the schema is not current.
   bool migrate = true;
+  // With migrate false: whether construction verifies the schema (two round
+  // trips). False only when the caller has checked it with this code, as the
+  // test harness has (its database is a clone of a template whose check it
+  // recorded); a schema that is not current then fails as SQL errors.
+  bool verify_schema = true;
+  // Whether construction outside a transaction logs a watermark bound
+  // (watermark.hpp) on the connection that checked the schema, so readers
+  // elsewhere bound this process's first append at once. Off: the bound is
+  // logged by the background, started by the first write, once it has
+  // connected (readers elsewhere may wait that long). The harness turns it
+  // off where every write is inside a sandbox, which starts the background
+  // anyway and whose writes no other process reads.
+  bool log_watermark_at_start = true;
   // Group commit of appends made outside a transaction: appends that arrive
   // while one of this backend's commits is in flight wait for it and then
   // commit together, one transaction for all (each keeps its own expected

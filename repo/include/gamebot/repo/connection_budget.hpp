@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "gamebot/repo/database_url.hpp"
@@ -81,6 +82,12 @@ class ConnectionBudget {
   // options.connection_slot_wait (a progress line at once, then every 5 s), then throws the
   // server's refusal. Thread-safe.
   void reserve(const DatabaseUrl& url, std::size_t count, const PostgresOptions& options);
+  // The same, one placeholder to each of `urls` (at most cap(), the first ones first). A URL
+  // naming another database than the first is the holder's guess at a connection it will open
+  // (a later open of that URL takes the placeholder, as above): when its placeholder cannot be
+  // opened for any reason but a full server (that database is gone), every placeholder is opened
+  // to the first URL instead, at the cost of one more attempt.
+  void reserve(std::span<const DatabaseUrl> urls, const PostgresOptions& options);
 
   // Closes the placeholders not taken yet (what the holder's minimum set did not use).
   void release_reserve() noexcept;
@@ -88,6 +95,7 @@ class ConnectionBudget {
   std::size_t cap() const noexcept { return cap_; }
   std::size_t open() const;          // connections open now, placeholders included
   std::size_t peak() const;          // most open at once
+  std::size_t opened() const;        // connections set up: placeholders and other admissions
   std::size_t placeholders() const;  // reserve()'s placeholders not taken yet
 
  private:
@@ -98,6 +106,7 @@ class ConnectionBudget {
   std::condition_variable freed_;
   std::size_t open_ = 0;  // admitted slots not given back (placeholders are not among them)
   std::size_t peak_ = 0;
+  std::size_t opened_ = 0;
   std::vector<std::unique_ptr<PostgresConnection>> placeholders_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "gamebot/repo/connection.hpp"
@@ -34,6 +35,10 @@ class PostgresConnection final : public Connection {
   // options.budget must be null (std::logic_error), ConnectionBudget::reserve() counts them.
   static std::vector<std::unique_ptr<PostgresConnection>> open_together(
       const DatabaseUrl& url, std::size_t count, const PostgresOptions& options = {});
+  // The same, one connection to each of `urls` (in that order), which may name different
+  // databases of the server.
+  static std::vector<std::unique_ptr<PostgresConnection>> open_together(
+      std::span<const DatabaseUrl> urls, const PostgresOptions& options = {});
   ~PostgresConnection() override;
 
   Driver driver() const noexcept override { return Driver::postgres; }
