@@ -44,6 +44,7 @@ std::optional<std::string> kind_of(std::string_view name, bool in_xdg) {
   if (name.starts_with(kSparesPrefix)) return "PostgreSQL spare clusters (private server)";
   if (name == std::string(kSqliteTemplatePrefix) + uid) return "SQLite template cache";
   if (name == std::string(kPreflightPrefix) + uid) return "serializer preflight passes";
+  if (name == std::string(kPoolHintsPrefix) + uid) return "PostgreSQL pooled database hints";
   return std::nullopt;
 }
 
@@ -60,12 +61,21 @@ void scan(const fs::path& place, bool in_xdg, std::vector<Cache>& found) {
 
 }  // namespace
 
+fs::path temporary_directory() {
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp != nullptr && *tmp == '/' ? fs::path(tmp) : fs::path("/tmp");
+}
+
 fs::path sqlite_template_cache(const fs::path& dir) {
   return dir / (std::string(kSqliteTemplatePrefix) + uid_text());
 }
 
 fs::path preflight_cache(const fs::path& dir) {
   return dir / (std::string(kPreflightPrefix) + uid_text());
+}
+
+fs::path pool_hints(const fs::path& dir) {
+  return dir / (std::string(kPoolHintsPrefix) + uid_text());
 }
 
 std::vector<Cache> list(std::span<const fs::path> also_in) {
@@ -77,8 +87,7 @@ std::vector<Cache> list(std::span<const fs::path> also_in) {
   } catch (const std::exception&) {
     // No usable base directory: nothing of the server's there.
   }
-  const char* tmp = std::getenv("TMPDIR");
-  scan(tmp != nullptr && *tmp == '/' ? fs::path(tmp) : fs::path("/tmp"), false, found);
+  scan(temporary_directory(), false, found);
   for (const fs::path& place : also_in) scan(place, false, found);
   std::sort(found.begin(), found.end(),
             [](const Cache& a, const Cache& b) { return a.path < b.path; });

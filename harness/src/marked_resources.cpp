@@ -35,21 +35,18 @@ std::int32_t lease_key(const RunMarker& owner) {
       fmt::format("{}\n{}\n{}\n{}", owner.run_id, owner.host, owner.pid, owner.pid_start));
 }
 
-// Whose holding of a lock counts: any session's, or only sessions other than the asker's.
-enum class LockHolders { any, others };
+// pg_locks shows a two-key advisory lock's keys as oids: their bits read unsigned.
+std::int64_t as_oid(std::int32_t key) {
+  return static_cast<std::int64_t>(static_cast<std::uint32_t>(key));
+}
 
-// Whether the two-key advisory lock (lock_class, key) is held in the connection's database.
-// pg_locks shows the keys as oids: their bits read unsigned.
-bool two_key_lock_held(repo::Connection& connection, std::int32_t lock_class, std::int32_t key,
-                       LockHolders holders = LockHolders::any) {
+// Whether any session holds the two-key advisory lock (lock_class, key), in any database.
+bool two_key_lock_held(repo::Connection& connection, std::int32_t lock_class, std::int32_t key) {
   return connection
              .query_value<std::int64_t>(
                  "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
-                 "objsubid = 2 AND classid::bigint = $1 AND objid::bigint = $2 AND ($3 OR pid <> "
-                 "pg_backend_pid())",
-                 static_cast<std::int64_t>(static_cast<std::uint32_t>(lock_class)),
-                 static_cast<std::int64_t>(static_cast<std::uint32_t>(key)),
-                 holders == LockHolders::any)
+                 "objsubid = 2 AND classid::bigint = $1 AND objid::bigint = $2",
+                 as_oid(lock_class), as_oid(key))
              .value_or(0) > 0;
 }
 
@@ -119,11 +116,6 @@ void force_drop(repo::Connection& connection, std::string_view database, Databas
   connection.execute(prepare_force_drop(connection, database, state));
 }
 
-// Whether a session other than `connection`'s holds the claim on `database`.
-bool claimed_by_others(repo::Connection& connection, std::string_view database) {
-  return two_key_lock_held(connection, kClaimLockClass, key_of(database), LockHolders::others);
-}
-
 }  // namespace
 
 Owner owned_by_run(std::string run_id) {
@@ -163,6 +155,12 @@ void mark(repo::Connection& connection, std::string_view database, const RunMark
                      repo::embed_sql_name(marker.serialize(), repo::SqlToken::literal));
 }
 
+std::optional<MarkedDatabase> look_up(repo::Connection& connection, std::string_view database) {
+  Found found = find(connection, database);
+  if (found.state == DatabaseState::absent) return std::nullopt;
+  return MarkedDatabase{std::move(found.marker), found.oid};
+}
+
 std::optional<RunMarker> marker_of(repo::Connection& connection, std::string_view database) {
   auto comment = connection.query_value<std::optional<std::string>>(
       "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1", database);
@@ -180,14 +178,16 @@ bool keep(repo::Connection& connection, std::string_view database, const Owner& 
 
 std::vector<MarkedResource> list(repo::Connection& connection) {
   auto rows = connection.query(
-      "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
-      "WHERE datname LIKE $1 ORDER BY datname",
+      "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), ''), oid::bigint, "
+      "datconnlimit::bigint FROM pg_database WHERE datname LIKE $1 ORDER BY datname",
       kDatabaseLikePattern);
   std::vector<MarkedResource> found;
   while (rows.next()) {
     MarkedResource resource;
     resource.name = rows.row().get<std::string>(0);
     resource.marker = parse_comment(rows.row().get<std::string>(1), &resource.problem);
+    resource.oid = static_cast<std::uint32_t>(rows.row().get<std::int64_t>(2));
+    resource.valid = rows.row().get<std::int64_t>(3) != -2;
     found.push_back(std::move(resource));
   }
   return found;
@@ -234,14 +234,25 @@ std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
                                       std::unique_ptr<repo::Connection>& connection,
                                       std::chrono::seconds grace, SpentClones spent) {
   if (!connection || !connection->is_alive()) connection = repo::connect(server);
+  const std::vector<MarkedResource> listed = list(*connection);
+  return reap_orphans(server, connection, grace, spent, listed);
+}
+
+std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
+                                      std::unique_ptr<repo::Connection>& connection,
+                                      std::chrono::seconds grace, SpentClones spent,
+                                      std::span<const MarkedResource> listed) {
   std::vector<std::string> reaped;
-  for (const MarkedResource& found : list(*connection)) {
+  for (const MarkedResource& found : listed) {
     if (!found.marker || found.marker->resource == kTemplateResource) continue;
     if (spent == SpentClones::leave && found.marker->resource == kSpentResource) continue;
     try {
       if (!connection || !connection->is_alive()) connection = repo::connect(server);
       if (!found.marker->origin.empty()) {
-        if (!found.marker->kept && drop_if_stale(server, connection, found.name, *found.marker)) {
+        // Fresh by the listing: a marker once stale stays stale (see drop_if_stale()), and one
+        // that was stale when listed is checked again there.
+        if (found.marker->kept || !stale(listed, *found.marker)) continue;
+        if (drop_if_stale(server, connection, found.name, *found.marker)) {
           detail::log().info("reaped stale shared database {} (its template {} is gone or rebuilt)",
                              found.name, found.marker->origin);
           reaped.push_back(found.name);
@@ -269,15 +280,20 @@ std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
 // ---- claims ----------------------------------------------------------------------------------
 
 bool try_claim(repo::Connection& session, std::string_view database) {
-  if (!session
-           .query_value<bool>("SELECT pg_try_advisory_lock($1::int, $2::int)", kClaimLockClass,
-                              key_of(database))
-           .value_or(false))
-    return false;
   // The lock excludes only sessions connected to the same database, and a run's admin connection
   // is to whatever database its URL names: a claim another session holds from another database
   // counts too. Two sessions that lock at once both see the other and both give up: never both in.
-  if (!claimed_by_others(session, database)) return true;
+  // One round trip: pg_locks is read after the lock is taken (the lateral subquery needs the
+  // attempt's row, and pg_locks shows the lock table as it is, not as of a snapshot).
+  const std::int32_t key = key_of(database);
+  auto rows = session.query(
+      "SELECT attempt.got, coalesce(others.n, 0) FROM (SELECT pg_try_advisory_lock($1::int, "
+      "$2::int) AS got OFFSET 0) AS attempt LEFT JOIN LATERAL (SELECT count(*) AS n FROM pg_locks "
+      "WHERE attempt.got AND locktype = 'advisory' AND granted AND objsubid = 2 AND "
+      "classid::bigint = $3 AND objid::bigint = $4 AND pid <> pg_backend_pid()) AS others ON true",
+      kClaimLockClass, key, as_oid(kClaimLockClass), as_oid(key));
+  if (!rows.next() || !rows.row().get<bool>(0)) return false;
+  if (rows.row().get<std::int64_t>(1) == 0) return true;
   release_claim(session, database);
   return false;
 }
@@ -297,19 +313,42 @@ std::optional<std::uint32_t> database_oid(repo::Connection& connection, std::str
   return static_cast<std::uint32_t>(*oid);
 }
 
+namespace {
+
+// The rule of stale(), given what the server shows of the origin.
+bool stale_given(const RunMarker& marker, DatabaseState origin_state,
+                 const std::optional<RunMarker>& origin_marker, std::uint32_t origin_oid) {
+  if (marker.resource == kSpentResource) return true;
+  if (origin_state != DatabaseState::valid || !origin_marker ||
+      origin_marker->resource != kTemplateResource)
+    return true;
+  return origin_oid != marker.origin_oid;
+}
+
+}  // namespace
+
 bool stale(repo::Connection& connection, const RunMarker& marker) {
   if (marker.resource == kSpentResource) return true;
   const Found origin = find(connection, marker.origin);
-  if (origin.state != DatabaseState::valid || !origin.marker ||
-      origin.marker->resource != kTemplateResource)
-    return true;
-  return origin.oid != marker.origin_oid;
+  return stale_given(marker, origin.state, origin.marker, origin.oid);
 }
 
-std::vector<std::string> shared_clones(repo::Connection& connection, std::string_view resource,
-                                       std::string_view origin, std::uint32_t origin_oid) {
+bool stale(std::span<const MarkedResource> listed, const RunMarker& marker) {
+  const auto origin = std::find_if(listed.begin(), listed.end(), [&](const MarkedResource& r) {
+    return r.name == marker.origin;
+  });
+  if (origin == listed.end()) return stale_given(marker, DatabaseState::absent, std::nullopt, 0);
+  return stale_given(marker, origin->valid ? DatabaseState::valid : DatabaseState::invalid,
+                     origin->marker, origin->oid);
+}
+
+namespace {
+
+std::vector<std::string> shared_clones_in(std::span<const MarkedResource> listed,
+                                          std::string_view resource, std::string_view origin,
+                                          std::uint32_t origin_oid) {
   std::vector<std::string> names;
-  for (const MarkedResource& found : list(connection)) {
+  for (const MarkedResource& found : listed) {
     if (found.marker && found.marker->resource == resource && found.marker->origin == origin &&
         found.marker->origin_oid == origin_oid && !found.marker->kept)
       names.push_back(found.name);
@@ -317,9 +356,28 @@ std::vector<std::string> shared_clones(repo::Connection& connection, std::string
   return names;
 }
 
+}  // namespace
+
+std::vector<std::string> shared_clones(repo::Connection& connection, std::string_view resource,
+                                       std::string_view origin, std::uint32_t origin_oid) {
+  return shared_clones_in(list(connection), resource, origin, origin_oid);
+}
+
 std::optional<std::string> claim_free(repo::Connection& session, std::string_view resource,
-                                      std::string_view origin, std::uint32_t origin_oid) {
-  for (const std::string& name : shared_clones(session, resource, origin, origin_oid)) {
+                                      std::string_view origin, std::uint32_t origin_oid,
+                                      std::string_view preferred) {
+  const std::vector<MarkedResource> listed = list(session);
+  return claim_free(session, resource, origin, origin_oid, preferred, listed);
+}
+
+std::optional<std::string> claim_free(repo::Connection& session, std::string_view resource,
+                                      std::string_view origin, std::uint32_t origin_oid,
+                                      std::string_view preferred,
+                                      std::span<const MarkedResource> listed) {
+  std::vector<std::string> candidates = shared_clones_in(listed, resource, origin, origin_oid);
+  const auto first = std::find(candidates.begin(), candidates.end(), preferred);
+  if (first != candidates.end()) std::rotate(candidates.begin(), first, first + 1);
+  for (const std::string& name : candidates) {
     if (!try_claim(session, name)) continue;
     // Between the listing and the claim its holder may have dropped it (dirty) or re-marked it.
     const Found now = find(session, name);

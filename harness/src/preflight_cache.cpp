@@ -83,8 +83,7 @@ CodeIdentity code_identity() {
 }
 
 fs::path cache_directory() {
-  const char* tmp = std::getenv("TMPDIR");
-  return caches::preflight_cache(tmp != nullptr && *tmp == '/' ? fs::path(tmp) : fs::path("/tmp"));
+  return caches::preflight_cache(caches::temporary_directory());
 }
 
 }  // namespace
@@ -112,16 +111,7 @@ void remember_pass(const std::string& key, std::size_t entries) noexcept {
   try {
     const fs::path dir = cache_directory();
     ensure_private_directory(dir);
-    // Written whole under a name of this process, then renamed: a reader never sees half a file.
-    const fs::path temporary = dir / (key + ".tmp" + std::to_string(::getpid()));
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
-    create_private_file(temporary);
-    {
-      std::ofstream out(temporary, std::ios::trunc);
-      out << entries << "\n";
-    }
-    fs::rename(temporary, dir / key);
+    replace_private_file(dir / key, std::to_string(entries) + "\n");
   } catch (const std::exception&) {
     // Not remembered: the next process runs the suite.
   }

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "gamebot/core/error.hpp"
 
@@ -70,6 +71,29 @@ void create_private_file(const fs::path& path) {
                 fmt::format("cannot create the file {}: {}", path.string(), std::strerror(errno)));
   }
   ::close(fd);
+}
+
+void replace_private_file(const fs::path& path, std::string_view content) {
+  fs::path temporary = path;
+  temporary += ".tmp" + std::to_string(::getpid());
+  std::error_code ignored;
+  fs::remove(temporary, ignored);
+  create_private_file(temporary);
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << content;
+    if (!out.flush()) {
+      fs::remove(temporary, ignored);
+      throw Error(FaultClass::provisioning, "cannot write the file " + temporary.string());
+    }
+  }
+  std::error_code ec;
+  fs::rename(temporary, path, ec);
+  if (ec) {
+    fs::remove(temporary, ignored);
+    throw Error(FaultClass::provisioning,
+                fmt::format("cannot replace the file {}: {}", path.string(), ec.message()));
+  }
 }
 
 }  // namespace gamebot::harness::detail

@@ -35,4 +35,9 @@ std::filesystem::path make_private_directory(const std::filesystem::path& parent
 // Throws gamebot::Error(provisioning) naming the file.
 void create_private_file(const std::filesystem::path& path);
 
+// Replaces `path` (in a private directory) with a file of mode 0600 holding `content`: written
+// whole under a name of this process, then renamed, so a reader never sees half a file.
+// Throws gamebot::Error(provisioning) naming the file.
+void replace_private_file(const std::filesystem::path& path, std::string_view content);
+
 }  // namespace gamebot::harness::detail

@@ -331,8 +331,8 @@ void RunReport::log_summary() const {
   }
   std::string connections;
   if (connections_.cap > 0) {
-    connections = fmt::format("; connections: peak {} open at once (cap {})",
-                              connections_.peak_open, connections_.cap);
+    connections = fmt::format("; connections: peak {} open at once, {} opened (cap {})",
+                              connections_.peak_open, connections_.opened, connections_.cap);
   }
   detail::log().info(
       "run {}: {} tests, {} passed, {} assertion failure(s), {} infrastructure failure(s), {} "
@@ -417,7 +417,8 @@ std::string RunReport::to_json() const {
                      pool_.waits, pool_.timeouts);
   out += ",\n  ";
   append_key(out, "connections");
-  out += fmt::format(R"({{"peak_open": {}, "cap": {}}})", connections_.peak_open, connections_.cap);
+  out += fmt::format(R"({{"peak_open": {}, "cap": {}, "opened": {}}})", connections_.peak_open,
+                     connections_.cap, connections_.opened);
   out += ",\n  ";
   append_key(out, "retries");
   out += fmt::format("{}", retries_);

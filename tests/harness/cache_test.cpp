@@ -63,6 +63,8 @@ TEST_CASE("cache list and clear show and remove the harness's caches, nothing el
   CHECK_THAT(line_of(listed.output, sqlite_cache), Catch::Contains("KiB"));
   CHECK_THAT(listed.output, Catch::Contains(xdg + "/gamebot/pg-"));
   CHECK_THAT(listed.output, Catch::Contains("PostgreSQL cluster image cache"));
+  CHECK_THAT(line_of(listed.output, dir.path() + "/gamebot-pool-hints-" + uid),
+             Catch::Contains("PostgreSQL pooled database hints"));
   CHECK(line_of(listed.output, planted).empty());
 
   auto cleared = run_folded(GAMEBOT_STORE_CLI, {"cache", "clear", "--dir", other.path()}, env);

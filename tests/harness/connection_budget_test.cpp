@@ -4,15 +4,20 @@
 // deadlocking (each takes its minimum set of connections all or nothing, holding none while it
 // waits: repo/connection_budget.hpp).
 
+#include "gamebot/repo/connection_budget.hpp"
+
 #include <rapidjson/document.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "catch2_child_runner.hpp"
@@ -147,6 +152,100 @@ TEST_CASE("a process on a warm template reserves no connections for building or 
   // A pooled run database needs no server lease (PostgresProvider::holds_lease()).
   CHECK(cold >= 4);  // admin, two transients, the run pool (the listener may fit)
   CHECK(warm == 3);  // admin, the run pool, the listener
+}
+
+// A process that guesses the pooled run database it will claim opens that database's connection
+// with its admin connection (provision/pool_hint.hpp): after a run's first processes, one that
+// claims the database the last one released opens nothing for nothing. Before, the run pool's
+// connection was opened only after the claim, and the reserve's placeholder for it was closed.
+TEST_CASE("a warm process opens its run database's connection with its admin connection",
+          "[harness][postgres]") {
+  EphemeralPostgresOptions options;
+  options.spare_clusters = 0;
+  EphemeralPostgres server(options);
+  gamebot::testing::TempDir dir;
+  auto connections_of = [&](const std::string& which) {
+    const std::string report = dir.path() + "/" + which + ".json";
+    const Outcome outcome =
+        run("",
+            {"--backend", "postgres", "--database-url", server.url(), "--isolation", "transaction",
+             "--report", report, "child: append and read back"},
+            {"TMPDIR=" + dir.path()}, std::chrono::seconds(120));
+    INFO(which << " process output:\n" << outcome.output);
+    REQUIRE(shell_status(outcome.status) == 0);
+    std::ifstream in(report);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    rapidjson::Document json;
+    json.Parse(text.c_str(), text.size());
+    REQUIRE_FALSE(json.HasParseError());
+    REQUIRE(json.HasMember("connections"));
+    return std::pair<std::uint64_t, std::uint64_t>(json["connections"]["peak_open"].GetUint64(),
+                                                   json["connections"]["opened"].GetUint64());
+  };
+  connections_of("cold");  // builds the template, releases the first pooled database
+  const auto [peak, opened] = connections_of("warm");
+  CHECK(peak == 3);    // admin, the run pool, the listener (the test appends)
+  CHECK(opened == 3);  // each of them once
+
+  // A hint that names no pooled database of the template (torn, or another's) is no guess: the
+  // process opens the run pool's connection after its claim, and leaves a hint for the next.
+  const std::filesystem::path hints =
+      std::filesystem::path(dir.path()) / ("gamebot-pool-hints-" + std::to_string(::geteuid()));
+  int files = 0;
+  for (const auto& hint : std::filesystem::directory_iterator(hints)) {
+    std::ofstream(hint.path(), std::ios::trunc) << "gamebot_test_pool_elsewhere_1\n";
+    ++files;
+  }
+  REQUIRE(files == 1);
+  CHECK(connections_of("unguessed").second == 4);  // one placeholder closed, the pool reopened
+  CHECK(connections_of("guessed again").second == 3);
+}
+
+// A placeholder may be opened to another database of the server, the holder's guess at a
+// connection it will open: that open takes it. A guess naming a database that is not there
+// costs one more attempt, and the placeholders go to the first URL.
+TEST_CASE("a reserve's guessed placeholder is taken by its open, a wrong guess falls back",
+          "[harness][postgres]") {
+  EphemeralPostgresOptions options;
+  options.spare_clusters = 0;
+  EphemeralPostgres server(options);
+  const auto url = gamebot::repo::DatabaseUrl::parse(server.url());
+  auto admin = gamebot::repo::connect(url);
+  admin->execute("CREATE DATABASE guessed");
+  const auto guessed = url.with_database("guessed");
+  auto sessions_on = [&](const std::string& db) {
+    return admin
+        ->query_value<std::int64_t>(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            db)
+        .value_or(-1);
+  };
+  {
+    auto budget = std::make_shared<gamebot::repo::ConnectionBudget>(4);
+    const std::vector<gamebot::repo::DatabaseUrl> urls{url, guessed};
+    budget->reserve(urls, {});
+    CHECK(budget->placeholders() == 2);
+    CHECK(sessions_on("guessed") == 1);
+    gamebot::repo::ConnectOptions connect;
+    connect.postgres.budget = budget;
+    auto taken = gamebot::repo::connect(guessed, connect);
+    CHECK(budget->placeholders() == 1);
+    CHECK(budget->opened() == 2);  // the placeholders, nothing more
+    CHECK(sessions_on("guessed") == 1);
+    CHECK(taken->query_value<std::string>("SELECT current_database()") == "guessed");
+  }
+  {
+    auto budget = std::make_shared<gamebot::repo::ConnectionBudget>(4);
+    const std::vector<gamebot::repo::DatabaseUrl> urls{url, url.with_database("not_there")};
+    budget->reserve(urls, {});
+    CHECK(budget->placeholders() == 2);
+    gamebot::repo::ConnectOptions connect;
+    connect.postgres.budget = budget;
+    auto first = gamebot::repo::connect(url, connect);
+    auto second = gamebot::repo::connect(url, connect);
+    CHECK(budget->opened() == 2);  // both were placeholders to the first URL
+    CHECK(budget->placeholders() == 0);
+  }
 }
 
 // The reserve opens its placeholders together (their set-ups overlap on the server), still all

@@ -338,9 +338,50 @@ TEST_CASE("a shared database of a rebuilt template (same name, another oid) is s
   marker.origin = origin;
   marker.origin_oid = make_template();
   CHECK_FALSE(marked::stale(*admin, marker));
+  CHECK_FALSE(marked::stale(marked::list(*admin), marker));
   admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(origin));
+  CHECK(marked::stale(marked::list(*admin), marker));  // absent from the listing
   make_template();
   CHECK(marked::stale(*admin, marker));
+  CHECK(marked::stale(marked::list(*admin), marker));  // listed, with another oid
+  admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(origin));
+}
+
+// A process opens a connection to the pooled database it guesses it will claim before it claims
+// (provision/pool_hint.hpp): the claim tries that one first, and falls back to the others.
+TEST_CASE("a claim takes the preferred free shared database first", "[harness][postgres][marked]") {
+  const auto url = server_url();
+  std::unique_ptr<gamebot::repo::Connection> admin = gamebot::repo::connect(url);
+  const std::string tag = RunId::generate().str().substr(16);
+  const std::string origin = "gamebot_test_tpl_preferred" + tag;
+  admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(origin));
+  marked::mark(*admin, origin, RunMarker::for_this_process("preferred-" + tag, "template"));
+  const std::uint32_t origin_oid = *marked::database_oid(*admin, origin);
+  std::vector<std::string> pooled;
+  for (int slot = 1; slot <= 2; ++slot) {
+    const std::string name = "gamebot_test_pool_preferred" + tag + "_" + std::to_string(slot);
+    admin->execute("CREATE DATABASE " + gamebot::repo::quote_identifier(name));
+    RunMarker marker =
+        RunMarker::for_this_process("preferred-" + tag, std::string(marked::kPooledResource));
+    marker.origin = origin;
+    marker.origin_oid = origin_oid;
+    marked::mark(*admin, name, marker);
+    pooled.push_back(name);
+  }
+  auto session = gamebot::repo::connect(url);
+  auto other = gamebot::repo::connect(url);
+  auto claim = [&](gamebot::repo::Connection& by, const std::string& preferred) {
+    return marked::claim_free(by, marked::kPooledResource, origin, origin_oid, preferred,
+                              marked::list(*admin));
+  };
+  CHECK(claim(*session, pooled[1]) == pooled[1]);  // listed second, taken first
+  CHECK(claim(*other, pooled[1]) == pooled[0]);    // claimed by another session: the next one
+  marked::release_claim(*session, pooled[1]);
+  marked::release_claim(*other, pooled[0]);
+  CHECK(claim(*session, "gamebot_test_pool_elsewhere") == pooled[0]);  // not one: the usual order
+  marked::release_claim(*session, pooled[0]);
+  for (const std::string& name : pooled)
+    admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(name));
   admin->execute("DROP DATABASE " + gamebot::repo::quote_identifier(origin));
 }
 

@@ -196,7 +196,7 @@ TEST_CASE("the JSON report holds every figure and parses", "[harness][report]") 
   report.record_test(test("dead server", TestOutcome::infrastructure_failure, 1ms,
                           FaultClass::connectivity, "connection refused"));
 
-  report.record_connections({5, 12});
+  report.record_connections({5, 12, 9});
 
   rapidjson::Document json = parse_json(report.to_json());
   CHECK(std::string(json["run_id"].GetString()) == "20250102t030405_p1_00000000");
@@ -211,6 +211,7 @@ TEST_CASE("the JSON report holds every figure and parses", "[harness][report]") 
   CHECK(json["pool"]["waits"].GetUint64() == 7);
   CHECK(json["connections"]["peak_open"].GetUint64() == 5);
   CHECK(json["connections"]["cap"].GetUint64() == 12);
+  CHECK(json["connections"]["opened"].GetUint64() == 9);
   CHECK(json["retries"].GetUint64() == 2);
   CHECK(json["faults"]["connectivity"].GetUint64() == 2);  // recorded + the infra failure
   CHECK(json["totals"]["total"].GetUint64() == 3);

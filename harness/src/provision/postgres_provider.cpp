@@ -22,10 +22,12 @@
 #include "gamebot/repo/connection_budget.hpp"
 #include "gamebot/repo/identifier.hpp"
 #include "gamebot/repo/migrator.hpp"
+#include "gamebot/repo/postgres_connection.hpp"
 #include "gamebot/repo/sandbox.hpp"
 #include "log.hpp"
 #include "provision/clone_queue.hpp"
 #include "provision/connection_plan.hpp"
+#include "provision/pool_hint.hpp"
 #include "provision/repo_settings.hpp"
 #include "provision/template_cache.hpp"
 #include "test_context_state.hpp"
@@ -107,13 +109,14 @@ struct PostgresProvider final : Provider {
     connect_options.postgres.connect_timeout = std::chrono::seconds(2);
     // The run's minimum set first, all or nothing (connection_budget.hpp); the admin connection
     // and what follows take its placeholders' places.
+    guess_run_database();
     auto open_admin = [&](std::size_t reserve) {
       try {
         retry_with_deadline(
             [&] {
               ++attempts;
               if (budget_->placeholders() == 0)
-                budget_->reserve(admin_url_, reserve, connect_options.postgres);
+                budget_->reserve(reserve_urls(reserve), connect_options.postgres);
               admin_ = repo::connect(admin_url_, connect_options);
             },
             policy);
@@ -133,14 +136,15 @@ struct PostgresProvider final : Provider {
     // an idle server, more on a busy one). A cold or unchecked template gets the whole set,
     // still taken all or nothing while holding none: the admin connection is closed first.
     open_admin(plan_.reserve_warm);
-    server_version_ =
-        admin_->query_value<std::int64_t>("SELECT current_setting('server_version_num')::bigint")
-            .value_or(0);
+    server_version_ = server_version(*admin_);
     template_.emplace(
         admin_url_, hash_, identity_.run_id.str(), setup_.orphan_grace, *store_migrator_,
         app_migrator_, server_version_,
         [this](const std::string& resource) { return marker_for(resource); }, connect_options_);
-    if (plan_.reserve > plan_.reserve_warm && !template_verified(*admin_)) {
+    // What the server holds of ours, read once: the reserve's size, the reap and a warm claim
+    // are decided by it (provision()).
+    listed_ = marked::list(*admin_);
+    if (plan_.reserve > plan_.reserve_warm && !template_listed_verified()) {
       admin_.reset();
       budget_->release_reserve();
       open_admin(plan_.reserve);
@@ -149,6 +153,31 @@ struct PostgresProvider final : Provider {
     if (holds_lease())
       lease_.emplace(
           marked::ServerLease::acquire(admin_url_, marker_for("lease"), connect_options_));
+  }
+
+  // As libpq read it at connect time (no round trip); asked for when it reported none.
+  static std::int64_t server_version(repo::Connection& admin) {
+    if (const auto* postgres = dynamic_cast<const repo::PostgresConnection*>(&admin))
+      if (const int version = postgres->server_version(); version > 0) return version;
+    return admin.query_value<std::int64_t>("SELECT current_setting('server_version_num')::bigint")
+        .value_or(0);
+  }
+
+  // Under transaction isolation a warm process's first connections are the admin connection and
+  // the run pool's, to the pooled database it claims. The claim is made on the admin connection,
+  // so the pool's would be opened only after it (~4 ms on an idle server, in series): instead
+  // one placeholder of the reserve is opened to the pooled database most likely to be claimed
+  // (pool_hint.hpp), and the claim tries that one first.
+  void guess_run_database() {
+    if (options_.isolation != Isolation::transaction || !pooled()) return;
+    std::optional<std::string> hint = last_released_pooled(admin_url_.describe_target(), hash_);
+    if (hint && is_pooled_database_name(admin_url_, hash_, *hint)) guessed_run_db_ = *hint;
+  }
+
+  std::vector<repo::DatabaseUrl> reserve_urls(std::size_t count) const {
+    std::vector<repo::DatabaseUrl> urls(count, admin_url_);
+    if (count > 1 && guessed_run_db_) urls.back() = session_url(*guessed_run_db_);
+    return urls;
   }
 
   // Whether this run makes resources that the reaper judges by their owner's life (its own run
@@ -184,7 +213,8 @@ struct PostgresProvider final : Provider {
   // Spent clones are left to the releaser thread (tidy_spent()): a DROP DATABASE here would be on
   // the process's critical path.
   void reap() {
-    marked::reap_orphans(admin_url_, admin_, setup_.orphan_grace, marked::SpentClones::leave);
+    marked::reap_orphans(admin_url_, admin_, setup_.orphan_grace, marked::SpentClones::leave,
+                         listed_);
   }
 
   // ---- the template (template_cache.hpp) ----
@@ -217,14 +247,15 @@ struct PostgresProvider final : Provider {
   // Under the template lock (the template is not rebuilt meanwhile).
   std::string claim_pooled() {
     const std::string origin = template_->name();
-    const std::optional<std::uint32_t> origin_oid = marked::database_oid(*admin_, origin);
-    if (!origin_oid)
+    if (!template_seen_)
       throw Error(FaultClass::provisioning, "template database " + origin + " vanished");
-    if (auto free = marked::claim_free(*admin_, marked::kPooledResource, origin, *origin_oid))
+    const std::optional<std::uint32_t> origin_oid = template_seen_->oid;
+    if (auto free = marked::claim_free(*admin_, marked::kPooledResource, origin, *origin_oid,
+                                       guessed_run_db_.value_or(std::string())))
       return *free;
     // A slot whose name is taken (in use, stale, unmarked) is skipped; a pool this size means
     // something keeps leaving databases behind.
-    constexpr int kMaxSlots = 1000;
+    constexpr int kMaxSlots = kMaxPooledSlots;
     for (int slot = 1; slot <= kMaxSlots; ++slot) {
       const std::string name = template_->pooled_name(slot);
       if (marked::database_oid(*admin_, name) || !marked::try_claim(*admin_, name)) continue;
@@ -263,6 +294,7 @@ struct PostgresProvider final : Provider {
       if (!dirty || !marked::try_claim(*admin_, run_db_)) return;
     }
     const std::optional<RunMarker> marker = marked::marker_of(*admin_, run_db_);
+    const bool reusable = !dirty && marker && pooled_owner()(*marker);
     if (!marker || !pooled_owner()(*marker)) {
       left_.push_back(run_db_ + ": its marker is no longer this run's, so it was kept");
     } else if (dirty) {
@@ -271,7 +303,12 @@ struct PostgresProvider final : Provider {
       if (!drop_marked(admin_, run_db_, pooled_owner()))
         left_.push_back(run_db_ + ": its marker is no longer this run's, so it was kept");
     }
-    if (admin_->is_alive()) marked::release_claim(*admin_, run_db_);
+    if (admin_->is_alive()) {
+      marked::release_claim(*admin_, run_db_);
+      // The guess was this database: the hint already names it.
+      if (reusable && guessed_run_db_ != run_db_)
+        remember_released_pooled(admin_url_.describe_target(), hash_, run_db_);
+    }
   }
 
   // The run database, made or claimed. Under the template lock.
@@ -288,18 +325,57 @@ struct PostgresProvider final : Provider {
   // ---- phase 3 ----
   void provision(RunReport&) override {
     reap();
+    teardown_ = process_teardown().add("drop the run's PostgreSQL databases",
+                                       [this] { drop_everything(); });
+    if (claim_pooled_warm()) return;
     admin_->query("SELECT pg_advisory_lock($1)", kTemplateLockKey);
     try {
-      cached_ = template_->exists(*admin_);
-      if (!cached_) cached_ = template_->build_or_await(admin_);
+      template_seen_ = marked::look_up(*admin_, template_->name());
+      cached_ = template_seen_ && template_seen_->marker;
+      if (!cached_) {
+        cached_ = template_->build_or_await(admin_);
+        template_seen_ = marked::look_up(*admin_, template_->name());
+      }
       make_run_database();
     } catch (...) {
       admin_->query("SELECT pg_advisory_unlock($1)", kTemplateLockKey);
       throw;
     }
     admin_->query("SELECT pg_advisory_unlock($1)", kTemplateLockKey);
-    teardown_ = process_teardown().add("drop the run's PostgreSQL databases",
-                                       [this] { drop_everything(); });
+  }
+
+  // The template as connect() listed it; nullopt when it was not there.
+  std::optional<marked::MarkedDatabase> template_listed() const {
+    for (const marked::MarkedResource& r : listed_)
+      if (r.name == template_->name() && r.valid) return marked::MarkedDatabase{r.marker, r.oid};
+    return std::nullopt;
+  }
+
+  // Whether the listed template records that a clone of it passed this code's check.
+  bool template_listed_verified() const {
+    const auto listed = template_listed();
+    return listed && listed->marker && listed->marker->verified == schema_fingerprint();
+  }
+
+  // A warm process claims a free pooled database of the template as connect() listed it, without
+  // the template lock (two round trips fewer): the lock keeps a rebuild from racing a clone being
+  // made, and nothing is made here. A claimed database is a clone of exactly that template (its
+  // marker, read again under the claim, names the listed oid), and a template never changes once
+  // built; if another run rebuilds it meanwhile, the clone turns stale and the reapers drop it
+  // once this process's claim is gone.
+  bool claim_pooled_warm() {
+    if (!pooled()) return false;
+    std::optional<marked::MarkedDatabase> listed = template_listed();
+    if (!listed || !listed->marker || listed->marker->resource != marked::kTemplateResource)
+      return false;
+    std::optional<std::string> free =
+        marked::claim_free(*admin_, marked::kPooledResource, template_->name(), listed->oid,
+                           guessed_run_db_.value_or(std::string()), listed_);
+    if (!free) return false;
+    run_db_ = *free;
+    template_seen_ = std::move(listed);
+    cached_ = true;
+    return true;
   }
 
   // ---- phase 4 ----
@@ -341,17 +417,14 @@ struct PostgresProvider final : Provider {
     admin_->query("SELECT pg_advisory_unlock($1)", kTemplateLockKey);
   }
 
-  // Whether the template exists and records that a clone of it passed this code's check.
-  bool template_verified(repo::Connection& admin) const {
-    const std::optional<RunMarker> marker = marked::marker_of(admin, template_->name());
-    return marker && marker->verified == schema_fingerprint();
-  }
-
   void verify() override {
     const std::string fingerprint = schema_fingerprint();
     // The run database is a clone of the template made in provision(); a template whose clone
     // passed this same check is not checked again in every process of a run.
-    if (cached_) verified_on_template_ = template_verified(*admin_);
+    // As read under the template lock when the run database was cloned or claimed from it.
+    if (cached_)
+      verified_on_template_ = template_seen_ && template_seen_->marker &&
+                              template_seen_->marker->verified == fingerprint;
     auto problems = verified_on_template_ ? std::vector<std::string>{} : check(run_db_);
     if (!problems.empty() && cached_) {
       detail::log().warn("cached template {} does not match the code; rebuilding it:\n{}",
@@ -370,6 +443,7 @@ struct PostgresProvider final : Provider {
         return marker.resource == marked::kTemplateResource;
       });
       template_->build(admin_);
+      template_seen_ = marked::look_up(*admin_, template_->name());
       make_run_database();
       admin_->query("SELECT pg_advisory_unlock($1)", kTemplateLockKey);
       cached_ = false;
@@ -390,10 +464,16 @@ struct PostgresProvider final : Provider {
       run_repo_.emplace(repo::Repo::open(session_url(run_db_), repo_options));
       eventstore::PostgresBackendOptions backend_options;
       backend_options.migrate = false;
+      // Checked just now, or a clone of the template whose check with this code is recorded.
+      backend_options.verify_schema = false;
+      // Under transaction isolation every write is in a test's sandbox, whose first write starts
+      // the store's background to log the bound (the constructor's would be of no use to it), and
+      // the database is this process's alone (its claim).
+      backend_options.log_watermark_at_start = options_.isolation != Isolation::transaction;
       run_backend_ = std::make_shared<eventstore::PostgresBackend>(*run_repo_, backend_options);
     }
     if (options_.isolation == Isolation::database)
-      template_oid_ = marked::database_oid(*admin_, template_->name()).value_or(0);
+      template_oid_ = template_seen_ ? template_seen_->oid : 0;
     // The tests' sessions hold what they need now; the rest of the reserve goes back.
     if (options_.isolation == Isolation::transaction || options_.isolation == Isolation::none)
       budget_->release_reserve();
@@ -472,6 +552,9 @@ struct PostgresProvider final : Provider {
         mark(admin, prepared.name, "clone");
       }
       url = session_url(prepared.name);
+      // A clone of the template checked in verify() (a ready clone taken is one too: its marker
+      // names the template's oid).
+      backend_options.verify_schema = false;
     } else {
       prepared.name = "gamebot_test_s" + std::to_string(n);
       if (!run_conn) run_conn = repo::connect(url, connect_options_);
@@ -771,7 +854,8 @@ struct PostgresProvider final : Provider {
     teardown_.run_now();  // runs drop_everything(), or waits for the thread running it
     admin_.reset();
     budget_->release_reserve();
-    if (report_ != nullptr) report_->record_connections({budget_->peak(), budget_->cap()});
+    if (report_ != nullptr)
+      report_->record_connections({budget_->peak(), budget_->cap(), budget_->opened()});
     TeardownOutcome outcome{std::move(kept_), std::move(left_)};
     if (shared_) {
       shared_->release();  // the last live holder stops it
@@ -830,6 +914,11 @@ struct PostgresProvider final : Provider {
   std::optional<TemplateCache> template_;  // from connect() on
   bool verified_on_template_ = false;      // verify() trusted the template's recorded check
   std::string run_db_;  // pooled(): claimed on admin_ from provision() until drop_everything()
+  std::optional<std::string> guessed_run_db_;  // see guess_run_database()
+  // The template as provision() (or verify()'s rebuild) read it under the template lock, before
+  // cloning or claiming the run database from it; nullopt: absent.
+  std::optional<marked::MarkedDatabase> template_seen_;
+  std::vector<marked::MarkedResource> listed_;  // marked::list() as connect() read it
   bool cached_ = false;
   // Tests under transaction isolation begun and ended, and whether one ended with a leak: a
   // pooled run database is given back only if they match and none did.

@@ -61,8 +61,7 @@ struct SqliteProvider final : Provider {
         return parent;
       }
     }
-    const char* tmp = std::getenv("TMPDIR");
-    return tmp && *tmp ? fs::path(tmp) : fs::path("/tmp");
+    return caches::temporary_directory();
   }
 
   void connect(RunReport&) override {

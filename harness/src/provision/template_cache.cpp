@@ -46,12 +46,26 @@ std::string TemplateCache::ready_name(std::uint32_t oid) const {
   return fmt::format("gamebot_test_ready_{}_{:08x}_{}", hash_, role_hash(admin_url_), oid);
 }
 
-std::string TemplateCache::pooled_name(int slot) const {
-  return fmt::format("gamebot_test_pool_{}_{:08x}_{}", hash_, role_hash(admin_url_), slot);
+std::string pooled_database_name(const repo::DatabaseUrl& admin_url, const std::string& hash,
+                                 int slot) {
+  return fmt::format("gamebot_test_pool_{}_{:08x}_{}", hash, role_hash(admin_url), slot);
 }
 
-bool TemplateCache::exists(repo::Connection& admin) const {
-  return marked::marker_of(admin, name()).has_value();
+bool is_pooled_database_name(const repo::DatabaseUrl& admin_url, const std::string& hash,
+                             const std::string& name) {
+  const std::size_t cut = name.rfind('_');
+  if (cut == std::string::npos || cut + 1 == name.size() || name.size() - cut > 5) return false;
+  int slot = 0;
+  for (char c : name.substr(cut + 1)) {
+    if (c < '0' || c > '9') return false;
+    slot = slot * 10 + (c - '0');
+  }
+  return slot >= 1 && slot <= kMaxPooledSlots &&
+         name == pooled_database_name(admin_url, hash, slot);
+}
+
+std::string TemplateCache::pooled_name(int slot) const {
+  return pooled_database_name(admin_url_, hash_, slot);
 }
 
 void TemplateCache::migrate_database(const std::string& db) const {

@@ -24,6 +24,18 @@ namespace gamebot::harness::provision {
 // The advisory lock (on the admin connection's database) that serializes template work.
 inline constexpr std::int64_t kTemplateLockKey = 0x67616d65626f74;  // "gamebot"
 
+// The most pooled run databases a template has (slots 1 to this).
+inline constexpr int kMaxPooledSlots = 1000;
+
+// The name of slot `slot` of the pooled run databases of the template keyed `hash` for the role
+// of `admin_url` (TemplateCache::pooled_name(), before the cache exists).
+std::string pooled_database_name(const repo::DatabaseUrl& admin_url, const std::string& hash,
+                                 int slot);
+
+// Whether `name` is one of those (a slot from 1 to kMaxPooledSlots).
+bool is_pooled_database_name(const repo::DatabaseUrl& admin_url, const std::string& hash,
+                             const std::string& name);
+
 class TemplateCache {
  public:
   // The marker for a resource of this run (see marked_resources.hpp).
@@ -46,9 +58,6 @@ class TemplateCache {
   // The name of a ready clone of the template (marked::kReadyResource), by its own oid (unique
   // on the server): `gamebot_test_ready_<hash>_<role>_<oid>`.
   std::string ready_name(std::uint32_t oid) const;
-
-  // Whether the template exists (carries a marker).
-  bool exists(repo::Connection& admin) const;
 
   // Builds the template under a building name, then renames and marks it. `admin` is replaced
   // if the server closed it.

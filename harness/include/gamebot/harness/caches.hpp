@@ -10,7 +10,9 @@
 //   - SQLite template cache: <dir>/gamebot-sqlite-cache-<uid>, beside the SQLite URL's file or in
 //     $TMPDIR (else /tmp);
 //   - serializer preflight passes: $TMPDIR (else /tmp)/gamebot-preflight-cache-<uid>, a file per
-//     suite that passed, named by its key (preflight_cache.hpp).
+//     suite that passed, named by its key (preflight_cache.hpp);
+//   - pooled run database hints: $TMPDIR (else /tmp)/gamebot-pool-hints-<uid>, a file per server
+//     and template naming the pooled database last released there (provision/pool_hint.hpp).
 // PostgreSQL template databases are on a server, not here: `gamebot-store test-dbs` lists them.
 
 #include <cstdint>
@@ -27,6 +29,7 @@ inline constexpr std::string_view kClusterImageXdgPrefix = "pg-";             //
 inline constexpr std::string_view kSparesPrefix = "gamebot-spares-";          // + uid-hash
 inline constexpr std::string_view kSqliteTemplatePrefix = "gamebot-sqlite-cache-";  // + uid
 inline constexpr std::string_view kPreflightPrefix = "gamebot-preflight-cache-";    // + uid
+inline constexpr std::string_view kPoolHintsPrefix = "gamebot-pool-hints-";         // + uid
 
 // One cache directory found.
 struct Cache {
@@ -35,11 +38,18 @@ struct Cache {
   std::string what;          // "PostgreSQL cluster image", "PostgreSQL spare clusters", ...
 };
 
+// Where the caches kept in a temporary directory live: $TMPDIR when it is an absolute path,
+// else /tmp (a relative $TMPDIR would name another place from each working directory).
+std::filesystem::path temporary_directory();
+
 // The SQLite template cache directory of this user in `dir`.
 std::filesystem::path sqlite_template_cache(const std::filesystem::path& dir);
 
 // This user's preflight cache directory in `dir`.
 std::filesystem::path preflight_cache(const std::filesystem::path& dir);
+
+// This user's pooled run database hints directory in `dir`.
+std::filesystem::path pool_hints(const std::filesystem::path& dir);
 
 // This user's caches in the default places ($XDG_CACHE_HOME/gamebot, the private server's base
 // directory, $TMPDIR or /tmp) and in `also_in`, by path. Never throws for an unreadable place.

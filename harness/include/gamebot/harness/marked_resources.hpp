@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,6 +64,8 @@ struct MarkedResource {
   std::string name;                 // database name, or directory path
   std::optional<RunMarker> marker;  // nullopt: unmarked (never touched)
   std::string problem;              // why a marker could not be read (then never touched)
+  std::uint32_t oid = 0;            // a database's oid
+  bool valid = true;                // false: a database a DROP DATABASE left invalid
 };
 
 // Decides whether the caller owns a marked resource (e.g. "its run id is mine").
@@ -108,6 +111,15 @@ void mark(repo::Connection& connection, std::string_view database, const RunMark
 // a marker.
 std::optional<RunMarker> marker_of(repo::Connection& connection, std::string_view database);
 
+// A database's marker and oid, read together.
+struct MarkedDatabase {
+  std::optional<RunMarker> marker;  // nullopt: unmarked, or the comment is not a marker
+  std::uint32_t oid = 0;
+};
+
+// `database`'s marker and oid in one look-up; nullopt when it does not exist.
+std::optional<MarkedDatabase> look_up(repo::Connection& connection, std::string_view database);
+
 // Marks `database` kept (RunMarker::kept) if its marker satisfies `owner`: no reaper removes it
 // from then on. True if it is now kept.
 bool keep(repo::Connection& connection, std::string_view database, const Owner& owner);
@@ -135,6 +147,12 @@ std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
                                       std::unique_ptr<repo::Connection>& connection,
                                       std::chrono::seconds grace,
                                       SpentClones spent = SpentClones::drop);
+// The same over `listed`, a list() the caller read moments ago on that server: a shared database
+// whose template `listed` shows current is passed over without a round trip of its own.
+std::vector<std::string> reap_orphans(const repo::DatabaseUrl& server,
+                                      std::unique_ptr<repo::Connection>& connection,
+                                      std::chrono::seconds grace, SpentClones spent,
+                                      std::span<const MarkedResource> listed);
 
 // ---- claims: databases shared between runs ------------------------------------------------
 // A claim is a session advisory lock keyed by the database's name: held by the session that took
@@ -161,6 +179,8 @@ std::optional<std::uint32_t> database_oid(repo::Connection& connection, std::str
 // Whether a shared database's marker is stale: a spent clone, or its origin template is gone, no
 // longer carries a template marker, or was rebuilt (another oid) since the clone was made.
 bool stale(repo::Connection& connection, const RunMarker& marker);
+// The same judged by `listed` (a list() of the server): the origin is looked for there.
+bool stale(std::span<const MarkedResource> listed, const RunMarker& marker);
 
 // The databases marked as `resource` cloned from `origin` (a template database) with oid
 // `origin_oid`, by name; claimed or not.
@@ -169,8 +189,16 @@ std::vector<std::string> shared_clones(repo::Connection& connection, std::string
 
 // Claims the first of shared_clones() that `session` can claim and whose marker, read again
 // under the claim, is still such a clone; returns its name, nullopt when none is free.
+// `preferred`, when it is one of them, is tried first (a connection to it may be open already).
 std::optional<std::string> claim_free(repo::Connection& session, std::string_view resource,
-                                      std::string_view origin, std::uint32_t origin_oid);
+                                      std::string_view origin, std::uint32_t origin_oid,
+                                      std::string_view preferred = {});
+// The same with the candidates taken from `listed`, a list() the caller read moments ago (each is
+// still checked under its claim).
+std::optional<std::string> claim_free(repo::Connection& session, std::string_view resource,
+                                      std::string_view origin, std::uint32_t origin_oid,
+                                      std::string_view preferred,
+                                      std::span<const MarkedResource> listed);
 
 // An owner that accepts a shared database's marker of `resource` cloned from `origin` (a drop
 // by the process that holds its claim).

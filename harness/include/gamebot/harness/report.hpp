@@ -85,6 +85,7 @@ struct PoolCounters {
 struct ConnectionCounters {
   std::size_t peak_open = 0;  // most open at once, placeholders of the reserve included
   std::size_t cap = 0;        // HarnessOptions::max_connections; 0: not counted (no PostgreSQL)
+  std::size_t opened = 0;     // connections set up in all (each costs a server backend's start)
 };
 
 // The run pool's use at one moment (sampled as tests begin and end).
