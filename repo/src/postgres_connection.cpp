@@ -614,9 +614,10 @@ std::vector<std::unique_ptr<PostgresConnection>> PostgresConnection::open_togeth
       if (left.count() <= 0)
         throw connect_failure(*waiting.front()->url, nullptr, "timeout expired while connecting");
       const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(left.count()));
-      if (ready < 0 && errno != EINTR)
+      if (ready < 0 && errno != EINTR) {
         throw connect_failure(*waiting.front()->url, nullptr,
                               std::string("poll() failed: ") + std::strerror(errno));
+      }
       for (std::size_t i = 0; i < fds.size(); ++i)
         if (fds[i].revents != 0) waiting[i]->state = PQconnectPoll(waiting[i]->conn);
     }

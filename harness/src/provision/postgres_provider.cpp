@@ -422,9 +422,10 @@ struct PostgresProvider final : Provider {
     // The run database is a clone of the template made in provision(); a template whose clone
     // passed this same check is not checked again in every process of a run.
     // As read under the template lock when the run database was cloned or claimed from it.
-    if (cached_)
+    if (cached_) {
       verified_on_template_ = template_seen_ && template_seen_->marker &&
                               template_seen_->marker->verified == fingerprint;
+    }
     auto problems = verified_on_template_ ? std::vector<std::string>{} : check(run_db_);
     if (!problems.empty() && cached_) {
       detail::log().warn("cached template {} does not match the code; rebuilding it:\n{}",
@@ -854,8 +855,9 @@ struct PostgresProvider final : Provider {
     teardown_.run_now();  // runs drop_everything(), or waits for the thread running it
     admin_.reset();
     budget_->release_reserve();
-    if (report_ != nullptr)
+    if (report_ != nullptr) {
       report_->record_connections({budget_->peak(), budget_->cap(), budget_->opened()});
+    }
     TeardownOutcome outcome{std::move(kept_), std::move(left_)};
     if (shared_) {
       shared_->release();  // the last live holder stops it
