@@ -1,8 +1,8 @@
 // What one test process costs when every test case is its own process (one CTest registration
 // per case): the harness binary running one case (bench/per_process/harness_case.cpp) against a
 // warm shared server, with transaction and with database isolation, beside the same-run
-// baseline: a plain process opening one libpq connection to the same server and running the
-// same test body inside BEGIN/ROLLBACK (per_process/plain_case.cpp). Wall time from spawn to
+// baseline: a plain Catch2 process opening one libpq connection to the same server and running
+// the same test body inside BEGIN/ROLLBACK (per_process/plain_case.cpp). Wall time from spawn to
 // exit, median over N spawns; the variants take turns so they share the machine's load.
 // GAMEBOT_BENCH_COMPARE_HARNESS_CASE names another build's harness case to take turns too.
 // With no URL: the harness case joining the run's shared private server (a run directory held as
@@ -74,7 +74,7 @@ GAMEBOT_BENCHMARK("harness/per_process", context) {
       compared_ms[c].push_back(run_child(compared[c]));
   }
   const double baseline = median(plain_ms);
-  const gamebot::bench::Baseline plain_baseline{"plain libpq process, same body in BEGIN/ROLLBACK",
+  const gamebot::bench::Baseline plain_baseline{"plain Catch2 process, same body in BEGIN/ROLLBACK",
                                                 baseline};
   context.report(
       gamebot::bench::at_most("harness/per_process/plain/median", baseline, "ms", baseline * 10));
@@ -118,5 +118,5 @@ GAMEBOT_BENCHMARK("harness/per_process", context) {
   context.report(gamebot::bench::at_most(
       "harness/per_process/shared_server/transaction/median", median(shared_ms), "ms",
       shared_baseline + 40,
-      gamebot::bench::Baseline{"plain libpq process on the shared server", shared_baseline}));
+      gamebot::bench::Baseline{"plain Catch2 process on the shared server", shared_baseline}));
 }

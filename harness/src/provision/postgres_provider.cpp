@@ -421,7 +421,7 @@ struct PostgresProvider final : Provider {
     const std::string fingerprint = schema_fingerprint();
     // The run database is a clone of the template made in provision(); a template whose clone
     // passed this same check is not checked again in every process of a run.
-    // As read under the template lock when the run database was cloned or claimed from it.
+    // As provision() saw it when the run database was cloned or claimed from it.
     if (cached_) {
       verified_on_template_ = template_seen_ && template_seen_->marker &&
                               template_seen_->marker->verified == fingerprint;
