@@ -17,7 +17,6 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "catch2_child_runner.hpp"
@@ -52,6 +51,50 @@ struct Squatter {
   }
   void release() { held.clear(); }
 };
+
+// The run report's connection figures.
+struct ConnectionFigures {
+  std::uint64_t peak_open = 0;
+  std::uint64_t opened = 0;
+};
+
+EphemeralPostgres private_server() {
+  EphemeralPostgresOptions options;
+  options.spare_clusters = 0;
+  return EphemeralPostgres(options);
+}
+
+// Harness processes (transaction isolation, a test that appends and reads back) on a server of
+// their own, each leaving its run report in `dir`, which is also their $TMPDIR when `own_tmpdir`.
+struct ReportedRuns {
+  explicit ReportedRuns(bool own_tmpdir_) : own_tmpdir(own_tmpdir_) {}
+  EphemeralPostgres server = private_server();
+  gamebot::testing::TempDir dir;
+  bool own_tmpdir;
+
+  // Runs one process, named `which`: its report's connection figures.
+  ConnectionFigures of(const std::string& which) const;
+};
+
+ConnectionFigures ReportedRuns::of(const std::string& which) const {
+  const std::string report = dir.path() + "/" + which + ".json";
+  std::vector<std::string> env;
+  if (own_tmpdir) env.push_back("TMPDIR=" + dir.path());
+  const Outcome outcome =
+      run("",
+          {"--backend", "postgres", "--database-url", server.url(), "--isolation", "transaction",
+           "--report", report, "child: append and read back"},
+          env, std::chrono::seconds(120));
+  INFO(which << " process output:\n" << outcome.output);
+  REQUIRE(shell_status(outcome.status) == 0);
+  std::ifstream in(report);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  rapidjson::Document json;
+  json.Parse(text.c_str(), text.size());
+  REQUIRE_FALSE(json.HasParseError());
+  REQUIRE(json.HasMember("connections"));
+  return {json["connections"]["peak_open"].GetUint64(), json["connections"]["opened"].GetUint64()};
+}
 
 }  // namespace
 
@@ -126,29 +169,9 @@ TEST_CASE("ten database-isolation processes started at once on 20 slots all pass
 // opened for nothing. The figure is the run report's connection peak.
 TEST_CASE("a process on a warm template reserves no connections for building or checking it",
           "[harness][postgres]") {
-  EphemeralPostgresOptions options;
-  options.spare_clusters = 0;
-  EphemeralPostgres server(options);
-  gamebot::testing::TempDir dir;
-  auto peak_of = [&](const std::string& which) {
-    const std::string report = dir.path() + "/" + which + ".json";
-    const Outcome outcome =
-        run("",
-            {"--backend", "postgres", "--database-url", server.url(), "--isolation", "transaction",
-             "--report", report, "child: append and read back"},
-            {}, std::chrono::seconds(120));
-    INFO(which << " process output:\n" << outcome.output);
-    REQUIRE(shell_status(outcome.status) == 0);
-    std::ifstream in(report);
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    rapidjson::Document json;
-    json.Parse(text.c_str(), text.size());
-    REQUIRE_FALSE(json.HasParseError());
-    REQUIRE(json.HasMember("connections"));
-    return json["connections"]["peak_open"].GetUint64();
-  };
-  const std::uint64_t cold = peak_of("cold");  // builds the template and records its check
-  const std::uint64_t warm = peak_of("warm");
+  const ReportedRuns runs(false);
+  const std::uint64_t cold = runs.of("cold").peak_open;  // builds the template, records its check
+  const std::uint64_t warm = runs.of("warm").peak_open;
   // A pooled run database needs no server lease (PostgresProvider::holds_lease()).
   CHECK(cold >= 4);  // admin, two transients, the run pool (the listener may fit)
   CHECK(warm == 3);  // admin, the run pool, the listener
@@ -160,45 +183,24 @@ TEST_CASE("a process on a warm template reserves no connections for building or 
 // connection was opened only after the claim, and the reserve's placeholder for it was closed.
 TEST_CASE("a warm process opens its run database's connection with its admin connection",
           "[harness][postgres]") {
-  EphemeralPostgresOptions options;
-  options.spare_clusters = 0;
-  EphemeralPostgres server(options);
-  gamebot::testing::TempDir dir;
-  auto connections_of = [&](const std::string& which) {
-    const std::string report = dir.path() + "/" + which + ".json";
-    const Outcome outcome =
-        run("",
-            {"--backend", "postgres", "--database-url", server.url(), "--isolation", "transaction",
-             "--report", report, "child: append and read back"},
-            {"TMPDIR=" + dir.path()}, std::chrono::seconds(120));
-    INFO(which << " process output:\n" << outcome.output);
-    REQUIRE(shell_status(outcome.status) == 0);
-    std::ifstream in(report);
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    rapidjson::Document json;
-    json.Parse(text.c_str(), text.size());
-    REQUIRE_FALSE(json.HasParseError());
-    REQUIRE(json.HasMember("connections"));
-    return std::pair<std::uint64_t, std::uint64_t>(json["connections"]["peak_open"].GetUint64(),
-                                                   json["connections"]["opened"].GetUint64());
-  };
-  connections_of("cold");  // builds the template, releases the first pooled database
-  const auto [peak, opened] = connections_of("warm");
-  CHECK(peak == 3);    // admin, the run pool, the listener (the test appends)
-  CHECK(opened == 3);  // each of them once
+  const ReportedRuns runs(true);
+  runs.of("cold");  // builds the template, releases the first pooled database
+  const ConnectionFigures warm = runs.of("warm");
+  CHECK(warm.peak_open == 3);  // admin, the run pool, the listener (the test appends)
+  CHECK(warm.opened == 3);     // each of them once
 
   // A hint that names no pooled database of the template (torn, or another's) is no guess: the
   // process opens the run pool's connection after its claim, and leaves a hint for the next.
-  const std::filesystem::path hints =
-      std::filesystem::path(dir.path()) / ("gamebot-pool-hints-" + std::to_string(::geteuid()));
+  const std::filesystem::path hints = std::filesystem::path(runs.dir.path()) /
+                                      ("gamebot-pool-hints-" + std::to_string(::geteuid()));
   int files = 0;
   for (const auto& hint : std::filesystem::directory_iterator(hints)) {
     std::ofstream(hint.path(), std::ios::trunc) << "gamebot_test_pool_elsewhere_1\n";
     ++files;
   }
   REQUIRE(files == 1);
-  CHECK(connections_of("unguessed").second == 4);  // one placeholder closed, the pool reopened
-  CHECK(connections_of("guessed again").second == 3);
+  CHECK(runs.of("unguessed").opened == 4);  // one placeholder closed, the pool reopened
+  CHECK(runs.of("guessed again").opened == 3);
 }
 
 // A placeholder may be opened to another database of the server, the holder's guess at a
